@@ -1,0 +1,1 @@
+"""ltx-flows: storyboard YAML -> plan -> generate -> stitch -> manifest."""

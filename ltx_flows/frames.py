@@ -1,0 +1,45 @@
+"""Frame arithmetic shared by validation and planning.
+
+LTX's VAE compresses time by 8 with a causal first frame, so a clip the model
+can render is 8n+1 frames long (9, 17, ..., 121, ..., 257).
+"""
+
+import hashlib
+import math
+
+TEMPORAL_COMPRESSION = 8
+MIN_FRAMES = 9
+
+# The longest clip one model window renders well, per model family.
+MAX_WINDOW_FRAMES = {"ltxv": 257}
+
+
+def seconds_to_frames(seconds: float, fps: int) -> int:
+    # floor(x + 0.5) rather than round(): Python's round() goes to even on ties.
+    return math.floor(seconds * fps + 0.5)
+
+
+def snap_frames(requested: int) -> int:
+    """The nearest valid LTX clip length (8n+1, at least 9); ties go up."""
+    n = math.floor((requested - 1) / TEMPORAL_COMPRESSION + 0.5)
+    return max(MIN_FRAMES, n * TEMPORAL_COMPRESSION + 1)
+
+
+def resolve_position(at: int | str, fps: int, frames: int) -> int:
+    """A keyframe position (a frame number, "2.5s", "start" or "end") as a frame index."""
+    if isinstance(at, int):
+        return at
+    if at == "start":
+        return 0
+    if at == "end":
+        return frames - 1
+    return seconds_to_frames(float(at[:-1]), fps)
+
+
+def derive_seed(base: int, *parts: str | int) -> int:
+    """A stable 32-bit seed from a base seed and names (e.g. a shot id).
+
+    Stable across processes and machines, unlike Python's hash().
+    """
+    key = "/".join([str(base), *map(str, parts)])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")

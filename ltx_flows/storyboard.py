@@ -1,0 +1,523 @@
+"""The storyboard language: pydantic models, safe YAML loading, and errors as `file:line:col`.
+
+The models below are the single source of truth: validation, the JSON Schema
+(`ltx-flows schema`) and the README's field reference are all generated from them.
+"""
+
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from PIL import Image
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .frames import MAX_WINDOW_FRAMES, resolve_position, seconds_to_frames, snap_frames
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SIZE_STEP = 32
+# A storyboard is a few hundred nodes; this only stops alias bombs ("billion laughs").
+MAX_YAML_NODES = 100_000
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors (with a did-you-mean), never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    """Which LTX model renders the film, and how."""
+
+    family: Literal["ltxv"] = Field("ltxv", description="Model family. `ltxv` = LTX-Video 0.9.x.")
+    checkpoint: str = Field(
+        "tiny",
+        min_length=1,
+        description="`tiny` = the offline test model (renders noise); else a hub id "
+        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder.",
+    )
+    steps: int = Field(8, ge=1, le=200, description="Denoising steps (distilled models: ~8).")
+    guidance_scale: float = Field(1.0, ge=0, le=30, description="Classifier-free guidance; 1.0 turns it off (distilled models).")
+    decode_timestep: float = Field(0.05, ge=0, le=1, description="VAE decode timestep (LTX-Video 0.9.1+).")
+    decode_noise_scale: float = Field(0.025, ge=0, le=1, description="Noise added before decoding (LTX-Video 0.9.1+).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype; `auto` = bfloat16 on CUDA, float32 on CPU."
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="`auto` = CUDA when present, else CPU.")
+    cpu_offload: bool = Field(False, description="`enable_model_cpu_offload()`: less VRAM, slower.")
+    vae_tiling: bool = Field(False, description="`vae.enable_tiling()`: decode large frames in tiles to save VRAM.")
+
+
+class OutputConfig(_Strict):
+    """The film's format."""
+
+    width: int = Field(768, ge=SIZE_STEP, le=4096, description="Pixels; a multiple of 32.")
+    height: int = Field(512, ge=SIZE_STEP, le=4096, description="Pixels; a multiple of 32.")
+    fps: int = Field(24, ge=1, le=120, description="Frames per second of every clip and the film.")
+    crf: int = Field(18, ge=0, le=51, description="H.264 quality (lower = better, bigger).")
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_32(cls, value: int) -> int:
+        if value % SIZE_STEP:
+            below = value // SIZE_STEP * SIZE_STEP
+            raise ValueError(
+                f"{value} is not a multiple of {SIZE_STEP}; the nearest valid sizes are {below} and {below + SIZE_STEP}"
+            )
+        return value
+
+
+class Defaults(_Strict):
+    """Values every shot inherits unless it sets its own."""
+
+    negative_prompt: str = Field(
+        "worst quality, inconsistent motion, blurry, jittery, distorted", description="Used by shots without one."
+    )
+    seed: int = Field(0, ge=0, lt=2**32, description="Base seed; a shot without `seed` derives its own from this and its id.")
+
+
+def _check_position(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML `yes`/`true` would otherwise pass as 1
+        raise ValueError("`at` must be a frame number, seconds like \"2.5s\", \"start\" or \"end\"")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"frame {value} is negative; frames count from 0")
+        return value
+    if isinstance(value, str) and (value in ("start", "end") or re.fullmatch(r"\d+(\.\d+)?s", value)):
+        return value
+    raise ValueError(f"{value!r} is not a position: use a frame number (e.g. 48), seconds (e.g. \"2.5s\"), \"start\" or \"end\"")
+
+
+Position = Annotated[
+    int | str,
+    Field(description='A frame number, seconds ("2.5s"), "start" or "end".'),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^(start|end|\d+(\.\d+)?s)$"}]}
+    ),
+]
+
+
+def resolve_media_path(value: str, base_dir: Path, root: Path) -> Path:
+    """A media path from a storyboard, resolved and checked to stay inside the workspace root."""
+    path = Path(value)
+    if path.is_absolute():
+        raise ValueError(f"`{value}` is absolute; give a path relative to the storyboard's folder ({base_dir})")
+    # resolve() follows symlinks, so a link pointing out of the root is caught too.
+    full = (base_dir / path).resolve()
+    root = root.resolve()
+    if not full.is_relative_to(root):
+        raise ValueError(f"`{value}` resolves to {full}, outside the workspace root {root}; move it inside, or pass --root")
+    if not full.is_file():
+        raise ValueError(f"file not found: {full} (paths are relative to the storyboard's folder, {base_dir})")
+    return full
+
+
+class Keyframe(_Strict):
+    """An image pinned to a frame of the shot."""
+
+    image: Path = Field(description="Image file, relative to the storyboard's folder.")
+    at: Position = 0
+    strength: float = Field(1.0, ge=0, le=1, description="How strongly the frame follows the image (0..1).")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _check_at(cls, value: Any) -> Any:
+        return _check_position(value)
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
+        context = info.context or {}
+        if not isinstance(value, str) or "base_dir" not in context:
+            return value
+        path = resolve_media_path(value, context["base_dir"], context["root"])
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:
+            raise ValueError(f"{path} is not an image that can be read ({error})") from None
+        return path
+
+
+class Transition(_Strict):
+    """How a shot joins the next one. In YAML: `cut` or `{crossfade: SECONDS}`."""
+
+    kind: Literal["cut", "crossfade"] = "cut"
+    seconds: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, value: Any) -> Any:
+        if value == "cut":
+            return {"kind": "cut"}
+        if isinstance(value, dict) and set(value) == {"crossfade"}:
+            seconds = value["crossfade"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise ValueError(f"crossfade must be a positive number of seconds, e.g. {{crossfade: 0.5}}, not {seconds!r}")
+            return {"kind": "crossfade", "seconds": float(seconds)}
+        if isinstance(value, dict) and "kind" in value:  # already in model form (e.g. from JSON)
+            return value
+        raise ValueError(f"{value!r} is not a transition: use `cut` or `{{crossfade: SECONDS}}`")
+
+
+TransitionField = Annotated[
+    Transition,
+    WithJsonSchema(
+        {
+            "description": "Into the next shot: `cut`, or `{crossfade: SECONDS}`.",
+            "anyOf": [
+                {"const": "cut"},
+                {
+                    "type": "object",
+                    "properties": {"crossfade": {"type": "number", "exclusiveMinimum": 0}},
+                    "required": ["crossfade"],
+                    "additionalProperties": False,
+                },
+            ],
+        }
+    ),
+]
+
+
+class Shot(_Strict):
+    """One shot of the film."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique; names the clip file.")
+    prompt: str = Field(min_length=1, description="What happens in the shot.")
+    duration: float | None = Field(None, gt=0, description="Seconds. Give this or `frames`.")
+    frames: int | None = Field(None, ge=1, description="Frame count. Give this or `duration`.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from `defaults.seed` and the shot id.")
+    negative_prompt: str | None = Field(None, description="Default: `defaults.negative_prompt`.")
+    keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames.")
+    transition: TransitionField = Field(default_factory=lambda: Transition(kind="cut"))
+
+    @model_validator(mode="after")
+    def _duration_or_frames(self) -> "Shot":
+        # After field validation, so a typo such as `durtion:` is reported as an unknown key
+        # (with its did-you-mean) rather than hidden behind this rule.
+        if (self.duration is None) == (self.frames is None):
+            raise ValueError("give exactly one of `duration` (seconds) or `frames`")
+        return self
+
+    def requested_frames(self, fps: int) -> int:
+        return self.frames if self.frames is not None else seconds_to_frames(self.duration, fps)
+
+
+class Storyboard(_Strict):
+    """A film: a list of shots rendered with one model at one output format."""
+
+    version: Literal[1] = Field(description="Storyboard format version; always 1.")
+    name: str = Field(pattern=NAME_PATTERN, description="Names the output folder and film file.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Which model renders the film.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Size, frame rate and quality.")
+    defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
+    shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
+
+
+# --- Loading and error reporting -------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    """One thing wrong with a storyboard, located in its file."""
+
+    line: int
+    column: int
+    where: str
+    message: str
+
+    def format(self, path: Path | str) -> str:
+        where = f" {self.where}:" if self.where else ""
+        return f"{path}:{self.line}:{self.column}:{where} {self.message}"
+
+
+class StoryboardError(ValueError):
+    """A storyboard that cannot be rendered; carries every problem found, in file order."""
+
+    def __init__(self, path: Path | str, problems: list[Problem]):
+        self.path = path
+        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
+        super().__init__("\n".join(p.format(path) for p in self.problems))
+
+
+Loc = tuple[str | int, ...]
+
+
+def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storyboard:
+    """Read, validate and return a storyboard, or raise StoryboardError listing every problem.
+
+    Media paths are relative to the storyboard's folder and must stay inside `root`
+    (default: the current directory).
+    """
+    path = Path(path)
+    root = Path(root) if root is not None else Path.cwd()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StoryboardError(path, [Problem(line=1, column=1, where="", message=f"cannot read the file: {error}")]) from None
+
+    node, data = _parse_yaml(path, text)
+    problems = _duplicate_keys(node)
+    if not isinstance(data, dict):
+        problems.append(_problem(node, (), "a storyboard is a mapping with `version`, `name` and `shots`"))
+        raise StoryboardError(path, problems)
+
+    raw_shots = data.get("shots") if isinstance(data.get("shots"), list) else []
+    problems += [_problem(node, loc, msg) for loc, msg in _duplicate_ids(raw_shots)]
+    context = {"base_dir": path.parent.resolve(), "root": root}
+    try:
+        storyboard = Storyboard.model_validate(data, context=context)
+    except ValidationError as error:
+        problems += [_problem_from_pydantic(node, e) for e in error.errors()]
+        # Still check the shots that are fine on their own, so one typo does not hide the rest.
+        fps, family = _partial_output(data)
+        shots = _valid_shots(raw_shots, context)
+        problems += [_problem(node, loc, msg) for loc, msg in _cross_check(shots, len(raw_shots), fps, family)]
+        raise StoryboardError(path, problems) from None
+
+    problems += [
+        _problem(node, loc, msg)
+        for loc, msg in _cross_check(
+            list(enumerate(storyboard.shots)), len(storyboard.shots), storyboard.output.fps, storyboard.model.family
+        )
+    ]
+    if problems:
+        raise StoryboardError(path, problems)
+    return storyboard
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+    # SafeLoader: no Python tags, no object construction. The node tree keeps line/column marks.
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            mark = node.start_mark
+            raise StoryboardError(
+                path,
+                [Problem(line=mark.line + 1, column=mark.column + 1, where="",
+                         message=f"the document expands to more than {MAX_YAML_NODES} nodes through aliases; refusing it")],
+            )
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        message = " ".join(filter(None, [error.context, error.problem]))
+        if isinstance(error, yaml.constructor.ConstructorError):
+            message += " (only plain YAML is allowed: no Python or custom tags)"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise StoryboardError(path, [Problem(line=line, column=column, where="", message=f"invalid YAML: {message}")]) from None
+    except yaml.YAMLError as error:
+        raise StoryboardError(path, [Problem(line=1, column=1, where="", message=f"invalid YAML: {error}")]) from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    # Aliases share nodes, so counting with a memo is linear while the total is what
+    # validation would walk after expansion.
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # guards against recursive aliases
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> list[Problem]:
+    # PyYAML keeps the last of two equal keys without a word; a user almost never means that.
+    problems = []
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    first = seen[key.value]
+                    problems.append(
+                        Problem(line=key.start_mark.line + 1, column=key.start_mark.column + 1, where=_dotted((*loc, key.value)),
+                                message=f"duplicate key `{key.value}` (first set on line {first}); keep one")
+                    )
+                else:
+                    seen[key.value] = key.start_mark.line + 1
+            problems += _duplicate_keys(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*loc, index))
+    return problems
+
+
+def _locate(root: yaml.Node | None, loc: Loc) -> tuple[yaml.Node | None, Loc, yaml.Node | None]:
+    """The deepest YAML node along `loc`, the part of `loc` that matched, and the key node of the last step."""
+    node, matched, key_node = root, (), None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            if found is None:
+                break
+            key_node, node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+        matched = (*matched, part)
+    return node, matched, key_node
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problem(root: yaml.Node | None, loc: Loc, message: str) -> Problem:
+    node, matched, _ = _locate(root, loc)
+    mark = node.start_mark if node is not None else None
+    return Problem(
+        line=mark.line + 1 if mark else 1, column=mark.column + 1 if mark else 1, where=_dotted(matched), message=message
+    )
+
+
+def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        node, matched, key_node = _locate(root, loc)
+        key = loc[-1]
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        message = f"unknown key `{key}`{hint} Allowed here: {', '.join(allowed)}"
+        mark = (key_node or node).start_mark if (key_node or node) is not None else None
+        return Problem(line=mark.line + 1 if mark else 1, column=mark.column + 1 if mark else 1,
+                       where=_dotted(matched[:-1]), message=message)
+    if kind == "missing":
+        problem = _problem(root, loc[:-1], f"missing required key `{loc[-1]}`")
+        return problem.model_copy(update={"where": _dotted(loc)})
+    if kind == "string_pattern_mismatch":
+        message = (f"{error['input']!r} is not a valid name: use lowercase letters, digits, `-` and `_`, "
+                   "starting with a letter or digit, at most 64 characters")
+    else:
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return _problem(root, loc, message)
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The keys a storyboard accepts at `loc`, read from the models."""
+    model: type[BaseModel] | None = Storyboard
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list keeps the list's item model
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return []
+    if model is Transition:
+        return ["crossfade"]
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _partial_output(data: dict) -> tuple[int | None, str]:
+    """fps and family from a storyboard that failed validation, where they are usable."""
+    output, model = data.get("output"), data.get("model")
+    fps = output.get("fps", OutputConfig.model_fields["fps"].default) if isinstance(output, dict) else 24
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
+        fps = None
+    family = model.get("family", "ltxv") if isinstance(model, dict) else "ltxv"
+    return fps, family if family in MAX_WINDOW_FRAMES else "ltxv"
+
+
+def _valid_shots(raw_shots: list, context: dict) -> list[tuple[int, Shot]]:
+    shots = []
+    for index, raw in enumerate(raw_shots):
+        try:
+            shots.append((index, Shot.model_validate(raw, context=context)))
+        except ValidationError:
+            pass  # already reported by the full validation
+    return shots
+
+
+def _duplicate_ids(raw_shots: list) -> list[tuple[Loc, str]]:
+    # On the raw shots, so a duplicate is reported even when one of the pair has other errors.
+    problems, first_seen = [], {}
+    for index, raw in enumerate(raw_shots):
+        shot_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(shot_id, str):
+            continue
+        if shot_id in first_seen:
+            problems.append(
+                (("shots", index, "id"), f"duplicate shot id `{shot_id}` (also shots[{first_seen[shot_id]}]); ids must be unique")
+            )
+        first_seen.setdefault(shot_id, index)
+    return problems
+
+
+def _cross_check(
+    shots: list[tuple[int, Shot]], shot_count: int, fps: int | None, family: str
+) -> list[tuple[Loc, str]]:
+    """Rules that span fields: frame bounds and transitions that fit their shots."""
+    problems: list[tuple[Loc, str]] = []
+    if fps is None:
+        return problems
+
+    window = MAX_WINDOW_FRAMES[family]
+    frames_by_index = {index: snap_frames(shot.requested_frames(fps)) for index, shot in shots}
+    for index, shot in shots:
+        frames = frames_by_index[index]
+        field = "frames" if shot.frames is not None else "duration"
+        if frames > window:
+            problems.append(((("shots", index, field)),
+                             f"{frames} frames is longer than one {family} window ({window} frames, "
+                             f"{window / fps:.1f}s at {fps} fps); split it into several shots"))
+        for k, keyframe in enumerate(shot.keyframes):
+            position = resolve_position(keyframe.at, fps, frames)
+            if position > frames - 1:
+                problems.append((("shots", index, "keyframes", k, "at"),
+                                 f"frame {position} is past the shot's last frame ({frames - 1})"))
+        if shot.transition.kind == "crossfade":
+            fade = seconds_to_frames(shot.transition.seconds, fps)
+            if index == shot_count - 1:
+                problems.append((("shots", index, "transition"),
+                                 "the last shot has no next shot to crossfade into; use `cut` or remove `transition`"))
+            elif fade < 1:
+                problems.append((("shots", index, "transition"),
+                                 f"a {shot.transition.seconds}s crossfade is less than one frame at {fps} fps"))
+            else:
+                next_frames = frames_by_index.get(index + 1, frames)
+                if fade >= min(frames, next_frames):
+                    problems.append((("shots", index, "transition"),
+                                     f"a {fade}-frame crossfade must be shorter than both shots it joins "
+                                     f"({frames} and {next_frames} frames)"))
+    return problems
+
+
+def storyboard_json_schema() -> dict:
+    schema = Storyboard.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ltx-flows storyboard"
+    return schema
