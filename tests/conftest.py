@@ -1,6 +1,12 @@
 import os
+import tempfile
 import textwrap
 from pathlib import Path
+
+# Before anything imports prefect: keep test runs out of the user's ~/.prefect and
+# send nothing off the machine.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ltx-flows-prefect-"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 import pytest
 from PIL import Image

@@ -176,3 +176,14 @@ def test_schema_rejects_what_the_models_reject():
     bad = yaml.safe_load(textwrap.dedent(VALID).replace("transition: {crossfade: 0.5}", "transition: wipe"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_readme_field_reference_is_generated_from_the_models():
+    from ltx_flows.reference import storyboard_reference_markdown
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- reference:start -->\n") + len("<!-- reference:start -->\n")
+    end = readme.index("<!-- reference:end -->")
+    assert readme[start:end] == storyboard_reference_markdown(), (
+        "README field reference is stale: paste `ltx-flows schema --markdown` between the reference markers"
+    )

@@ -1,0 +1,157 @@
+"""The `ltx-flows` command line: validate, plan, render, schema.
+
+Heavy imports (torch, diffusers, prefect) happen only in `render`, so checking
+storyboards stays instant.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .plan import RenderPlan, plan_storyboard
+from .storyboard import Storyboard, StoryboardError, load_storyboard, storyboard_json_schema
+
+app = typer.Typer(
+    help="Turn storyboard YAML into finished videos with LTX models.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+EXIT_INVALID = 2
+
+Files = Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)]
+Root = Annotated[
+    Optional[Path],
+    typer.Option(help="Workspace root: media paths must resolve inside it. Default: the current directory."),
+]
+
+
+def _load_all(files: list[Path], root: Optional[Path], say_ok: bool = False) -> list[tuple[Path, Storyboard]]:
+    """Validate every file; print every problem of every file; exit 2 if any is invalid."""
+    loaded, failed = [], False
+    for file in files:
+        try:
+            storyboard = load_storyboard(file, root)
+        except StoryboardError as error:
+            failed = True
+            for problem in error.problems:
+                err_console.print(problem.format(file), markup=False, highlight=False, soft_wrap=True)
+            continue
+        loaded.append((file, storyboard))
+        if say_ok:
+            out_console.print(f"[green]ok[/green] {file}: {len(storyboard.shots)} shots", soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+    return loaded
+
+
+@app.command()
+def validate(files: Files, root: Root = None) -> None:
+    """Check storyboards; print every problem as file:line:col. Exit code 2 if any is invalid."""
+    _load_all(files, root, say_ok=True)
+
+
+@app.command()
+def plan(
+    file: Annotated[Path, typer.Argument(help="Storyboard YAML file.", show_default=False)],
+    root: Root = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes."""
+    [(file, storyboard)] = _load_all([file], root)
+    render_plan = plan_storyboard(storyboard, file)
+    if as_json:
+        print(render_plan.model_dump_json(indent=2))
+        return
+    out_console.print(_plan_table(render_plan))
+
+
+def _plan_table(render_plan: RenderPlan) -> Table:
+    output = render_plan.output
+    table = Table(
+        title=f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
+        f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.checkpoint}"
+    )
+    for column in ("shot", "frames (asked -> rendered)", "seconds", "seed", "keyframes", "into next", "content hash"):
+        table.add_column(column)
+    for shot in render_plan.shots:
+        keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in shot.keyframes) or "-"
+        join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
+        table.add_row(
+            shot.id, f"{shot.requested_frames} -> {shot.frames}", f"{shot.seconds:.2f}", str(shot.seed),
+            keyframes, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
+        )
+    return table
+
+
+@app.command()
+def render(
+    files: Files,
+    out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/<name>/.")] = Path("renders"),
+    root: Root = None,
+) -> None:
+    """Render storyboards through the Prefect flow `render-storyboard`.
+
+    With no PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start);
+    with one set, runs are reported to that server and show in its UI.
+    """
+    _load_all(files, root)  # every file is checked before any GPU work starts
+    # Before Prefect reads its settings: a render sends nothing off the machine (and the
+    # telemetry service's first write races the ephemeral server's database).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from .flow import progress_log, render_storyboard
+
+    failed = False
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+    ) as progress:
+        bars: dict[str, int] = {}
+
+        class _ProgressHandler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                name = record.storyboard
+                if name not in bars:
+                    bars[name] = progress.add_task(f"{name} shots", total=record.total)
+                progress.update(bars[name], completed=record.done)
+
+        handler = _ProgressHandler()
+        progress_log.addHandler(handler)
+        progress_log.setLevel(logging.INFO)
+        progress_log.propagate = False  # the bar shows it; no need for a log line too
+        try:
+            for file in files:
+                try:
+                    result = render_storyboard(str(file), str(out), str(root) if root else None)
+                    progress.console.print(f"[green]film[/green] {result['film']}")
+                except Exception as error:  # a failed render: say which and go on with the next file
+                    failed = True
+                    progress.console.print(f"[red]failed[/red] {file}: {error}", markup=True, highlight=False)
+        finally:
+            progress_log.removeHandler(handler)
+            progress_log.propagate = True
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the field reference as Markdown instead.")] = False,
+) -> None:
+    """Print the storyboard JSON Schema (generated from the models) for editors."""
+    if markdown:
+        from .reference import storyboard_reference_markdown
+
+        print(storyboard_reference_markdown(), end="")
+        return
+    print(json.dumps(storyboard_json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,136 @@
+"""Generate: render planned shots with LTX-Video through diffusers' LTXConditionPipeline.
+
+One pipeline per checkpoint and settings is loaded per process and reused by every
+shot; generation holds a per-device lock so one GPU never runs two shots at once.
+"""
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import diffusers
+import numpy as np
+import torch
+import transformers
+from diffusers import LTXConditionPipeline
+from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+from PIL import Image, ImageOps
+
+from .checkpoints import resolve_checkpoint
+from .media import write_clip
+from .plan import RenderPlan, ShotPlan
+from .storyboard import ModelConfig, OutputConfig
+
+log = logging.getLogger(__name__)
+
+# Our own progress display and logs say what is happening; per-call tqdm bars only clutter them.
+diffusers.utils.logging.disable_progress_bar()
+transformers.utils.logging.disable_progress_bar()
+
+
+class _QuietTimestepsWarning(logging.Filter):
+    # LTXConditionPipeline passes its own timestep schedule on every call, and the scheduler
+    # warns each time; with dynamic shifting off (as LTX checkpoints ship) the two agree.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "were passed without `sigmas`" not in record.getMessage()
+
+
+logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").addFilter(_QuietTimestepsWarning())
+
+_pipelines: dict[tuple, LTXConditionPipeline] = {}
+_load_lock = threading.Lock()
+_device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+# Every pipeline load in this process, in order: tests and benchmarks read it.
+load_events: list[dict] = []
+
+
+def pick_device(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(setting: str, device: str) -> torch.dtype:
+    if setting == "auto":
+        # bfloat16 is what LTX checkpoints are trained and shipped in; CPUs run float32 far faster.
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, setting)
+
+
+def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
+    """The pipeline for these model settings, loaded once per process."""
+    device = pick_device(model.device)
+    dtype = pick_dtype(model.dtype, device)
+    checkpoint = resolve_checkpoint(model.checkpoint, model.family)
+    key = (checkpoint, str(dtype), device, model.cpu_offload, model.vae_tiling)
+    with _load_lock:
+        if key in _pipelines:
+            return _pipelines[key]
+        log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
+        start = time.perf_counter()
+        pipe = LTXConditionPipeline.from_pretrained(checkpoint, dtype=dtype)
+        if model.cpu_offload and device.startswith("cuda"):
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.to(device)
+        if model.vae_tiling:
+            pipe.vae.enable_tiling()
+        pipe.set_progress_bar_config(disable=True)
+        seconds = time.perf_counter() - start
+        log.info("Loaded %s in %.1fs", model.checkpoint, seconds)
+        load_events.append({"checkpoint": checkpoint, "dtype": str(dtype), "device": device, "seconds": seconds})
+        _pipelines[key] = pipe
+        return pipe
+
+
+def _fit_image(path: Path, width: int, height: int) -> Image.Image:
+    # Crop to the output's aspect before resizing so keyframes are never stretched.
+    with Image.open(path) as image:
+        return ImageOps.fit(image.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
+
+
+def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig) -> np.ndarray:
+    """Render one shot; returns uint8 frames shaped (frames, height, width, 3)."""
+    conditions = [
+        LTXVideoCondition(image=_fit_image(k.image, output.width, output.height), frame_index=k.frame, strength=k.strength)
+        for k in shot.keyframes
+    ]
+    # A CPU generator gives the same noise on every device.
+    generator = torch.Generator(device="cpu").manual_seed(shot.seed)
+    device = str(pipe._execution_device)
+    with _device_locks[device]:
+        result = pipe(
+            conditions=conditions or None,
+            prompt=shot.prompt,
+            negative_prompt=shot.negative_prompt,
+            width=output.width,
+            height=output.height,
+            num_frames=shot.frames,
+            frame_rate=output.fps,
+            num_inference_steps=model.steps,
+            guidance_scale=model.guidance_scale,
+            decode_timestep=model.decode_timestep,
+            decode_noise_scale=model.decode_noise_scale,
+            generator=generator,
+            output_type="np",
+        )
+    frames = result.frames[0]
+    return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
+    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+    pipe = load_pipeline(plan.model)
+    start = time.perf_counter()
+    frames = generate_shot(pipe, shot, plan.model, plan.output)
+    generated = time.perf_counter()
+    clip = film_dir / shot.clip
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    write_clip(frames, clip, fps=plan.output.fps, crf=plan.output.crf)
+    log.info(
+        "Shot %s: %d frames generated in %.1fs, encoded in %.1fs",
+        shot.id, len(frames), generated - start, time.perf_counter() - generated,
+    )
+    return clip

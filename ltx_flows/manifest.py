@@ -1,0 +1,69 @@
+"""Manifest: a JSON record of what was rendered, from what, with which software."""
+
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from .media import VideoInfo
+from .plan import RenderPlan, file_sha256
+
+_LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: VideoInfo) -> dict:
+    return {
+        "name": plan.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "storyboard": {"path": str(plan.storyboard), "sha256": plan.storyboard_sha256},
+        "model": plan.model.model_dump(),
+        "output": plan.output.model_dump(),
+        "libraries": library_versions(),
+        "shots": [
+            {
+                "id": shot.id,
+                "frames": shot.frames,
+                "requested_frames": shot.requested_frames,
+                "seconds": round(shot.seconds, 4),
+                "seed": shot.seed,
+                "content_hash": shot.content_hash,
+                "clip": shot.clip,
+                "transition": shot.transition,
+                "crossfade_frames": shot.crossfade_frames,
+            }
+            for shot in plan.shots
+        ],
+        "film": {
+            "path": str(film.relative_to(film_dir)),
+            "frames": film_info.frames,
+            "fps": film_info.fps,
+            "seconds": round(film_info.duration, 4),
+            "width": film_info.width,
+            "height": film_info.height,
+            "sha256": file_sha256(film),
+        },
+    }
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    """Write JSON via a temp file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

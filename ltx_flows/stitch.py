@@ -1,0 +1,20 @@
+"""Stitch: join a storyboard's shot clips into its film with ffmpeg."""
+
+from pathlib import Path
+
+from .media import Join, VideoInfo, stitch
+from .plan import RenderPlan
+
+
+def film_path(plan: RenderPlan, film_dir: Path) -> Path:
+    return film_dir / f"{plan.name}.mp4"
+
+
+def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
+    """Join every shot's clip with its planned transition; checks the film has the planned frame count."""
+    clips = [film_dir / shot.clip for shot in plan.shots]
+    joins = [Join(kind=shot.transition, frames=shot.crossfade_frames) for shot in plan.shots[:-1]]
+    info = stitch(clips, joins, film_path(plan, film_dir), fps=plan.output.fps, crf=plan.output.crf)
+    if info.frames != plan.film_frames:
+        raise RuntimeError(f"the film has {info.frames} frames but the plan expects {plan.film_frames}")
+    return info

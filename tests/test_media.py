@@ -1,0 +1,282 @@
+"""Integration tests for ltx_flows.media with the real ffmpeg binary (a few seconds)."""
+
+import av
+import numpy as np
+import pytest
+
+from ltx_flows import media
+from ltx_flows.media import ClipWriter, Join, probe, read_frames, stitch, write_clip
+
+pytestmark = pytest.mark.integration
+
+HEIGHT, WIDTH = 64, 96
+RED, GREEN, BLUE = (200, 40, 40), (40, 200, 40), (40, 40, 200)
+
+
+def make_frames(n: int, color=RED, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
+    """A solid colour with a white bar that moves 4 pixels a frame."""
+    frames = np.empty((n, height, width, 3), np.uint8)
+    frames[:] = color
+    for i in range(n):
+        x = (4 * i) % (width - 8)
+        frames[i, :, x : x + 8] = 255
+    return frames
+
+
+def solid(n: int, color, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
+    return np.full((n, height, width, 3), color, np.uint8)
+
+
+def packets(path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(video=0) if packet.size]
+
+
+def frame_means(path) -> np.ndarray:
+    """The mean RGB colour of every frame, shaped (N, 3)."""
+    return read_frames(path).reshape(-1, HEIGHT * WIDTH, 3).mean(axis=1)
+
+
+# --- writing and probing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30])
+def test_write_clip_probes_exactly(tmp_path, fps):
+    path = write_clip(make_frames(17), tmp_path / "clip.mp4", fps=fps, crf=18)
+
+    assert path == tmp_path / "clip.mp4"
+    assert probe(path) == media.VideoInfo(
+        frames=17, fps=float(fps), width=WIDTH, height=HEIGHT, duration=17 / fps, has_audio=False
+    )
+    # Only the finished clip is left: no partial file next to it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_clip_writer_streams_single_frames_and_batches(tmp_path):
+    frames = make_frames(20)
+    with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+        writer.write(frames[0])  # one (H, W, 3) frame
+        writer.write(frames[1:12])  # a batch
+        writer.write(frames[12:])
+        assert writer.frames_written == 20
+        # Nothing at the target until the block exits cleanly.
+        assert not (tmp_path / "clip.mp4").exists()
+
+    assert probe(tmp_path / "clip.mp4").frames == 20
+
+
+def test_read_frames_round_trips(tmp_path):
+    frames = make_frames(12, color=GREEN)
+    path = write_clip(frames, tmp_path / "clip.mp4", fps=24, crf=18)
+
+    decoded = read_frames(path)
+
+    assert decoded.shape == frames.shape and decoded.dtype == np.uint8
+    # H.264 is lossy: compare each frame's mean colour and the overall error.
+    expected_means = frames.reshape(12, -1, 3).mean(axis=1)
+    assert np.abs(decoded.reshape(12, -1, 3).mean(axis=1) - expected_means).max() < 3
+    assert np.abs(decoded.astype(int) - frames).mean() < 4
+
+
+def test_exception_inside_writer_leaves_nothing(tmp_path):
+    target = tmp_path / "clip.mp4"
+    with pytest.raises(KeyError):
+        with ClipWriter(target, width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+            writer.write(make_frames(5))
+            raise KeyError("the model crashed mid-clip")
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_keeps_an_existing_clip(tmp_path):
+    target = write_clip(make_frames(9), tmp_path / "clip.mp4", fps=24, crf=18)
+    before = target.read_bytes()
+    with pytest.raises(KeyError):
+        with ClipWriter(target, width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+            writer.write(make_frames(5, color=BLUE))
+            raise KeyError("crash while re-rendering")
+
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_ffmpeg_failure_raises_with_its_stderr(tmp_path, monkeypatch):
+    real_options = media._x264_options
+    monkeypatch.setattr(media, "_x264_options", lambda fps, crf: {**real_options(fps, crf), "preset": "bogus"})
+
+    with pytest.raises(RuntimeError, match="ffmpeg said:\n(.|\n)*preset"):
+        with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+            # Enough frames to fill the pipe: ffmpeg has exited by then.
+            for _ in range(100):
+                writer.write(make_frames(30))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_validates_frames(tmp_path):
+    with pytest.raises(ValueError, match="even"):
+        ClipWriter(tmp_path / "odd.mp4", width=95, height=64, fps=24, crf=18)
+    with pytest.raises(ValueError, match="crf"):
+        ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=99)
+
+    with pytest.raises(TypeError, match="uint8"):
+        with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+            writer.write(make_frames(3).astype(np.float32) / 255)
+    with pytest.raises(ValueError, match=r"\(N, 64, 96, 3\)"):
+        with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
+            writer.write(make_frames(3, width=128))
+    with pytest.raises(RuntimeError, match="no frames"):
+        with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- stitching -------------------------------------------------------------------------
+
+
+def write_clips(tmp_path, lengths, fps, colors=(RED, GREEN, BLUE), make=solid):
+    return [
+        write_clip(make(n, colors[i % len(colors)]), tmp_path / f"clip{i}.mp4", fps=fps, crf=18)
+        for i, n in enumerate(lengths)
+    ]
+
+
+def test_stitch_cuts_is_a_stream_copy(tmp_path):
+    clips = write_clips(tmp_path, [25, 17, 33], fps=24, make=make_frames)
+
+    info = stitch(clips, [Join("cut"), Join("cut")], tmp_path / "film.mp4", fps=24, crf=18)
+
+    assert (info.frames, info.fps, info.width, info.height) == (75, 24.0, WIDTH, HEIGHT)
+    assert probe(tmp_path / "film.mp4") == info
+    # A stream copy keeps every compressed packet byte for byte; a re-encode would not.
+    assert packets(tmp_path / "film.mp4") == packets(clips[0]) + packets(clips[1]) + packets(clips[2])
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_stitch_cuts_of_different_sizes_are_reencoded(tmp_path):
+    clips = [
+        write_clip(solid(25, RED), tmp_path / "a.mp4", fps=24, crf=18),
+        write_clip(solid(17, GREEN, height=48), tmp_path / "b.mp4", fps=24, crf=18),
+    ]
+
+    info = stitch(clips, [Join("cut")], tmp_path / "film.mp4", fps=24, crf=18)
+
+    assert (info.frames, info.width, info.height) == (42, WIDTH, HEIGHT)
+    means = frame_means(tmp_path / "film.mp4")
+    assert np.abs(means[:25] - RED).max() < 3
+    # The shorter clip is letterboxed: its middle rows are green.
+    assert np.abs(read_frames(tmp_path / "film.mp4")[30, 32].mean(axis=0) - GREEN).max() < 3
+
+
+CROSSFADE_CASES = [([25, 17], [9]), ([49, 33, 41], [8, 13]), ([49, 33, 41], [13, 8])]
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30])
+@pytest.mark.parametrize("lengths, fades", CROSSFADE_CASES)
+def test_stitch_crossfades_have_exact_frame_counts(tmp_path, fps, lengths, fades):
+    clips = write_clips(tmp_path, lengths, fps=fps)
+    joins = [Join("crossfade", k) for k in fades]
+
+    info = stitch(clips, joins, tmp_path / "film.mp4", fps=fps, crf=18)
+
+    expected = sum(lengths) - sum(fades)
+    assert info.frames == expected
+    assert info.fps == fps
+    assert len(read_frames(tmp_path / "film.mp4")) == expected
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_crossfade_blends_at_the_right_frames(tmp_path):
+    clips = write_clips(tmp_path, [25, 17], fps=24, colors=(RED, BLUE))
+
+    stitch(clips, [Join("crossfade", 9)], tmp_path / "film.mp4", fps=24, crf=18)
+    means = frame_means(tmp_path / "film.mp4")
+
+    # Frames 0..15 are the red clip, 16..24 the fade, 25..32 the rest of the blue
+    # clip. xfade's first fade frame is still all red: its blue weights are 0/9..8/9.
+    assert np.abs(means[:17] - RED).max() < 3
+    assert np.abs(means[25:] - BLUE).max() < 3
+    middle = means[20]
+    assert BLUE[0] + 20 < middle[0] < RED[0] - 20
+    assert RED[2] + 20 < middle[2] < BLUE[2] - 20
+    # The fade moves steadily from red to blue.
+    assert np.all(np.diff(means[16:26, 0]) < -10)
+
+
+def test_stitch_mixes_cuts_and_crossfades(tmp_path):
+    clips = write_clips(tmp_path, [25, 17, 33, 9], fps=25)
+    joins = [Join("cut"), Join("crossfade", 5), Join("cut")]
+
+    info = stitch(clips, joins, tmp_path / "film.mp4", fps=25, crf=18)
+
+    assert info.frames == 25 + 17 + 33 + 9 - 5
+    means = frame_means(tmp_path / "film.mp4")
+    assert np.abs(means[24] - RED).max() < 3
+    assert np.abs(means[25] - GREEN).max() < 3  # the cut is on the frame
+    assert np.abs(means[-9:] - RED).max() < 3  # the last clip (colours cycle)
+
+
+def test_stitch_can_use_a_clip_twice(tmp_path):
+    red, green = write_clips(tmp_path, [25, 17], fps=24)
+
+    info = stitch([red, green, red], [Join("crossfade", 6), Join("crossfade", 6)], tmp_path / "film.mp4", 24, 18)
+
+    assert info.frames == 25 + 17 + 25 - 12
+    means = frame_means(tmp_path / "film.mp4")
+    assert np.abs(means[:19] - RED).max() < 3 and np.abs(means[-19:] - RED).max() < 3
+
+
+def test_stitch_plays_a_clip_with_another_rate_frame_for_frame(tmp_path):
+    clips = write_clips(tmp_path, [25, 17], fps=24)
+    clips[1] = write_clip(solid(17, GREEN), tmp_path / "ten.mp4", fps=10, crf=18)
+
+    info = stitch(clips, [Join("crossfade", 4)], tmp_path / "film.mp4", fps=24, crf=18)
+
+    assert (info.frames, info.fps) == (25 + 17 - 4, 24.0)
+
+
+def test_stitch_single_clip_is_a_copy(tmp_path):
+    (clip,) = write_clips(tmp_path, [17], fps=24, make=make_frames)
+
+    info = stitch([clip], [], tmp_path / "film.mp4", fps=24, crf=18)
+
+    assert info.frames == 17
+    assert (tmp_path / "film.mp4").read_bytes() == clip.read_bytes()
+
+
+def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
+    clips = write_clips(tmp_path, [25, 17], fps=24)
+    real_graph = media._filter_graph
+
+    def short_graph(infos, joins, fps):
+        graph, output = real_graph(infos, joins, fps)
+        return f"{graph};[{output}]trim=end_frame=30[short]", "short"
+
+    monkeypatch.setattr(media, "_filter_graph", short_graph)
+
+    with pytest.raises(RuntimeError, match="30 frames, expected 33"):
+        stitch(clips, [Join("crossfade", 9)], tmp_path / "film.mp4", fps=24, crf=18)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip0.mp4", "clip1.mp4"]
+
+
+@pytest.mark.parametrize(
+    "fades, message",
+    [
+        ([0], "1 <= frames"),
+        ([-3], "1 <= frames"),
+        ([17], "1 <= frames"),  # as long as the second clip
+        ([30], "1 <= frames"),  # longer than both
+        ([9, 9], "fewer than its two crossfades"),
+    ],
+)
+def test_stitch_rejects_bad_crossfades(tmp_path, fades, message):
+    clips = write_clips(tmp_path, [25, 17, 25][: len(fades) + 1], fps=24)
+
+    with pytest.raises(ValueError, match=message):
+        stitch(clips, [Join("crossfade", k) for k in fades], tmp_path / "film.mp4", fps=24, crf=18)
+    assert not (tmp_path / "film.mp4").exists()
+
+
+def test_stitch_needs_one_join_per_gap(tmp_path):
+    clips = write_clips(tmp_path, [9, 9], fps=24)
+    with pytest.raises(ValueError, match="2 clips need 1 joins"):
+        stitch(clips, [], tmp_path / "film.mp4", fps=24, crf=18)
