@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .plan import RenderPlan, plan_storyboard
+from .plan import RenderPlan, ShotPlan, plan_storyboard
 from .storyboard import Storyboard, StoryboardError, load_storyboard, storyboard_json_schema
 
 app = typer.Typer(
@@ -64,13 +64,16 @@ def plan(
     root: Root = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes."""
+    """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments."""
     [(file, storyboard)] = _load_all([file], root)
     render_plan = plan_storyboard(storyboard, file)
     if as_json:
         print(render_plan.model_dump_json(indent=2))
         return
     out_console.print(_plan_table(render_plan))
+    for shot in render_plan.shots:
+        if shot.segments:
+            out_console.print(_segments_table(shot))
 
 
 def _plan_table(render_plan: RenderPlan) -> Table:
@@ -87,6 +90,24 @@ def _plan_table(render_plan: RenderPlan) -> Table:
         table.add_row(
             shot.id, f"{shot.requested_frames} -> {shot.frames}", f"{shot.seconds:.2f}", str(shot.seed),
             keyframes, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
+        )
+    return table
+
+
+def _segments_table(shot: ShotPlan) -> Table:
+    table = Table(
+        title=f"long take {shot.id}: {len(shot.segments)} segments, {shot.overlap} frames shared at each join, "
+        f"{shot.frames} frames in all"
+    )
+    for column in ("segment", "shot frames", "seed", "continues frames", "keyframes (local frame)", "prompt", "content hash"):
+        table.add_column(column)
+    for segment in shot.segments:
+        condition = segment.condition
+        tail = f"{condition.first_frame}-{condition.last_frame} @ {condition.strength:g}" if condition else "-"
+        keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in segment.keyframes) or "-"
+        table.add_row(
+            f"{segment.index + 1}/{len(shot.segments)}", f"{segment.start}-{segment.start + segment.frames - 1} "
+            f"({segment.frames})", str(segment.seed), tail, keyframes, segment.prompt, segment.content_hash[:12],
         )
     return table
 

@@ -13,6 +13,13 @@ MIN_FRAMES = 9
 # The longest clip one model window renders well, per model family.
 MAX_WINDOW_FRAMES = {"ltxv": 257}
 
+# Long takes: a shot longer than one window is rendered as chained segments of this many
+# frames, each sharing `overlap` frames with the one before (Lightricks' own long-video
+# samplers use windows of ~80-120 frames overlapping by about a quarter to a third).
+DEFAULT_SEGMENT_FRAMES = {"ltxv": 121}
+DEFAULT_SEGMENT_OVERLAP = {"ltxv": 25}
+DEFAULT_MAX_SEGMENTS = 16
+
 
 def seconds_to_frames(seconds: float, fps: int) -> int:
     # floor(x + 0.5) rather than round(): Python's round() goes to even on ties.
@@ -23,6 +30,24 @@ def snap_frames(requested: int) -> int:
     """The nearest valid LTX clip length (8n+1, at least 9); ties go up."""
     n = math.floor((requested - 1) / TEMPORAL_COMPRESSION + 0.5)
     return max(MIN_FRAMES, n * TEMPORAL_COMPRESSION + 1)
+
+
+def nearest_valid_frames(value: int) -> tuple[int, int]:
+    """The 8n+1 lengths just below and above `value` (for error messages)."""
+    below = (value - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1
+    return below, below + TEMPORAL_COMPRESSION
+
+
+def split_take(total: int, frames: int, overlap: int) -> list[tuple[int, int]]:
+    """(first frame, length) of each segment of a take of `total` frames.
+
+    Every segment has `frames` frames except the last, which takes what is left:
+    between `overlap` + 8 and `frames` frames. With 8n+1 lengths throughout, every
+    8n+1 total is reached exactly: total = sum(lengths) - (segments - 1) x overlap.
+    """
+    stride = frames - overlap
+    count = 1 + max(0, math.ceil((total - frames) / stride))
+    return [(k * stride, min(frames, total - k * stride)) for k in range(count)]
 
 
 def resolve_position(at: int | str, fps: int, frames: int) -> int:

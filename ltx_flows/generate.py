@@ -2,6 +2,8 @@
 
 One pipeline per checkpoint and settings is loaded per process and reused by every
 shot; generation holds a per-device lock so one GPU never runs two shots at once.
+A long take is rendered segment by segment (`render_long_take`), each segment
+continuing the end of the take so far and cached on disk as it finishes.
 """
 
 import logging
@@ -19,8 +21,9 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 from PIL import Image, ImageOps
 
 from .checkpoints import resolve_checkpoint
-from .media import write_clip
-from .plan import RenderPlan, ShotPlan
+from .media import ClipWriter, read_frames, write_clip
+from .plan import KeyframePlan, RenderPlan, SegmentPlan, ShotPlan
+from .seams import colour_stats, crossfade, match_colour
 from .storyboard import ModelConfig, OutputConfig
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,10 @@ _load_lock = threading.Lock()
 _device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 # Every pipeline load in this process, in order: tests and benchmarks read it.
 load_events: list[dict] = []
+
+# Segments are cached near-lossless (or at the output's crf when that is lower), so
+# encoding them once more into the shot clip loses nothing visible.
+SEGMENT_CRF = 12
 
 
 def pick_device(setting: str) -> str:
@@ -91,23 +98,56 @@ def _fit_image(path: Path, width: int, height: int) -> Image.Image:
         return ImageOps.fit(image.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
 
 
+def _keyframe_conditions(keyframes: list[KeyframePlan], output: OutputConfig) -> list[LTXVideoCondition]:
+    return [
+        LTXVideoCondition(image=_fit_image(k.image, output.width, output.height), frame_index=k.frame, strength=k.strength)
+        for k in keyframes
+    ]
+
+
 def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig) -> np.ndarray:
     """Render one shot; returns uint8 frames shaped (frames, height, width, 3)."""
-    conditions = [
-        LTXVideoCondition(image=_fit_image(k.image, output.width, output.height), frame_index=k.frame, strength=k.strength)
-        for k in shot.keyframes
-    ]
+    conditions = _keyframe_conditions(shot.keyframes, output)
+    return _generate(pipe, conditions, shot.prompt, shot.negative_prompt, shot.seed, shot.frames, model, output)
+
+
+def generate_segment(
+    pipe: LTXConditionPipeline,
+    shot: ShotPlan,
+    segment: SegmentPlan,
+    tail: np.ndarray | None,
+    model: ModelConfig,
+    output: OutputConfig,
+) -> np.ndarray:
+    """Render one segment of a long take, continuing `tail` (the take's last frames so far) when there is one."""
+    conditions = _keyframe_conditions(segment.keyframes, output)
+    if tail is not None:
+        video = [Image.fromarray(frame) for frame in tail]
+        conditions.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=segment.condition.strength))
+    return _generate(pipe, conditions, segment.prompt, shot.negative_prompt, segment.seed, segment.frames, model, output)
+
+
+def _generate(
+    pipe: LTXConditionPipeline,
+    conditions: list[LTXVideoCondition],
+    prompt: str,
+    negative_prompt: str,
+    seed: int,
+    num_frames: int,
+    model: ModelConfig,
+    output: OutputConfig,
+) -> np.ndarray:
     # A CPU generator gives the same noise on every device.
-    generator = torch.Generator(device="cpu").manual_seed(shot.seed)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
     device = str(pipe._execution_device)
     with _device_locks[device]:
         result = pipe(
             conditions=conditions or None,
-            prompt=shot.prompt,
-            negative_prompt=shot.negative_prompt,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
             width=output.width,
             height=output.height,
-            num_frames=shot.frames,
+            num_frames=num_frames,
             frame_rate=output.fps,
             num_inference_steps=model.steps,
             guidance_scale=model.guidance_scale,
@@ -122,6 +162,8 @@ def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig
 
 def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+    if shot.segments:
+        return render_long_take(plan, shot, film_dir)
     pipe = load_pipeline(plan.model)
     start = time.perf_counter()
     frames = generate_shot(pipe, shot, plan.model, plan.output)
@@ -134,3 +176,54 @@ def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
         shot.id, len(frames), generated - start, time.perf_counter() - generated,
     )
     return clip
+
+
+def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
+    """Render a long take segment by segment into one clip; returns the clip path.
+
+    Each segment is cached under `film_dir` as it finishes (its file name holds its chained
+    hash), so a re-run renders only the segments that are missing or changed. The clip is
+    written as segments come in: memory holds one segment and the take's tail, however long
+    the take is.
+    """
+    pipe = load_pipeline(plan.model)
+    output, overlap = plan.output, shot.overlap
+    reference = None  # the first segment's colours, which later segments are pulled toward
+    tail = None  # the take's last `overlap` frames: not written yet, the next segment blends over them
+    clip = film_dir / shot.clip
+    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf) as writer:
+        for segment in shot.segments:
+            label = f"segment {segment.index + 1}/{len(shot.segments)} of {shot.id}"
+            cached = film_dir / segment.cache
+            if cached.is_file():
+                log.info("%s: cached in %s", label, segment.cache)
+            else:
+                start = time.perf_counter()
+                frames = generate_segment(pipe, shot, segment, tail, plan.model, output)
+                if reference is not None:
+                    match_colour(frames, reference)
+                write_clip(frames, cached, fps=output.fps, crf=min(output.crf, SEGMENT_CRF))
+                log.info("%s: %d frames in %.1fs", label, len(frames), time.perf_counter() - start)
+            # Always continue from the cached frames, so a resumed take is the same as one rendered in one go.
+            frames = read_frames(cached)
+            if reference is None:
+                reference = colour_stats(frames)
+            if tail is not None:
+                frames[:overlap] = crossfade(tail, frames[:overlap])
+            if segment is shot.segments[-1]:
+                writer.write(frames)
+            else:
+                writer.write(frames[:-overlap])
+                tail = frames[-overlap:].copy()  # a copy, so the rest of the segment can be freed
+        if writer.frames_written != shot.frames:
+            raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
+    _remove_stale_segments(shot, film_dir)
+    return clip
+
+
+def _remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
+    # Segments of earlier versions of this take (other prompts, seeds, sizes) would pile up night after night.
+    current = {Path(segment.cache).name for segment in shot.segments}
+    for path in (film_dir / Path(shot.segments[0].cache).parent).iterdir():
+        if path.name not in current:
+            path.unlink()

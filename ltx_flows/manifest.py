@@ -8,7 +8,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .media import VideoInfo
-from .plan import RenderPlan, file_sha256
+from .plan import RenderPlan, ShotPlan, file_sha256
+from .seams import seam_scores
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av")
 
@@ -42,6 +43,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "clip": shot.clip,
                 "transition": shot.transition,
                 "crossfade_frames": shot.crossfade_frames,
+                **(_long_take(shot, film_dir) if shot.segments else {}),
             }
             for shot in plan.shots
         ],
@@ -54,6 +56,26 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             "height": film_info.height,
             "sha256": file_sha256(film),
         },
+    }
+
+
+def _long_take(shot: ShotPlan, film_dir: Path) -> dict:
+    """A long take's segments, and its seams measured on the decoded shot clip."""
+    return {
+        "overlap": shot.overlap,
+        "segments": [
+            {
+                "index": s.index,
+                "start": s.start,
+                "frames": s.frames,
+                "seed": s.seed,
+                "prompt": s.prompt,
+                "content_hash": s.content_hash,
+                "cache": s.cache,
+            }
+            for s in shot.segments
+        ],
+        "seams": seam_scores(film_dir / shot.clip, [s.start for s in shot.segments[1:]], shot.overlap),
     }
 
 

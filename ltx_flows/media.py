@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -211,10 +212,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         )
 
 
+def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """A video's frames one at a time, as (H, W, 3) uint8 RGB arrays: memory stays at one frame."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
 def read_frames(path: str | os.PathLike) -> np.ndarray:
     """Every frame of a video as an (N, H, W, 3) uint8 RGB array."""
-    with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    frames = list(iter_frames(path))
     if not frames:
         raise ValueError(f"{path} has no video frames")
     return np.stack(frames)

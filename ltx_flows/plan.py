@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .frames import derive_seed, resolve_position, seconds_to_frames, snap_frames
-from .storyboard import ModelConfig, OutputConfig, Storyboard
+from .frames import derive_seed, resolve_position, seconds_to_frames, snap_frames, split_take
+from .storyboard import ModelConfig, OutputConfig, Shot, Storyboard
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
@@ -29,6 +29,26 @@ class KeyframePlan(BaseModel):
     sha256: str
 
 
+class TailCondition(BaseModel):
+    """What a segment continues: the take's frames `first_frame`..`last_frame` so far, as a video condition at its frame 0."""
+
+    first_frame: int
+    last_frame: int
+    strength: float
+
+
+class SegmentPlan(BaseModel):
+    index: int
+    start: int  # its first frame in the shot
+    frames: int
+    prompt: str
+    seed: int
+    keyframes: list[KeyframePlan]  # `frame` is local to the segment
+    condition: TailCondition | None  # None for the first segment
+    content_hash: str  # chained: covers every segment before it
+    cache: str  # relative to the storyboard's output folder
+
+
 class ShotPlan(BaseModel):
     index: int
     id: str
@@ -43,6 +63,9 @@ class ShotPlan(BaseModel):
     crossfade_frames: int  # into the next shot; 0 for a cut
     content_hash: str
     clip: str  # relative to the storyboard's output folder
+    # A long take: chained segments sharing `overlap` frames. Empty for a shot that fits one window.
+    overlap: int = 0
+    segments: list[SegmentPlan] = []
 
 
 class RenderPlan(BaseModel):
@@ -86,11 +109,20 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
         seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
         negative_prompt = shot.negative_prompt if shot.negative_prompt is not None else storyboard.defaults.negative_prompt
+        prompt = shot.prompt
+        layout = shot.segment_layout(storyboard.model.family, frames)
+        overlap, segments = 0, []
+        if layout is not None:
+            overlap = layout[1]
+            segments = _plan_segments(storyboard, shot, frames, layout, seed, negative_prompt, keyframes)
+        if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
+            prompt, overlap, segments = segments[0].prompt, 0, []
+        content_hash = _content_hash(storyboard.model, storyboard.output, prompt, negative_prompt, seed, frames, keyframes)
         shots.append(
             ShotPlan(
                 index=index,
                 id=shot.id,
-                prompt=shot.prompt,
+                prompt=prompt,
                 negative_prompt=negative_prompt,
                 seed=seed,
                 requested_frames=requested,
@@ -99,8 +131,11 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
                 keyframes=keyframes,
                 transition=shot.transition.kind,
                 crossfade_frames=crossfade,
-                content_hash=_content_hash(storyboard.model, storyboard.output, shot.prompt, negative_prompt, seed, frames, keyframes),
+                # The last segment's hash is chained through every segment, so it covers the whole take.
+                content_hash=segments[-1].content_hash if segments else content_hash,
                 clip=f"shots/{shot.id}.mp4",
+                overlap=overlap,
+                segments=segments,
             )
         )
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
@@ -114,6 +149,52 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         film_frames=film_frames,
         film_seconds=film_frames / fps,
     )
+
+
+def _plan_segments(
+    storyboard: Storyboard,
+    shot: Shot,
+    frames: int,
+    layout: tuple[int, int],
+    seed: int,
+    negative_prompt: str,
+    keyframes: list[KeyframePlan],
+) -> list[SegmentPlan]:
+    """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
+    size, overlap = layout
+    ranges = split_take(frames, size, overlap)
+    prompts = shot.segments.prompts if shot.segments and shot.segments.prompts else [shot.prompt] * len(ranges)
+    strength = shot.segments.strength if shot.segments else 1.0
+    segments: list[SegmentPlan] = []
+    for index, ((start, length), prompt) in enumerate(zip(ranges, prompts)):
+        # A keyframe in an overlap goes to the earlier segment: the later one inherits it through the tail.
+        claimed = segments[-1].start + segments[-1].frames if segments else 0
+        local = [
+            k.model_copy(update={"frame": k.frame - start}) for k in keyframes if claimed <= k.frame < start + length
+        ]
+        condition = TailCondition(first_frame=start, last_frame=start + overlap - 1, strength=strength) if segments else None
+        segment_seed = derive_seed(seed, "segment", index)
+        window_hash = _content_hash(storyboard.model, storyboard.output, prompt, negative_prompt, segment_seed, length, local)
+        chained = {
+            "segment": window_hash,
+            "previous": segments[-1].content_hash if segments else None,
+            "condition": condition.model_dump() if condition else None,
+        }
+        content_hash = hashlib.sha256(json.dumps(chained, sort_keys=True).encode()).hexdigest()
+        segments.append(
+            SegmentPlan(
+                index=index,
+                start=start,
+                frames=length,
+                prompt=prompt,
+                seed=segment_seed,
+                keyframes=local,
+                condition=condition,
+                content_hash=content_hash,
+                cache=f"segments/{shot.id}/{index:02d}-{content_hash[:16]}.mp4",
+            )
+        )
+    return segments
 
 
 def _content_hash(

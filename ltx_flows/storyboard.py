@@ -23,7 +23,19 @@ from pydantic import (
     model_validator,
 )
 
-from .frames import MAX_WINDOW_FRAMES, resolve_position, seconds_to_frames, snap_frames
+from .frames import (
+    DEFAULT_MAX_SEGMENTS,
+    DEFAULT_SEGMENT_FRAMES,
+    DEFAULT_SEGMENT_OVERLAP,
+    MAX_WINDOW_FRAMES,
+    MIN_FRAMES,
+    TEMPORAL_COMPRESSION,
+    nearest_valid_frames,
+    resolve_position,
+    seconds_to_frames,
+    snap_frames,
+    split_take,
+)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -57,6 +69,10 @@ class ModelConfig(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="`auto` = CUDA when present, else CPU.")
     cpu_offload: bool = Field(False, description="`enable_model_cpu_offload()`: less VRAM, slower.")
     vae_tiling: bool = Field(False, description="`vae.enable_tiling()`: decode large frames in tiles to save VRAM.")
+    max_segments: int = Field(
+        DEFAULT_MAX_SEGMENTS, ge=1, le=1000,
+        description="Most segments one long take may chain; a longer take is rejected at validation.",
+    )
 
 
 class OutputConfig(_Strict):
@@ -150,6 +166,33 @@ class Keyframe(_Strict):
         return path
 
 
+class Segments(_Strict):
+    """How a long take is cut into chained model windows. Each segment continues the end of the one before."""
+
+    frames: int | None = Field(
+        None, ge=MIN_FRAMES + TEMPORAL_COMPRESSION,
+        description="Frames per segment, 8n+1, at most one model window. Default: the family's (ltxv: 121).",
+    )
+    overlap: int | None = Field(
+        None, ge=MIN_FRAMES,
+        description="Frames each segment shares with the one before, 8n+1, less than `frames`. Default: the family's (ltxv: 25).",
+    )
+    prompts: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description="One prompt per segment, in order. Default: the shot's prompt for every segment."
+    )
+    strength: float = Field(
+        1.0, ge=0, le=1, description="How strongly a segment holds to the end of the one before (0..1)."
+    )
+
+    @field_validator("frames", "overlap")
+    @classmethod
+    def _8n_plus_1(cls, value: int | None) -> int | None:
+        if value is not None and (value - 1) % TEMPORAL_COMPRESSION:
+            below, above = nearest_valid_frames(value)
+            raise ValueError(f"{value} is not 8n+1; the nearest valid lengths are {below} and {above}")
+        return value
+
+
 class Transition(_Strict):
     """How a shot joins the next one. In YAML: `cut` or `{crossfade: SECONDS}`."""
 
@@ -199,7 +242,10 @@ class Shot(_Strict):
     frames: int | None = Field(None, ge=1, description="Frame count. Give this or `duration`.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from `defaults.seed` and the shot id.")
     negative_prompt: str | None = Field(None, description="Default: `defaults.negative_prompt`.")
-    keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames.")
+    keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames of the shot.")
+    segments: Segments | None = Field(
+        None, description="Render a long take as chained segments. Default: automatic for shots longer than one window."
+    )
     transition: TransitionField = Field(default_factory=lambda: Transition(kind="cut"))
 
     @model_validator(mode="after")
@@ -212,6 +258,17 @@ class Shot(_Strict):
 
     def requested_frames(self, fps: int) -> int:
         return self.frames if self.frames is not None else seconds_to_frames(self.duration, fps)
+
+    def segment_layout(self, family: str, frames: int) -> tuple[int, int] | None:
+        """(frames per segment, overlap) when this shot of `frames` frames is a long take; None for one window."""
+        if self.segments is None:
+            if frames <= MAX_WINDOW_FRAMES[family]:
+                return None
+            return DEFAULT_SEGMENT_FRAMES[family], DEFAULT_SEGMENT_OVERLAP[family]
+        return (
+            self.segments.frames or DEFAULT_SEGMENT_FRAMES[family],
+            self.segments.overlap or DEFAULT_SEGMENT_OVERLAP[family],
+        )
 
 
 class Storyboard(_Strict):
@@ -280,15 +337,18 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
     except ValidationError as error:
         problems += [_problem_from_pydantic(node, e) for e in error.errors()]
         # Still check the shots that are fine on their own, so one typo does not hide the rest.
-        fps, family = _partial_output(data)
+        fps, family, max_segments = _partial_output(data)
         shots = _valid_shots(raw_shots, context)
-        problems += [_problem(node, loc, msg) for loc, msg in _cross_check(shots, len(raw_shots), fps, family)]
+        problems += [
+            _problem(node, loc, msg) for loc, msg in _cross_check(shots, len(raw_shots), fps, family, max_segments)
+        ]
         raise StoryboardError(path, problems) from None
 
     problems += [
         _problem(node, loc, msg)
         for loc, msg in _cross_check(
-            list(enumerate(storyboard.shots)), len(storyboard.shots), storyboard.output.fps, storyboard.model.family
+            list(enumerate(storyboard.shots)), len(storyboard.shots), storyboard.output.fps, storyboard.model.family,
+            storyboard.model.max_segments,
         )
     ]
     if problems:
@@ -442,14 +502,17 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _partial_output(data: dict) -> tuple[int | None, str]:
-    """fps and family from a storyboard that failed validation, where they are usable."""
+def _partial_output(data: dict) -> tuple[int | None, str, int]:
+    """fps, family and max_segments from a storyboard that failed validation, where they are usable."""
     output, model = data.get("output"), data.get("model")
     fps = output.get("fps", OutputConfig.model_fields["fps"].default) if isinstance(output, dict) else 24
     if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
         fps = None
     family = model.get("family", "ltxv") if isinstance(model, dict) else "ltxv"
-    return fps, family if family in MAX_WINDOW_FRAMES else "ltxv"
+    max_segments = model.get("max_segments", DEFAULT_MAX_SEGMENTS) if isinstance(model, dict) else DEFAULT_MAX_SEGMENTS
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
+        max_segments = DEFAULT_MAX_SEGMENTS
+    return fps, family if family in MAX_WINDOW_FRAMES else "ltxv", max_segments
 
 
 def _valid_shots(raw_shots: list, context: dict) -> list[tuple[int, Shot]]:
@@ -478,22 +541,17 @@ def _duplicate_ids(raw_shots: list) -> list[tuple[Loc, str]]:
 
 
 def _cross_check(
-    shots: list[tuple[int, Shot]], shot_count: int, fps: int | None, family: str
+    shots: list[tuple[int, Shot]], shot_count: int, fps: int | None, family: str, max_segments: int
 ) -> list[tuple[Loc, str]]:
-    """Rules that span fields: frame bounds and transitions that fit their shots."""
+    """Rules that span fields: frame bounds, long-take segments and transitions that fit their shots."""
     problems: list[tuple[Loc, str]] = []
     if fps is None:
         return problems
 
-    window = MAX_WINDOW_FRAMES[family]
     frames_by_index = {index: snap_frames(shot.requested_frames(fps)) for index, shot in shots}
     for index, shot in shots:
         frames = frames_by_index[index]
-        field = "frames" if shot.frames is not None else "duration"
-        if frames > window:
-            problems.append(((("shots", index, field)),
-                             f"{frames} frames is longer than one {family} window ({window} frames, "
-                             f"{window / fps:.1f}s at {fps} fps); split it into several shots"))
+        problems += _check_segments(index, shot, frames, fps, family, max_segments)
         for k, keyframe in enumerate(shot.keyframes):
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
@@ -514,6 +572,41 @@ def _cross_check(
                                      f"a {fade}-frame crossfade must be shorter than both shots it joins "
                                      f"({frames} and {next_frames} frames)"))
     return problems
+
+
+def _check_segments(
+    index: int, shot: Shot, frames: int, fps: int, family: str, max_segments: int
+) -> list[tuple[Loc, str]]:
+    """A long take's segments: they fit one model window, overlap less than their length, and are not too many."""
+    layout = shot.segment_layout(family, frames)
+    if layout is None:
+        return []
+    size, overlap = layout
+    loc = ("shots", index, "segments")
+    given = shot.segments or Segments()
+    window = MAX_WINDOW_FRAMES[family]
+    if size > window:
+        return [((*loc, "frames"), f"segments of {size} frames are longer than one {family} window ({window} frames)")]
+    if overlap >= size:
+        if given.overlap is None:
+            return [((*loc, "frames"), f"{size}-frame segments cannot hold the default {family} overlap of {overlap} "
+                                       f"frames; set `overlap` (8n+1, at most {size - TEMPORAL_COMPRESSION})")]
+        return [((*loc, "overlap"), f"an overlap of {overlap} frames must be shorter than the segments ({size} frames); "
+                                    f"use at most {size - TEMPORAL_COMPRESSION}")]
+
+    segments = split_take(frames, size, overlap)
+    if len(segments) > max_segments:
+        field = "frames" if shot.frames is not None else "duration"
+        return [(("shots", index, field),
+                 f"{frames} frames ({frames / fps:.1f}s) need {len(segments)} segments of {size} frames overlapping by "
+                 f"{overlap}, more than model.max_segments ({max_segments}); shorten the shot, use longer segments, "
+                 "or raise model.max_segments")]
+    if given.prompts is not None and len(given.prompts) != len(segments):
+        ranges = ", ".join(f"{start}-{start + length - 1}" for start, length in segments)
+        return [((*loc, "prompts"),
+                 f"{len(given.prompts)} prompts for {len(segments)} segments (shot frames {ranges}); give one prompt "
+                 "per segment, or leave out `prompts` to use the shot's prompt for every segment")]
+    return []
 
 
 def storyboard_json_schema() -> dict:
