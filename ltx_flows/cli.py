@@ -87,8 +87,9 @@ def _plan_table(render_plan: RenderPlan) -> Table:
     for shot in render_plan.shots:
         keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in shot.keyframes) or "-"
         join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
+        frames = f"{shot.requested_frames} -> {shot.frames}" + (f" in {len(shot.segments)} segments" if shot.segments else "")
         table.add_row(
-            shot.id, f"{shot.requested_frames} -> {shot.frames}", f"{shot.seconds:.2f}", str(shot.seed),
+            shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed),
             keyframes, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
         )
     return table
@@ -127,6 +128,10 @@ def render(
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Our modules log with the standard library (model loads, long-take segments as they
+    # finish); this routes their INFO records into Prefect's run logs and console.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
+    logging.getLogger("ltx_flows").setLevel(logging.INFO)
     from .flow import progress_log, render_storyboard
 
     failed = False

@@ -206,6 +206,8 @@ def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
                 log.info("%s: %d frames in %.1fs", label, len(frames), time.perf_counter() - start)
             # Always continue from the cached frames, so a resumed take is the same as one rendered in one go.
             frames = read_frames(cached)
+            if len(frames) != segment.frames:
+                raise RuntimeError(f"{cached} has {len(frames)} frames, the plan says {segment.frames}; delete it to re-render")
             if reference is None:
                 reference = colour_stats(frames)
             if tail is not None:

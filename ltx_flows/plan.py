@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .frames import derive_seed, resolve_position, seconds_to_frames, snap_frames, split_take
-from .storyboard import ModelConfig, OutputConfig, Shot, Storyboard
+from .storyboard import ModelConfig, OutputConfig, Segments, Shot, Storyboard
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
@@ -30,7 +30,7 @@ class KeyframePlan(BaseModel):
 
 
 class TailCondition(BaseModel):
-    """What a segment continues: the take's frames `first_frame`..`last_frame` so far, as a video condition at its frame 0."""
+    """What a segment continues: shot frames `first_frame`..`last_frame` of the take so far, at its frame 0."""
 
     first_frame: int
     last_frame: int
@@ -163,8 +163,8 @@ def _plan_segments(
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
     ranges = split_take(frames, size, overlap)
-    prompts = shot.segments.prompts if shot.segments and shot.segments.prompts else [shot.prompt] * len(ranges)
-    strength = shot.segments.strength if shot.segments else 1.0
+    options = shot.segments or Segments()
+    prompts = options.prompts or [shot.prompt] * len(ranges)
     segments: list[SegmentPlan] = []
     for index, ((start, length), prompt) in enumerate(zip(ranges, prompts)):
         # A keyframe in an overlap goes to the earlier segment: the later one inherits it through the tail.
@@ -172,7 +172,9 @@ def _plan_segments(
         local = [
             k.model_copy(update={"frame": k.frame - start}) for k in keyframes if claimed <= k.frame < start + length
         ]
-        condition = TailCondition(first_frame=start, last_frame=start + overlap - 1, strength=strength) if segments else None
+        condition = (
+            TailCondition(first_frame=start, last_frame=start + overlap - 1, strength=options.strength) if segments else None
+        )
         segment_seed = derive_seed(seed, "segment", index)
         window_hash = _content_hash(storyboard.model, storyboard.output, prompt, negative_prompt, segment_seed, length, local)
         chained = {

@@ -242,7 +242,7 @@ class Shot(_Strict):
     frames: int | None = Field(None, ge=1, description="Frame count. Give this or `duration`.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from `defaults.seed` and the shot id.")
     negative_prompt: str | None = Field(None, description="Default: `defaults.negative_prompt`.")
-    keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames of the shot.")
+    keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames.")
     segments: Segments | None = Field(
         None, description="Render a long take as chained segments. Default: automatic for shots longer than one window."
     )
