@@ -37,3 +37,19 @@ def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
     assert frames.std() > 0
     # Same seed, same GPU: equal up to non-deterministic CUDA kernels.
     assert np.abs(frames.astype(int) - again.astype(int)).mean() < 2
+
+
+def test_cuda_long_take(tiny_cache, write_storyboard, workspace):
+    """A 3-segment take in bfloat16: the tail condition and keyframes go through the GPU path."""
+    from ltx_flows.media import read_frames
+
+    path = write_storyboard(
+        BOARD.format(dtype="bfloat16", offload="false", tiling="false").replace(
+            "frames: 25", "frames: 41\n    segments: {frames: 25, overlap: 17}"
+        ).replace("at: 8", "at: end")
+    )
+    plan = plan_storyboard(load_storyboard(path), path)
+    assert [(s.start, s.frames) for s in plan.shots[0].segments] == [(0, 25), (8, 25), (16, 25)]
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    frames = read_frames(clip)
+    assert frames.shape == (41, 160, 256, 3) and frames.std() > 0
