@@ -19,7 +19,7 @@ after about three segments. Set the variable yourself to measure another way.
 
     PYTHONPATH=$PWD python benchmarks/long_take_memory.py
 
-About 2-4 minutes on 2 CPU cores. Generation goes through `generate.render_shot`
+About 4 minutes on 2 busy CPU cores. Generation goes through `generate.render_shot`
 (no Prefect), the same code the flow's `shot-<id>` task runs.
 """
 
