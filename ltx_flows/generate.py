@@ -8,7 +8,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import diffusers
 import numpy as np
@@ -20,6 +22,7 @@ from PIL import Image, ImageOps
 
 from .checkpoints import resolve_checkpoint
 from .media import write_clip
+from .memory import MemorySettings, apply_memory_settings, memory_steps
 from .plan import RenderPlan, ShotPlan
 from .storyboard import ModelConfig, OutputConfig
 
@@ -42,8 +45,12 @@ logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").a
 _pipelines: dict[tuple, LTXConditionPipeline] = {}
 _load_lock = threading.Lock()
 _device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-# Every pipeline load in this process, in order: tests and benchmarks read it.
+_applied_memory: dict[int, MemorySettings] = {}  # id(pipeline) -> its current settings
+# Every pipeline load and every generation call in this process, in order: tests and benchmarks read them.
 load_events: list[dict] = []
+generation_events: list[dict] = []
+# Called with (shot, memory settings) before each generation; tests use it to inject failures.
+generation_hooks: list[Callable[[ShotPlan, MemorySettings], None]] = []
 
 
 def pick_device(setting: str) -> str:
@@ -60,23 +67,25 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
-    """The pipeline for these model settings, loaded once per process."""
+    """The pipeline for these model settings, loaded once per process.
+
+    Memory settings (offload, tiling) are applied per generation, so an out-of-memory retry
+    lowers them on the loaded pipeline instead of loading a second copy.
+    """
     device = pick_device(model.device)
     dtype = pick_dtype(model.dtype, device)
     checkpoint = resolve_checkpoint(model.checkpoint, model.family)
-    key = (checkpoint, str(dtype), device, model.cpu_offload, model.vae_tiling)
+    key = (checkpoint, str(dtype), device)
     with _load_lock:
         if key in _pipelines:
             return _pipelines[key]
         log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
         start = time.perf_counter()
+        # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
         pipe = LTXConditionPipeline.from_pretrained(checkpoint, dtype=dtype)
-        if model.cpu_offload and device.startswith("cuda"):
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe.to(device)
-        if model.vae_tiling:
-            pipe.vae.enable_tiling()
+        memory = memory_steps(model)[0]
+        apply_memory_settings(pipe, memory, device)
+        _applied_memory[id(pipe)] = memory
         pipe.set_progress_bar_config(disable=True)
         seconds = time.perf_counter() - start
         log.info("Loaded %s in %.1fs", model.checkpoint, seconds)
@@ -91,16 +100,26 @@ def _fit_image(path: Path, width: int, height: int) -> Image.Image:
         return ImageOps.fit(image.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
 
 
-def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig) -> np.ndarray:
-    """Render one shot; returns uint8 frames shaped (frames, height, width, 3)."""
+def generate_shot(
+    pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig, memory: MemorySettings | None = None
+) -> np.ndarray:
+    """Render one shot (with these memory settings, else the storyboard's); returns uint8 frames (frames, height, width, 3)."""
+    memory = memory or memory_steps(model)[0]
     conditions = [
         LTXVideoCondition(image=_fit_image(k.image, output.width, output.height), frame_index=k.frame, strength=k.strength)
         for k in shot.keyframes
     ]
     # A CPU generator gives the same noise on every device.
     generator = torch.Generator(device="cpu").manual_seed(shot.seed)
-    device = str(pipe._execution_device)
+    device = pick_device(model.device)
     with _device_locks[device]:
+        if _applied_memory.get(id(pipe)) != memory:
+            log.info("Memory settings for %s: %s", model.checkpoint, memory)
+            apply_memory_settings(pipe, memory, device)
+            _applied_memory[id(pipe)] = memory
+        for hook in generation_hooks:
+            hook(shot, memory)
+        generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
         result = pipe(
             conditions=conditions or None,
             prompt=shot.prompt,
@@ -120,17 +139,17 @@ def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig
     return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
+def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
     pipe = load_pipeline(plan.model)
     start = time.perf_counter()
-    frames = generate_shot(pipe, shot, plan.model, plan.output)
+    frames = generate_shot(pipe, shot, plan.model, plan.output, memory)
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
     write_clip(frames, clip, fps=plan.output.fps, crf=plan.output.crf)
     log.info(
-        "Shot %s: %d frames generated in %.1fs, encoded in %.1fs",
-        shot.id, len(frames), generated - start, time.perf_counter() - generated,
+        "Shot %s: model %s, %d frames generated in %.1fs, encoded in %.1fs",
+        shot.id, plan.model.checkpoint, len(frames), generated - start, time.perf_counter() - generated,
     )
     return clip
