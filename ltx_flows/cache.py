@@ -2,8 +2,8 @@
 
 The record is a sidecar file next to the clip (`shots/<id>.mp4.json`), so every process and
 every machine that shares the render storage shares the cache, and deleting a clip is
-enough to have it rendered again. Records are written after their clip and removed before
-it is replaced, so a record never vouches for a clip it did not see finished.
+enough to have it rendered again. Records are written after their clip and removed (with the
+clip) before a new render, so a record never vouches for a clip it did not see finished.
 """
 
 import json
@@ -51,7 +51,10 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     earlier_oom = sum(attempt["out_of_memory"] for attempt in failed_attempts)
     memory = memory_for_attempt(plan.model, earlier_oom)
     attempt = {"attempt": len(failed_attempts) + 1, "memory": asdict(memory)}
-    sidecar(clip).unlink(missing_ok=True)  # the old record must not vouch for a clip being replaced
+    # The old record must not vouch for the clip being replaced, and an old clip left beside a
+    # failed attempt would not be the storyboard's.
+    sidecar(clip).unlink(missing_ok=True)
+    clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         render_shot(plan, shot, film_dir, memory)

@@ -41,3 +41,12 @@ def tiny_cache(tmp_path_factory):
     path = Path(os.environ.get("LTX_FLOWS_TEST_CACHE") or tmp_path_factory.mktemp("ltx-cache"))
     os.environ["LTX_FLOWS_CACHE"] = str(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One real temporary Prefect server (SQLite) for every test of the session that needs one."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
