@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Core modules log to `ltx_flows.*` (model loads, timings): send those records to the run's logs
-# too. Read when Prefect sets up logging, so before it is imported where this module comes first.
+# too (outside a run they only reach the console). Read when Prefect sets up logging, so before
+# it is imported where this module comes first; deployments set them in prefect.yaml.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 import dask
 from prefect import flow, get_run_logger, runtime, task
