@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -118,11 +119,16 @@ def render(
     files: Files,
     out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/<name>/.")] = Path("renders"),
     root: Root = None,
+    force: Annotated[bool, typer.Option("--force", help="Render every shot, even those whose clips are unchanged.")] = False,
+    cluster: Annotated[
+        Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots.")
+    ] = None,
 ) -> None:
-    """Render storyboards through the Prefect flow `render-storyboard`.
+    """Render storyboards through the Prefect flow `render-batch` (one `render-storyboard` run each).
 
-    With no PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start);
-    with one set, runs are reported to that server and show in its UI.
+    Shots whose clips are unchanged since the last render are reused. With no
+    PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
+    set, runs are reported to that server and show in its UI.
     """
     _load_all(files, root)  # every file is checked before any GPU work starts
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
@@ -132,7 +138,10 @@ def render(
     # finish); this routes their INFO records into Prefect's run logs and console.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
     logging.getLogger("ltx_flows").setLevel(logging.INFO)
-    from .flow import progress_log, render_storyboard
+    # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
+    # for that on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from .flow import progress_log, render_batch
 
     failed = False
     with Progress(
@@ -152,13 +161,17 @@ def render(
         progress_log.setLevel(logging.INFO)
         progress_log.propagate = False  # the bar shows it; no need for a log line too
         try:
-            for file in files:
-                try:
-                    result = render_storyboard(str(file), str(out), str(root) if root else None)
-                    progress.console.print(f"[green]film[/green] {result['film']}")
-                except Exception as error:  # a failed render: say which and go on with the next file
-                    failed = True
-                    progress.console.print(f"[red]failed[/red] {file}: {error}", markup=True, highlight=False)
+            state = render_batch(
+                [str(file) for file in files], str(out), str(root) if root else None, force, cluster, return_state=True
+            )
+            summary = state.result(raise_on_failure=False)
+            if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
+                raise summary
+            for result in summary["succeeded"].values():
+                progress.console.print(f"[green]film[/green] {result['film']}", highlight=False)
+            for file, why in summary["failed"].items():
+                failed = True
+                progress.console.print(f"[red]failed[/red] {escape(file)}: {escape(why)}", highlight=False)
         finally:
             progress_log.removeHandler(handler)
             progress_log.propagate = True

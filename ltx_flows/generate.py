@@ -10,7 +10,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import diffusers
 import numpy as np
@@ -22,6 +24,7 @@ from PIL import Image, ImageOps
 
 from .checkpoints import resolve_checkpoint
 from .media import ClipWriter, read_frames, write_clip
+from .memory import MemorySettings, apply_memory_settings, memory_steps
 from .plan import KeyframePlan, RenderPlan, SegmentPlan, ShotPlan
 from .seams import colour_stats, crossfade, match_colour
 from .storyboard import ModelConfig, OutputConfig
@@ -45,8 +48,12 @@ logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").a
 _pipelines: dict[tuple, LTXConditionPipeline] = {}
 _load_lock = threading.Lock()
 _device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-# Every pipeline load in this process, in order: tests and benchmarks read it.
+_applied_memory: dict[int, MemorySettings] = {}  # id(pipeline) -> its current settings
+# Every pipeline load and every generation call in this process, in order: tests and benchmarks read them.
 load_events: list[dict] = []
+generation_events: list[dict] = []
+# Called with (shot, memory settings) before each generation; tests use it to inject failures.
+generation_hooks: list[Callable[[ShotPlan, MemorySettings], None]] = []
 
 # Segments are cached near-lossless (or at the output's crf when that is lower), so
 # encoding them once more into the shot clip loses nothing visible.
@@ -67,23 +74,25 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
-    """The pipeline for these model settings, loaded once per process."""
+    """The pipeline for these model settings, loaded once per process.
+
+    Memory settings (offload, tiling) are applied per generation, so an out-of-memory retry
+    lowers them on the loaded pipeline instead of loading a second copy.
+    """
     device = pick_device(model.device)
     dtype = pick_dtype(model.dtype, device)
     checkpoint = resolve_checkpoint(model.checkpoint, model.family)
-    key = (checkpoint, str(dtype), device, model.cpu_offload, model.vae_tiling)
+    key = (checkpoint, str(dtype), device)
     with _load_lock:
         if key in _pipelines:
             return _pipelines[key]
         log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
         start = time.perf_counter()
+        # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
         pipe = LTXConditionPipeline.from_pretrained(checkpoint, dtype=dtype)
-        if model.cpu_offload and device.startswith("cuda"):
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe.to(device)
-        if model.vae_tiling:
-            pipe.vae.enable_tiling()
+        memory = memory_steps(model)[0]
+        apply_memory_settings(pipe, memory, device)
+        _applied_memory[id(pipe)] = memory
         pipe.set_progress_bar_config(disable=True)
         seconds = time.perf_counter() - start
         log.info("Loaded %s in %.1fs", model.checkpoint, seconds)
@@ -105,10 +114,16 @@ def _keyframe_conditions(keyframes: list[KeyframePlan], output: OutputConfig) ->
     ]
 
 
-def generate_shot(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig) -> np.ndarray:
-    """Render one shot; returns uint8 frames shaped (frames, height, width, 3)."""
+def generate_shot(
+    pipe: LTXConditionPipeline,
+    shot: ShotPlan,
+    model: ModelConfig,
+    output: OutputConfig,
+    memory: MemorySettings | None = None,
+) -> np.ndarray:
+    """Render one shot (with these memory settings, else the storyboard's); returns uint8 frames (frames, height, width, 3)."""
     conditions = _keyframe_conditions(shot.keyframes, output)
-    return _generate(pipe, conditions, shot.prompt, shot.negative_prompt, shot.seed, shot.frames, model, output)
+    return _generate(pipe, shot, None, conditions, shot.prompt, shot.seed, shot.frames, model, output, memory)
 
 
 def generate_segment(
@@ -118,33 +133,49 @@ def generate_segment(
     tail: np.ndarray | None,
     model: ModelConfig,
     output: OutputConfig,
+    memory: MemorySettings | None = None,
 ) -> np.ndarray:
     """Render one segment of a long take, continuing `tail` (the take's last frames so far) when there is one."""
     conditions = _keyframe_conditions(segment.keyframes, output)
     if tail is not None:
         video = [Image.fromarray(frame) for frame in tail]
         conditions.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=segment.condition.strength))
-    return _generate(pipe, conditions, segment.prompt, shot.negative_prompt, segment.seed, segment.frames, model, output)
+    return _generate(pipe, shot, segment, conditions, segment.prompt, segment.seed, segment.frames, model, output, memory)
 
 
 def _generate(
     pipe: LTXConditionPipeline,
+    shot: ShotPlan,
+    segment: SegmentPlan | None,
     conditions: list[LTXVideoCondition],
     prompt: str,
-    negative_prompt: str,
     seed: int,
     num_frames: int,
     model: ModelConfig,
     output: OutputConfig,
+    memory: MemorySettings | None,
 ) -> np.ndarray:
+    memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    device = str(pipe._execution_device)
+    device = pick_device(model.device)
     with _device_locks[device]:
+        if _applied_memory.get(id(pipe)) != memory:
+            log.info("Memory settings for %s: %s", model.checkpoint, memory)
+            apply_memory_settings(pipe, memory, device)
+            _applied_memory[id(pipe)] = memory
+        for hook in generation_hooks:
+            hook(shot, memory)
+        generation_events.append({
+            "shot": shot.id,
+            "segment": segment.index if segment else None,
+            "content_hash": (segment or shot).content_hash,
+            "memory": asdict(memory),
+        })
         result = pipe(
             conditions=conditions or None,
             prompt=prompt,
-            negative_prompt=negative_prompt,
+            negative_prompt=shot.negative_prompt,
             width=output.width,
             height=output.height,
             num_frames=num_frames,
@@ -160,25 +191,25 @@ def _generate(
     return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
+def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
     if shot.segments:
-        return render_long_take(plan, shot, film_dir)
+        return render_long_take(plan, shot, film_dir, memory)
     pipe = load_pipeline(plan.model)
     start = time.perf_counter()
-    frames = generate_shot(pipe, shot, plan.model, plan.output)
+    frames = generate_shot(pipe, shot, plan.model, plan.output, memory)
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
     write_clip(frames, clip, fps=plan.output.fps, crf=plan.output.crf)
     log.info(
-        "Shot %s: %d frames generated in %.1fs, encoded in %.1fs",
-        shot.id, len(frames), generated - start, time.perf_counter() - generated,
+        "Shot %s: model %s, %d frames generated in %.1fs, encoded in %.1fs",
+        shot.id, plan.model.checkpoint, len(frames), generated - start, time.perf_counter() - generated,
     )
     return clip
 
 
-def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
+def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
     Each segment is cached under `film_dir` as it finishes (its file name holds its chained
@@ -199,7 +230,7 @@ def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> Path:
                 log.info("%s: cached in %s", label, segment.cache)
             else:
                 start = time.perf_counter()
-                frames = generate_segment(pipe, shot, segment, tail, plan.model, output)
+                frames = generate_segment(pipe, shot, segment, tail, plan.model, output, memory)
                 if reference is not None:
                     match_colour(frames, reference)
                 write_clip(frames, cached, fps=output.fps, crf=min(output.crf, SEGMENT_CRF))

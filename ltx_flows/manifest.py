@@ -24,7 +24,8 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: VideoInfo) -> dict:
+def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: VideoInfo, renders: dict[str, dict]) -> dict:
+    """`renders` maps shot ids to the shot cache's records: how and when each clip was rendered."""
     return {
         "name": plan.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -43,6 +44,14 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "clip": shot.clip,
                 "transition": shot.transition,
                 "crossfade_frames": shot.crossfade_frames,
+                # This run reused the clip ("cached") or made it ("rendered"); attempts and memory
+                # settings are those of the run that made it.
+                "status": renders[shot.id]["status"],
+                "attempts": renders[shot.id]["attempts"],
+                "memory": renders[shot.id]["memory"],
+                "render_seconds": renders[shot.id]["render_seconds"],
+                "rendered_at": renders[shot.id]["rendered_at"],
+                "rendered_by": renders[shot.id]["rendered_by"],
                 **(_long_take(shot, film_dir) if shot.segments else {}),
             }
             for shot in plan.shots

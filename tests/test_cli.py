@@ -92,3 +92,14 @@ def test_render_quickstart_like_the_readme(tmp_path, tiny_cache):
     manifest = json.loads((film.parent / "manifest.json").read_text())
     assert probe(film).frames == manifest["film"]["frames"] == 49 + 49 - 12
     assert "quickstart shots" in result.stderr  # the progress display
+    assert [shot["status"] for shot in manifest["shots"]] == ["rendered", "rendered"]
+
+    # Unchanged shots would be reused; --force renders them again.
+    result = subprocess.run(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "storyboards/quickstart.yaml", "--force"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((film.parent / "manifest.json").read_text())
+    assert [shot["status"] for shot in manifest["shots"]] == ["rendered", "rendered"]
+    assert "film renders/quickstart/quickstart.mp4" in " ".join(result.stderr.split())

@@ -75,7 +75,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
 
     import asyncio
 
-    assert asyncio.run(task_run_names()) == ["shot-first", "shot-second", "stitch-two-shots"]
+    assert asyncio.run(task_run_names()) == ["shot-two-shots-first", "shot-two-shots-second", "stitch-two-shots"]
 
 
 def test_same_storyboard_and_seed_give_the_same_frames(prefect_server, tiny_cache, write_storyboard, workspace):

@@ -1,0 +1,217 @@
+"""Integration: render-batch on a real temporary Prefect server, the real tiny diffusers pipeline and real ffmpeg.
+
+Re-runs and the shot cache, out-of-memory retries with lower memory settings, a failed shot
+in a batch, bad input, and what the Prefect UI shows (run names, artifacts, logs). Failures are
+injected through generate.generation_hooks, the test hook called before each generation.
+"""
+
+import json
+import textwrap
+
+import pytest
+import torch
+
+from ltx_flows import flow, generate
+from ltx_flows.memory import MemorySettings
+from ltx_flows.media import probe
+from ltx_flows.plan import file_sha256
+
+pytestmark = pytest.mark.integration
+
+BOARD = """
+version: 1
+name: {name}
+model: {{checkpoint: tiny, steps: 2}}
+output: {{width: 96, height: 64, fps: 24}}
+defaults: {{seed: 3}}
+shots:
+  - {{id: a, prompt: "a red ball rolls", frames: 9}}
+  - {{id: b, prompt: "{b_prompt}", frames: 9, transition: {{crossfade: 0.125}}}}
+  - {{id: c, prompt: "{c_prompt}", frames: 17}}
+"""
+
+
+@pytest.fixture
+def board(workspace):
+    def write(name: str, b_prompt: str = "the ball falls", c_prompt: str = "the ball bounces"):
+        path = workspace / f"{name}.yaml"
+        path.write_text(textwrap.dedent(BOARD.format(name=name, b_prompt=b_prompt, c_prompt=c_prompt)).lstrip())
+        return path
+
+    return write
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch):
+    """The production retry delays (10 s and up) with no waiting: tests check what is retried, not the clock."""
+    monkeypatch.setattr(flow, "render_shot_task", flow.render_shot_task.with_options(retry_delay_seconds=0))
+
+
+def run_batch(paths, workspace, **params):
+    state = flow.render_batch([str(p) for p in paths], out=str(workspace / "renders"), return_state=True, **params)
+    return state, state.result(raise_on_failure=False)
+
+
+def generations(since: int) -> list[str]:
+    return [event["shot"] for event in generate.generation_events[since:]]
+
+
+def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, workspace):
+    path = board("cache")
+    film_dir = workspace / "renders" / "cache"
+    film = film_dir / "cache.mp4"
+
+    calls = len(generate.generation_events)
+    state, summary = run_batch([path], workspace)
+    assert state.is_completed(), state
+    assert summary["succeeded"][str(path)]["shots"] == {"a": "rendered", "b": "rendered", "c": "rendered"}
+    assert sorted(generations(calls)) == ["a", "b", "c"]
+    first_film = file_sha256(film)
+    assert probe(film).frames == 9 + 9 + 17 - 3
+
+    calls = len(generate.generation_events)
+    state, summary = run_batch([path], workspace)
+    assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "cached"}
+    assert generations(calls) == []
+    manifest = json.loads((film_dir / "manifest.json").read_text())
+    assert [s["status"] for s in manifest["shots"]] == ["cached"] * 3
+    assert manifest["shots"][0]["attempts"] == [{"attempt": 1, "memory": vars(MemorySettings())}]
+    assert file_sha256(film) == first_film
+
+    # A deleted clip is rendered again, and only that one.
+    (film_dir / "shots" / "b.mp4").unlink()
+    calls = len(generate.generation_events)
+    state, summary = run_batch([path], workspace)
+    assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "rendered", "c": "cached"}
+    assert generations(calls) == ["b"]
+    assert file_sha256(film) == first_film  # same inputs, same seed: the same film
+
+    # Editing one shot renders only it, and the film is stitched again.
+    path = board("cache", c_prompt="the ball rolls away")
+    calls = len(generate.generation_events)
+    state, summary = run_batch([path], workspace)
+    assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "rendered"}
+    assert generations(calls) == ["c"]
+    assert file_sha256(film) != first_film
+
+    calls = len(generate.generation_events)
+    state, summary = run_batch([path], workspace, force=True)
+    assert sorted(generations(calls)) == ["a", "b", "c"]
+    assert not list(film_dir.rglob(".*partial*"))
+
+
+def test_an_out_of_memory_error_is_retried_with_lower_memory_settings(
+    prefect_server, tiny_cache, board, workspace, monkeypatch, no_retry_wait
+):
+    path = board("oom")
+    seen = []
+
+    def out_of_memory_once(shot, memory):
+        seen.append((shot.id, memory))
+        if shot.id == "b" and len([s for s, _ in seen if s == "b"]) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected by the test)")
+
+    monkeypatch.setattr(generate, "generation_hooks", [out_of_memory_once])
+    state, summary = run_batch([path], workspace)
+    assert state.is_completed(), state
+
+    assert [memory for shot_id, memory in seen if shot_id == "b"] == [
+        MemorySettings(),
+        MemorySettings(vae_tiling=True),  # one step lower
+    ]
+    manifest = json.loads((workspace / "renders" / "oom" / "manifest.json").read_text())
+    b = next(s for s in manifest["shots"] if s["id"] == "b")
+    assert [a["attempt"] for a in b["attempts"]] == [1, 2]
+    assert b["attempts"][0]["error"].startswith("OutOfMemoryError: CUDA out of memory")
+    assert b["attempts"][0]["memory"]["vae_tiling"] is False
+    assert b["memory"] == b["attempts"][1]["memory"] == vars(MemorySettings(vae_tiling=True))
+    assert all(len(s["attempts"]) == 1 for s in manifest["shots"] if s["id"] != "b")
+    assert probe(workspace / "renders" / "oom" / "oom.mp4").frames == manifest["film"]["frames"]
+
+
+def test_a_failed_shot_fails_its_storyboard_cleanly_and_the_batch_goes_on(
+    prefect_server, tiny_cache, board, workspace, monkeypatch, no_retry_wait
+):
+    good, broken = board("good"), board("broken", b_prompt="the ball shatters")
+    invalid = workspace / "invalid.yaml"
+    invalid.write_text("version: 1\nname: invalid\nshots:\n  - {id: a, prompt: x, frames: 9, sed: 4}\n")
+    state, _ = run_batch([broken], workspace)
+    assert state.is_completed()  # a finished film and manifest that the failing run must take back
+    broken_dir = workspace / "renders" / "broken"
+
+    calls = []
+
+    def broken_decoder(shot, memory):
+        calls.append(shot.prompt)
+        if shot.prompt == "the ball shatters":  # shot b of `broken` only
+            raise RuntimeError("decoder produced NaNs (injected by the test)")
+
+    monkeypatch.setattr(generate, "generation_hooks", [broken_decoder])
+    state, summary = run_batch([good, broken, invalid], workspace, force=True)
+
+    assert state.is_failed()
+    assert state.message == "2 of 3 storyboards failed"
+    assert list(summary["succeeded"]) == [str(good)]
+    assert probe(workspace / "renders" / "good" / "good.mp4").frames == 32
+    assert summary["failed"][str(broken)].endswith(
+        "broken: 1 of 3 shots failed (shot b: RuntimeError: decoder produced NaNs (injected by the test))"
+    )
+    # Bad input fails at once with the validation message, located in the file.
+    assert f"{invalid}:4:35: shots[0]: unknown key `sed`; did you mean `seed`?" in summary["failed"][str(invalid)]
+
+    assert calls.count("the ball shatters") == 1  # not a transient error: never retried
+    assert not (broken_dir / "broken.mp4").exists() and not (broken_dir / "manifest.json").exists()
+    assert sorted(p.name for p in (broken_dir / "shots").iterdir()) == ["a.mp4", "a.mp4.json", "c.mp4", "c.mp4.json"]
+
+
+def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterParentTaskRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    path = board("shown")
+    state, summary = run_batch([path], workspace)
+    assert state.is_completed()
+    APILogHandler().flush()  # logs are sent in the background
+
+    with get_client(sync_client=True) as client:
+        [batch_task] = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )  # a subflow is recorded as a task run of its parent
+        [storyboard_run] = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[batch_task.id]))
+        )
+        assert storyboard_run.name == "shown"
+        task_runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[storyboard_run.id]))
+        )
+        assert sorted(run.name for run in task_runs) == ["shot-shown-a", "shot-shown-b", "shot-shown-c", "stitch-shown"]
+
+        artifacts = {
+            artifact.key: artifact
+            for artifact in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["shown-progress", "shown-shots", "shown-summary"])),
+                flow_run_filter=FlowRunFilter(id={"any_": [storyboard_run.id]}),
+            )
+        }
+        assert artifacts["shown-progress"].data == 100.0
+        rows = json.loads(artifacts["shown-shots"].data)
+        assert [(r["shot"], r["frames"], r["attempts"], r["result"], r["clip"]) for r in rows] == [
+            ("a", 9, 1, "rendered", "shots/a.mp4"),
+            ("b", 9, 1, "rendered", "shots/b.mp4"),
+            ("c", 17, 1, "rendered", "shots/c.mp4"),
+        ]
+        film = workspace / "renders" / "shown" / "shown.mp4"
+        assert f"Film: `{film}`, 1.33 s (32 frames at 24 fps)" in artifacts["shown-summary"].data
+
+        logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[storyboard_run.id])))]
+    assert any("Shot a: model tiny, 9 frames generated in" in message and "encoded in" in message for message in logs)

@@ -1,0 +1,142 @@
+"""Integration: the README's nightly-production path on 127.0.0.1, command for command.
+
+A real `prefect server start`, a real process work pool and worker, `prefect deploy` of the
+repo's prefect.yaml, `prefect deployment run`, and the film and manifest it leaves behind.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from ltx_flows.media import probe
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BOARD = """\
+version: 1
+name: tiny
+model: {checkpoint: tiny, steps: 2}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: a, prompt: "a red ball", frames: 9}
+  - {id: b, prompt: "a blue ball", frames: 9}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prefect(*args, cwd, env, timeout=180) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "prefect", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"prefect {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ctrl-C first (a worker ignores its first SIGTERM), then kill whatever is left of its process group."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+@pytest.fixture
+def studio(tmp_path, tiny_cache):
+    """A checkout with the repo's prefect.yaml and a tiny storyboard, and the environment every command gets."""
+    checkout = tmp_path / "studio"
+    (checkout / "storyboards").mkdir(parents=True)
+    shutil.copy(REPO / "prefect.yaml", checkout)
+    (checkout / "storyboards" / "tiny.yaml").write_text(BOARD)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # default 10 s
+        "LTX_FLOWS_CACHE": str(tiny_cache),
+        # The flow run imports this checkout's ltx_flows, as the installed package would.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    return checkout, env, port
+
+
+def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_path):
+    checkout, env, port = studio
+    api = env["PREFECT_API_URL"]
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("server", "worker")}
+    processes = []
+    try:
+        # One machine, the README's commands: the server ...
+        server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=checkout, env=env, stdout=logs["server"], stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        processes.append(server)
+        deadline = time.monotonic() + 150
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the Prefect server did not start in 150 s"
+            time.sleep(1)
+
+        # ... the work pool, the deployments, a worker ...
+        prefect("work-pool", "create", "renders", "--type", "process", cwd=checkout, env=env)
+        prefect("--no-prompt", "deploy", "--all", cwd=checkout, env=env)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "renders"],
+            cwd=checkout, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        processes.append(worker)
+
+        nightly = httpx.get(f"{api}/deployments/name/render-batch/nightly", timeout=10).json()
+        assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 2 * * *"]
+        assert nightly["parameters"]["storyboards"] == ["storyboards/"]
+
+        # ... and a run of the on-demand deployment, watched to the end.
+        run = prefect(
+            "deployment", "run", "render-batch/on-demand", "--param", 'storyboards=["storyboards/tiny.yaml"]',
+            "--watch", "--watch-interval", "1", "--watch-timeout", "300", cwd=checkout, env=env, timeout=330,
+        )
+        flow_runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {}}, timeout=10).json()
+        batch = next(r for r in flow_runs if r["deployment_id"] == httpx.get(
+            f"{api}/deployments/name/render-batch/on-demand", timeout=10).json()["id"])
+        assert batch["state"]["type"] == "COMPLETED", run.stdout[-3000:]
+        storyboard_runs = [r for r in flow_runs if r["parent_task_run_id"] and r["name"] == "tiny"]
+        assert [r["state"]["type"] for r in storyboard_runs] == ["COMPLETED"]
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        for log in logs.values():
+            log.close()
+
+    film_dir = checkout / "renders" / "tiny"  # `out` defaults to renders/ in the run's working folder
+    manifest = json.loads((film_dir / "manifest.json").read_text())
+    assert probe(film_dir / "tiny.mp4").frames == manifest["film"]["frames"] == 18
+    assert [s["status"] for s in manifest["shots"]] == ["rendered", "rendered"]

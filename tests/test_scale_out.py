@@ -1,0 +1,70 @@
+"""Integration: shots fanned out over two Dask render workers on loopback (real processes, real tiny
+pipeline, real Prefect server). Here "GPU" is only the render-slot label: no GPU is used or pinned to."""
+
+import json
+import os
+
+import pytest
+from distributed import Client
+
+from ltx_flows import flow
+from ltx_flows.cluster import local_gpu_cluster
+from ltx_flows.media import probe
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BOARD = """
+version: 1
+name: {name}
+model: {{checkpoint: tiny, steps: 2}}
+output: {{width: 96, height: 64, fps: 24}}
+shots:
+{shots}
+"""
+
+
+def write_board(workspace, name, shots):
+    lines = "\n".join(f'  - {{id: s{i}, prompt: "{name} shot {i}", frames: 9}}' for i in range(shots))
+    path = workspace / f"{name}.yaml"
+    path.write_text(BOARD.format(name=name, shots=lines))
+    return path
+
+
+def model_loads():
+    from ltx_flows import generate
+
+    return len(generate.load_events)
+
+
+def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_server, tiny_cache, workspace):
+    # Built before the workers start, so they do not race to build it.
+    from ltx_flows.checkpoints import ensure_tiny_checkpoint
+
+    ensure_tiny_checkpoint()
+    first, second = write_board(workspace, "wide", 4), write_board(workspace, "wider", 2)
+    out = workspace / "renders"
+
+    with local_gpu_cluster(["0", "1"]) as cluster, Client(cluster) as client:
+        # Each worker process sees only its own "GPU".
+        assert sorted(client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"]).values()) == ["0", "1"]
+        pids = client.run(os.getpid)
+
+        state = flow.render_batch([str(first), str(second)], out=str(out), cluster=cluster.scheduler_address, return_state=True)
+        assert state.is_completed(), state
+
+        records = [
+            json.loads(clip.read_text())
+            for name in ("wide", "wider")
+            for clip in sorted((out / name / "shots").glob("*.mp4.json"))
+        ]
+        assert len(records) == 6
+        rendered_by = {record["rendered_by"]["pid"] for record in records}
+        assert rendered_by == set(pids.values()), "both workers render shots"
+        # Two storyboards, six shots, one model load per worker.
+        assert client.run(model_loads) == {address: 1 for address in pids}
+
+        # The cache lives beside the clips: another run finds every shot done, whichever worker checks it.
+        state = flow.render_batch([str(first)], out=str(out), cluster=cluster.scheduler_address, return_state=True)
+        assert state.result()["succeeded"][str(first)]["shots"] == {f"s{i}": "cached" for i in range(4)}
+
+    assert probe(out / "wide" / "wide.mp4").frames == 36
