@@ -100,6 +100,8 @@ def control_video_frames(control: ControlPlan, width: int, height: int, fps: int
 def _weights_id(kind: str, source: str) -> list:
     # Which detector weights made a control: their files' sizes and names (hashing hundreds of MB of real
     # weights on every render would cost more than it protects).
+    if not WEIGHT_FILES[kind]:
+        return []
     folder = Path(source).expanduser()
     if not folder.is_dir():
         return [source, *WEIGHT_FILES[kind]]
@@ -124,7 +126,8 @@ def control_key(control: ControlPlan, width: int, height: int, fps: int, frames:
 def ensure_control_video(plan: RenderPlan, shot: ShotPlan, film_dir: Path, device: str = "cpu") -> Path:
     """Make (or reuse) the shot's control video and place it beside the shot for review; returns its path."""
     control, output = shot.control, plan.output
-    weights = annotators_source(plan.model.checkpoint)
+    # Canny needs no weights (and no tiny annotators built for it).
+    weights = annotators_source(plan.model.checkpoint) if WEIGHT_FILES[control.kind] else ""
     key = control_key(control, output.width, output.height, output.fps, shot.frames, weights)
     cached = cache_dir() / "controls" / f"{key}.mp4"
     if cached.is_file():
@@ -167,16 +170,17 @@ def check_controls(plan: RenderPlan) -> None:
 
     Fetches what is missing from the hub (once), and raises with the file and folder named if it cannot.
     """
-    weights = None
     for shot in plan.shots:
         if shot.control is None:
             continue
-        weights = weights or annotators_source(plan.model.checkpoint)
-        check_weights(shot.control.kind, weights)
+        if WEIGHT_FILES[shot.control.kind]:
+            check_weights(shot.control.kind, annotators_source(plan.model.checkpoint))
         factor = reference_downscale(shot.control)
-        step = 32 * factor
+        # Two-pass reads the control in its half-size first pass.
+        step = 32 * factor * (2 if plan.model.two_pass else 1)
         if plan.output.width % step or plan.output.height % step:
             raise ValueError(
-                f"shot {shot.id}: its IC-LoRA reads the control at 1/{factor} size, so width and height must be "
-                f"multiples of {step}; {plan.output.width}x{plan.output.height} is not"
+                f"shot {shot.id}: its IC-LoRA reads the control at 1/{factor} of the "
+                f"{'first pass' if plan.model.two_pass else 'shot'}'s size, so width and height must be multiples "
+                f"of {step}; {plan.output.width}x{plan.output.height} is not"
             )

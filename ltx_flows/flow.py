@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
+from .controls import check_controls
 from .generate import render_shot
 from .manifest import build_manifest, write_json_atomic
 from .media import VideoInfo
@@ -44,6 +45,7 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
         plan.film_seconds, plan.model.checkpoint,
     )
 
+    check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
     futures = [render_shot_task.submit(plan, shot, str(film_dir)) for shot in plan.shots]
     progress_log.info("0/%d shots", len(futures), extra={"done": 0, "total": len(futures), "storyboard": plan.name})
     for done, future in enumerate(as_completed(futures), start=1):

@@ -10,7 +10,7 @@ from pathlib import Path
 from .media import VideoInfo
 from .plan import RenderPlan, file_sha256
 
-_LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av")
+_LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
 
 def library_versions() -> dict[str, str]:
@@ -28,8 +28,10 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
         "name": plan.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "storyboard": {"path": str(plan.storyboard), "sha256": plan.storyboard_sha256},
-        "model": plan.model.model_dump(),
-        "output": plan.output.model_dump(),
+        "model": plan.model.model_dump(mode="json"),
+        "output": plan.output.model_dump(mode="json"),
+        "audio": {"mode": plan.audio, "bed": str(plan.audio_bed) if plan.audio_bed else None,
+                  "bed_sha256": plan.audio_bed_sha256},
         "libraries": library_versions(),
         "shots": [
             {
@@ -42,6 +44,11 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "clip": shot.clip,
                 "transition": shot.transition,
                 "crossfade_frames": shot.crossfade_frames,
+                "control": (
+                    {"kind": shot.control.kind, "source_sha256": shot.control.source_sha256, "lora": shot.control.lora,
+                     "video": shot.control.video}
+                    if shot.control else None
+                ),
             }
             for shot in plan.shots
         ],
@@ -52,6 +59,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             "seconds": round(film_info.duration, 4),
             "width": film_info.width,
             "height": film_info.height,
+            "audio_seconds": round(film_info.audio_duration, 4) if film_info.audio_duration is not None else None,
             "sha256": file_sha256(film),
         },
     }

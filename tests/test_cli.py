@@ -45,7 +45,7 @@ def test_validate_reports_every_error_and_exits_2_without_writing(write_storyboa
         "starting with a letter or digit, at most 64 characters",
         f"{path}:3:17: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
         f"{path}:7:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
-        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, transition",
+        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, control, mute, transition",
         f"{path}:12:17: shots[1].keyframes[0].image: file not found: {workspace}/keyframes/missing.png "
         f"(paths are relative to the storyboard's folder, {workspace})",
     ]

@@ -31,8 +31,8 @@ def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
     plan = plan_storyboard(load_storyboard(path), path)
     pipe = generate.load_pipeline(plan.model)
     assert pipe.transformer.dtype == getattr(torch, dtype)
-    frames = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    frames = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
     assert frames.shape == (25, 160, 256, 3) and frames.dtype == np.uint8
     assert frames.std() > 0
     # Same seed, same GPU: equal up to non-deterministic CUDA kernels.

@@ -248,8 +248,8 @@ def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
     real_graph = media._filter_graph
 
     def short_graph(infos, joins, fps):
-        graph, output = real_graph(infos, joins, fps)
-        return f"{graph};[{output}]trim=end_frame=30[short]", "short"
+        graph, output, audio = real_graph(infos, joins, fps)
+        return f"{graph};[{output}]trim=end_frame=30[short]", "short", audio
 
     monkeypatch.setattr(media, "_filter_graph", short_graph)
 
