@@ -36,6 +36,15 @@ def write_storyboard(workspace):
 
 
 @pytest.fixture(scope="session")
+def prefect_server():
+    """One real temporary Prefect server (SQLite) for every integration test of the session (~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
     """One tiny-checkpoint cache for the whole test session (built once, ~seconds)."""
     path = Path(os.environ.get("LTX_FLOWS_TEST_CACHE") or tmp_path_factory.mktemp("ltx-cache"))

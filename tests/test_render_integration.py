@@ -31,14 +31,6 @@ shots:
 """
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache, write_storyboard, workspace):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
