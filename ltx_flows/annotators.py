@@ -15,10 +15,9 @@ the file and the folder rather than a download that fails deep inside controlnet
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
-from .checkpoints import build_once, cache_dir
+from .checkpoints import MODEL_LOAD_LOCK, build_once, cache_dir
 
 ANNOTATORS_ENV = "LTX_FLOWS_ANNOTATORS"
 HUB_ANNOTATORS = "lllyasviel/Annotators"
@@ -32,7 +31,6 @@ WEIGHT_FILES = {
 TINY_ANNOTATORS_VERSION = 1
 
 _detectors: dict[tuple, object] = {}
-_detectors_lock = threading.Lock()
 
 
 def annotators_source(checkpoint: str) -> str:
@@ -75,7 +73,7 @@ def check_weights(kind: str, source: str) -> None:
 def load_detector(kind: str, source: str, device: str):
     """The controlnet-aux detector for `kind`, loaded once per process from `source`."""
     key = (kind, source, device)
-    with _detectors_lock:
+    with MODEL_LOAD_LOCK:
         if key not in _detectors:
             check_weights(kind, source)
             # controlnet-aux's package import loads every detector it has (seconds): canny, which needs no
@@ -149,4 +147,5 @@ def build_tiny_annotators(path: Path) -> None:
 def ensure_tiny_annotators() -> Path:
     """The tiny annotators folder, built once into the cache."""
     target = cache_dir() / "annotators" / f"tiny-v{TINY_ANNOTATORS_VERSION}"
-    return build_once(target, build_tiny_annotators, done=target / WEIGHT_FILES["pose"][-1])
+    with MODEL_LOAD_LOCK:
+        return build_once(target, build_tiny_annotators, done=target / WEIGHT_FILES["pose"][-1])

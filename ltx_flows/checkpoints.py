@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import string
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,11 @@ logger = logging.getLogger(__name__)
 TINY_LTXV_VERSION = 2
 TINY_LTX2_VERSION = 1
 _TINY_VERSIONS = {"ltxv": TINY_LTXV_VERSION, "ltx2": TINY_LTX2_VERSION}
+
+# Held while any model is built or loaded in this process. diffusers' `from_pretrained` creates modules on
+# the meta device through accelerate's `init_empty_weights`, which patches torch for every thread: a model
+# built meanwhile in another thread (a detector, a LoRA's layers) would land on meta too.
+MODEL_LOAD_LOCK = threading.RLock()
 
 UPSAMPLER_FOLDER = "latent_upsampler"
 TINY_IC_LORA = "ic_lora/tiny-ic-lora.safetensors"
@@ -304,7 +310,8 @@ def ensure_tiny_checkpoint(family: str = "ltxv") -> Path:
     """Return the tiny checkpoint folder for `family`, building it once if it is missing."""
     target = _checkpoint_dir(family)
     build = build_tiny_ltxv if family == "ltxv" else build_tiny_ltx2
-    return build_once(target, build, done=target / "model_index.json")
+    with MODEL_LOAD_LOCK:
+        return build_once(target, build, done=target / "model_index.json")
 
 
 def build_once(target: Path, build, done: Path) -> Path:

@@ -31,7 +31,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
 from . import ltx2
-from .checkpoints import resolve_checkpoint, resolve_lora, resolve_upsampler
+from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
 from .media import Audio, fit_image, write_clip
 from .plan import RenderPlan, ShotPlan
@@ -61,7 +61,6 @@ _UPSAMPLERS = {
 
 _pipelines: dict[tuple, LTXConditionPipeline | LTX2ConditionPipeline] = {}
 _upsamplers: dict[tuple, LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline] = {}
-_load_lock = threading.Lock()
 _device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 # Every pipeline load in this process, in order: tests and benchmarks read it.
 load_events: list[dict] = []
@@ -94,7 +93,7 @@ def load_pipeline(model: ModelConfig) -> LTXConditionPipeline | LTX2ConditionPip
     dtype = pick_dtype(model.dtype, device)
     checkpoint = resolve_checkpoint(model.checkpoint, model.family)
     key = (model.family, checkpoint, str(dtype), device, model.cpu_offload, model.vae_tiling)
-    with _load_lock:
+    with MODEL_LOAD_LOCK:
         if key in _pipelines:
             return _pipelines[key]
         log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
@@ -120,7 +119,7 @@ def load_upsampler(model: ModelConfig, upsampler: str, pipe) -> LTXLatentUpsampl
     dtype = pick_dtype(model.dtype, device)
     path, subfolder = resolve_upsampler(upsampler, model.family)
     key = (id(pipe), path, subfolder)
-    with _load_lock:
+    with MODEL_LOAD_LOCK:
         if key not in _upsamplers:
             pipeline_class, model_class = _UPSAMPLERS[model.family]
             latent_upsampler = model_class.from_pretrained(path, subfolder=subfolder, torch_dtype=dtype)

@@ -19,6 +19,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 from PIL import Image
 
+from .checkpoints import MODEL_LOAD_LOCK
 from .media import Audio, fit_image
 from .plan import ShotPlan
 from .storyboard import ModelConfig, OutputConfig
@@ -28,18 +29,19 @@ _in_context: dict[int, LTX2InContextPipeline] = {}
 
 def in_context_pipeline(pipe: LTX2ConditionPipeline) -> LTX2InContextPipeline:
     """The IC-LoRA pipeline over the same (already loaded) components as `pipe`."""
-    if id(pipe) not in _in_context:
-        # from_pipe casts every component to `dtype` (float32 unless told), and warns about float32-only modules
-        # while doing so even when there are none.
-        verbosity = diffusers.utils.logging.get_verbosity()
-        diffusers.utils.logging.set_verbosity_error()
-        try:
-            in_context = LTX2InContextPipeline.from_pipe(pipe, dtype=pipe.transformer.dtype)
-        finally:
-            diffusers.utils.logging.set_verbosity(verbosity)
-        in_context.set_progress_bar_config(disable=True)
-        _in_context[id(pipe)] = in_context
-    return _in_context[id(pipe)]
+    with MODEL_LOAD_LOCK:
+        if id(pipe) not in _in_context:
+            # from_pipe casts every component to `dtype` (float32 unless told), and warns about float32-only
+            # modules while doing so even when there are none.
+            verbosity = diffusers.utils.logging.get_verbosity()
+            diffusers.utils.logging.set_verbosity_error()
+            try:
+                in_context = LTX2InContextPipeline.from_pipe(pipe, dtype=pipe.transformer.dtype)
+            finally:
+                diffusers.utils.logging.set_verbosity(verbosity)
+            in_context.set_progress_bar_config(disable=True)
+            _in_context[id(pipe)] = in_context
+        return _in_context[id(pipe)]
 
 
 def activate_lora(pipe, lora: Path | None) -> None:
@@ -51,7 +53,8 @@ def activate_lora(pipe, lora: Path | None) -> None:
         return
     name = "ic_" + hashlib.sha256(str(lora).encode()).hexdigest()[:12]
     if name not in loaded:
-        pipe.load_lora_weights(str(lora), adapter_name=name)
+        with MODEL_LOAD_LOCK:  # PEFT builds the LoRA's layers
+            pipe.load_lora_weights(str(lora), adapter_name=name)
     pipe.enable_lora()
     pipe.set_adapters([name], [1.0])
 
