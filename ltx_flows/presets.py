@@ -103,7 +103,8 @@ PRESETS: dict[str, Preset] = {
         vram="~48 GB at 1216x704x121; 24 GB with cpu_offload",
     ),
     "ltx2-distilled": Preset(
-        description="LTX-2 19B distilled: video and audio, 8 steps, no CFG",
+        description="LTX-2 19B distilled: video and audio, 8 steps, no CFG (a community diffusers conversion, "
+        "the one diffusers' docs use)",
         family="ltx2",
         checkpoint="rootonchair/LTX-2-19b-distilled",
         steps=8,
@@ -151,14 +152,14 @@ def apply_preset(data: dict) -> dict:
 def presets_markdown() -> str:
     """The preset table for the README."""
     lines = [
-        "| preset | checkpoint | steps | guidance | size | window | upsampler (two-pass) | GPU memory |",
-        "|---|---|---|---|---|---|---|---|",
+        "| preset | what | checkpoint | steps | guidance | size | window | upsampler (two-pass) | GPU memory |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in PRESETS.items():
         checkpoint = f"`{p.checkpoint}`" if p.checkpoint else "set `checkpoint` (no diffusers repo)"
         steps = f"{p.steps} (distilled schedule)" if p.sigmas else str(p.steps)
         lines.append(
-            f"| `{name}` | {checkpoint} | {steps} | {p.guidance_scale} | {p.width}x{p.height} | "
+            f"| `{name}` | {p.description} | {checkpoint} | {steps} | {p.guidance_scale} | {p.width}x{p.height} | "
             f"{p.window_frames} frames | `{p.upsampler}` | {p.vram} |"
         )
     return "\n".join(lines) + "\n"

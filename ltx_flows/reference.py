@@ -6,7 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .storyboard import Defaults, Keyframe, ModelConfig, OutputConfig, Shot, Storyboard, Transition
+from .storyboard import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
 _SECTIONS = (
@@ -16,6 +16,7 @@ _SECTIONS = (
     ("`defaults`", Defaults),
     ("`shots[]`", Shot),
     ("`shots[].keyframes[]`", Keyframe),
+    ("`shots[].control`", Control),
 )
 
 
