@@ -45,92 +45,67 @@ class Preset:
         return {"width": self.width, "height": self.height}
 
 
-_LTX2_LORAS = {
-    "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control",
-    "depth": "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control",
-    "pose": "Lightricks/LTX-2-19b-IC-LoRA-Pose-Control",
+# What every preset of a family shares.
+_LTXV = {"family": "ltxv", "window_frames": 257, "upsampler": "Lightricks/ltxv-spatial-upscaler-0.9.7"}
+_LTX2 = {
+    "family": "ltx2",
+    "window_frames": 257,
+    "width": 768,
+    "height": 512,
+    "upsampler": "Lightricks/LTX-2/latent_upsampler",
+    "control_loras": {
+        "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control",
+        "depth": "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control",
+        "pose": "Lightricks/LTX-2-19b-IC-LoRA-Pose-Control",
+    },
 }
 
 PRESETS: dict[str, Preset] = {
     "ltxv-2b-distilled": Preset(
+        **_LTXV,
         description="LTX-Video 0.9.8 2B distilled: the fastest; 8 steps, no CFG",
-        family="ltxv",
         checkpoint=None,  # published as a single file (ltxv-2b-0.9.8-distilled.safetensors) only
-        steps=8,
-        guidance_scale=1.0,
-        width=768,
-        height=512,
-        window_frames=257,
-        sigmas=DISTILLED_SIGMAS,
-        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7",
+        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS, width=768, height=512,
         vram="~12 GB at 768x512x121",
     ),
     "ltxv-2b-dev": Preset(
+        **_LTXV,
         description="LTX-Video 0.9.5 2B dev: keyframe conditioning, CFG",
-        family="ltxv",
         checkpoint="Lightricks/LTX-Video-0.9.5",
-        steps=40,
-        guidance_scale=3.0,
-        width=768,
-        height=512,
-        window_frames=257,
-        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7",
+        steps=40, guidance_scale=3.0, width=768, height=512,
         vram="~16 GB at 768x512x121 (CFG doubles the batch)",
     ),
     "ltxv-13b-distilled": Preset(
+        **_LTXV,
         description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG",
-        family="ltxv",
         checkpoint="Lightricks/LTX-Video-0.9.8-13B-distilled",
-        steps=8,
-        guidance_scale=1.0,
-        width=1216,
-        height=704,
-        window_frames=257,
-        sigmas=DISTILLED_SIGMAS,
-        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7",
+        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS, width=1216, height=704,
         vram="~40 GB at 1216x704x121; 24 GB with cpu_offload",
     ),
     "ltxv-13b-dev": Preset(
+        **_LTXV,
         description="LTX-Video 0.9.7 13B dev: best LTX-Video quality, slow",
-        family="ltxv",
         checkpoint="Lightricks/LTX-Video-0.9.7-dev",
-        steps=30,
-        guidance_scale=3.0,
-        width=1216,
-        height=704,
-        window_frames=257,
-        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7",
+        steps=30, guidance_scale=3.0, width=1216, height=704,
         vram="~48 GB at 1216x704x121; 24 GB with cpu_offload",
     ),
     "ltx2-distilled": Preset(
+        **_LTX2,
         description="LTX-2 19B distilled: video and audio, 8 steps, no CFG (a community diffusers conversion, "
         "the one diffusers' docs use)",
-        family="ltx2",
         checkpoint="rootonchair/LTX-2-19b-distilled",
-        steps=8,
-        guidance_scale=1.0,
-        width=768,
-        height=512,
-        window_frames=257,
-        sigmas=DISTILLED_SIGMAS,
-        upsampler="Lightricks/LTX-2/latent_upsampler",
-        control_loras=_LTX2_LORAS,
+        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS,
         vram="~70 GB (19B transformer + Gemma 3 12B); ~40 GB with cpu_offload",
     ),
     "ltx2-dev": Preset(
+        **_LTX2,
         description="LTX-2 19B dev: video and audio with CFG, slow",
-        family="ltx2",
         checkpoint="Lightricks/LTX-2",
-        steps=40,
-        guidance_scale=4.0,
-        width=768,
-        height=512,
-        window_frames=257,
-        upsampler="Lightricks/LTX-2/latent_upsampler",
-        control_loras=_LTX2_LORAS,
+        steps=40, guidance_scale=4.0,
         vram="~80 GB (CFG doubles the batch); ~48 GB with cpu_offload",
     ),
 }
+
 
 def apply_preset(data: dict) -> dict:
     """The raw storyboard with its preset's values filled in under what it sets itself.

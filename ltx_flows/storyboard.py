@@ -109,13 +109,11 @@ class OutputConfig(_Strict):
     @field_validator("audio", mode="before")
     @classmethod
     def _resolve_bed(cls, value: Any, info: ValidationInfo) -> Any:
-        context = info.context or {}
-        if not isinstance(value, str) or value in ("none", "generate") or "base_dir" not in context:
+        if value in ("none", "generate"):
             return value
-        path = resolve_media_path(value, context["base_dir"], context["root"])
-        if not _has_audio(path):
-            raise ValueError(f"{path} has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)")
-        return path
+        return _media_path(
+            value, info, _has_audio, "has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)"
+        )
 
     @field_validator("width", "height")
     @classmethod
@@ -188,16 +186,27 @@ class Keyframe(_Strict):
     @field_validator("image", mode="before")
     @classmethod
     def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
-        context = info.context or {}
-        if not isinstance(value, str) or "base_dir" not in context:
-            return value
-        path = resolve_media_path(value, context["base_dir"], context["root"])
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as error:
-            raise ValueError(f"{path} is not an image that can be read ({error})") from None
-        return path
+        return _media_path(value, info, _is_image, "is not an image that can be read")
+
+
+def _media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any:
+    """A media path from a storyboard, resolved inside the workspace root and checked with `readable`."""
+    context = info.context or {}
+    if not isinstance(value, str) or "base_dir" not in context:
+        return value
+    path = resolve_media_path(value, context["base_dir"], context["root"])
+    if not readable(path):
+        raise ValueError(f"{path} {problem}")
+    return path
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:
+        return False
 
 
 def _has_audio(path: Path) -> bool:
@@ -213,12 +222,8 @@ def _has_audio(path: Path) -> bool:
 def _is_image_or_video(path: Path) -> bool:
     import av
 
-    try:
-        with Image.open(path) as image:
-            image.verify()
+    if _is_image(path):
         return True
-    except Exception:
-        pass
     try:
         with av.open(str(path)) as container:
             return bool(container.streams.video)
@@ -253,13 +258,7 @@ class Control(_Strict):
     @field_validator("source", mode="before")
     @classmethod
     def _resolve_source(cls, value: Any, info: ValidationInfo) -> Any:
-        context = info.context or {}
-        if not isinstance(value, str) or "base_dir" not in context:
-            return value
-        path = resolve_media_path(value, context["base_dir"], context["root"])
-        if not _is_image_or_video(path):
-            raise ValueError(f"{path} is neither an image nor a video that can be read")
-        return path
+        return _media_path(value, info, _is_image_or_video, "is neither an image nor a video that can be read")
 
 
 class Transition(_Strict):
