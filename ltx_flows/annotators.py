@@ -15,7 +15,10 @@ the file and the folder rather than a download that fails deep inside controlnet
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from .checkpoints import MODEL_LOAD_LOCK, build_once, cache_dir
 
@@ -80,21 +83,20 @@ def load_detector(kind: str, source: str, device: str):
             # model, goes straight to opencv, exactly as controlnet-aux's CannyDetector does.
             if kind == "canny":
                 detector = _canny
-            elif kind == "depth":
-                from controlnet_aux.midas import MidasDetector
-
-                detector = MidasDetector.from_pretrained(source).to(device)
             else:
-                from controlnet_aux.open_pose import OpenposeDetector
-
-                detector = OpenposeDetector.from_pretrained(source).to(device)
+                # The package import warns about detectors we do not use (mediapipe, timm registry names).
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    from controlnet_aux.midas import MidasDetector
+                    from controlnet_aux.open_pose import OpenposeDetector
+                detector_class = MidasDetector if kind == "depth" else OpenposeDetector
+                detector = detector_class.from_pretrained(source).to(device)
             _detectors[key] = detector
         return _detectors[key]
 
 
-def _canny(frame, low_threshold: int, high_threshold: int, **_) -> "np.ndarray":
+def _canny(frame: np.ndarray, low_threshold: int, high_threshold: int, **_) -> np.ndarray:
     import cv2
-    import numpy as np
 
     edges = cv2.Canny(frame, low_threshold, high_threshold)
     return np.repeat(edges[:, :, None], 3, axis=2)

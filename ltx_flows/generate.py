@@ -122,7 +122,7 @@ def load_upsampler(model: ModelConfig, upsampler: str, pipe) -> LTXLatentUpsampl
     with MODEL_LOAD_LOCK:
         if key not in _upsamplers:
             pipeline_class, model_class = _UPSAMPLERS[model.family]
-            latent_upsampler = model_class.from_pretrained(path, subfolder=subfolder, torch_dtype=dtype)
+            latent_upsampler = model_class.from_pretrained(path, subfolder=subfolder, dtype=dtype)
             upsample_pipe = pipeline_class(vae=pipe.vae, latent_upsampler=latent_upsampler)
             if model.cpu_offload and device.startswith("cuda"):
                 upsample_pipe.enable_model_cpu_offload(device=device)
