@@ -81,17 +81,24 @@ def _plan_table(render_plan: RenderPlan) -> Table:
     output = render_plan.output
     table = Table(
         title=f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
-        f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.checkpoint}"
+        f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.family} "
+        f"{render_plan.model.checkpoint}{', two-pass' if render_plan.model.two_pass else ''}, sound: {render_plan.audio}"
     )
-    for column in ("shot", "frames (asked -> rendered)", "seconds", "seed", "keyframes", "into next", "content hash"):
+    for column in ("shot", "frames (asked -> rendered)", "seconds", "seed", "keyframes", "control", "into next",
+                   "content hash"):
         table.add_column(column)
     for shot in render_plan.shots:
-        keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in shot.keyframes) or "-"
+        # LTX-2 moves keyframes onto its latent grid: show where each one lands.
+        keyframes = ", ".join(
+            f"{k.image.name}@{k.frame}" + (f" (at {k.model_frame})" if k.model_frame != k.frame else "")
+            for k in shot.keyframes
+        ) or "-"
+        control = f"{shot.control.kind} {shot.control.source.name}" if shot.control else "-"
         join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
         frames = f"{shot.requested_frames} -> {shot.frames}" + (f" in {len(shot.segments)} segments" if shot.segments else "")
         table.add_row(
             shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed),
-            keyframes, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
+            keyframes, control, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
         )
     return table
 

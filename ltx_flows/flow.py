@@ -33,6 +33,7 @@ from prefect_dask import DaskTaskRunner
 from .batch import find_storyboards, render_folder
 from .cache import render_shot_cached
 from .cluster import GPU_SLOT, local_gpu_cluster, visible_gpus
+from .controls import check_controls
 from .failures import describe, is_transient
 from .manifest import build_manifest, write_json_atomic
 from .media import VideoInfo
@@ -100,6 +101,7 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
         plan.film_seconds, plan.model.checkpoint,
     )
 
+    check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
     # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
     with dask.annotate(resources=GPU_SLOT):
         futures = {render_shot_task.submit(plan, shot, str(film_dir), force): shot.id for shot in plan.shots}

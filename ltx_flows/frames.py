@@ -11,13 +11,13 @@ TEMPORAL_COMPRESSION = 8
 MIN_FRAMES = 9
 
 # The longest clip one model window renders well, per model family.
-MAX_WINDOW_FRAMES = {"ltxv": 257}
+MAX_WINDOW_FRAMES = {"ltxv": 257, "ltx2": 257}
 
 # Long takes: a shot longer than one window is rendered as chained segments of this many
 # frames, each sharing `overlap` frames with the one before (Lightricks' own long-video
 # samplers use windows of ~80-120 frames overlapping by about a quarter to a third).
-DEFAULT_SEGMENT_FRAMES = {"ltxv": 121}
-DEFAULT_SEGMENT_OVERLAP = {"ltxv": 25}
+DEFAULT_SEGMENT_FRAMES = {"ltxv": 121, "ltx2": 121}
+DEFAULT_SEGMENT_OVERLAP = {"ltxv": 25, "ltx2": 25}
 DEFAULT_MAX_SEGMENTS = 16
 
 
@@ -68,3 +68,21 @@ def derive_seed(base: int, *parts: str | int) -> int:
     """
     key = "/".join([str(base), *map(str, parts)])
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def ltx2_latent_index(frame: int, frames: int) -> int:
+    """The latent index LTX-2 conditions a keyframe at pixel `frame` of a `frames`-long clip on.
+
+    LTX-2 places keyframes on its latent grid: index 0 replaces the first latent (pixel frame 0), and
+    index k >= 1 puts the image at pixel frame 8(k - 1) + 1. A keyframe goes to the nearest of these
+    anchors; the last one is `frames - 8`, so an `end` keyframe lands 7 frames before the end.
+    """
+    if frame == 0:
+        return 0
+    last = (frames - 1) // TEMPORAL_COMPRESSION
+    return min(max(math.floor((frame - 1) / TEMPORAL_COMPRESSION + 0.5) + 1, 1), last)
+
+
+def ltx2_anchor_frame(index: int) -> int:
+    """The pixel frame an LTX-2 latent index conditions (see `ltx2_latent_index`)."""
+    return 0 if index == 0 else TEMPORAL_COMPRESSION * (index - 1) + 1

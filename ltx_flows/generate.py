@@ -1,16 +1,19 @@
-"""Generate: render planned shots with LTX-Video through diffusers' LTXConditionPipeline.
+"""Generate: render planned shots with diffusers' LTX pipelines.
+
+`ltxv` (LTX-Video) renders through LTXConditionPipeline; `ltx2` (LTX-2, picture and sound)
+through LTX2ConditionPipeline, or LTX2InContextPipeline for a shot with a control (`ltx2.py`).
+With `two_pass`, a first pass at half size goes through the family's latent upsampler
+(LTXLatentUpsamplePipeline / LTX2LatentUpsamplePipeline) and a short refine pass at full size.
 
 One pipeline per checkpoint and settings is loaded per process and reused by every
 shot; generation holds a per-device lock so one GPU never runs two shots at once.
-A long take is rendered segment by segment (`render_long_take`), each segment
-continuing the end of the take so far and cached on disk as it finishes.
 """
 
 import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,14 +21,22 @@ import diffusers
 import numpy as np
 import torch
 import transformers
-from diffusers import LTXConditionPipeline
+from diffusers import (
+    LTX2ConditionPipeline,
+    LTX2LatentUpsamplePipeline,
+    LTXConditionPipeline,
+    LTXLatentUpsamplePipeline,
+)
+from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-from PIL import Image, ImageOps
+from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-from .checkpoints import resolve_checkpoint
-from .media import ClipWriter, read_frames, write_clip
+from . import ltx2
+from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
+from .controls import control_frames, ensure_control_video, reference_downscale
+from .media import Audio, ClipWriter, fit_image, read_frames, write_clip
 from .memory import MemorySettings, apply_memory_settings, memory_steps
-from .plan import KeyframePlan, RenderPlan, SegmentPlan, ShotPlan
+from .plan import RenderPlan, SegmentPlan, ShotPlan
 from .seams import colour_stats, crossfade, match_colour
 from .storyboard import ModelConfig, OutputConfig
 
@@ -45,8 +56,14 @@ class _QuietTimestepsWarning(logging.Filter):
 
 logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").addFilter(_QuietTimestepsWarning())
 
-_pipelines: dict[tuple, LTXConditionPipeline] = {}
-_load_lock = threading.Lock()
+_PIPELINES = {"ltxv": LTXConditionPipeline, "ltx2": LTX2ConditionPipeline}
+_UPSAMPLERS = {
+    "ltxv": (LTXLatentUpsamplePipeline, LTXLatentUpsamplerModel),
+    "ltx2": (LTX2LatentUpsamplePipeline, LTX2LatentUpsamplerModel),
+}
+
+_pipelines: dict[tuple, LTXConditionPipeline | LTX2ConditionPipeline] = {}
+_upsamplers: dict[tuple, LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline] = {}
 _device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 _applied_memory: dict[int, MemorySettings] = {}  # id(pipeline) -> its current settings
 # Every pipeline load and every generation call in this process, in order: tests and benchmarks read them.
@@ -73,7 +90,15 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
     return getattr(torch, setting)
 
 
-def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
+@dataclass(frozen=True)
+class Clip:
+    """A rendered shot: uint8 frames shaped (frames, height, width, 3), and its sound (LTX-2 only)."""
+
+    frames: np.ndarray
+    audio: Audio | None
+
+
+def load_pipeline(model: ModelConfig) -> LTXConditionPipeline | LTX2ConditionPipeline:
     """The pipeline for these model settings, loaded once per process.
 
     Memory settings (offload, tiling) are applied per generation, so an out-of-memory retry
@@ -82,14 +107,14 @@ def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
     device = pick_device(model.device)
     dtype = pick_dtype(model.dtype, device)
     checkpoint = resolve_checkpoint(model.checkpoint, model.family)
-    key = (checkpoint, str(dtype), device)
-    with _load_lock:
+    key = (model.family, checkpoint, str(dtype), device)
+    with MODEL_LOAD_LOCK:
         if key in _pipelines:
             return _pipelines[key]
         log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
         start = time.perf_counter()
         # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
-        pipe = LTXConditionPipeline.from_pretrained(checkpoint, dtype=dtype)
+        pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
         memory = memory_steps(model)[0]
         apply_memory_settings(pipe, memory, device)
         _applied_memory[id(pipe)] = memory
@@ -101,63 +126,95 @@ def load_pipeline(model: ModelConfig) -> LTXConditionPipeline:
         return pipe
 
 
-def _fit_image(path: Path, width: int, height: int) -> Image.Image:
-    # Crop to the output's aspect before resizing so keyframes are never stretched.
-    with Image.open(path) as image:
-        return ImageOps.fit(image.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
+def load_upsampler(model: ModelConfig, upsampler: str, pipe) -> LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline:
+    """The latent upsampler pipeline for two-pass rendering, loaded once per process; it shares `pipe`'s VAE."""
+    device = pick_device(model.device)
+    dtype = pick_dtype(model.dtype, device)
+    path, subfolder = resolve_upsampler(upsampler, model.family)
+    key = (id(pipe), path, subfolder)
+    with MODEL_LOAD_LOCK:
+        if key not in _upsamplers:
+            pipeline_class, model_class = _UPSAMPLERS[model.family]
+            latent_upsampler = model_class.from_pretrained(path, subfolder=subfolder, dtype=dtype)
+            upsample_pipe = pipeline_class(vae=pipe.vae, latent_upsampler=latent_upsampler)
+            if model.cpu_offload and device.startswith("cuda"):
+                upsample_pipe.enable_model_cpu_offload(device=device)
+            else:
+                upsample_pipe.to(device)
+            upsample_pipe.set_progress_bar_config(disable=True)
+            load_events.append({"checkpoint": path, "dtype": str(dtype), "device": device, "upsampler": True})
+            _upsamplers[key] = upsample_pipe
+        return _upsamplers[key]
 
 
-def _keyframe_conditions(keyframes: list[KeyframePlan], output: OutputConfig) -> list[LTXVideoCondition]:
-    return [
-        LTXVideoCondition(image=_fit_image(k.image, output.width, output.height), frame_index=k.frame, strength=k.strength)
-        for k in keyframes
-    ]
+def _ltxv_refine_schedule(sigmas: list[float]) -> tuple[list[float], float]:
+    """Timesteps and `denoise_strength` that make LTXConditionPipeline re-noise to sigmas[0] and run `sigmas`.
+
+    It re-noises supplied latents only through `denoise_strength < 1`, keeping the last int(steps x strength)
+    steps of its schedule: put a full-noise step in front and keep all but it.
+    """
+    timesteps = [1000.0] + [1000.0 * sigma for sigma in sigmas]
+    return timesteps, (len(sigmas) + 0.5) / len(timesteps)
+
+
+def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig,
+                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    def conditions(width: int, height: int) -> list[LTXVideoCondition] | None:
+        found = [
+            LTXVideoCondition(image=fit_image(k.image, width, height), frame_index=k.frame, strength=k.strength)
+            for k in shot.keyframes
+        ]
+        if tail is not None:  # a long take's segment continues the frames before it
+            frames, strength = tail
+            video = [fit_image(frame, width, height) for frame in frames]
+            found.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=strength))
+        return found or None
+
+    common = {
+        "prompt": shot.prompt,
+        "negative_prompt": shot.negative_prompt,
+        "num_frames": shot.frames,
+        "frame_rate": output.fps,
+        "guidance_scale": model.guidance_scale,
+        "decode_timestep": model.decode_timestep,
+        "decode_noise_scale": model.decode_noise_scale,
+        "generator": generator,
+    }
+    # LTXConditionPipeline takes a custom schedule as timesteps (sigma x 1000).
+    timesteps = [1000.0 * sigma for sigma in model.sigmas] if model.sigmas else None
+    if not model.two_pass:
+        return pipe(conditions=conditions(output.width, output.height), width=output.width, height=output.height,
+                    num_inference_steps=model.steps, timesteps=timesteps, output_type="np", **common).frames[0]
+
+    width, height = output.width // 2, output.height // 2
+    latents = pipe(conditions=conditions(width, height), width=width, height=height, num_inference_steps=model.steps,
+                   timesteps=timesteps, output_type="latent", **common).frames
+    upsampled = upsample_pipe(latents=latents, output_type="latent").frames
+    refine_timesteps, strength = _ltxv_refine_schedule(model.refine_sigmas)
+    return pipe(conditions=conditions(output.width, output.height), width=output.width, height=output.height,
+                latents=upsampled, denoise_strength=strength, timesteps=refine_timesteps,
+                num_inference_steps=len(refine_timesteps), output_type="np", **common).frames[0]
 
 
 def generate_shot(
-    pipe: LTXConditionPipeline,
+    pipe: LTXConditionPipeline | LTX2ConditionPipeline,
     shot: ShotPlan,
     model: ModelConfig,
     output: OutputConfig,
+    upsample_pipe: LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline | None = None,
+    control: tuple[np.ndarray, Path, int] | None = None,
     memory: MemorySettings | None = None,
-) -> np.ndarray:
-    """Render one shot (with these memory settings, else the storyboard's); returns uint8 frames (frames, height, width, 3)."""
-    conditions = _keyframe_conditions(shot.keyframes, output)
-    return _generate(pipe, shot, None, conditions, shot.prompt, shot.seed, shot.frames, model, output, memory)
+    tail: tuple[np.ndarray, float] | None = None,
+) -> Clip:
+    """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
-
-def generate_segment(
-    pipe: LTXConditionPipeline,
-    shot: ShotPlan,
-    segment: SegmentPlan,
-    tail: np.ndarray | None,
-    model: ModelConfig,
-    output: OutputConfig,
-    memory: MemorySettings | None = None,
-) -> np.ndarray:
-    """Render one segment of a long take, continuing `tail` (the take's last frames so far) when there is one."""
-    conditions = _keyframe_conditions(segment.keyframes, output)
-    if tail is not None:
-        video = [Image.fromarray(frame) for frame in tail]
-        conditions.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=segment.condition.strength))
-    return _generate(pipe, shot, segment, conditions, segment.prompt, segment.seed, segment.frames, model, output, memory)
-
-
-def _generate(
-    pipe: LTXConditionPipeline,
-    shot: ShotPlan,
-    segment: SegmentPlan | None,
-    conditions: list[LTXVideoCondition],
-    prompt: str,
-    seed: int,
-    num_frames: int,
-    model: ModelConfig,
-    output: OutputConfig,
-    memory: MemorySettings | None,
-) -> np.ndarray:
+    Two-pass needs `upsample_pipe`; `control` is (frames, IC-LoRA file, downscale factor); `memory`
+    defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for
+    a segment that continues them.
+    """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    generator = torch.Generator(device="cpu").manual_seed(shot.seed)
     device = pick_device(model.device)
     with _device_locks[device]:
         if _applied_memory.get(id(pipe)) != memory:
@@ -166,50 +223,64 @@ def _generate(
             _applied_memory[id(pipe)] = memory
         for hook in generation_hooks:
             hook(shot, memory)
-        generation_events.append({
-            "shot": shot.id,
-            "segment": segment.index if segment else None,
-            "content_hash": (segment or shot).content_hash,
-            "memory": asdict(memory),
-        })
-        result = pipe(
-            conditions=conditions or None,
-            prompt=prompt,
-            negative_prompt=shot.negative_prompt,
-            width=output.width,
-            height=output.height,
-            num_frames=num_frames,
-            frame_rate=output.fps,
-            num_inference_steps=model.steps,
-            guidance_scale=model.guidance_scale,
-            decode_timestep=model.decode_timestep,
-            decode_noise_scale=model.decode_noise_scale,
-            generator=generator,
-            output_type="np",
-        )
-    frames = result.frames[0]
-    return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+        generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
+        if model.family == "ltx2":
+            frames, audio = ltx2.generate(
+                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail
+            )
+        else:
+            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail), None
+    return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
 
 
 def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+    control_video = None
+    if shot.control is not None:
+        # Before the model loads: a control that cannot be made fails without touching the GPU.
+        control_video = ensure_control_video(plan, shot, film_dir, device=pick_device(plan.model.device))
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory)
+        return render_long_take(plan, shot, film_dir, memory, control_video)
+    control = _control_slice(shot, control_video, 0, shot.frames)
     pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     start = time.perf_counter()
-    frames = generate_shot(pipe, shot, plan.model, plan.output, memory)
+    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory)
     generated = time.perf_counter()
+    # Every clip of a film with generated sound carries a track, silent for a muted shot, so the film's
+    # sound stays continuous across joins.
+    audio = None
+    if plan.audio == "generate":
+        audio = Audio.silence() if shot.mute else rendered.audio
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
-    write_clip(frames, clip, fps=plan.output.fps, crf=plan.output.crf)
+    write_clip(rendered.frames, clip, fps=plan.output.fps, crf=plan.output.crf, audio=audio)
     log.info(
         "Shot %s: model %s, %d frames generated in %.1fs, encoded in %.1fs",
-        shot.id, plan.model.checkpoint, len(frames), generated - start, time.perf_counter() - generated,
+        shot.id, plan.model.checkpoint, len(rendered.frames), generated - start, time.perf_counter() - generated,
     )
     return clip
 
 
-def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
+def _control_slice(shot: ShotPlan, control_video: Path | None, start: int, count: int) -> tuple[np.ndarray, Path, int] | None:
+    """(control frames [start, start + count) of the shot, IC-LoRA file, downscale factor), or None without a control."""
+    if control_video is None:
+        return None
+    return control_frames(control_video, start, count), resolve_lora(shot.control.lora), reference_downscale(shot.control)
+
+
+def _segment_as_shot(shot: ShotPlan, segment: SegmentPlan) -> ShotPlan:
+    # A segment renders like a shot of its own: its prompt, seed, length and local keyframes.
+    return shot.model_copy(update={
+        "prompt": segment.prompt, "seed": segment.seed, "frames": segment.frames, "keyframes": segment.keyframes,
+        "content_hash": segment.content_hash, "segments": [],
+    })
+
+
+
+def render_long_take(
+    plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None, control_video: Path | None = None
+) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
     Each segment is cached under `film_dir` as it finishes (its file name holds its chained
@@ -218,11 +289,15 @@ def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: M
     the take is.
     """
     pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     output, overlap = plan.output, shot.overlap
+    # Long takes carry no generated sound yet (validation allows only muted ones): a silent
+    # track keeps the film's sound continuous across the take.
+    audio = Audio.silence() if plan.audio == "generate" else None
     reference = None  # the first segment's colours, which later segments are pulled toward
     tail = None  # the take's last `overlap` frames: not written yet, the next segment blends over them
     clip = film_dir / shot.clip
-    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf) as writer:
+    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf, audio=audio) as writer:
         for segment in shot.segments:
             label = f"segment {segment.index + 1}/{len(shot.segments)} of {shot.id}"
             cached = film_dir / segment.cache
@@ -230,7 +305,11 @@ def render_long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: M
                 log.info("%s: cached in %s", label, segment.cache)
             else:
                 start = time.perf_counter()
-                frames = generate_segment(pipe, shot, segment, tail, plan.model, output, memory)
+                control = _control_slice(shot, control_video, segment.start, segment.frames)
+                condition = (tail, segment.condition.strength) if tail is not None else None
+                frames = generate_shot(
+                    pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe, control, memory, condition
+                ).frames
                 if reference is not None:
                     match_colour(frames, reference)
                 write_clip(frames, cached, fps=output.fps, crf=min(output.crf, SEGMENT_CRF))

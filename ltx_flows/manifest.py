@@ -11,7 +11,7 @@ from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, file_sha256
 from .seams import seam_scores
 
-_LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av")
+_LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
 
 def library_versions() -> dict[str, str]:
@@ -30,8 +30,10 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
         "name": plan.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "storyboard": {"path": str(plan.storyboard), "sha256": plan.storyboard_sha256},
-        "model": plan.model.model_dump(),
-        "output": plan.output.model_dump(),
+        "model": plan.model.model_dump(mode="json"),
+        "output": plan.output.model_dump(mode="json"),
+        "audio": {"mode": plan.audio, "bed": str(plan.audio_bed) if plan.audio_bed else None,
+                  "bed_sha256": plan.audio_bed_sha256},
         "libraries": library_versions(),
         "shots": [
             {
@@ -53,6 +55,11 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "rendered_at": renders[shot.id]["rendered_at"],
                 "rendered_by": renders[shot.id]["rendered_by"],
                 **(_long_take(shot, film_dir) if shot.segments else {}),
+                "control": (
+                    {"kind": shot.control.kind, "source_sha256": shot.control.source_sha256, "lora": shot.control.lora,
+                     "video": shot.control.video}
+                    if shot.control else None
+                ),
             }
             for shot in plan.shots
         ],
@@ -63,6 +70,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             "seconds": round(film_info.duration, 4),
             "width": film_info.width,
             "height": film_info.height,
+            "audio_seconds": round(film_info.audio_duration, 4) if film_info.audio_duration is not None else None,
             "sha256": file_sha256(film),
         },
     }

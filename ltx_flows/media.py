@@ -1,9 +1,12 @@
-"""Writing, probing and stitching video with ffmpeg.
+"""Writing, probing and stitching video (and its sound) with ffmpeg.
 
 There is no system ffmpeg or ffprobe: we run the binary that imageio-ffmpeg
 ships and probe with PyAV. Every file is written atomically (a temporary file
 in the same folder, renamed onto the target only when complete), so a crash
 never leaves a half-written mp4 that looks finished.
+
+Sound is 48 kHz stereo AAC everywhere, cut or padded to exactly the video's
+length in every clip, so joining clips never drifts sound against picture.
 """
 
 import collections
@@ -21,12 +24,41 @@ import av
 import ffmpeg
 import imageio_ffmpeg
 import numpy as np
+from PIL import Image, ImageOps
 
 
 logger = logging.getLogger(__name__)
 
 # How much of ffmpeg's stderr an error message quotes.
 _STDERR_TAIL_LINES = 20
+
+AUDIO_RATE = 48000
+_AAC_OPTIONS = {"c:a": "aac", "b:a": "192k", "ar": AUDIO_RATE, "ac": 2}
+# How long a music bed fades out before the film's end, at most a quarter of the film.
+BED_FADE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Sound to put under a clip: float samples in [-1, 1] shaped (channels, samples), and their rate."""
+
+    samples: np.ndarray
+    rate: int
+
+    @classmethod
+    def silence(cls) -> "Audio":
+        # One sample, padded with silence to the clip's length when written.
+        return cls(np.zeros((2, 1), dtype=np.float32), AUDIO_RATE)
+
+
+def audio_samples(frames: int, fps: int) -> int:
+    """How many 48 kHz samples last exactly `frames` frames."""
+    return round(frames * AUDIO_RATE / fps)
+
+
+def _fit_audio_filter(samples: int) -> str:
+    # Resample, then pad with silence and cut, so the track lasts exactly `samples` samples.
+    return f"aresample={AUDIO_RATE},apad,atrim=end_sample={samples},asetpts=N/SR/TB"
 
 
 def ffmpeg_exe() -> str:
@@ -47,7 +79,6 @@ def _x264_options(fps: int, crf: int) -> dict:
         "r": fps,
         # The index goes to the front, so players can start before the download ends.
         "movflags": "+faststart",
-        "an": None,
         "f": "mp4",
     }
 
@@ -82,10 +113,14 @@ class ClipWriter:
 
     Frames go straight to ffmpeg's stdin as they arrive, nothing is buffered
     here. `path` appears only when the `with` block exits cleanly; on an
-    exception ffmpeg is killed and the partial file deleted.
+    exception ffmpeg is killed and the partial file deleted. With `audio`, the
+    sound is muxed in once the frames are written, cut or padded with silence
+    to exactly their length.
     """
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: int, crf: int = 18):
+    def __init__(
+        self, path: str | os.PathLike, width: int, height: int, fps: int, crf: int = 18, audio: Audio | None = None
+    ):
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p stores colour at half resolution: x264 refuses odd sizes.
             raise ValueError(f"width and height must be positive and even for yuv420p, got {width}x{height}")
@@ -96,6 +131,7 @@ class ClipWriter:
         self.height = height
         self.fps = fps
         self.crf = crf
+        self.audio = audio
         self.frames_written = 0
         self._partial = _partial_path(self.path)
         self._process = None
@@ -107,7 +143,7 @@ class ClipWriter:
         stream = ffmpeg.input(
             "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{self.width}x{self.height}", framerate=self.fps
         )
-        stream = ffmpeg.output(stream, str(self._partial), **_x264_options(self.fps, self.crf))
+        stream = ffmpeg.output(stream, str(self._partial), **_x264_options(self.fps, self.crf), an=None)
         stream = stream.global_args("-loglevel", "error", "-nostats").overwrite_output()
         self._process = stream.run_async(pipe_stdin=True, pipe_stderr=True, cmd=ffmpeg_exe())
         # Drain stderr in the background: if ffmpeg ever fills the pipe it would
@@ -167,17 +203,52 @@ class ClipWriter:
         if self.frames_written == 0:
             self._partial.unlink(missing_ok=True)
             raise RuntimeError(f"no frames were written to {self.path}")
-        os.replace(self._partial, self.path)
+        try:
+            if self.audio is not None:
+                _mux_audio(self._partial, self.audio, audio_samples(self.frames_written, self.fps))
+            os.replace(self._partial, self.path)
+        finally:
+            self._partial.unlink(missing_ok=True)
 
 
-def write_clip(frames: np.ndarray, path: str | os.PathLike, fps: int, crf: int = 18) -> Path:
-    """Writes an (N, H, W, 3) uint8 RGB array as an H.264 mp4; returns the path."""
+def _mux_audio(video: Path, audio: Audio, samples: int) -> None:
+    """Replace `video` (video only) by itself with `audio` laid under it, exactly `samples` long."""
+    raw = video.with_name(f"{video.name}.f32le")
+    muxed = video.with_name(f"{video.stem}.audio.mp4")
+    channels = audio.samples.shape[0] if audio.samples.ndim == 2 else 1
+    # Interleaved float32, the layout ffmpeg's f32le reader expects.
+    np.ascontiguousarray(np.asarray(audio.samples, dtype=np.float32).T).tofile(raw)
+    try:
+        _run_ffmpeg(
+            ["-i", str(video), "-f", "f32le", "-ar", str(audio.rate), "-ac", str(channels), "-i", str(raw),
+             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", _fit_audio_filter(samples),
+             *_options_to_args(_AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4", str(muxed)],
+            muxed,
+        )
+        os.replace(muxed, video)
+    finally:
+        raw.unlink(missing_ok=True)
+        muxed.unlink(missing_ok=True)
+
+
+def write_clip(
+    frames: np.ndarray, path: str | os.PathLike, fps: int, crf: int = 18, audio: Audio | None = None
+) -> Path:
+    """Writes an (N, H, W, 3) uint8 RGB array as an H.264 mp4, with `audio` under it if given; returns the path."""
     frames = np.asarray(frames)
     if frames.ndim != 4:
         raise ValueError(f"frames must be shaped (N, H, W, 3), got {frames.shape}")
-    with ClipWriter(path, width=frames.shape[2], height=frames.shape[1], fps=fps, crf=crf) as writer:
+    with ClipWriter(path, width=frames.shape[2], height=frames.shape[1], fps=fps, crf=crf, audio=audio) as writer:
         writer.write(frames)
     return Path(path)
+
+
+def fit_image(image: str | os.PathLike | np.ndarray, width: int, height: int) -> Image.Image:
+    """An image file or RGB array scaled to cover width x height and centre-cropped: never stretched."""
+    if isinstance(image, np.ndarray):
+        return ImageOps.fit(Image.fromarray(image), (width, height), method=Image.Resampling.LANCZOS)
+    with Image.open(image) as opened:
+        return ImageOps.fit(opened.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
 
 
 @dataclass(frozen=True)
@@ -188,10 +259,11 @@ class VideoInfo:
     height: int
     duration: float
     has_audio: bool
+    audio_duration: float | None = None  # seconds of decoded sound, None without a track
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Frame count, rate, size and duration of a video's first video stream."""
+    """Frame count, rate, size and duration of a video's first video stream, and how long its sound lasts."""
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError(f"{path} has no video stream")
@@ -201,15 +273,28 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if not frames:
             # Some containers do not store a frame count: count the packets.
             frames = sum(1 for packet in container.demux(stream) if packet.size)
-        return VideoInfo(
-            frames=frames,
-            fps=float(rate),
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
-            # Frames over rate is exact for constant-rate video, which is all we write.
-            duration=frames / float(rate),
-            has_audio=bool(container.streams.audio),
-        )
+        width, height = stream.codec_context.width, stream.codec_context.height
+        has_audio = bool(container.streams.audio)
+        audio_duration = _audio_seconds(container) if has_audio else None
+    return VideoInfo(
+        frames=frames,
+        fps=float(rate),
+        width=width,
+        height=height,
+        # Frames over rate is exact for constant-rate video, which is all we write.
+        duration=frames / float(rate),
+        has_audio=has_audio,
+        audio_duration=audio_duration,
+    )
+
+
+def _audio_seconds(container) -> float:
+    # The track's length as players play it: mp4 edit lists trim AAC's encoder priming and the padding of its
+    # last frame, which plain decoding keeps. Decode only where the container does not say.
+    stream = container.streams.audio[0]
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return sum(frame.samples for frame in container.decode(stream)) / stream.codec_context.sample_rate
 
 
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
@@ -251,7 +336,7 @@ def _copy_key(path: Path) -> tuple:
             # holds only the first clip's, which must fit every clip.
             bytes(codec.extradata or b""),
             # Clips with and without audio do not copy-concat cleanly (gaps, lost audio).
-            len(container.streams.audio),
+            tuple((a.codec_context.name, a.codec_context.sample_rate, a.codec_context.channels) for a in container.streams.audio),
         )
 
 
@@ -270,7 +355,7 @@ def _run_ffmpeg(args: list[str], out: Path) -> None:
         )
 
 
-def _concat_copy(clips: list[Path], partial: Path) -> None:
+def _concat_copy(clips: list[Path], infos: list[VideoInfo], fps: int, partial: Path) -> None:
     # The concat demuxer reads a list of files; quotes in names are escaped as '\''.
     listing = partial.with_name(f".{partial.stem}.concat.txt")
     lines = ["ffconcat version 1.0"]
@@ -278,21 +363,29 @@ def _concat_copy(clips: list[Path], partial: Path) -> None:
         quoted = str(clip.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'")
     listing.write_text("\n".join(lines) + "\n")
+    # Sound is re-encoded rather than copied: each AAC clip ends on a padded frame, and copied back to back those
+    # paddings add up to audible drift. Each track is cut to its clip's frames, then concatenated (cheap next to video).
+    inputs, sound = [], []
+    if infos[0].has_audio:
+        inputs = [arg for clip in clips for arg in ("-i", str(clip))]
+        fits = [f"[{i + 1}:a:0]{_fit_audio_filter(audio_samples(info.frames, fps))}[a{i}]" for i, info in enumerate(infos)]
+        joined = "".join(f"[a{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=0:a=1[sound]"
+        sound = ["-filter_complex", ";".join([*fits, joined]), "-map", "[sound]", *_options_to_args(_AAC_OPTIONS)]
     try:
         _run_ffmpeg(
             # -auto_convert 0: keep every packet byte for byte (by default the
             # demuxer repeats the SPS/PPS in-band at each keyframe); safe because
             # _copy_key made sure all clips share one SPS/PPS.
-            ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing),
-             "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)],
+            ["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), *inputs,
+             "-map", "0:v:0", *sound, "-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)],
             partial,
         )
     finally:
         listing.unlink(missing_ok=True)
 
 
-def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[str, str]:
-    """The filter graph that joins every clip, and the label of its output.
+def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[str, str, str | None]:
+    """The filter graph that joins every clip, and the labels of its video and sound outputs.
 
     Each input is first put on one timeline: timebase 1/fps and pts = frame
     index. From then on a frame is exactly one tick, so xfade offsets computed
@@ -302,10 +395,15 @@ def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[
     The graph is written as text rather than with ffmpeg-python nodes:
     ffmpeg-python merges nodes with identical arguments, so a clip used twice
     (or two identical filters on it) would collapse into one broken node.
+
+    Sound, when the clips have it, follows the same folds: each clip's track
+    is made exactly as long as its frames, crossfades become `acrossfade`s of
+    the same length and cuts `concat`s, so it stays in sync to the sample.
     """
     width, height = infos[0].width, infos[0].height
+    with_audio = infos[0].has_audio
     parts = []
-    for i in range(len(infos)):
+    for i, info in enumerate(infos):
         parts.append(
             f"[{i}:v:0]"
             # Clips of another size are fitted into the first one's, letterboxed.
@@ -314,10 +412,12 @@ def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[
             f"settb=1/{fps},setpts=N"
             f"[v{i}]"
         )
+        if with_audio:
+            parts.append(f"[{i}:a:0]{_fit_audio_filter(audio_samples(info.frames, fps))}[a{i}]")
 
-    # Fold the clips left to right: `current` is everything joined so far and
-    # `total` its length in frames.
-    current, total = "v0", infos[0].frames
+    # Fold the clips left to right: `current` (and `current_audio`) is
+    # everything joined so far and `total` its length in frames.
+    current, current_audio, total = "v0", "a0", infos[0].frames
     for i, join in enumerate(joins):
         label = f"j{i + 1}"
         if join.kind == "crossfade":
@@ -329,15 +429,21 @@ def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[
             parts.append(
                 f"[{current}][v{i + 1}]xfade=transition=fade:duration={duration:.9f}:offset={offset:.9f}[{label}]"
             )
+            if with_audio:
+                parts.append(
+                    f"[{current_audio}][a{i + 1}]acrossfade=ns={audio_samples(join.frames, fps)}:c1=tri:c2=tri[a{label}]"
+                )
             total += infos[i + 1].frames - join.frames
         else:
             # concat outputs microsecond timestamps, which xfade refuses to mix
             # with 1/fps ones: put the result back on the frame timeline.
             parts.append(f"[{current}][v{i + 1}]concat=n=2:v=1:a=0,settb=1/{fps},setpts=N[{label}]")
+            if with_audio:
+                parts.append(f"[{current_audio}][a{i + 1}]concat=n=2:v=0:a=1[a{label}]")
             total += infos[i + 1].frames
-        current = label
+        current, current_audio = label, f"a{label}"
 
-    return ";".join(parts), current
+    return ";".join(parts), current, current_audio if with_audio else None
 
 
 def _validate_joins(clips: list[Path], joins: list[Join], infos: list[VideoInfo]) -> None:
@@ -356,6 +462,13 @@ def _validate_joins(clips: list[Path], joins: list[Join], infos: list[VideoInfo]
                 f"join {i}: a crossfade needs 1 <= frames < the length of both clips "
                 f"({clips[i].name}: {before}, {clips[i + 1].name}: {after}), got {join.frames}"
             )
+    with_audio = [clip.name for clip, info in zip(clips, infos) if info.has_audio]
+    if with_audio and len(with_audio) != len(clips):
+        silent = [clip.name for clip, info in zip(clips, infos) if not info.has_audio]
+        raise ValueError(
+            f"{', '.join(silent)} {'has' if len(silent) == 1 else 'have'} no sound track while other clips do: "
+            "give every clip a track (silence where a shot has no sound), so the film's sound stays continuous"
+        )
     # A clip between two crossfades must be long enough for both.
     for i in range(1, len(clips) - 1):
         fade_in = joins[i - 1].frames if joins[i - 1].kind == "crossfade" else 0
@@ -374,7 +487,8 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
     demuxer (no re-encode, ~100x cheaper). Anything else goes through one filter
     graph (`xfade` for crossfades, `concat` for cuts) encoded once. The film has
     sum(frames) - sum(crossfade frames) frames, which is checked after writing.
-    Audio is not carried through the filter graph yet.
+    Sound is carried when every clip has a track (a mix is refused), and the
+    film's sound must then last as long as its video, within one frame.
     """
     clips = [Path(clip) for clip in clips]
     out = Path(out)
@@ -391,23 +505,60 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
             logger.info("stitch: one clip, copying %s to %s", clips[0], out)
             shutil.copyfile(clips[0], partial)
         elif all(j.kind == "cut" for j in joins) and len(keys) == 1 and same_rate:
-            logger.info("stitch: %d clips, cuts only: concat demuxer, stream copy", len(clips))
-            _concat_copy(clips, partial)
+            logger.info("stitch: %d clips, cuts only: concat demuxer, video stream copy", len(clips))
+            _concat_copy(clips, infos, fps, partial)
         else:
-            if any(info.has_audio for info in infos):
-                logger.warning("stitch: re-encoding drops the clips' audio")
-            graph, output = _filter_graph(infos, joins, fps)
+            graph, output, audio = _filter_graph(infos, joins, fps)
             logger.info("stitch: %d clips, re-encoding through a filter graph: %s", len(clips), graph)
             # `-r` before `-i` reads every clip at the film's rate, one frame per
             # 1/fps, whatever rate its file claims.
             inputs = [arg for clip in clips for arg in ("-r", str(fps), "-i", str(clip))]
+            maps = ["-map", f"[{output}]"]
             encode = _options_to_args(_x264_options(fps, crf))
-            _run_ffmpeg([*inputs, "-filter_complex", graph, "-map", f"[{output}]", *encode, str(partial)], partial)
+            if audio:
+                maps += ["-map", f"[{audio}]"]
+                encode += _options_to_args(_AAC_OPTIONS)
+            _run_ffmpeg([*inputs, "-filter_complex", graph, *maps, *encode, str(partial)], partial)
 
         info = probe(partial)
         if info.frames != expected:
             raise RuntimeError(f"stitched {out} has {info.frames} frames, expected {expected}")
+        _check_sound_length(info, out)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
     return info
+
+
+def _check_sound_length(info: VideoInfo, path: Path) -> None:
+    if info.audio_duration is not None and abs(info.audio_duration - info.duration) > 1 / info.fps:
+        raise RuntimeError(
+            f"{path}: its sound lasts {info.audio_duration:.3f}s but its video {info.duration:.3f}s "
+            "(more than one frame apart)"
+        )
+
+
+def lay_audio_bed(film: Path, bed: Path, fade_seconds: float = BED_FADE_SECONDS) -> VideoInfo:
+    """Put a music bed under `film` in place: cut at the film's end and faded out before it.
+
+    A bed shorter than the film is followed by silence. The video is copied, not re-encoded;
+    any sound the film had is replaced.
+    """
+    film, bed = Path(film), Path(bed)
+    info = probe(film)
+    fade = min(fade_seconds, info.duration / 4)
+    partial = _partial_path(film)
+    bed_filter = f"afade=t=out:st={info.duration - fade:.6f}:d={fade:.6f},{_fit_audio_filter(audio_samples(info.frames, round(info.fps)))}"
+    # The fade is placed on the bed's own timeline, before padding: a shorter bed just ends early.
+    try:
+        _run_ffmpeg(
+            ["-i", str(film), "-i", str(bed), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+             "-af", bed_filter, *_options_to_args(_AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4", str(partial)],
+            partial,
+        )
+        laid = probe(partial)
+        _check_sound_length(laid, film)
+        os.replace(partial, film)
+    finally:
+        partial.unlink(missing_ok=True)
+    return laid

@@ -11,20 +11,44 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .frames import derive_seed, resolve_position, seconds_to_frames, snap_frames, split_take
-from .storyboard import ModelConfig, OutputConfig, Segments, Shot, Storyboard
+from .frames import (
+    derive_seed,
+    ltx2_anchor_frame,
+    ltx2_latent_index,
+    resolve_position,
+    seconds_to_frames,
+    snap_frames,
+    split_take,
+)
+from .storyboard import (
+    Keyframe,
+    ModelConfig,
+    OutputConfig,
+    Segments,
+    Shot,
+    Storyboard,
+    default_control_lora,
+    default_upsampler,
+    film_audio,
+)
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
 RENDER_VERSION = 1
 
 # Model settings that change pixels; device, offload and tiling only change speed and memory.
-_PIXEL_MODEL_FIELDS = ("family", "checkpoint", "steps", "guidance_scale", "decode_timestep", "decode_noise_scale", "dtype")
+_PIXEL_MODEL_FIELDS = (
+    "family", "checkpoint", "steps", "sigmas", "guidance_scale", "decode_timestep", "decode_noise_scale", "dtype",
+    "two_pass", "refine_sigmas",
+)
 
 
 class KeyframePlan(BaseModel):
     image: Path
     frame: int
+    # LTX-2 conditions on latent indices: the index used, and the frame it puts the image at.
+    latent_index: int | None = None
+    model_frame: int
     strength: float
     sha256: str
 
@@ -47,6 +71,14 @@ class SegmentPlan(BaseModel):
     condition: TailCondition | None  # None for the first segment
     content_hash: str  # chained: covers every segment before it
     cache: str  # relative to the storyboard's output folder
+class ControlPlan(BaseModel):
+    kind: Literal["depth", "pose", "canny"]
+    source: Path
+    source_sha256: str
+    strength: float
+    lora: str  # `tiny`, a hub id or a local file
+    reference_downscale: int | None  # None: read from the LoRA file
+    video: str  # the control video, relative to the storyboard's output folder
 
 
 class ShotPlan(BaseModel):
@@ -59,6 +91,8 @@ class ShotPlan(BaseModel):
     frames: int
     seconds: float
     keyframes: list[KeyframePlan]
+    control: ControlPlan | None
+    mute: bool
     transition: Literal["cut", "crossfade"]
     crossfade_frames: int  # into the next shot; 0 for a cut
     content_hash: str
@@ -74,6 +108,10 @@ class RenderPlan(BaseModel):
     storyboard_sha256: str
     model: ModelConfig
     output: OutputConfig
+    upsampler: str | None  # two-pass only
+    audio: Literal["none", "generate", "bed"]
+    audio_bed: Path | None
+    audio_bed_sha256: str | None
     shots: list[ShotPlan]
     film_frames: int
     film_seconds: float
@@ -93,19 +131,27 @@ def file_sha256(path: Path) -> str:
 def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
     """Turn a validated storyboard (read from `source`) into a render plan."""
     fps = storyboard.output.fps
+    audio = film_audio(storyboard)
+    bed = audio if isinstance(audio, Path) else None
+    upsampler = default_upsampler(storyboard.model) if storyboard.model.two_pass else None
     shots = []
     for index, shot in enumerate(storyboard.shots):
         requested = shot.requested_frames(fps)
         frames = snap_frames(requested)
-        keyframes = [
-            KeyframePlan(
-                image=keyframe.image,
-                frame=resolve_position(keyframe.at, fps, frames),
-                strength=keyframe.strength,
-                sha256=file_sha256(keyframe.image),
+        keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
+        control = None
+        if shot.control is not None:
+            control = ControlPlan(
+                kind=shot.control.kind,
+                source=shot.control.source,
+                source_sha256=file_sha256(shot.control.source),
+                strength=shot.control.strength,
+                lora=default_control_lora(storyboard.model, shot.control),
+                reference_downscale=shot.control.reference_downscale,
+                video=f"controls/{shot.id}-{shot.control.kind}.mp4",
             )
-            for keyframe in shot.keyframes
-        ]
+        # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
+        sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
         crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
         seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
         negative_prompt = shot.negative_prompt if shot.negative_prompt is not None else storyboard.defaults.negative_prompt
@@ -114,10 +160,14 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         overlap, segments = 0, []
         if layout is not None:
             overlap = layout[1]
-            segments = _plan_segments(storyboard, shot, frames, layout, seed, negative_prompt, keyframes)
+            segments = _plan_segments(
+                storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound
+            )
         if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
             prompt, overlap, segments = segments[0].prompt, 0, []
-        content_hash = _content_hash(storyboard.model, storyboard.output, prompt, negative_prompt, seed, frames, keyframes)
+        content_hash = _content_hash(
+            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
+        )
         shots.append(
             ShotPlan(
                 index=index,
@@ -129,6 +179,8 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
                 frames=frames,
                 seconds=frames / fps,
                 keyframes=keyframes,
+                control=control,
+                mute=shot.mute,
                 transition=shot.transition.kind,
                 crossfade_frames=crossfade,
                 # The last segment's hash is chained through every segment, so it covers the whole take.
@@ -145,6 +197,10 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         storyboard_sha256=file_sha256(source),
         model=storyboard.model,
         output=storyboard.output,
+        upsampler=upsampler,
+        audio="bed" if bed else audio,
+        audio_bed=bed,
+        audio_bed_sha256=file_sha256(bed) if bed else None,
         shots=shots,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
@@ -159,6 +215,9 @@ def _plan_segments(
     seed: int,
     negative_prompt: str,
     keyframes: list[KeyframePlan],
+    upsampler: str | None,
+    control: ControlPlan | None,
+    sound: str,
 ) -> list[SegmentPlan]:
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
@@ -170,13 +229,18 @@ def _plan_segments(
         # A keyframe in an overlap goes to the earlier segment: the later one inherits it through the tail.
         claimed = segments[-1].start + segments[-1].frames if segments else 0
         local = [
-            k.model_copy(update={"frame": k.frame - start}) for k in keyframes if claimed <= k.frame < start + length
+            _local_keyframe(k, start, length, storyboard.model.family)
+            for k in keyframes
+            if claimed <= k.frame < start + length
         ]
         condition = (
             TailCondition(first_frame=start, last_frame=start + overlap - 1, strength=options.strength) if segments else None
         )
         segment_seed = derive_seed(seed, "segment", index)
-        window_hash = _content_hash(storyboard.model, storyboard.output, prompt, negative_prompt, segment_seed, length, local)
+        # The control is part of every window's hash; which slice of it a segment follows is set by its start.
+        window_hash = _content_hash(
+            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound
+        )
         chained = {
             "segment": window_hash,
             "previous": segments[-1].content_hash if segments else None,
@@ -199,24 +263,52 @@ def _plan_segments(
     return segments
 
 
+def _local_keyframe(keyframe: KeyframePlan, start: int, length: int, family: str) -> KeyframePlan:
+    """A shot keyframe placed in the segment that starts at shot frame `start`."""
+    frame = keyframe.frame - start
+    latent_index = ltx2_latent_index(frame, length) if family == "ltx2" else None
+    model_frame = ltx2_anchor_frame(latent_index) if latent_index is not None else frame
+    return keyframe.model_copy(update={"frame": frame, "latent_index": latent_index, "model_frame": model_frame})
+
+
+def _keyframe(keyframe: Keyframe, family: str, fps: int, frames: int) -> KeyframePlan:
+    frame = resolve_position(keyframe.at, fps, frames)
+    latent_index = ltx2_latent_index(frame, frames) if family == "ltx2" else None
+    return KeyframePlan(
+        image=keyframe.image,
+        frame=frame,
+        latent_index=latent_index,
+        model_frame=ltx2_anchor_frame(latent_index) if latent_index is not None else frame,
+        strength=keyframe.strength,
+        sha256=file_sha256(keyframe.image),
+    )
+
+
 def _content_hash(
     model: ModelConfig,
     output: OutputConfig,
+    upsampler: str | None,
     prompt: str,
     negative_prompt: str,
     seed: int,
     frames: int,
     keyframes: list[KeyframePlan],
+    control: ControlPlan | None,
+    sound: str,
 ) -> str:
-    """A hash of everything that affects a shot clip's pixels (and nothing that does not, like its id)."""
+    """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
     inputs = {
         "render_version": RENDER_VERSION,
         "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
-        "output": output.model_dump(),  # size, fps (LTX's rope uses the frame rate) and crf
+        "upsampler": upsampler,
+        # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
+        "output": output.model_dump(exclude={"audio"}),
         "prompt": prompt,
         "negative_prompt": negative_prompt,
         "seed": seed,
         "frames": frames,
         "keyframes": [{"sha256": k.sha256, "frame": k.frame, "strength": k.strength} for k in keyframes],
+        "control": control.model_dump(exclude={"source", "video"}, mode="json") if control else None,
+        "sound": sound,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()

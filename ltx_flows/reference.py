@@ -6,7 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .storyboard import Defaults, Keyframe, ModelConfig, OutputConfig, Segments, Shot, Storyboard, Transition
+from .storyboard import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
 _SECTIONS = (
@@ -17,6 +17,7 @@ _SECTIONS = (
     ("`shots[]`", Shot),
     ("`shots[].keyframes[]`", Keyframe),
     ("`shots[].segments`", Segments),
+    ("`shots[].control`", Control),
 )
 
 

@@ -36,10 +36,13 @@ from .frames import (
     snap_frames,
     split_take,
 )
+from .presets import PRESETS, REFINE_SIGMAS, apply_preset
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SIZE_STEP = 32
+# Two-pass rendering halves the size for its first pass, and IC-LoRAs read controls at half size.
+HALF_SIZE_STEP = 2 * SIZE_STEP
 # A storyboard is a few hundred nodes; this only stops alias bombs ("billion laughs").
 MAX_YAML_NODES = 100_000
 
@@ -52,14 +55,26 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """Which LTX model renders the film, and how."""
 
-    family: Literal["ltxv"] = Field("ltxv", description="Model family. `ltxv` = LTX-Video 0.9.x.")
+    preset: Literal[tuple(PRESETS)] | None = Field(
+        None,
+        description="Documented defaults for a published checkpoint (see Presets): they fill in every "
+        "`model` and `output` key this storyboard leaves out.",
+    )
+    family: Literal["ltxv", "ltx2"] = Field(
+        "ltxv", description="Model family. `ltxv` = LTX-Video 0.9.x; `ltx2` = LTX-2 (video and sound together)."
+    )
     checkpoint: str = Field(
         "tiny",
         min_length=1,
-        description="`tiny` = the offline test model (renders noise); else a hub id "
+        description="`tiny` = the offline test model of the family (renders noise); else a hub id "
         "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder.",
     )
     steps: int = Field(8, ge=1, le=200, description="Denoising steps (distilled models: ~8).")
+    sigmas: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
+        None,
+        description="Noise schedule, highest first, one per step (distilled presets set the one they were "
+        "distilled with); default: the pipeline's own.",
+    )
     guidance_scale: float = Field(1.0, ge=0, le=30, description="Classifier-free guidance; 1.0 turns it off (distilled models).")
     decode_timestep: float = Field(0.05, ge=0, le=1, description="VAE decode timestep (LTX-Video 0.9.1+).")
     decode_noise_scale: float = Field(0.025, ge=0, le=1, description="Noise added before decoding (LTX-Video 0.9.1+).")
@@ -73,6 +88,23 @@ class ModelConfig(_Strict):
         DEFAULT_MAX_SEGMENTS, ge=1, le=1000,
         description="Most segments one long take may chain; a longer take is rejected at validation.",
     )
+    two_pass: bool = Field(
+        False,
+        description="Multi-scale rendering: a first pass at half the size, the latent upsampler (2x), then a "
+        "short refine pass at full size. Needs width and height multiples of 64.",
+    )
+    upsampler: str | None = Field(
+        None,
+        min_length=1,
+        description="Latent upsampler for `two_pass`: `tiny`, a hub id (`owner/repo[/subfolder]`) or a local "
+        "folder. Default: the preset's, or `tiny` with `checkpoint: tiny`.",
+    )
+    refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: list(REFINE_SIGMAS),
+        min_length=1,
+        description="Noise levels of the `two_pass` refine pass, highest first: the upsampled latents are "
+        "re-noised to the first. Default: Lightricks' distilled refine schedule.",
+    )
 
 
 class OutputConfig(_Strict):
@@ -82,6 +114,22 @@ class OutputConfig(_Strict):
     height: int = Field(512, ge=SIZE_STEP, le=4096, description="Pixels; a multiple of 32.")
     fps: int = Field(24, ge=1, le=120, description="Frames per second of every clip and the film.")
     crf: int = Field(18, ge=0, le=51, description="H.264 quality (lower = better, bigger).")
+    audio: Literal["none", "generate"] | Path | None = Field(
+        None,
+        description="The film's sound: `none`; `generate` (each shot's sound from LTX-2, one continuous track "
+        "across cuts and crossfades); or a music bed file, relative to the storyboard's folder, laid under the "
+        "whole film (cut and faded out at its end; silence after a shorter bed). Default: `generate` with "
+        "`family: ltx2`, `none` with `ltxv`.",
+    )
+
+    @field_validator("audio", mode="before")
+    @classmethod
+    def _resolve_bed(cls, value: Any, info: ValidationInfo) -> Any:
+        if value in ("none", "generate"):
+            return value
+        return _media_path(
+            value, info, _has_audio, "has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)"
+        )
 
     @field_validator("width", "height")
     @classmethod
@@ -154,16 +202,79 @@ class Keyframe(_Strict):
     @field_validator("image", mode="before")
     @classmethod
     def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
-        context = info.context or {}
-        if not isinstance(value, str) or "base_dir" not in context:
-            return value
-        path = resolve_media_path(value, context["base_dir"], context["root"])
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except Exception as error:
-            raise ValueError(f"{path} is not an image that can be read ({error})") from None
-        return path
+        return _media_path(value, info, _is_image, "is not an image that can be read")
+
+
+def _media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any:
+    """A media path from a storyboard, resolved inside the workspace root and checked with `readable`."""
+    context = info.context or {}
+    if not isinstance(value, str) or "base_dir" not in context:
+        return value
+    path = resolve_media_path(value, context["base_dir"], context["root"])
+    if not readable(path):
+        raise ValueError(f"{path} {problem}")
+    return path
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:
+        return False
+
+
+def _has_audio(path: Path) -> bool:
+    import av  # here, so checking storyboards without media stays light
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def _is_image_or_video(path: Path) -> bool:
+    import av
+
+    if _is_image(path):
+        return True
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except (av.FFmpegError, OSError):
+        return False
+
+
+class Control(_Strict):
+    """Structure taken from reference media (depth, pose or canny edges) and followed through an IC-LoRA.
+
+    Needs `model.family: ltx2`. The source becomes a control video at the shot's size, frame rate and
+    frame count: a video plays from its first frame at its own frame rate (each output frame shows the
+    source frame on screen at that time); a longer source is cut at the shot's end, a shorter one holds
+    its last frame; an image is held for the whole shot.
+    """
+
+    kind: Literal["depth", "pose", "canny"] = Field(description="What to extract: depth map, body pose or canny edges.")
+    source: Path = Field(description="A video or an image, relative to the storyboard's folder.")
+    strength: float = Field(1.0, ge=0, le=1, description="How clean the control looks to the model (1 = followed closely).")
+    lora: str | None = Field(
+        None,
+        min_length=1,
+        description="The IC-LoRA: `tiny`, a hub id (`owner/repo[/file.safetensors]`) or a local .safetensors "
+        "file. Default: the preset's for this kind, or `tiny` with `checkpoint: tiny`.",
+    )
+    reference_downscale: Literal[1, 2, 4] | None = Field(
+        None,
+        description="How much smaller than the shot the IC-LoRA reads its control; default: the LoRA file's "
+        "`reference_downscale_factor` metadata, else 1.",
+    )
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _resolve_source(cls, value: Any, info: ValidationInfo) -> Any:
+        return _media_path(value, info, _is_image_or_video, "is neither an image nor a video that can be read")
 
 
 class Segments(_Strict):
@@ -246,6 +357,8 @@ class Shot(_Strict):
     segments: Segments | None = Field(
         None, description="Render a long take as chained segments. Default: automatic for shots longer than one window."
     )
+    control: Control | None = Field(None, description="Depth, pose or canny control from reference media (`ltx2`).")
+    mute: bool = Field(False, description="Silence this shot's generated sound; the film's track goes on, silent here.")
     transition: TransitionField = Field(default_factory=lambda: Transition(kind="cut"))
 
     @model_validator(mode="after")
@@ -328,6 +441,7 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
     if not isinstance(data, dict):
         problems.append(_problem(node, (), "a storyboard is a mapping with `version`, `name` and `shots`"))
         raise StoryboardError(path, problems)
+    data = apply_preset(data)
 
     raw_shots = data.get("shots") if isinstance(data.get("shots"), list) else []
     problems += [_problem(node, loc, msg) for loc, msg in _duplicate_ids(raw_shots)]
@@ -351,6 +465,7 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
             storyboard.model.max_segments,
         )
     ]
+    problems += [_problem(node, loc, msg) for loc, msg in _check_model_features(storyboard)]
     if problems:
         raise StoryboardError(path, problems)
     return storyboard
@@ -607,6 +722,84 @@ def _check_segments(
                  f"{len(given.prompts)} prompts for {len(segments)} segments (shot frames {ranges}); give one prompt "
                  "per segment, or leave out `prompts` to use the shot's prompt for every segment")]
     return []
+def default_upsampler(model: ModelConfig) -> str | None:
+    """The latent upsampler two-pass rendering loads: the storyboard's, the preset's, or the tiny one."""
+    if model.upsampler is not None:
+        return model.upsampler
+    if model.preset is not None:
+        return PRESETS[model.preset].upsampler
+    return "tiny" if model.checkpoint == "tiny" else None
+
+
+def default_control_lora(model: ModelConfig, control: Control) -> str | None:
+    """The IC-LoRA a control loads: its own, the preset's for its kind, or the tiny one."""
+    if control.lora is not None:
+        return control.lora
+    if model.preset is not None:
+        return PRESETS[model.preset].control_loras.get(control.kind)
+    return "tiny" if model.checkpoint == "tiny" else None
+
+
+def film_audio(storyboard: Storyboard) -> str | Path:
+    """`none`, `generate` or the music bed's path, with the family's default filled in."""
+    if storyboard.output.audio is not None:
+        return storyboard.output.audio
+    return "generate" if storyboard.model.family == "ltx2" else "none"
+
+
+def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """Rules between the model, the output and the shots: presets, two-pass, sound and controls."""
+    problems: list[tuple[Loc, str]] = []
+    model, output = storyboard.model, storyboard.output
+    half_size_ok = output.width % HALF_SIZE_STEP == 0 and output.height % HALF_SIZE_STEP == 0
+    size = f"{output.width}x{output.height}"
+
+    if model.preset is not None and PRESETS[model.preset].checkpoint is None and "checkpoint" not in model.model_fields_set:
+        problems.append((("model", "preset"),
+                         f"`{model.preset}` has no diffusers-format checkpoint on the hub: set `model.checkpoint` to a "
+                         "local diffusers folder (or `tiny` to try the pipeline offline)"))
+    if model.sigmas is not None and len(model.sigmas) != model.steps:
+        problems.append((("model", "sigmas"),
+                         f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "
+                         "for the pipeline's own schedule"))
+    for key, sigmas in (("sigmas", model.sigmas), ("refine_sigmas", model.refine_sigmas)):
+        if sigmas is not None and any(a <= b for a, b in zip(sigmas, sigmas[1:])):
+            problems.append((("model", key), "sigmas must go strictly down (highest noise first)"))
+    if model.two_pass and not half_size_ok:
+        problems.append((("model", "two_pass"),
+                         f"two-pass rendering needs width and height multiples of {HALF_SIZE_STEP} (its first pass "
+                         f"renders at half size); {size} is not"))
+    if model.two_pass and default_upsampler(model) is None:
+        problems.append((("model", "two_pass"),
+                         "two-pass rendering needs a latent upsampler: set `model.upsampler` (a hub id or a local folder)"))
+
+    audio = film_audio(storyboard)
+    if audio == "generate" and model.family != "ltx2":
+        problems.append((("output", "audio"),
+                         "LTX-Video makes no sound: use `model.family: ltx2`, a music bed file, or `none`"))
+    for index, shot in enumerate(storyboard.shots):
+        frames = snap_frames(shot.requested_frames(output.fps))
+        layout = shot.segment_layout(model.family, frames)
+        if audio == "generate" and not shot.mute and layout is not None and len(split_take(frames, *layout)) > 1:
+            problems.append((("shots", index),
+                             "long takes do not carry generated sound yet: set `mute: true` on this shot (the film "
+                             "stays silent there), or use `output.audio: none` or a music bed"))
+        if shot.mute and audio != "generate":
+            problems.append((("shots", index, "mute"), "`mute` silences generated sound, and this film generates none"))
+        if shot.control is None:
+            continue
+        where = ("shots", index, "control")
+        if model.family != "ltx2":
+            problems.append((where, "controls work through LTX-2's IC-LoRAs: set `model.family: ltx2` "
+                                    "(LTX-Video has no IC-LoRA path in diffusers)"))
+            continue
+        if not half_size_ok:
+            problems.append((where, f"a controlled shot needs width and height multiples of {HALF_SIZE_STEP} "
+                                    f"(IC-LoRAs may read the control at half size); {size} is not"))
+        if default_control_lora(model, shot.control) is None:
+            problems.append((where, f"no default IC-LoRA for `{shot.control.kind}` without a preset: set `lora` "
+                                    "(a hub id or a local .safetensors file)"))
+    return problems
 
 
 def storyboard_json_schema() -> dict:

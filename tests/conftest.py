@@ -36,6 +36,15 @@ def write_storyboard(workspace):
 
 
 @pytest.fixture(scope="session")
+def prefect_server():
+    """One real temporary Prefect server (SQLite) for every integration test of the session (~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
     """One tiny-checkpoint cache for the whole test session (built once, ~seconds)."""
     path = Path(os.environ.get("LTX_FLOWS_TEST_CACHE") or tmp_path_factory.mktemp("ltx-cache"))
@@ -50,3 +59,26 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+@pytest.fixture
+def reference_media(workspace):
+    """Reference media in the workspace: a 1 s clip at 12 fps of a white box sliding right (128x96),
+    a still image, and a 3 s 440 Hz music bed. Returns their paths, relative to the workspace."""
+    import subprocess
+
+    import imageio_ffmpeg
+    import numpy as np
+
+    from ltx_flows.media import write_clip
+
+    (workspace / "controls").mkdir()
+    frames = np.zeros((12, 96, 128, 3), np.uint8)
+    for i in range(12):
+        frames[i, 24:72, 8 + 8 * i : 40 + 8 * i] = 255
+    write_clip(frames, workspace / "controls" / "slide.mp4", fps=12)
+    Image.fromarray(frames[6]).save(workspace / "controls" / "still.png")
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+         "-ac", "2", str(workspace / "controls" / "bed.wav")],
+        check=True,
+    )
+    return {"clip": "controls/slide.mp4", "still": "controls/still.png", "bed": "controls/bed.wav"}

@@ -45,7 +45,7 @@ def test_validate_reports_every_error_and_exits_2_without_writing(write_storyboa
         "starting with a letter or digit, at most 64 characters",
         f"{path}:3:17: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
         f"{path}:7:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
-        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, transition",
+        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition",
         f"{path}:12:17: shots[1].keyframes[0].image: file not found: {workspace}/keyframes/missing.png "
         f"(paths are relative to the storyboard's folder, {workspace})",
     ]
@@ -103,3 +103,25 @@ def test_render_quickstart_like_the_readme(tmp_path, tiny_cache):
     manifest = json.loads((film.parent / "manifest.json").read_text())
     assert [shot["status"] for shot in manifest["shots"]] == ["rendered", "rendered"]
     assert "film renders/quickstart/quickstart.mp4" in " ".join(result.stderr.split())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_render_the_controlled_ltx2_example_offline(tmp_path, tiny_cache):
+    """The LTX-2 example with sound, a canny and a depth control, on the tiny model and tiny detector weights."""
+    shutil.copytree(REPO / "storyboards", tmp_path / "storyboards")
+    shutil.copytree(REPO / "controls", tmp_path / "controls")
+    env = {"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)}
+    env = {k: v for k, v in {**os.environ, **env}.items() if k not in ("PREFECT_API_URL", "LTX_FLOWS_ANNOTATORS")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "storyboards/pour-controlled.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    film_dir = tmp_path / "renders" / "pour-controlled"
+    film = probe(film_dir / "pour-controlled.mp4")
+    assert film.frames == 49 + 49 + 33 - 12  # 2 s, 2 s and 1.5 s, snapped to 8n+1; a 0.5 s crossfade
+    assert film.has_audio and abs(film.audio_duration - film.duration) <= 1 / 24
+    for control in ("pour-canny.mp4", "glass-depth.mp4"):
+        info = probe(film_dir / "controls" / control)
+        assert (info.frames, info.width, info.height) == (49, 384, 256)

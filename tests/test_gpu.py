@@ -1,10 +1,12 @@
-"""GPU path on the tiny checkpoint: CUDA, bfloat16, CPU offload. Skipped without a GPU."""
+"""GPU path on the tiny checkpoints: CUDA, bfloat16, CPU offload, two-pass, LTX-2 sound and controls.
+Skipped without a GPU."""
 
 import numpy as np
 import pytest
 import torch
 
 from ltx_flows import generate
+from ltx_flows.media import probe, read_frames
 from ltx_flows.plan import plan_storyboard
 from ltx_flows.storyboard import load_storyboard
 
@@ -31,8 +33,8 @@ def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
     plan = plan_storyboard(load_storyboard(path), path)
     pipe = generate.load_pipeline(plan.model)
     assert pipe.transformer.dtype == getattr(torch, dtype)
-    frames = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    frames = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
     assert frames.shape == (25, 160, 256, 3) and frames.dtype == np.uint8
     assert frames.std() > 0
     # Same seed, same GPU: equal up to non-deterministic CUDA kernels.
@@ -53,3 +55,45 @@ def test_cuda_long_take(tiny_cache, write_storyboard, workspace):
     clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
     frames = read_frames(clip)
     assert frames.shape == (41, 160, 256, 3) and frames.std() > 0
+LTX2_BOARD = """
+version: 1
+name: gpu-ltx2
+model: {{family: ltx2, checkpoint: tiny, steps: 2, dtype: bfloat16, device: cuda, cpu_offload: {offload}, two_pass: {two_pass}}}
+output: {{width: 256, height: 128, fps: 24}}
+shots:
+  - id: a
+    prompt: "a red ball"
+    frames: 25
+    keyframes: [{{image: keyframes/a.png, at: end}}]
+    {control}
+"""
+
+
+@pytest.mark.parametrize(
+    "offload, two_pass, controlled", [("false", "false", False), ("true", "false", False), ("false", "true", False),
+                                      ("false", "false", True), ("true", "false", True)]
+)
+def test_cuda_ltx2_render(tiny_cache, write_storyboard, workspace, reference_media, offload, two_pass, controlled):
+    control = f"control: {{kind: canny, source: {reference_media['clip']}}}" if controlled else ""
+    path = write_storyboard(LTX2_BOARD.format(offload=offload, two_pass=two_pass, control=control))
+    plan = plan_storyboard(load_storyboard(path), path)
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    pipe = generate.load_pipeline(plan.model)
+    assert pipe.transformer.dtype == torch.bfloat16
+    info = probe(clip)
+    assert (info.frames, info.width, info.height) == (25, 256, 128)
+    assert info.has_audio and info.audio_duration == pytest.approx(25 / 24, abs=1e-6)
+    assert read_frames(clip).std() > 0
+    if controlled:
+        assert probe(workspace / "renders" / "controls" / "a-canny.mp4").frames == 25
+
+
+@pytest.mark.parametrize("offload", ["false", "true"])
+def test_cuda_ltxv_two_pass(tiny_cache, write_storyboard, workspace, offload):
+    board = BOARD.format(dtype="bfloat16", offload=offload, tiling="false").replace("height: 160", "height: 128")
+    path = write_storyboard(board.replace("steps: 2,", "steps: 2, two_pass: true,"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    info = probe(clip)
+    assert (info.frames, info.width, info.height) == (25, 256, 128)
+    assert read_frames(clip).std() > 0

@@ -248,8 +248,8 @@ def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
     real_graph = media._filter_graph
 
     def short_graph(infos, joins, fps):
-        graph, output = real_graph(infos, joins, fps)
-        return f"{graph};[{output}]trim=end_frame=30[short]", "short"
+        graph, output, audio = real_graph(infos, joins, fps)
+        return f"{graph};[{output}]trim=end_frame=30[short]", "short", audio
 
     monkeypatch.setattr(media, "_filter_graph", short_graph)
 
@@ -280,3 +280,89 @@ def test_stitch_needs_one_join_per_gap(tmp_path):
     clips = write_clips(tmp_path, [9, 9], fps=24)
     with pytest.raises(ValueError, match="2 clips need 1 joins"):
         stitch(clips, [], tmp_path / "film.mp4", fps=24, crf=18)
+
+
+# --- sound -----------------------------------------------------------------------------
+
+
+def tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> media.Audio:
+    t = np.arange(round(seconds * rate)) / rate
+    wave = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return media.Audio(np.stack([wave, wave]), rate)
+
+
+def decoded_sound(path) -> np.ndarray:
+    """The first audio track, decoded to mono float samples at 48 kHz (the padding of AAC's last frame included)."""
+    with av.open(str(path)) as container:
+        chunks = [frame.to_ndarray().reshape(2, -1).mean(axis=0) for frame in container.decode(audio=0)]
+    return np.concatenate(chunks)
+
+
+def loudness(samples: np.ndarray, start_s: float, end_s: float) -> float:
+    part = samples[round(start_s * media.AUDIO_RATE) : round(end_s * media.AUDIO_RATE)]
+    return float(np.sqrt(np.mean(part**2)))
+
+
+@pytest.mark.parametrize("seconds", [0.3, 2.0])  # shorter and longer than the 17 frames
+def test_clip_sound_is_cut_or_padded_to_the_video(tmp_path, seconds):
+    path = write_clip(make_frames(17), tmp_path / "clip.mp4", fps=24, audio=tone(seconds))
+    info = probe(path)
+    assert info.has_audio and info.audio_duration == pytest.approx(17 / 24, abs=1e-6)
+    sound = decoded_sound(path)
+    assert loudness(sound, 0.05, min(seconds, 0.7) - 0.05) > 0.2
+    if seconds < 0.7:
+        assert loudness(sound, seconds + 0.05, 0.7) < 0.01  # padded with silence
+    assert not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.parametrize("joins", [[Join("cut"), Join("cut")], [Join("crossfade", 6), Join("cut")]])
+def test_stitch_carries_sound_in_sync_through_cuts_and_crossfades(tmp_path, joins):
+    # Tone, silence, tone: the silent clip's stretch of the film must be silent, exactly where its frames are.
+    lengths = [25, 49, 25]
+    sounds = [tone(2.0), media.Audio.silence(), tone(2.0, hz=660)]
+    clips = [
+        write_clip(solid(n, color), tmp_path / f"clip{i}.mp4", fps=24, audio=sound)
+        for i, (n, color, sound) in enumerate(zip(lengths, (RED, GREEN, BLUE), sounds))
+    ]
+    info = stitch(clips, joins, tmp_path / "film.mp4", fps=24)
+
+    fade = joins[0].frames
+    assert info.frames == sum(lengths) - fade
+    assert info.audio_duration == pytest.approx(info.duration, abs=1 / 24)
+    sound = decoded_sound(tmp_path / "film.mp4")
+    silent_from, silent_to = lengths[0] / 24, (lengths[0] - fade + lengths[1]) / 24
+    assert loudness(sound, 0.1, silent_from - fade / 24 - 0.05) > 0.2
+    assert loudness(sound, silent_from + 0.05, silent_to - 0.05) < 0.01
+    assert loudness(sound, silent_to + 0.05, info.duration - 0.05) > 0.2
+    # The picture switches to the silent clip's colour in the same place.
+    means = frame_means(tmp_path / "film.mp4")
+    np.testing.assert_allclose(means[round(silent_from * 24) + 1], GREEN, atol=6)
+
+
+def test_stitch_refuses_clips_with_and_without_sound(tmp_path):
+    clips = [
+        write_clip(solid(17, RED), tmp_path / "a.mp4", fps=24, audio=tone(1.0)),
+        write_clip(solid(17, GREEN), tmp_path / "b.mp4", fps=24),
+    ]
+    with pytest.raises(ValueError, match="b.mp4 has no sound track while other clips do"):
+        stitch(clips, [Join("cut")], tmp_path / "film.mp4", fps=24)
+
+
+@pytest.mark.parametrize("bed_seconds", [6.0, 1.0])
+def test_music_bed_goes_under_the_film_cut_and_faded_at_its_end(tmp_path, bed_seconds):
+    film = write_clip(make_frames(97), tmp_path / "film.mp4", fps=24)  # 4.04 s
+    bed = tmp_path / "bed.wav"
+    media._run_ffmpeg(["-f", "lavfi", "-i", f"sine=frequency=440:duration={bed_seconds}", "-filter:a", "volume=4", str(bed)], bed)
+    video_packets = packets(film)
+
+    info = media.lay_audio_bed(film, bed, fade_seconds=1.0)
+
+    assert info.frames == 97 and info.audio_duration == pytest.approx(97 / 24, abs=1e-6)
+    assert packets(film) == video_packets  # the picture is copied, not re-encoded
+    sound = decoded_sound(film)
+    if bed_seconds > 4:
+        assert loudness(sound, 1.0, 2.5) > 0.2
+        assert loudness(sound, 3.95, 4.04) < 0.05 < loudness(sound, 3.0, 3.1)  # fading out to the end
+    else:
+        assert loudness(sound, 0.1, 0.9) > 0.2
+        assert loudness(sound, 1.1, 4.0) < 0.01  # a shorter bed is followed by silence

@@ -85,9 +85,9 @@ def test_same_storyboard_and_seed_give_the_same_frames(prefect_server, tiny_cach
     path = write_storyboard(BOARD)
     plan = plan_storyboard(load_storyboard(path), path)
     pipe = generate.load_pipeline(plan.model)
-    first = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
-    other = generate.generate_shot(pipe, plan.shots[1], plan.model, plan.output)
+    first = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    other = generate.generate_shot(pipe, plan.shots[1], plan.model, plan.output).frames
     assert first.shape == (17, 64, 96, 3) and first.dtype == np.uint8
     assert np.array_equal(first, again)
     assert not np.array_equal(first[:9], other[:9])

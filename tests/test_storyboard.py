@@ -64,7 +64,7 @@ def test_every_error_is_reported_with_its_line_and_column(write_storyboard):
     assert lines == [
         f"{path}:4:10: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
         f"{path}:8:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
-        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, transition",
+        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition",
         f"{path}:13:38: shots[1].keyframes[0].at: frame 300 is past the shot's last frame (32)",
     ]
 

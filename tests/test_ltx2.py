@@ -1,0 +1,176 @@
+"""The tiny LTX-2 checkpoint and generation paths on real diffusers pipelines (CPU, a few seconds):
+sound, keyframes on the latent grid, the IC-LoRA, and two-pass rendering for both families.
+Forward hooks on the real models count what ran; nothing under test is stubbed."""
+
+import functools
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from ltx_flows import generate, ltx2
+from ltx_flows.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, UPSAMPLER_FOLDER, ensure_tiny_checkpoint, resolve_lora
+from ltx_flows.plan import plan_storyboard
+from ltx_flows.storyboard import load_storyboard
+
+pytestmark = [
+    pytest.mark.integration,
+    # diffusers 0.42.1's scheduler calls np.array() on a torch tensor of timesteps (numpy 2 warns); not ours.
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+]
+
+BOARD = """
+version: 1
+name: t
+model: {{family: {family}, checkpoint: tiny, steps: 2, two_pass: {two_pass}}}
+output: {{width: 128, height: 64, fps: 24}}
+shots:
+  - id: a
+    prompt: "a red ball rolls across a table"
+    frames: 17
+    keyframes: [{keyframes}]
+"""
+
+
+def plan_for(write_storyboard, family="ltx2", two_pass="false", keyframes=""):
+    path = write_storyboard(BOARD.format(family=family, two_pass=two_pass, keyframes=keyframes))
+    return plan_storyboard(load_storyboard(path), path)
+
+
+class Recorder:
+    """Records the token count of every call of a module (a forward pre-hook on the real model)."""
+
+    def __init__(self, module, key="hidden_states"):
+        self.tokens: list[int] = []
+        self.handle = module.register_forward_pre_hook(self._record, with_kwargs=True)
+        self.key = key
+
+    def _record(self, module, args, kwargs):
+        hidden = kwargs.get(self.key, args[0] if args else None)
+        self.tokens.append(hidden.shape[1] if hidden.dim() == 3 else int(np.prod(hidden.shape[2:])))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_tiny_ltx2_checkpoint_layout(tiny_cache):
+    path = ensure_tiny_checkpoint("ltx2")
+    index = json.loads((path / "model_index.json").read_text())
+    assert index["_class_name"] == "LTX2ConditionPipeline"
+    for name in ("transformer", "vae", "audio_vae", "vocoder", "text_encoder", "tokenizer", "connectors", "scheduler"):
+        assert name in index and (path / name).is_dir(), name
+    assert (path / UPSAMPLER_FOLDER / "config.json").is_file()
+    assert (ensure_tiny_checkpoint("ltxv") / UPSAMPLER_FOLDER / "config.json").is_file()
+    # The IC-LoRA is a real LoRA file: PEFT A/B matrices for the transformer's attention, and its metadata.
+    assert resolve_lora("tiny") == path / TINY_IC_LORA
+    with safe_open(path / TINY_IC_LORA, framework="pt") as lora:
+        keys = list(lora.keys())
+        assert lora.metadata()["reference_downscale_factor"] == str(TINY_IC_LORA_DOWNSCALE)
+    assert keys and all(k.startswith("transformer.") and (".lora_A." in k or ".lora_B." in k) for k in keys)
+
+
+def test_video_and_sound_with_the_real_compression(write_storyboard, tiny_cache):
+    plan = plan_for(write_storyboard)
+    pipe = generate.load_pipeline(plan.model)
+    assert (pipe.vae.spatial_compression_ratio, pipe.vae.temporal_compression_ratio) == (32, 8)
+    with torch.no_grad():
+        latent = pipe.vae.encode(torch.zeros(1, 3, 17, 64, 128)).latent_dist.mode()
+    assert tuple(latent.shape[2:]) == (3, 2, 4)  # 17 frames -> 3, 64 x 128 -> 2 x 4: the real 8 x 32 x 32
+
+    clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    assert clip.frames.shape == (17, 64, 128, 3) and clip.frames.dtype == np.uint8
+    np.testing.assert_array_equal(clip.frames, again.frames)
+    samples = clip.audio.samples
+    assert samples.shape[0] == 2 and np.isfinite(samples).all() and np.abs(samples).max() > 0
+    # The sound lasts as long as the picture, up to the audio VAE's 4-mel-frame rounding (40 ms).
+    assert abs(samples.shape[1] / clip.audio.rate - 17 / 24) < 0.045
+
+
+def test_keyframes_reach_the_model_at_their_latent_index(write_storyboard, tiny_cache):
+    # At index 0 a keyframe replaces the first latent; later ones are appended as extra tokens (2 x 4 each).
+    counts = {}
+    for at in ("0", "end"):
+        plan = plan_for(write_storyboard, keyframes=f"{{image: keyframes/a.png, at: {at}}}")
+        pipe = generate.load_pipeline(plan.model)
+        with Recorder(pipe.transformer) as calls:
+            generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+        counts[at] = set(calls.tokens)
+    assert counts == {"0": {3 * 2 * 4}, "end": {3 * 2 * 4 + 2 * 4}}
+
+
+def test_ic_lora_conditions_the_shot_and_never_leaks_into_the_next(write_storyboard, reference_media, tiny_cache):
+    plan = plan_for(write_storyboard)
+    pipe = generate.load_pipeline(plan.model)
+    shot, model, output = plan.shots[0], plan.model, plan.output
+    plain = generate.generate_shot(pipe, shot, model, output).frames
+
+    control = np.zeros((17, 64, 128, 3), np.uint8)
+    control[:, 16:48, 32:96] = 255
+    shot = shot.model_copy(update={"control": _control_plan(reference_media)})
+    with Recorder(pipe.transformer) as calls:
+        controlled = generate.generate_shot(pipe, shot, model, output, control=(control, resolve_lora("tiny"), 2)).frames
+    # The reference adds its tokens at half size (a 64 x 32 video: 3 x 1 x 2 latents) to the 3 x 2 x 4 of the shot.
+    assert set(calls.tokens) == {3 * 2 * 4 + 3 * 1 * 2}
+    assert pipe.get_list_adapters()["transformer"]  # loaded through load_lora_weights
+    assert np.abs(controlled.astype(int) - plain).mean() > 1
+
+    # The next shot without a control runs with the LoRA off: exactly the plain result again.
+    np.testing.assert_array_equal(generate.generate_shot(pipe, plan.shots[0], model, output).frames, plain)
+
+
+def _control_plan(reference_media):
+    from ltx_flows.plan import ControlPlan
+
+    return ControlPlan(kind="canny", source=reference_media["clip"], source_sha256="-", strength=1.0, lora="tiny",
+                       reference_downscale=None, video="controls/a-canny.mp4")
+
+
+@pytest.mark.parametrize("family", ["ltx2", "ltxv"])
+def test_two_pass_renders_half_size_upsamples_then_refines_at_full_size(write_storyboard, tiny_cache, family):
+    plan = plan_for(write_storyboard, family=family, two_pass="true", keyframes="{image: keyframes/a.png, at: 0}")
+    pipe = generate.load_pipeline(plan.model)
+    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    assert plan.upsampler == "tiny"
+
+    with Recorder(pipe.transformer) as calls, Recorder(upsample_pipe.latent_upsampler, key="latent") as upsamples:
+        clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
+
+    half, full = 3 * 1 * 2, 3 * 2 * 4  # latent tokens at 64 x 32 and at 128 x 64
+    refine_steps = len(plan.model.refine_sigmas)
+    assert calls.tokens == [half] * plan.model.steps + [full] * refine_steps
+    assert len(upsamples.tokens) == 1
+    assert clip.frames.shape == (17, 64, 128, 3)
+    assert (clip.audio is not None) == (family == "ltx2")
+
+
+def test_distilled_sigmas_are_used_as_given(write_storyboard, tiny_cache):
+    path = write_storyboard(BOARD.format(family="ltx2", two_pass="false", keyframes="").replace(
+        "steps: 2", "steps: 3, sigmas: [1.0, 0.6, 0.3]"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    pipe = generate.load_pipeline(plan.model)
+    seen = []
+    original = type(pipe.scheduler).set_timesteps
+
+    @functools.wraps(original)  # the pipeline inspects its signature
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append([round(float(s), 4) for s in self.sigmas[:-1]])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(pipe.scheduler), "set_timesteps", spy)
+        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    assert seen and all(sigmas == [1.0, 0.6, 0.3] for sigmas in seen)
+    assert pipe.scheduler.config.use_dynamic_shifting  # the pipeline's own scheduler is back
+
+
+def test_in_context_pipeline_keeps_the_pipelines_dtype(write_storyboard, tiny_cache):
+    plan = plan_for(write_storyboard)
+    pipe = generate.load_pipeline(plan.model)
+    in_context = ltx2.in_context_pipeline(pipe)
+    assert in_context.transformer is pipe.transformer and in_context.transformer.dtype == pipe.transformer.dtype

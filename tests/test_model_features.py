@@ -1,0 +1,222 @@
+"""Unit tests: presets, two-pass, sound and controls in the storyboard language and the plan (no stubs)."""
+
+import pytest
+
+from ltx_flows.frames import ltx2_anchor_frame, ltx2_latent_index
+from ltx_flows.plan import plan_storyboard
+from ltx_flows.presets import DISTILLED_SIGMAS, PRESETS, presets_markdown
+from ltx_flows.storyboard import StoryboardError, film_audio, load_storyboard
+
+from .conftest import REPO
+
+
+def problems(path) -> list[str]:
+    with pytest.raises(StoryboardError) as info:
+        load_storyboard(path)
+    return [p.format(path) for p in info.value.problems]
+
+
+def test_a_preset_fills_in_what_the_storyboard_leaves_out(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model: {preset: ltx2-distilled, checkpoint: tiny}
+        output: {width: 640}
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    storyboard = load_storyboard(path)
+    preset = PRESETS["ltx2-distilled"]
+    assert storyboard.model.family == "ltx2"
+    assert (storyboard.model.steps, storyboard.model.sigmas) == (8, DISTILLED_SIGMAS)
+    assert storyboard.model.guidance_scale == preset.guidance_scale
+    # What the storyboard says wins, field by field.
+    assert storyboard.model.checkpoint == "tiny"
+    assert (storyboard.output.width, storyboard.output.height) == (640, preset.height)
+    # LTX-2 makes sound unless told otherwise.
+    assert film_audio(storyboard) == "generate"
+
+
+def test_preset_errors_are_located_and_say_what_to_do(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model:
+          preset: ltx2-turbo
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:4:11: model.preset: ") and "'ltx2-distilled'" in problem
+
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model:
+          preset: ltxv-2b-distilled
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:4:11: model.preset: `ltxv-2b-distilled` has no diffusers-format checkpoint")
+    assert "set `model.checkpoint`" in problem
+
+
+def test_sigmas_follow_the_steps_and_go_down(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model: {preset: ltx2-distilled, checkpoint: tiny, steps: 4, refine_sigmas: [0.5, 0.7]}
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    found = problems(path)
+    # The preset set the sigmas, so the problem points at `model`, where they came from.
+    assert any(f"{path}:3:8: model: 8 sigmas for 4 steps" in p and "`sigmas: null`" in p for p in found)
+    assert any("model.refine_sigmas: sigmas must go strictly down" in p for p in found)
+
+
+def test_two_pass_needs_sizes_of_64_and_an_upsampler(write_storyboard, workspace):
+    (workspace / "my-model").mkdir()
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model: {checkpoint: my-model, two_pass: true}
+        output: {width: 96, height: 64}
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    found = problems(path)
+    assert any("two-pass rendering needs width and height multiples of 64" in p and "96x64" in p for p in found)
+    assert any("two-pass rendering needs a latent upsampler: set `model.upsampler`" in p for p in found)
+
+
+def test_sound_rules(write_storyboard, reference_media, workspace):
+    base = "version: 1\nname: spot\nmodel: {{family: {family}}}\noutput: {{audio: {audio}}}\nshots: [{{id: a, prompt: x, frames: 9{mute}}}]\n"
+    path = write_storyboard(base.format(family="ltxv", audio="generate", mute=""))
+    [problem] = problems(path)
+    assert "output.audio: LTX-Video makes no sound: use `model.family: ltx2`, a music bed file, or `none`" in problem
+
+    path = write_storyboard(base.format(family="ltxv", audio=reference_media["bed"], mute=""))
+    assert film_audio(load_storyboard(path)) == workspace / "controls" / "bed.wav"
+
+    path = write_storyboard(base.format(family="ltx2", audio=reference_media["still"], mute=""))
+    [problem] = problems(path)
+    assert "still.png has no audio stream" in problem
+
+    path = write_storyboard(base.format(family="ltx2", audio="none", mute=", mute: true"))
+    [problem] = problems(path)
+    assert "shots[0].mute: `mute` silences generated sound, and this film generates none" in problem
+
+
+CONTROLLED = """
+version: 1
+name: spot
+model: {{family: {family}, checkpoint: {checkpoint}}}
+output: {{width: {width}, height: 64}}
+shots:
+  - id: a
+    prompt: x
+    frames: 9
+    control: {{kind: canny, source: {source}}}
+"""
+
+
+def test_controls_need_ltx2_sizes_of_64_and_readable_media_inside_the_root(write_storyboard, reference_media, workspace):
+    path = write_storyboard(CONTROLLED.format(family="ltxv", checkpoint="tiny", width=128, source=reference_media["clip"]))
+    [problem] = problems(path)
+    assert "shots[0].control: controls work through LTX-2's IC-LoRAs: set `model.family: ltx2`" in problem
+
+    path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="tiny", width=96, source=reference_media["clip"]))
+    [problem] = problems(path)
+    assert "a controlled shot needs width and height multiples of 64" in problem
+
+    path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="tiny", width=128, source="../outside.mp4"))
+    [problem] = problems(path)
+    assert "shots[0].control.source:" in problem and "outside the workspace root" in problem
+
+    (workspace / "notes.txt").write_text("not a video")
+    path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="tiny", width=128, source="notes.txt"))
+    [problem] = problems(path)
+    assert "notes.txt is neither an image nor a video that can be read" in problem
+
+    (workspace / "my-model").mkdir()
+    path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="my-model", width=128, source=reference_media["clip"]))
+    [problem] = problems(path)
+    assert "no default IC-LoRA for `canny` without a preset: set `lora`" in problem
+
+
+def test_control_loras_default_to_the_presets_or_the_tiny_one(write_storyboard, reference_media):
+    path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="tiny", width=128, source=reference_media["clip"]))
+    [shot] = plan_storyboard(load_storyboard(path), path).shots
+    assert shot.control.lora == "tiny" and shot.control.video == "controls/a-canny.mp4"
+
+    path = write_storyboard(
+        CONTROLLED.format(family="ltx2", checkpoint="tiny", width=128, source=reference_media["clip"]).replace(
+            "family: ltx2", "preset: ltx2-dev"
+        )
+    )
+    [shot] = plan_storyboard(load_storyboard(path), path).shots
+    assert shot.control.lora == PRESETS["ltx2-dev"].control_loras["canny"]
+
+
+@pytest.mark.parametrize(
+    "frame, index, lands_at",
+    [(0, 0, 0), (1, 1, 1), (4, 1, 1), (5, 2, 9), (9, 2, 9), (12, 2, 9), (13, 3, 17), (32, 4, 25)],
+)
+def test_ltx2_keyframes_go_to_the_nearest_latent_anchor(frame, index, lands_at):
+    assert ltx2_latent_index(frame, 33) == index
+    assert ltx2_anchor_frame(index) == lands_at
+
+
+def test_the_plan_shows_where_ltx2_keyframes_land_and_ltxv_ones_stay(write_storyboard):
+    board = """
+    version: 1
+    name: spot
+    model: {{family: {family}}}
+    shots:
+      - id: a
+        prompt: x
+        frames: 17
+        keyframes: [{{image: keyframes/a.png, at: end}}, {{image: keyframes/a.png, at: 0}}]
+    """
+    ltx2 = plan_storyboard(load_storyboard(path := write_storyboard(board.format(family="ltx2"))), path)
+    assert [(k.frame, k.latent_index, k.model_frame) for k in ltx2.shots[0].keyframes] == [(16, 2, 9), (0, 0, 0)]
+    ltxv = plan_storyboard(load_storyboard(path := write_storyboard(board.format(family="ltxv"))), path)
+    assert [(k.frame, k.latent_index, k.model_frame) for k in ltxv.shots[0].keyframes] == [(16, None, 16), (0, None, 0)]
+
+
+def test_content_hash_follows_sound_and_controls_but_not_the_bed(write_storyboard, reference_media, workspace):
+    board = """
+    version: 1
+    name: spot
+    model: {{family: ltx2}}
+    output: {{width: 128, height: 64, audio: {audio}}}
+    shots:
+      - {{id: a, prompt: x, frames: 9, mute: {mute}, control: {{kind: {kind}, source: {source}}}}}
+    """
+
+    def shot_hash(audio="generate", mute="false", kind="canny", source=reference_media["clip"]):
+        path = write_storyboard(board.format(audio=audio, mute=mute, kind=kind, source=source))
+        return plan_storyboard(load_storyboard(path), path).shots[0].content_hash
+
+    reference = shot_hash()
+    assert shot_hash(mute="true") != reference
+    assert shot_hash(kind="depth") != reference
+    assert shot_hash(source=reference_media["still"]) != reference
+    assert shot_hash(audio="none") != reference  # the clip then has no sound track
+    with_bed = shot_hash(audio=reference_media["bed"])
+    (workspace / "controls" / "bed.wav").write_bytes((workspace / "controls" / "bed.wav").read_bytes() + b"\0" * 64)
+    assert shot_hash(audio=reference_media["bed"]) == with_bed  # a bed goes under the film, not into clips
+
+
+def test_readme_preset_table_is_generated_from_the_presets():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- presets:start -->\n") + len("<!-- presets:start -->\n")
+    end = readme.index("<!-- presets:end -->")
+    assert readme[start:end] == presets_markdown(), "README presets table is stale: paste `presets_markdown()`"
