@@ -388,8 +388,8 @@ def _filter_graph(infos: list[VideoInfo], joins: list[Join], fps: int) -> tuple[
     """The filter graph that joins every clip, and the labels of its video and sound outputs.
 
     Each input is first put on one timeline: timebase 1/fps and pts = frame
-    index. From then on a frame is exactly one tick, so xfade offsets computed
-    from frame counts land on frame boundaries, and a clip whose file claims
+    index. From then on a frame is exactly one tick, so xfade offsets that are
+    computed from frame counts land on frame boundaries, and a clip whose file claims
     another rate is played frame for frame at the film's rate.
 
     The graph is written as text rather than with ffmpeg-python nodes:

@@ -4,7 +4,7 @@ import types
 import typing
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from pydantic.fields import PydanticUndefined
 
 from .storyboard import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Segments, Shot, Storyboard, Transition
 
