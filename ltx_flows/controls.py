@@ -24,15 +24,15 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
 from .annotators import WEIGHT_FILES, annotators_source, check_weights, load_detector
 from .checkpoints import cache_dir, resolve_lora
-from .media import fit_image, iter_frames, probe, write_clip
+from .media import ClipWriter, fit_image, iter_frames, probe
 from .plan import ControlPlan, RenderPlan, ShotPlan
 
 log = logging.getLogger(__name__)
@@ -45,20 +45,17 @@ CANNY_THRESHOLDS = (100, 200)
 CONTROL_CRF = 12
 
 
-def read_source(path: Path) -> tuple[list[np.ndarray], float | None]:
-    """The source's RGB frames and frame rate (None for an image)."""
+def source_frames(path: Path) -> tuple[Iterator[np.ndarray], int, float | None]:
+    """The source's RGB frames (decoded lazily, in order), how many there are, and its frame rate (None for an image)."""
     try:
         with Image.open(path) as image:
-            return [np.asarray(image.convert("RGB"))], None
+            return iter([np.asarray(image.convert("RGB"))]), 1, None
     except Exception:
         pass  # not an image: a video
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        rate = float(stream.average_rate or stream.guessed_rate)
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-    if not frames:
+    info = probe(path)
+    if info.frames == 0:
         raise ValueError(f"{path} has no video frames")
-    return frames, rate
+    return iter_frames(path), info.frames, info.fps
 
 
 def source_indices(frames: int, fps: int, source_frames: int, source_fps: float | None) -> list[int]:
@@ -90,12 +87,24 @@ def detect(kind: str, detector, frame: np.ndarray) -> np.ndarray:
     return out
 
 
-def control_video_frames(control: ControlPlan, width: int, height: int, fps: int, frames: int, detector) -> np.ndarray:
-    """The control video of a shot: (frames, height, width, 3) uint8."""
-    source, source_fps = read_source(control.source)
-    indices = source_indices(frames, fps, len(source), source_fps)
-    detected = {index: detect(control.kind, detector, np.asarray(fit_image(source[index], width, height))) for index in sorted(set(indices))}
-    return np.stack([detected[index] for index in indices])
+def control_video_frames(
+    control: ControlPlan, width: int, height: int, fps: int, frames: int, detector
+) -> Iterator[np.ndarray]:
+    """The control video of a shot, one (height, width, 3) uint8 frame at a time.
+
+    Source frames are decoded in order and only the one on screen is kept, so memory stays flat
+    however long the shot (a long take's control may run for minutes).
+    """
+    source, count, source_fps = source_frames(control.source)
+    position, raw, detected = -1, None, None
+    for index in source_indices(frames, fps, count, source_fps):
+        while position < index:
+            # A container that holds fewer frames than it claims: hold the last one, as for a short source.
+            raw = next(source, raw)
+            position, detected = position + 1, None
+        if detected is None:
+            detected = detect(control.kind, detector, np.asarray(fit_image(raw, width, height)))
+        yield detected
 
 
 def _weights_id(kind: str, source: str) -> list:
@@ -136,9 +145,10 @@ def ensure_control_video(plan: RenderPlan, shot: ShotPlan, film_dir: Path, devic
     else:
         start = time.perf_counter()
         detector = load_detector(control.kind, weights, device)
-        frames = control_video_frames(control, output.width, output.height, output.fps, shot.frames, detector)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        write_clip(frames, cached, fps=output.fps, crf=CONTROL_CRF)
+        with ClipWriter(cached, width=output.width, height=output.height, fps=output.fps, crf=CONTROL_CRF) as writer:
+            for frame in control_video_frames(control, output.width, output.height, output.fps, shot.frames, detector):
+                writer.write(frame)
         log.info("Shot %s: %s control computed in %.1fs", shot.id, control.kind, time.perf_counter() - start)
     review = film_dir / control.video
     review.parent.mkdir(parents=True, exist_ok=True)
