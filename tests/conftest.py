@@ -52,13 +52,6 @@ def tiny_cache(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def prefect_server():
-    """One real temporary Prefect server (SQLite) for every test that runs flows (~10-30 s to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 @pytest.fixture
 def reference_media(workspace):
     """Reference media in the workspace: a 1 s clip at 12 fps of a white box sliding right (128x96),
