@@ -141,10 +141,6 @@ def render(
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Our modules log with the standard library (model loads, long-take segments as they
-    # finish); this routes their INFO records into Prefect's run logs and console.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
-    logging.getLogger("ltx_flows").setLevel(logging.INFO)
     # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

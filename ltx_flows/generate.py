@@ -235,13 +235,11 @@ def generate_shot(
 
 def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
-    control_video = None
-    if shot.control is not None:
-        # Before the model loads: a control that cannot be made fails without touching the GPU.
-        control_video = ensure_control_video(plan, shot, film_dir, device=pick_device(plan.model.device))
+    # Before the model loads: a control that cannot be made fails without touching the GPU.
+    control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control_video)
-    control = _control_slice(shot, control_video, 0, shot.frames)
+        return render_long_take(plan, shot, film_dir, memory, control)
+    control = _control_slice(control, 0, shot.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     start = time.perf_counter()
@@ -262,11 +260,20 @@ def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: Memory
     return clip
 
 
-def _control_slice(shot: ShotPlan, control_video: Path | None, start: int, count: int) -> tuple[np.ndarray, Path, int] | None:
-    """(control frames [start, start + count) of the shot, IC-LoRA file, downscale factor), or None without a control."""
-    if control_video is None:
+def _prepare_control(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> tuple[Path, Path, int] | None:
+    """(the shot's control video, its IC-LoRA file, downscale factor), resolved once per shot; None without a control."""
+    if shot.control is None:
         return None
-    return control_frames(control_video, start, count), resolve_lora(shot.control.lora), reference_downscale(shot.control)
+    video = ensure_control_video(plan, shot, film_dir, device=pick_device(plan.model.device))
+    return video, resolve_lora(shot.control.lora), reference_downscale(shot.control)
+
+
+def _control_slice(control: tuple[Path, Path, int] | None, start: int, count: int) -> tuple[np.ndarray, Path, int] | None:
+    """(control frames [start, start + count) of the shot, IC-LoRA file, downscale factor), or None without a control."""
+    if control is None:
+        return None
+    video, lora, factor = control
+    return control_frames(video, start, count), lora, factor
 
 
 def _segment_as_shot(shot: ShotPlan, segment: SegmentPlan) -> ShotPlan:
@@ -277,9 +284,12 @@ def _segment_as_shot(shot: ShotPlan, segment: SegmentPlan) -> ShotPlan:
     })
 
 
-
 def render_long_take(
-    plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None, control_video: Path | None = None
+    plan: RenderPlan,
+    shot: ShotPlan,
+    film_dir: Path,
+    memory: MemorySettings | None = None,
+    control: tuple[Path, Path, int] | None = None,
 ) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
@@ -305,10 +315,10 @@ def render_long_take(
                 log.info("%s: cached in %s", label, segment.cache)
             else:
                 start = time.perf_counter()
-                control = _control_slice(shot, control_video, segment.start, segment.frames)
                 condition = (tail, segment.condition.strength) if tail is not None else None
                 frames = generate_shot(
-                    pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe, control, memory, condition
+                    pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
+                    _control_slice(control, segment.start, segment.frames), memory, condition,
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)

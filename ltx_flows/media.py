@@ -499,12 +499,12 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
     partial = _partial_path(out)
     partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        keys = {_copy_key(clip) for clip in clips}
         same_rate = all(abs(info.fps - fps) < 1e-6 for info in infos)
+        cuts_only = all(j.kind == "cut" for j in joins)
         if len(clips) == 1 and same_rate:
             logger.info("stitch: one clip, copying %s to %s", clips[0], out)
             shutil.copyfile(clips[0], partial)
-        elif all(j.kind == "cut" for j in joins) and len(keys) == 1 and same_rate:
+        elif cuts_only and same_rate and len({_copy_key(clip) for clip in clips}) == 1:
             logger.info("stitch: %d clips, cuts only: concat demuxer, video stream copy", len(clips))
             _concat_copy(clips, infos, fps, partial)
         else:
