@@ -1,41 +1,70 @@
-"""Model presets: documented defaults for the published LTX checkpoints.
+"""Model presets: the published LTX checkpoints diffusers 0.42 loads, each with its documented recipe.
 
-A preset is a name in the storyboard (`model.preset: ltx2-distilled`). Its values fill in
-whatever the storyboard leaves out of `model` and `output`, so every field stays overridable
-one by one; what is written in the storyboard always wins. Pure data: importing this module is
-instant, and the README's preset table is generated from it.
+A preset is a name in the storyboard (`model.preset: ltx2-distilled`). It knows its generation (see
+`generations.py`), checkpoint, latent upsampler, stage-2 LoRA, IC-LoRAs per control kind (a LoRA only
+works with the generation it was trained on) and its recipe: the keyword arguments each pipeline call
+receives. Its values fill in whatever the storyboard leaves out of `model` and `output`; what the
+storyboard writes always wins. With `checkpoint: tiny` a preset renders its generation's tiny twin.
+
+Sources of the recipe values, named next to each: diffusers' docs pages `api/pipelines/ltx_video.md` and
+`api/pipelines/ltx2.md` ("docs"), and the installed diffusers 0.42.1 source ("installed"), which wins where
+the two disagree. Pure data: importing this module is instant; docs/models.md's table is generated from it.
 """
 
 from dataclasses import dataclass, field
 
-# The noise schedule Lightricks distilled LTX-Video 0.9.8 and LTX-2 with (8 steps), and the short
-# schedule of their refine pass after the latent upsampler (diffusers' `DISTILLED_SIGMA_VALUES` and
-# `STAGE_2_DISTILLED_SIGMA_VALUES`, repeated here so the storyboard layer does not import diffusers).
+from .generations import GENERATIONS
+
+# LTX-2's distilled schedule (8 steps) and its stage-2 refine schedule: diffusers' `DISTILLED_SIGMA_VALUES`
+# and `STAGE_2_DISTILLED_SIGMA_VALUES` (installed, pipelines/ltx2/utils.py), repeated so the storyboard layer
+# does not import diffusers.
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
 REFINE_SIGMAS = [0.909375, 0.725, 0.421875]
+# LTX-Video 0.9.7 / 0.9.8 distilled (docs, ltx_video.md): the first pass's timesteps and the refine pass's.
+LTXV_DISTILLED_TIMESTEPS = [1000, 993, 987, 981, 975, 909, 725, 0.03]
+LTXV_REFINE_TIMESTEPS = [1000, 909, 725, 421, 0]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What each pipeline call of a preset receives beyond the storyboard's own `model` values."""
+
+    first: dict  # the (first) generation pass
+    upsample: dict = field(default_factory=dict)  # the latent upsampler (two-pass)
+    refine: dict = field(default_factory=dict)  # the refine pass at full size (two-pass), its schedule included
+    # Two-pass: the first pass renders at this fraction of the asked size, rounded down to multiples of 32.
+    first_pass_scale: float = 0.5
+    sources: dict[str, str] = field(default_factory=dict)  # argument -> where its value comes from
 
 
 @dataclass(frozen=True)
 class Preset:
     description: str
-    family: str
-    # None where no diffusers-format repo is published: the storyboard must name a folder.
-    checkpoint: str | None
+    generation: str  # a key of generations.GENERATIONS
+    checkpoint: str  # hub repo id (a pipeline repo in diffusers format)
     steps: int
     guidance_scale: float
     width: int
     height: int
-    window_frames: int  # the longest shot one window renders well
+    recipe: Recipe
+    window_frames: int = 257  # the longest shot one window renders well
     sigmas: list[float] | None = None
-    upsampler: str | None = None  # the latent upsampler two-pass rendering loads
-    control_loras: dict[str, str] = field(default_factory=dict)  # IC-LoRA per control kind
-    vram: str = ""  # what a GPU worker needs, bfloat16 weights, no offload
+    # The latent upsampler two-pass rendering loads: `owner/repo/subfolder` for a model in a subfolder (of a
+    # pipeline repo), `owner/repo` for a model at a repo root.
+    upsampler: str | None = None
+    stage2_lora: str | None = None  # `owner/repo/file.safetensors` loaded for the refine pass
+    control_loras: dict[str, str] = field(default_factory=dict)  # IC-LoRA file per control kind
+    # Parameters in billions (transformer, text encoder): what the VRAM estimate starts from.
+    params_b: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def family(self) -> str:
+        return GENERATIONS[self.generation].family
 
     def model_defaults(self) -> dict:
         """The `model:` keys this preset fills in."""
-        values = {"family": self.family, "steps": self.steps, "guidance_scale": self.guidance_scale}
-        if self.checkpoint is not None:
-            values["checkpoint"] = self.checkpoint
+        values = {"family": self.family, "checkpoint": self.checkpoint, "steps": self.steps,
+                  "guidance_scale": self.guidance_scale}
         if self.sigmas is not None:
             values["sigmas"] = list(self.sigmas)
         return values
@@ -44,65 +73,138 @@ class Preset:
         """The `output:` keys this preset fills in."""
         return {"width": self.width, "height": self.height}
 
+    def loras(self) -> list[str]:
+        """Every LoRA file this preset may load."""
+        return sorted({*self.control_loras.values(), *([self.stage2_lora] if self.stage2_lora else [])})
 
-# What every preset of a family shares.
-_LTXV = {"family": "ltxv", "window_frames": 257, "upsampler": "Lightricks/ltxv-spatial-upscaler-0.9.7"}
-_LTX2 = {
-    "family": "ltx2",
-    "window_frames": 257,
-    "width": 768,
-    "height": 512,
-    "upsampler": "Lightricks/LTX-2/latent_upsampler",
-    "control_loras": {
-        "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control",
-        "depth": "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control",
-        "pose": "Lightricks/LTX-2-19b-IC-LoRA-Pose-Control",
-    },
+
+_DOCS_LTXV = "docs ltx_video.md"
+_DOCS_LTX2 = "docs ltx2.md"
+
+# LTX-Video 0.9.7 / 0.9.8: the documented two-pass recipe. The first pass at 2/3 of the size, the
+# upsampler with AdaIN toward the first pass, hard conditions not re-noised (the pipeline default 0.15
+# would re-noise every keyframe and every long-take tail), guidance rescale 0.7.
+_LTXV_PASS = {"guidance_rescale": 0.7, "image_cond_noise_scale": 0.0}
+_LTXV_SOURCES = {
+    "guidance_rescale": _DOCS_LTXV, "image_cond_noise_scale": _DOCS_LTXV, "adain_factor": _DOCS_LTXV,
+    "decode_timestep": _DOCS_LTXV, "decode_noise_scale": _DOCS_LTXV, "first_pass_scale": _DOCS_LTXV,
 }
 
+
+def _ltxv_distilled(tone_map: bool) -> Recipe:
+    upsample = {"adain_factor": 1.0, **({"tone_map_compression_ratio": 0.6} if tone_map else {})}
+    sources = {**_LTXV_SOURCES, "timesteps": _DOCS_LTXV, "denoise_strength": _DOCS_LTXV}
+    if tone_map:
+        sources["tone_map_compression_ratio"] = _DOCS_LTXV + " (0.9.8)"
+    return Recipe(
+        first=dict(_LTXV_PASS),
+        upsample=upsample,
+        # The pipeline keeps the last int(5 x 0.999) = 4 timesteps: it re-noises the upsampled latents to
+        # t=909 and runs 909, 725, 421, 0 (installed: LTXConditionPipeline.get_timesteps).
+        refine={**_LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999},
+        first_pass_scale=2 / 3,
+        sources=sources,
+    )
+
+
+_LTXV_DEV = Recipe(
+    first=dict(_LTXV_PASS),
+    upsample={"adain_factor": 1.0},
+    refine={**_LTXV_PASS, "denoise_strength": 0.4, "num_inference_steps": 10},
+    first_pass_scale=2 / 3,
+    sources={**_LTXV_SOURCES, "num_inference_steps": _DOCS_LTXV, "guidance_scale": _DOCS_LTXV,
+             "denoise_strength": _DOCS_LTXV},
+)
+
+# LTX-2 distilled: the distilled sigmas unshifted, guidance off; stage 2 refines with the stage-2 sigmas,
+# re-noising the upsampled latents to their first value. STG and modality guidance are off with CFG off:
+# the installed pipeline's defaults (stg 1.0, modality 3.0, audio guidance 7.0) are the dev recipe's, so
+# the distilled recipe sets them back explicitly.
+_LTX2_NO_GUIDANCE = {
+    "stg_scale": 0.0, "audio_stg_scale": 0.0, "modality_scale": 1.0, "audio_modality_scale": 1.0,
+    "audio_guidance_scale": 1.0, "guidance_rescale": 0.0, "audio_guidance_rescale": 0.0,
+}
+_LTX2_REFINE = {"sigmas": REFINE_SIGMAS, "num_inference_steps": len(REFINE_SIGMAS), "noise_scale": REFINE_SIGMAS[0],
+                "guidance_scale": 1.0, **_LTX2_NO_GUIDANCE}
+_LTX2_DISTILLED = Recipe(
+    first=dict(_LTX2_NO_GUIDANCE),
+    refine=dict(_LTX2_REFINE),
+    sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
+             "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
+             "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)"},
+)
+
+
+def _ltx2_dev(stg_block: int) -> Recipe:
+    return Recipe(
+        first={"audio_guidance_scale": 7.0, "stg_scale": 1.0, "audio_stg_scale": 1.0, "modality_scale": 3.0,
+               "audio_modality_scale": 3.0, "guidance_rescale": 0.7, "audio_guidance_rescale": 0.7,
+               "spatio_temporal_guidance_blocks": [stg_block]},
+        refine=dict(_LTX2_REFINE),
+        sources={"guidance_scale": _DOCS_LTX2, "audio_guidance_scale": _DOCS_LTX2, "stg_scale": _DOCS_LTX2,
+                 "modality_scale": _DOCS_LTX2, "guidance_rescale": _DOCS_LTX2,
+                 "spatio_temporal_guidance_blocks": "installed (LTX2ConditionPipeline docstring: [29] for 2.0, "
+                 "[28] for 2.3)",
+                 "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)"},
+    )
+
+
+_LTX2_IC_LORAS = {
+    "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control/ltx-2-19b-ic-lora-canny-control.safetensors",
+    "depth": "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control/ltx-2-19b-ic-lora-depth-control.safetensors",
+    "pose": "Lightricks/LTX-2-19b-IC-LoRA-Pose-Control/ltx-2-19b-ic-lora-pose-control.safetensors",
+}
+_UNION = "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+_LTX23_IC_LORAS = {"canny": _UNION, "depth": _UNION, "pose": _UNION}
+
 PRESETS: dict[str, Preset] = {
-    "ltxv-2b-distilled": Preset(
-        **_LTXV,
-        description="LTX-Video 0.9.8 2B distilled: the fastest; 8 steps, no CFG",
-        checkpoint=None,  # published as a single file (ltxv-2b-0.9.8-distilled.safetensors) only
-        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS, width=768, height=512,
-        vram="~12 GB at 768x512x121",
+    "ltxv-0.9.7-dev": Preset(
+        description="LTX-Video 0.9.7 13B dev: keyframes, CFG, two-pass with the 0.9.7 upsampler",
+        generation="ltxv-0.9.7", checkpoint="Lightricks/LTX-Video-0.9.7-dev",
+        steps=30, guidance_scale=5.0, width=1216, height=704, recipe=_LTXV_DEV,
+        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler", params_b=(13.0, 4.8),
     ),
-    "ltxv-2b-dev": Preset(
-        **_LTXV,
-        description="LTX-Video 0.9.5 2B dev: keyframe conditioning, CFG",
-        checkpoint="Lightricks/LTX-Video-0.9.5",
-        steps=40, guidance_scale=3.0, width=768, height=512,
-        vram="~16 GB at 768x512x121 (CFG doubles the batch)",
+    "ltxv-0.9.7-distilled": Preset(
+        description="LTX-Video 0.9.7 13B distilled: 8 steps, no CFG",
+        generation="ltxv-0.9.7", checkpoint="Lightricks/LTX-Video-0.9.7-distilled",
+        steps=len(LTXV_DISTILLED_TIMESTEPS), guidance_scale=1.0, width=1216, height=704,
+        sigmas=[t / 1000 for t in LTXV_DISTILLED_TIMESTEPS], recipe=_ltxv_distilled(tone_map=False),
+        upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler", params_b=(13.0, 4.8),
     ),
-    "ltxv-13b-distilled": Preset(
-        **_LTXV,
-        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG",
-        checkpoint="Lightricks/LTX-Video-0.9.8-13B-distilled",
-        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS, width=1216, height=704,
-        vram="~40 GB at 1216x704x121; 24 GB with cpu_offload",
-    ),
-    "ltxv-13b-dev": Preset(
-        **_LTXV,
-        description="LTX-Video 0.9.7 13B dev: best LTX-Video quality, slow",
-        checkpoint="Lightricks/LTX-Video-0.9.7-dev",
-        steps=30, guidance_scale=3.0, width=1216, height=704,
-        vram="~48 GB at 1216x704x121; 24 GB with cpu_offload",
-    ),
-    "ltx2-distilled": Preset(
-        **_LTX2,
-        description="LTX-2 19B distilled: video and audio, 8 steps, no CFG (a community diffusers conversion, "
-        "the one diffusers' docs use)",
-        checkpoint="rootonchair/LTX-2-19b-distilled",
-        steps=8, guidance_scale=1.0, sigmas=DISTILLED_SIGMAS,
-        vram="~70 GB (19B transformer + Gemma 3 12B); ~40 GB with cpu_offload",
+    "ltxv-0.9.8-distilled": Preset(
+        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG, tone-mapped upsampling",
+        generation="ltxv-0.9.8", checkpoint="Lightricks/LTX-Video-0.9.8-13B-distilled",
+        steps=len(LTXV_DISTILLED_TIMESTEPS), guidance_scale=1.0, width=1216, height=704,
+        sigmas=[t / 1000 for t in LTXV_DISTILLED_TIMESTEPS], recipe=_ltxv_distilled(tone_map=True),
+        upsampler="a-r-r-o-w/LTX-0.9.8-Latent-Upsampler", params_b=(13.0, 4.8),
     ),
     "ltx2-dev": Preset(
-        **_LTX2,
-        description="LTX-2 19B dev: video and audio with CFG, slow",
-        checkpoint="Lightricks/LTX-2",
-        steps=40, guidance_scale=4.0,
-        vram="~80 GB (CFG doubles the batch); ~48 GB with cpu_offload",
+        description="LTX-2.0 19B dev: video and sound with CFG, STG and modality guidance; stage 2 with the "
+        "distilled LoRA",
+        generation="ltx2-2.0", checkpoint="Lightricks/LTX-2", steps=40, guidance_scale=3.0, width=768, height=512,
+        recipe=_ltx2_dev(stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
+        stage2_lora="Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors", control_loras=_LTX2_IC_LORAS,
+        params_b=(19.0, 12.0),
+    ),
+    "ltx2-distilled": Preset(
+        description="LTX-2.0 19B distilled: video and sound, 8 steps + 3 refine steps, no CFG (a community "
+        "diffusers conversion, the one diffusers' docs use)",
+        generation="ltx2-2.0", checkpoint="rootonchair/LTX-2-19b-distilled", steps=8, guidance_scale=1.0,
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
+        upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS, params_b=(19.0, 12.0),
+    ),
+    "ltx2.3-dev": Preset(
+        description="LTX-2.3 22B dev: gated attention, 48 kHz sound, CFG + STG + modality guidance; union "
+        "IC-LoRA. Stage 2 refines with the dev weights (no diffusers-format distilled LoRA is published for 2.3)",
+        generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Diffusers", steps=30, guidance_scale=3.0,
+        width=768, height=512, recipe=_ltx2_dev(stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
+        control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+    ),
+    "ltx2.3-distilled": Preset(
+        description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
+        generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
+        upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
     ),
 }
 
@@ -124,17 +226,28 @@ def apply_preset(data: dict) -> dict:
     }
 
 
+def presets_json() -> list[dict]:
+    """`ltx-flows presets --json`: one object per preset."""
+    return [
+        {"name": name, "generation": p.generation, "family": p.family, "checkpoint": p.checkpoint,
+         "upsampler": p.upsampler, "stage2_lora": p.stage2_lora, "loras": dict(p.control_loras),
+         "steps": p.steps, "guidance_scale": p.guidance_scale, "width": p.width, "height": p.height,
+         "description": p.description}
+        for name, p in PRESETS.items()
+    ]
+
+
 def presets_markdown() -> str:
-    """The preset table for the README."""
+    """The preset table of docs/models.md."""
     lines = [
-        "| preset | what | checkpoint | steps | guidance | size | window | upsampler (two-pass) | GPU memory |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | generation | what | checkpoint | steps | guidance | size | upsampler (two-pass) | stage-2 LoRA | IC-LoRAs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in PRESETS.items():
-        checkpoint = f"`{p.checkpoint}`" if p.checkpoint else "set `checkpoint` (no diffusers repo)"
         steps = f"{p.steps} (distilled schedule)" if p.sigmas else str(p.steps)
+        loras = ", ".join(f"{kind}: `{lora.split('/')[-1]}`" for kind, lora in p.control_loras.items()) or "-"
         lines.append(
-            f"| `{name}` | {p.description} | {checkpoint} | {steps} | {p.guidance_scale} | {p.width}x{p.height} | "
-            f"{p.window_frames} frames | `{p.upsampler}` | {p.vram} |"
+            f"| `{name}` | {p.generation} | {p.description} | `{p.checkpoint}` | {steps} | {p.guidance_scale} | "
+            f"{p.width}x{p.height} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
         )
     return "\n".join(lines) + "\n"

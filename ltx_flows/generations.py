@@ -1,0 +1,213 @@
+"""The published LTX generations ltx-flows renders, as facts: which diffusers class each component is, its
+*structural* config (patch sizes, compression, block types, scaling flags, timestep conditioning, gated
+attention, vocoder kind and rate, scheduler shifting) and how each hub repo is laid out.
+
+Sizes (layers, widths, heads) are left out on purpose: the tiny twins (`twins.py`) shrink them and keep
+everything stated here, and `tests/test_twins.py` checks every twin against these facts. Values are those
+diffusers' conversion scripts (`scripts/convert_ltx_to_diffusers.py`, `convert_ltx2_to_diffusers.py`) write
+for the published checkpoints; the installed diffusers 0.42.1 accepts each key. Pure data: no torch.
+"""
+
+from dataclasses import dataclass, field
+
+_LTXV_TRANSFORMER = {
+    "in_channels": 128, "out_channels": 128, "patch_size": 1, "patch_size_t": 1,
+    "activation_fn": "gelu-approximate", "qk_norm": "rms_norm_across_heads", "norm_elementwise_affine": False,
+    "norm_eps": 1e-6, "attention_bias": True, "attention_out_bias": True,
+}
+# 0.9.5+ VAE (0.9.8 reuses 0.9.7's): 0.9.5 down blocks, spatio-temporal scaling on all four, residual
+# 2x upsampling, a timestep-conditioned decoder; 32 x 32 spatial and 8x temporal compression.
+_LTXV_095_VAE = {
+    "in_channels": 3, "out_channels": 3, "latent_channels": 128,
+    "down_block_types": ["LTXVideo095DownBlock3D"] * 4,
+    "spatio_temporal_scaling": [True, True, True, True],
+    "decoder_spatio_temporal_scaling": [True, True, True],
+    "decoder_inject_noise": [False, False, False, False],
+    "downsample_type": ["spatial", "temporal", "spatiotemporal", "spatiotemporal"],
+    "upsample_residual": [True, True, True],
+    "upsample_factor": [2, 2, 2],
+    "timestep_conditioning": True, "patch_size": 4, "patch_size_t": 1, "resnet_norm_eps": 1e-6,
+    "scaling_factor": 1.0, "encoder_causal": True, "decoder_causal": False,
+    "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
+}
+_LTXV_UPSAMPLER = {"in_channels": 128, "dims": 3, "spatial_upsample": True, "temporal_upsample": False}
+
+_LTX2_TRANSFORMER = {
+    "in_channels": 128, "out_channels": 128, "patch_size": 1, "patch_size_t": 1, "vae_scale_factors": [8, 32, 32],
+    "pos_embed_max_pos": 20, "base_height": 2048, "base_width": 2048,
+    "audio_in_channels": 128, "audio_out_channels": 128, "audio_patch_size": 1, "audio_patch_size_t": 1,
+    "audio_scale_factor": 4, "audio_pos_embed_max_pos": 20, "audio_sampling_rate": 16000, "audio_hop_length": 160,
+    "activation_fn": "gelu-approximate", "qk_norm": "rms_norm_across_heads", "norm_elementwise_affine": False,
+    "norm_eps": 1e-6, "attention_bias": True, "attention_out_bias": True, "rope_theta": 10000.0,
+    "rope_double_precision": True, "causal_offset": 1, "timestep_scale_multiplier": 1000,
+    "cross_attn_timestep_scale_multiplier": 1000, "rope_type": "split",
+}
+_LTX2_CONNECTORS = {
+    "rope_theta": 10000.0, "rope_double_precision": True, "causal_temporal_positioning": False, "rope_type": "split",
+    "connector_rope_base_seq_len": 4096,
+}
+_LTX2_AUDIO_VAE = {
+    "output_channels": 2, "ch_mult": [1, 2, 4], "attn_resolutions": None, "in_channels": 2, "latent_channels": 8,
+    "norm_type": "pixel", "causality_axis": "height", "mid_block_add_attention": False, "sample_rate": 16000,
+    "mel_hop_length": 160, "is_causal": True, "mel_bins": 64, "double_z": True,
+}
+_LTX2_VIDEO_VAE = {
+    "in_channels": 3, "out_channels": 3, "latent_channels": 128, "down_block_types": ["LTX2VideoDownBlock3D"] * 4,
+    "spatio_temporal_scaling": [True, True, True, True],
+    "downsample_type": ["spatial", "temporal", "spatiotemporal", "spatiotemporal"],
+    "patch_size": 4, "patch_size_t": 1, "resnet_norm_eps": 1e-6, "encoder_causal": True, "decoder_causal": False,
+    "encoder_spatial_padding_mode": "zeros", "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
+}
+_LTX2_UPSAMPLER = {"in_channels": 128, "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
+                   "rational_spatial_scale": 2.0}
+_RESNET = {"resnet_kernel_sizes": [3, 7, 11], "resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]]}
+# What LTX-2's pipelines read: the dev checkpoints shift their schedule by the token count; the distilled
+# ones ship it off (their sigmas are used as given).
+_LTX2_SCHEDULER = {"base_shift": 0.95, "max_shift": 2.05, "base_image_seq_len": 1024, "max_image_seq_len": 4096}
+LTX2_DEV_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": True, "shift_terminal": 0.1}
+LTX2_DISTILLED_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": False, "shift_terminal": None}
+
+
+@dataclass(frozen=True)
+class Component:
+    """One subfolder of a pipeline repo: its diffusers/transformers class and its structural config."""
+
+    cls: str
+    structure: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: str
+    family: str  # "ltxv" or "ltx2"
+    pipeline: str  # the diffusers pipeline class the checkpoints load into
+    components: dict[str, Component]
+    upsampler: Component
+    # hub repo -> what it is, as published (pipeline repo with subfolders, model at the root, LoRA files)
+    repos: dict[str, str]
+
+
+GENERATIONS: dict[str, Generation] = {
+    "ltxv-0.9.7": Generation(
+        id="ltxv-0.9.7", family="ltxv", pipeline="LTXConditionPipeline",
+        components={
+            "transformer": Component("LTXVideoTransformer3DModel", _LTXV_TRANSFORMER),
+            "vae": Component("AutoencoderKLLTXVideo", _LTXV_095_VAE),
+            "text_encoder": Component("T5EncoderModel"),
+            "tokenizer": Component("T5Tokenizer"),
+            "scheduler": Component("FlowMatchEulerDiscreteScheduler", {"use_dynamic_shifting": False}),
+        },
+        upsampler=Component("LTXLatentUpsamplerModel", _LTXV_UPSAMPLER),
+        repos={
+            "Lightricks/LTX-Video-0.9.7-dev": "pipeline",
+            "Lightricks/LTX-Video-0.9.7-distilled": "pipeline",
+            # A LTXLatentUpsamplePipeline repo: model_index.json, latent_upsampler/ and vae/.
+            "Lightricks/ltxv-spatial-upscaler-0.9.7": "upsampler pipeline",
+        },
+    ),
+    "ltxv-0.9.8": Generation(
+        id="ltxv-0.9.8", family="ltxv", pipeline="LTXConditionPipeline",
+        components={
+            "transformer": Component("LTXVideoTransformer3DModel", _LTXV_TRANSFORMER),
+            "vae": Component("AutoencoderKLLTXVideo", _LTXV_095_VAE),
+            "text_encoder": Component("T5EncoderModel"),
+            "tokenizer": Component("T5Tokenizer"),
+            "scheduler": Component("FlowMatchEulerDiscreteScheduler", {"use_dynamic_shifting": False}),
+        },
+        upsampler=Component("LTXLatentUpsamplerModel", _LTXV_UPSAMPLER),
+        repos={
+            "Lightricks/LTX-Video-0.9.8-13B-distilled": "pipeline",
+            # The upsampler diffusers' docs use for 0.9.8: a LTXLatentUpsamplerModel at the repo root.
+            "a-r-r-o-w/LTX-0.9.8-Latent-Upsampler": "upsampler model",
+        },
+    ),
+    "ltx2-2.0": Generation(
+        id="ltx2-2.0", family="ltx2", pipeline="LTX2ConditionPipeline",
+        components={
+            "transformer": Component("LTX2VideoTransformer3DModel", {
+                **_LTX2_TRANSFORMER, "gated_attn": False, "cross_attn_mod": False, "audio_gated_attn": False,
+                "audio_cross_attn_mod": False, "use_prompt_embeddings": True, "perturbed_attn": False,
+            }),
+            "connectors": Component("LTX2TextConnectors", {
+                **_LTX2_CONNECTORS, "video_gated_attn": False, "audio_gated_attn": False,
+                "per_modality_projections": False, "proj_bias": False,
+            }),
+            "vae": Component("AutoencoderKLLTX2Video", {
+                **_LTX2_VIDEO_VAE,
+                "decoder_spatio_temporal_scaling": [True, True, True],
+                "decoder_inject_noise": [False, False, False, False],
+                "upsample_type": ["spatiotemporal"] * 3, "upsample_residual": [True, True, True],
+                "upsample_factor": [2, 2, 2], "decoder_spatial_padding_mode": "reflect",
+            }),
+            "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
+            "vocoder": Component("LTX2Vocoder", {
+                "in_channels": 128, "out_channels": 2, "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+                "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, "act_fn": "leaky_relu", "antialias": False,
+                "final_act_fn": "tanh", "final_bias": True, "output_sampling_rate": 24000,
+            }),
+            "text_encoder": Component("Gemma3ForConditionalGeneration"),
+            "tokenizer": Component("GemmaTokenizerFast"),
+            "scheduler": Component("FlowMatchEulerDiscreteScheduler"),  # dev / distilled: see the repos
+        },
+        upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": True}),
+        repos={
+            # The dev pipeline; latent_upsampler/ and the stage-2 distilled LoRA file live in it too.
+            "Lightricks/LTX-2": "pipeline",
+            # A community diffusers conversion of the distilled model (the one diffusers' docs use).
+            "rootonchair/LTX-2-19b-distilled": "pipeline (distilled)",
+            "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control": "lora",
+            "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control": "lora",
+            "Lightricks/LTX-2-19b-IC-LoRA-Pose-Control": "lora",
+        },
+    ),
+    "ltx2-2.3": Generation(
+        id="ltx2-2.3", family="ltx2", pipeline="LTX2ConditionPipeline",
+        components={
+            # Gated attention, cross-attention modulation, prompt-free AdaLN and STG-ready perturbed attention.
+            "transformer": Component("LTX2VideoTransformer3DModel", {
+                **_LTX2_TRANSFORMER, "gated_attn": True, "cross_attn_mod": True, "audio_gated_attn": True,
+                "audio_cross_attn_mod": True, "use_prompt_embeddings": False, "perturbed_attn": True,
+            }),
+            "connectors": Component("LTX2TextConnectors", {
+                **_LTX2_CONNECTORS, "video_gated_attn": True, "audio_gated_attn": True,
+                "per_modality_projections": True, "proj_bias": True,
+            }),
+            "vae": Component("AutoencoderKLLTX2Video", {
+                **_LTX2_VIDEO_VAE,
+                "decoder_spatio_temporal_scaling": [True, True, True, True],
+                "decoder_inject_noise": [False, False, False, False, False],
+                "upsample_type": ["spatiotemporal", "spatiotemporal", "temporal", "spatial"],
+                "upsample_residual": [False, False, False, False], "upsample_factor": [2, 2, 1, 2],
+                "decoder_spatial_padding_mode": "zeros",
+            }),
+            "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
+            # A vocoder at 16 kHz followed by a bandwidth-extension stage up to 48 kHz.
+            "vocoder": Component("LTX2VocoderWithBWE", {
+                "in_channels": 128, "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+                "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, "act_fn": "snakebeta", "antialias": True,
+                "final_act_fn": None, "final_bias": False, "bwe_in_channels": 128, "bwe_out_channels": 2,
+                "bwe_upsample_kernel_sizes": [12, 11, 4, 4, 4], "bwe_upsample_factors": [6, 5, 2, 2, 2],
+                "bwe_act_fn": "snakebeta", "bwe_antialias": True, "bwe_final_act_fn": None, "bwe_final_bias": False,
+                "filter_length": 512, "hop_length": 80, "window_length": 512, "num_mel_channels": 64,
+                "input_sampling_rate": 16000, "output_sampling_rate": 48000,
+            }),
+            "text_encoder": Component("Gemma3ForConditionalGeneration"),
+            "tokenizer": Component("GemmaTokenizerFast"),
+            "scheduler": Component("FlowMatchEulerDiscreteScheduler"),
+        },
+        upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": False}),
+        repos={
+            "diffusers/LTX-2.3-Diffusers": "pipeline",
+            "diffusers/LTX-2.3-Distilled-Diffusers": "pipeline (distilled)",
+            # One LoRA for depth, pose and edges; "ref0.5" reads the reference at half size.
+            "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control": "lora",
+        },
+    ),
+}
+
+# LTX-Video 0.9.0 and 0.9.1 ship a scheduler with dynamic shifting on, and LTXConditionPipeline never passes
+# the `mu` that needs (diffusers 0.42.1 raises in `set_timesteps`): refused at validation.
+UNSUPPORTED_CHECKPOINTS = {
+    "Lightricks/LTX-Video": "LTX-Video 0.9.0",
+    "Lightricks/LTX-Video-0.9.1": "LTX-Video 0.9.1",
+}
