@@ -36,6 +36,12 @@ TINY_ANNOTATORS_VERSION = 1
 _detectors: dict[tuple, object] = {}
 
 
+def forget_detectors() -> None:
+    """Drop every loaded detector (when the batch moves to another model)."""
+    with MODEL_LOAD_LOCK:
+        _detectors.clear()
+
+
 def annotators_source(checkpoint: str) -> str:
     """Where depth and pose weights come from for a storyboard using `checkpoint`: a folder or a hub repo."""
     configured = os.environ.get(ANNOTATORS_ENV)

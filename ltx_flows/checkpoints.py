@@ -35,6 +35,9 @@ _TINY_VERSIONS = {"ltxv": TINY_LTXV_VERSION, "ltx2": TINY_LTX2_VERSION}
 MODEL_LOAD_LOCK = threading.RLock()
 
 UPSAMPLER_FOLDER = "latent_upsampler"
+# `twin:<generation>:owner/repo[/path]`: a file or folder of a published repo, in that generation's tiny twin
+# (what a preset's upsampler and LoRAs become with `checkpoint: tiny`; see twins.py).
+TWIN_PREFIX = "twin:"
 TINY_IC_LORA = "ic_lora/tiny-ic-lora.safetensors"
 # The tiny IC-LoRA reads its control at half size, like LTX-2.3's union control LoRA ("ref0.5"), so tests
 # cover the downscaled path.
@@ -342,14 +345,25 @@ def build_once(target: Path, build, done: Path) -> Path:
     return target
 
 
+def _twin_file(name: str) -> Path:
+    """`twin:<generation>:owner/repo[/path]` -> that path in the generation's tiny twin (built once)."""
+    from .twins import twin_path
+
+    generation, _, hub_path = name[len(TWIN_PREFIX):].partition(":")
+    return twin_path(hub_path, generation)
+
+
 def resolve_checkpoint(checkpoint: str, family: str = "ltxv") -> str:
     """Turn a storyboard's checkpoint into something `from_pretrained` accepts.
 
-    "tiny" -> the cached tiny checkpoint (built on first use); an existing local folder -> its absolute
+    "tiny" -> the cached tiny checkpoint (built on first use); `twin:<generation>:owner/repo` -> that repo in
+    the generation's tiny twin; an existing local folder -> its absolute
     path; anything else (a hub id) is returned unchanged, for a worker that has it cached or can reach the hub.
     """
     if checkpoint == "tiny":
         return str(ensure_tiny_checkpoint(family))
+    if checkpoint.startswith(TWIN_PREFIX):
+        return str(_twin_file(checkpoint))
     local = Path(checkpoint).expanduser()
     if local.is_dir():
         return str(local.resolve())
@@ -364,6 +378,10 @@ def resolve_upsampler(upsampler: str, family: str) -> tuple[str, str | None]:
     """
     if upsampler == "tiny":
         return str(ensure_tiny_checkpoint(family) / UPSAMPLER_FOLDER), None
+    if upsampler.startswith(TWIN_PREFIX):
+        generation, _, hub_path = upsampler[len(TWIN_PREFIX):].partition(":")
+        owner, repo, *subfolder = hub_path.split("/")
+        return str(_twin_file(f"{TWIN_PREFIX}{generation}:{owner}/{repo}")), "/".join(subfolder) or None
     local = Path(upsampler).expanduser()
     if local.is_dir():
         return str(local.resolve()), None
@@ -379,6 +397,8 @@ def resolve_lora(lora: str) -> Path:
     """
     if lora == "tiny":
         return ensure_tiny_checkpoint("ltx2") / TINY_IC_LORA
+    if lora.startswith(TWIN_PREFIX):
+        return _twin_file(lora)
     local = Path(lora).expanduser()
     if local.is_file():
         return local.resolve()

@@ -1,14 +1,17 @@
 """Generate: render planned shots with diffusers' LTX pipelines.
 
-`ltxv` (LTX-Video) renders through LTXConditionPipeline; `ltx2` (LTX-2, picture and sound)
-through LTX2ConditionPipeline, or LTX2InContextPipeline for a shot with a control (`ltx2.py`).
-With `two_pass`, a first pass at half size goes through the family's latent upsampler
-(LTXLatentUpsamplePipeline / LTX2LatentUpsamplePipeline) and a short refine pass at full size.
+The model code lives in one module per family, each read top to bottom: `ltxv.py` (LTX-Video through
+LTXConditionPipeline) and `ltx2.py` (LTX-2, picture and sound, through LTX2ConditionPipeline, or
+LTX2InContextPipeline for a shot with a control). Every keyword argument their pipeline calls receive comes
+from `recipes.pipeline_calls`, which the plan shows. This module loads pipelines, applies memory settings,
+and writes clips.
 
-One pipeline per checkpoint and settings is loaded per process and reused by every
-shot; generation holds a per-device lock so one GPU never runs two shots at once.
+One model is resident per process: loading another drops the previous one (its pipeline, upsampler and
+in-context pipeline) and empties the CUDA cache, so a batch that mixes storyboards never holds two 13-22B
+models at once. Generation holds a per-device lock so one GPU never runs two shots at once.
 """
 
+import gc
 import logging
 import threading
 import time
@@ -21,22 +24,15 @@ import diffusers
 import numpy as np
 import torch
 import transformers
-from diffusers import (
-    LTX2ConditionPipeline,
-    LTX2LatentUpsamplePipeline,
-    LTXConditionPipeline,
-    LTXLatentUpsamplePipeline,
-)
-from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
-from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+from diffusers import LTX2ConditionPipeline, LTX2LatentUpsamplePipeline, LTXConditionPipeline, LTXLatentUpsamplePipeline
 
-from . import ltx2
+from . import ltx2, ltxv
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
-from .media import Audio, ClipWriter, fit_image, read_frames, write_clip
-from .memory import MemorySettings, apply_memory_settings, memory_steps
+from .media import Audio, ClipWriter, read_frames, write_clip
+from .memory import MemorySettings, apply_memory_settings, memory_steps, place_upsampler
 from .plan import RenderPlan, SegmentPlan, ShotPlan
+from .recipes import pipeline_calls, preset_of
 from .seams import colour_stats, crossfade, match_colour
 from .storyboard import ModelConfig, OutputConfig
 
@@ -57,10 +53,7 @@ class _QuietTimestepsWarning(logging.Filter):
 logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").addFilter(_QuietTimestepsWarning())
 
 _PIPELINES = {"ltxv": LTXConditionPipeline, "ltx2": LTX2ConditionPipeline}
-_UPSAMPLERS = {
-    "ltxv": (LTXLatentUpsamplePipeline, LTXLatentUpsamplerModel),
-    "ltx2": (LTX2LatentUpsamplePipeline, LTX2LatentUpsamplerModel),
-}
+_FAMILY_MODULES = {"ltxv": ltxv, "ltx2": ltx2}
 
 _pipelines: dict[tuple, LTXConditionPipeline | LTX2ConditionPipeline] = {}
 _upsamplers: dict[tuple, LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline] = {}
@@ -98,23 +91,61 @@ class Clip:
     audio: Audio | None
 
 
+@dataclass(frozen=True)
+class PreparedControl:
+    """A shot's control, resolved once per shot: its control video, IC-LoRA file and downscale factor."""
+
+    video: Path
+    lora: Path
+    downscale: int
+
+
+def _checkpoint_path(model: ModelConfig) -> str:
+    """What `from_pretrained` loads: with `checkpoint: tiny` and a preset, the preset's repo in its
+    generation's twin; else `resolve_checkpoint`."""
+    preset = preset_of(model)
+    if model.checkpoint == "tiny" and preset is not None:
+        return resolve_checkpoint(f"twin:{preset.generation}:{preset.checkpoint}")
+    return resolve_checkpoint(model.checkpoint, model.family)
+
+
+def _drop_models(device: str) -> None:
+    """Forget every pipeline loaded for `device` (and what hangs off it), then return their memory."""
+    from . import annotators
+
+    for key in [key for key in _pipelines if key[-1] == device]:
+        pipe = _pipelines.pop(key)
+        for up_key in [k for k in _upsamplers if k[0] == id(pipe)]:
+            del _upsamplers[up_key]
+        ltx2.forget(pipe)
+        _applied_memory.pop(id(pipe), None)
+        log.info("Dropped %s from %s: the batch moved to another model", key[1], device)
+    annotators.forget_detectors()
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_pipeline(model: ModelConfig) -> LTXConditionPipeline | LTX2ConditionPipeline:
-    """The pipeline for these model settings, loaded once per process.
+    """The pipeline for these model settings, loaded once per process; loading another model drops it.
 
     Memory settings (offload, tiling) are applied per generation, so an out-of-memory retry
     lowers them on the loaded pipeline instead of loading a second copy.
     """
     device = pick_device(model.device)
     dtype = pick_dtype(model.dtype, device)
-    checkpoint = resolve_checkpoint(model.checkpoint, model.family)
+    checkpoint = _checkpoint_path(model)
     key = (model.family, checkpoint, str(dtype), device)
     with MODEL_LOAD_LOCK:
         if key in _pipelines:
             return _pipelines[key]
+        _drop_models(device)
         log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
         start = time.perf_counter()
         # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
         pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
+        if model.family == "ltxv":
+            ltxv.check_scheduler(pipe, checkpoint)
         memory = memory_steps(model)[0]
         apply_memory_settings(pipe, memory, device)
         _applied_memory[id(pipe)] = memory
@@ -127,73 +158,19 @@ def load_pipeline(model: ModelConfig) -> LTXConditionPipeline | LTX2ConditionPip
 
 
 def load_upsampler(model: ModelConfig, upsampler: str, pipe) -> LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline:
-    """The latent upsampler pipeline for two-pass rendering, loaded once per process; it shares `pipe`'s VAE."""
+    """The latent upsampler pipeline for two-pass rendering, loaded once per pipeline; it shares `pipe`'s VAE."""
     device = pick_device(model.device)
     dtype = pick_dtype(model.dtype, device)
     path, subfolder = resolve_upsampler(upsampler, model.family)
     key = (id(pipe), path, subfolder)
     with MODEL_LOAD_LOCK:
         if key not in _upsamplers:
-            pipeline_class, model_class = _UPSAMPLERS[model.family]
-            latent_upsampler = model_class.from_pretrained(path, subfolder=subfolder, dtype=dtype)
-            upsample_pipe = pipeline_class(vae=pipe.vae, latent_upsampler=latent_upsampler)
-            if model.cpu_offload and device.startswith("cuda"):
-                upsample_pipe.enable_model_cpu_offload(device=device)
-            else:
-                upsample_pipe.to(device)
+            upsample_pipe = _FAMILY_MODULES[model.family].load_upsampler(pipe, path, subfolder, dtype)
+            place_upsampler(upsample_pipe, device)
             upsample_pipe.set_progress_bar_config(disable=True)
             load_events.append({"checkpoint": path, "dtype": str(dtype), "device": device, "upsampler": True})
             _upsamplers[key] = upsample_pipe
         return _upsamplers[key]
-
-
-def _ltxv_refine_schedule(sigmas: list[float]) -> tuple[list[float], float]:
-    """Timesteps and `denoise_strength` that make LTXConditionPipeline re-noise to sigmas[0] and run `sigmas`.
-
-    It re-noises supplied latents only through `denoise_strength < 1`, keeping the last int(steps x strength)
-    steps of its schedule: put a full-noise step in front and keep all but it.
-    """
-    timesteps = [1000.0] + [1000.0 * sigma for sigma in sigmas]
-    return timesteps, (len(sigmas) + 0.5) / len(timesteps)
-
-
-def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig,
-                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None) -> np.ndarray:
-    def conditions(width: int, height: int) -> list[LTXVideoCondition] | None:
-        found = [
-            LTXVideoCondition(image=fit_image(k.image, width, height), frame_index=k.frame, strength=k.strength)
-            for k in shot.keyframes
-        ]
-        if tail is not None:  # a long take's segment continues the frames before it
-            frames, strength = tail
-            video = [fit_image(frame, width, height) for frame in frames]
-            found.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=strength))
-        return found or None
-
-    common = {
-        "prompt": shot.prompt,
-        "negative_prompt": shot.negative_prompt,
-        "num_frames": shot.frames,
-        "frame_rate": output.fps,
-        "guidance_scale": model.guidance_scale,
-        "decode_timestep": model.decode_timestep,
-        "decode_noise_scale": model.decode_noise_scale,
-        "generator": generator,
-    }
-    # LTXConditionPipeline takes a custom schedule as timesteps (sigma x 1000).
-    timesteps = [1000.0 * sigma for sigma in model.sigmas] if model.sigmas else None
-    if not model.two_pass:
-        return pipe(conditions=conditions(output.width, output.height), width=output.width, height=output.height,
-                    num_inference_steps=model.steps, timesteps=timesteps, output_type="np", **common).frames[0]
-
-    width, height = output.width // 2, output.height // 2
-    latents = pipe(conditions=conditions(width, height), width=width, height=height, num_inference_steps=model.steps,
-                   timesteps=timesteps, output_type="latent", **common).frames
-    upsampled = upsample_pipe(latents=latents, output_type="latent").frames
-    refine_timesteps, strength = _ltxv_refine_schedule(model.refine_sigmas)
-    return pipe(conditions=conditions(output.width, output.height), width=output.width, height=output.height,
-                latents=upsampled, denoise_strength=strength, timesteps=refine_timesteps,
-                num_inference_steps=len(refine_timesteps), output_type="np", **common).frames[0]
 
 
 def generate_shot(
@@ -202,20 +179,23 @@ def generate_shot(
     model: ModelConfig,
     output: OutputConfig,
     upsample_pipe: LTXLatentUpsamplePipeline | LTX2LatentUpsamplePipeline | None = None,
-    control: tuple[np.ndarray, Path, int] | None = None,
+    control: ltx2.Control | None = None,
     memory: MemorySettings | None = None,
     tail: tuple[np.ndarray, float] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
-    Two-pass needs `upsample_pipe`; `control` is (frames, IC-LoRA file, downscale factor); `memory`
-    defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for
-    a segment that continues them.
+    Two-pass needs `upsample_pipe`; `control` is the shot's (or segment's) control frames and IC-LoRA;
+    `memory` defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for a
+    segment that continues them; `on_step(done, total)` is called after each denoising step of every pass.
     """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
     generator = torch.Generator(device="cpu").manual_seed(shot.seed)
     device = pick_device(model.device)
+    calls = pipeline_calls(model, output)
+    continued = ltxv.Tail(frames=tail[0], strength=tail[1]) if tail is not None else None
     with _device_locks[device]:
         if _applied_memory.get(id(pipe)) != memory:
             log.info("Memory settings for %s: %s", model.checkpoint, memory)
@@ -225,25 +205,37 @@ def generate_shot(
             hook(shot, memory)
         generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
         if model.family == "ltx2":
+            stage2 = calls[-1].lora
             frames, audio = ltx2.generate(
-                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail
+                pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
+                stage2_lora=resolve_lora(stage2) if stage2 else None, on_step=on_step,
             )
         else:
-            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail), None
+            frames = ltxv.generate(
+                pipe, shot, calls, width=output.width, height=output.height, generator=generator,
+                upsample_pipe=upsample_pipe, tail=continued, on_step=on_step,
+            )
+            audio = None
     return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
 
 
-def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
+def render_shot(
+    plan: RenderPlan,
+    shot: ShotPlan,
+    film_dir: Path,
+    memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control)
+        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step)
     control = _control_slice(control, 0, shot.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     start = time.perf_counter()
-    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory)
+    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step)
     generated = time.perf_counter()
     # Every clip of a film with generated sound carries a track, silent for a muted shot, so the film's
     # sound stays continuous across joins.
@@ -260,20 +252,19 @@ def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: Memory
     return clip
 
 
-def _prepare_control(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> tuple[Path, Path, int] | None:
-    """(the shot's control video, its IC-LoRA file, downscale factor), resolved once per shot; None without a control."""
+def _prepare_control(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> PreparedControl | None:
+    """The shot's control video, IC-LoRA file and downscale factor, resolved once per shot; None without a control."""
     if shot.control is None:
         return None
     video = ensure_control_video(plan, shot, film_dir, device=pick_device(plan.model.device))
-    return video, resolve_lora(shot.control.lora), reference_downscale(shot.control)
+    return PreparedControl(video=video, lora=resolve_lora(shot.control.lora), downscale=reference_downscale(shot.control))
 
 
-def _control_slice(control: tuple[Path, Path, int] | None, start: int, count: int) -> tuple[np.ndarray, Path, int] | None:
-    """(control frames [start, start + count) of the shot, IC-LoRA file, downscale factor), or None without a control."""
+def _control_slice(control: PreparedControl | None, start: int, count: int) -> ltx2.Control | None:
+    """Control frames [start, start + count) of the shot with its IC-LoRA, or None without a control."""
     if control is None:
         return None
-    video, lora, factor = control
-    return control_frames(video, start, count), lora, factor
+    return ltx2.Control(frames=control_frames(control.video, start, count), lora=control.lora, downscale=control.downscale)
 
 
 def _segment_as_shot(shot: ShotPlan, segment: SegmentPlan) -> ShotPlan:
@@ -289,7 +280,8 @@ def render_long_take(
     shot: ShotPlan,
     film_dir: Path,
     memory: MemorySettings | None = None,
-    control: tuple[Path, Path, int] | None = None,
+    control: PreparedControl | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
@@ -318,7 +310,7 @@ def render_long_take(
                 condition = (tail, segment.condition.strength) if tail is not None else None
                 frames = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
-                    _control_slice(control, segment.start, segment.frames), memory, condition,
+                    _control_slice(control, segment.start, segment.frames), memory, condition, on_step=on_step,
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)

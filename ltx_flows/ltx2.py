@@ -3,26 +3,39 @@ for shots with a control (an IC-LoRA reading a reference video).
 
 Keyframes are LTX2VideoConditions at latent indices (the plan converts the storyboard's frames, see
 `frames.ltx2_latent_index`). A control is an LTX2ReferenceCondition with the IC-LoRA active; shots
-without one run with every LoRA off, so a control never leaks into the next shot. Spatio-temporal and
-modality guidance (STG) are off: classifier-free guidance is the only guidance used.
+without one run with every LoRA off, so a control never leaks into the next shot. Every keyword argument
+beyond the shot's prompt, frames, conditions and tensors (guidance, STG, modality guidance, schedules) comes
+from `recipes.pipeline_calls`, which `ltx-flows plan --json` prints.
+
+Reads top to bottom: the in-context pipeline and LoRAs, the scheduler for given sigmas, loading the
+upsampler, conditions, one pass, two passes.
 """
 
 import hashlib
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import diffusers
 import numpy as np
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ConditionPipeline, LTX2InContextPipeline
+from diffusers import (
+    FlowMatchEulerDiscreteScheduler,
+    LTX2ConditionPipeline,
+    LTX2InContextPipeline,
+    LTX2LatentUpsamplePipeline,
+)
+from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 from PIL import Image
 
 from .checkpoints import MODEL_LOAD_LOCK
+from .ltxv import Tail, step_callback
 from .media import Audio, fit_image
 from .plan import ShotPlan
-from .storyboard import ModelConfig, OutputConfig
+from .recipes import PipelineCall
 
 _in_context: dict[int, LTX2InContextPipeline] = {}
 
@@ -42,6 +55,12 @@ def in_context_pipeline(pipe: LTX2ConditionPipeline) -> LTX2InContextPipeline:
             in_context.set_progress_bar_config(disable=True)
             _in_context[id(pipe)] = in_context
         return _in_context[id(pipe)]
+
+
+def forget(pipe: LTX2ConditionPipeline) -> None:
+    """Drop the in-context pipeline built over `pipe` (when the batch moves to another model)."""
+    with MODEL_LOAD_LOCK:
+        _in_context.pop(id(pipe), None)
 
 
 def activate_lora(pipe, lora: Path | None) -> None:
@@ -80,98 +99,85 @@ def sigmas_as_given(pipe, sigmas: list[float] | None):
         pipe.scheduler = original
 
 
-def _guidance(model: ModelConfig) -> dict:
-    # One guidance scale for picture and sound; STG and modality guidance off (see the module docstring).
-    return {
-        "guidance_scale": model.guidance_scale,
-        "audio_guidance_scale": model.guidance_scale,
-        "stg_scale": 0.0,
-        "audio_stg_scale": 0.0,
-        "modality_scale": 1.0,
-        "audio_modality_scale": 1.0,
-    }
+@dataclass(frozen=True)
+class Control:
+    """A shot's control for its IC-LoRA: the control video's frames (for this shot or segment), the LoRA file,
+    and how much smaller than the shot the LoRA reads it."""
+
+    frames: np.ndarray
+    lora: Path
+    downscale: int
 
 
-def _conditions(
-    shot: ShotPlan, width: int, height: int, tail: tuple[np.ndarray, float] | None
-) -> list[LTX2VideoCondition] | None:
+def load_upsampler(pipe: LTX2ConditionPipeline, path: str, subfolder: str | None, dtype: torch.dtype) -> LTX2LatentUpsamplePipeline:
+    """The latent upsampler over `pipe`'s VAE (LTX-2 repos ship it in `latent_upsampler/`)."""
+    model = LTX2LatentUpsamplerModel.from_pretrained(path, subfolder=subfolder, dtype=dtype)
+    return LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
+
+
+def _conditions(shot: ShotPlan, width: int, height: int, tail: Tail | None) -> list[LTX2VideoCondition] | None:
     """Keyframes at their latent indices, and for a long take's segment the frames it continues, at index 0."""
     found = [
         LTX2VideoCondition(frames=fit_image(k.image, width, height), index=k.latent_index, strength=k.strength)
         for k in shot.keyframes
     ]
     if tail is not None:
-        frames, strength = tail
-        found.insert(0, LTX2VideoCondition(frames=[fit_image(f, width, height) for f in frames], index=0, strength=strength))
+        frames = [fit_image(f, width, height) for f in tail.frames]
+        found.insert(0, LTX2VideoCondition(frames=frames, index=0, strength=tail.strength))
     return found or None
 
 
 def generate(
     pipe: LTX2ConditionPipeline,
     shot: ShotPlan,
-    model: ModelConfig,
-    output: OutputConfig,
+    calls: list[PipelineCall],
     *,
     generator: torch.Generator,
-    upsample_pipe=None,
-    control: tuple[np.ndarray, Path, int] | None = None,
-    tail: tuple[np.ndarray, float] | None = None,
+    upsample_pipe: LTX2LatentUpsamplePipeline | None = None,
+    control: Control | None = None,
+    tail: Tail | None = None,
+    stage2_lora: Path | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, Audio]:
     """Render one LTX-2 shot: (frames as float in [0, 1], its sound).
 
-    `control` is (the control video's frames, the IC-LoRA file, its reference downscale factor);
-    `tail` is (the frames a long take's segment continues, strength).
+    `calls` are the shot's pipeline calls (`recipes.pipeline_calls`); `stage2_lora` the LoRA the refine pass
+    runs with (the dev presets' distilled LoRA).
     """
-    width, height = output.width, output.height
-    if model.two_pass:
-        width, height = width // 2, height // 2
-    common = {
-        "prompt": shot.prompt,
-        "negative_prompt": shot.negative_prompt,
-        "num_frames": shot.frames,
-        "frame_rate": output.fps,
-        "generator": generator,
-        **_guidance(model),
-    }
-    first = dict(common, width=width, height=height, num_inference_steps=model.steps, sigmas=model.sigmas)
-    first["conditions"] = _conditions(shot, width, height, tail)
-
+    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
+    first = calls[0]
+    kwargs = dict(first.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
+                  generator=generator, callback_on_step_end=callback,
+                  conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail))
     if control is not None:
-        frames, lora, factor = control
         runner = in_context_pipeline(pipe)
-        activate_lora(runner, lora)
+        activate_lora(runner, control.lora)
         # The pipeline fits the reference to (height / factor, width / factor) itself.
-        first["reference_conditions"] = [
-            LTX2ReferenceCondition(frames=[Image.fromarray(f) for f in frames], strength=shot.control.strength)
+        kwargs["reference_conditions"] = [
+            LTX2ReferenceCondition(frames=[Image.fromarray(f) for f in control.frames], strength=shot.control.strength)
         ]
-        first["reference_downscale_factor"] = factor
+        kwargs["reference_downscale_factor"] = control.downscale
     else:
         runner = pipe
         activate_lora(pipe, None)
 
-    with sigmas_as_given(runner, model.sigmas):
-        if not model.two_pass:
-            video, audio = runner(**first, output_type="np", return_dict=False)
+    with sigmas_as_given(runner, first.kwargs.get("sigmas")):
+        if len(calls) == 1:
+            video, audio = runner(**kwargs, return_dict=False)
             return video[0], _audio(pipe, audio)
-        video_latents, audio_latents = runner(**first, output_type="latent", return_dict=False)
+        video_latents, audio_latents = runner(**kwargs, return_dict=False)
 
     # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
-    # pipelines, the refine pass runs without the control's IC-LoRA or reference.
+    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any.
+    _, upsample, refine = calls
+    activate_lora(pipe, stage2_lora)
+    upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
+    kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
+                  generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,
+                  conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail))
+    with sigmas_as_given(pipe, refine.kwargs["sigmas"]):
+        video, audio = pipe(**kwargs, return_dict=False)
     activate_lora(pipe, None)
-    upsampled = upsample_pipe(latents=video_latents, output_type="latent", return_dict=False)[0]
-    refine = dict(
-        common,
-        width=output.width,
-        height=output.height,
-        latents=upsampled,
-        audio_latents=audio_latents,
-        sigmas=model.refine_sigmas,
-        num_inference_steps=len(model.refine_sigmas),
-        noise_scale=model.refine_sigmas[0],
-        conditions=_conditions(shot, output.width, output.height, tail),
-    )
-    with sigmas_as_given(pipe, model.refine_sigmas):
-        video, audio = pipe(**refine, output_type="np", return_dict=False)
     return video[0], _audio(pipe, audio)
 
 

@@ -20,6 +20,8 @@ from .frames import (
     snap_frames,
     split_take,
 )
+from .memory import VramEstimate, vram_estimate
+from .recipes import PipelineCall, pipeline_calls, preset_of
 from .storyboard import (
     Keyframe,
     ModelConfig,
@@ -34,7 +36,7 @@ from .storyboard import (
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: documented recipes per preset (issue 8)
 
 # Model settings that change pixels; device, offload and tiling only change speed and memory.
 _PIXEL_MODEL_FIELDS = (
@@ -109,6 +111,10 @@ class RenderPlan(BaseModel):
     model: ModelConfig
     output: OutputConfig
     upsampler: str | None  # two-pass only
+    # Every pipeline call of a shot with its keyword arguments (all but prompts, frames, conditions, tensors).
+    calls: list[PipelineCall]
+    # GPU memory of the longest shot with this preset's published model (None without a preset).
+    vram: VramEstimate | None = None
     audio: Literal["none", "generate", "bed"]
     audio_bed: Path | None
     audio_bed_sha256: str | None
@@ -191,6 +197,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
             )
         )
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
+    calls = pipeline_calls(storyboard.model, storyboard.output)
     return RenderPlan(
         name=storyboard.name,
         storyboard=source.resolve(),
@@ -198,6 +205,8 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         model=storyboard.model,
         output=storyboard.output,
         upsampler=upsampler,
+        calls=calls,
+        vram=_vram(storyboard.model, storyboard.output, calls, max((s.frames for s in shots), default=1)),
         audio="bed" if bed else audio,
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
@@ -205,6 +214,17 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         film_frames=film_frames,
         film_seconds=film_frames / fps,
     )
+
+
+def _vram(model: ModelConfig, output: OutputConfig, calls: list[PipelineCall], frames: int) -> VramEstimate | None:
+    preset = preset_of(model)
+    if preset is None:
+        return None
+    first = calls[0].kwargs
+    # One transformer pass per guidance branch: conditional, plus CFG, STG and modality guidance when on.
+    branches = 1 + (first["guidance_scale"] > 1) + (first.get("stg_scale", 0) > 0) + (first.get("modality_scale", 1) != 1)
+    # Segments of a long take are at most a window long.
+    return vram_estimate(output.width, output.height, min(frames, preset.window_frames), *preset.params_b, branches)
 
 
 def _plan_segments(
@@ -300,6 +320,8 @@ def _content_hash(
     inputs = {
         "render_version": RENDER_VERSION,
         "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
+        # The recipe: every argument the pipeline calls receive.
+        "calls": [call.model_dump(mode="json") for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
         "output": output.model_dump(exclude={"audio"}),

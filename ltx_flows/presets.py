@@ -226,6 +226,14 @@ def apply_preset(data: dict) -> dict:
     }
 
 
+def preset_file(preset: str, checkpoint: str, path: str | None) -> str | None:
+    """A preset's upsampler or LoRA (`owner/repo/...`) as the storyboard renders it: from the hub, or with
+    `checkpoint: tiny` from the generation's twin (`twin:<generation>:owner/repo/...`)."""
+    if path is None or checkpoint != "tiny":
+        return path
+    return f"twin:{PRESETS[preset].generation}:{path}"
+
+
 def presets_json() -> list[dict]:
     """`ltx-flows presets --json`: one object per preset."""
     return [

@@ -36,7 +36,8 @@ from .frames import (
     snap_frames,
     split_take,
 )
-from .presets import PRESETS, REFINE_SIGMAS, apply_preset
+from .generations import UNSUPPORTED_CHECKPOINTS
+from .presets import PRESETS, REFINE_SIGMAS, apply_preset, preset_file
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -61,7 +62,8 @@ class ModelConfig(_Strict):
         "`model` and `output` key this storyboard leaves out.",
     )
     family: Literal["ltxv", "ltx2"] = Field(
-        "ltxv", description="Model family. `ltxv` = LTX-Video 0.9.x; `ltx2` = LTX-2 (video and sound together)."
+        "ltxv", description="Model family. `ltxv` = LTX-Video 0.9.5-0.9.8 (0.9.0/0.9.1 are refused); `ltx2` = LTX-2.0 "
+        "and 2.3 (video and sound together)."
     )
     checkpoint: str = Field(
         "tiny",
@@ -90,8 +92,9 @@ class ModelConfig(_Strict):
     )
     two_pass: bool = Field(
         False,
-        description="Multi-scale rendering: a first pass at half the size, the latent upsampler (2x), then a "
-        "short refine pass at full size. Needs width and height multiples of 64.",
+        description="Multi-scale rendering: a first pass at a fraction of the size (LTX-2: 1/2; LTX-Video: 2/3, "
+        "rounded down to multiples of 32, as documented), the latent upsampler (2x), then a short refine pass. "
+        "Needs width and height multiples of 64.",
     )
     upsampler: str | None = Field(
         None,
@@ -102,8 +105,9 @@ class ModelConfig(_Strict):
     refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: list(REFINE_SIGMAS),
         min_length=1,
-        description="Noise levels of the `two_pass` refine pass, highest first: the upsampled latents are "
-        "re-noised to the first. Default: Lightricks' distilled refine schedule.",
+        description="LTX-2: noise levels of the `two_pass` refine pass, highest first: the upsampled latents "
+        "are re-noised to the first. Default: Lightricks' stage-2 distilled schedule. (LTX-Video refines with its "
+        "preset's documented schedule.)",
     )
 
 
@@ -727,7 +731,7 @@ def default_upsampler(model: ModelConfig) -> str | None:
     if model.upsampler is not None:
         return model.upsampler
     if model.preset is not None:
-        return PRESETS[model.preset].upsampler
+        return preset_file(model.preset, model.checkpoint, PRESETS[model.preset].upsampler)
     return "tiny" if model.checkpoint == "tiny" else None
 
 
@@ -736,7 +740,7 @@ def default_control_lora(model: ModelConfig, control: Control) -> str | None:
     if control.lora is not None:
         return control.lora
     if model.preset is not None:
-        return PRESETS[model.preset].control_loras.get(control.kind)
+        return preset_file(model.preset, model.checkpoint, PRESETS[model.preset].control_loras.get(control.kind))
     return "tiny" if model.checkpoint == "tiny" else None
 
 
@@ -754,10 +758,11 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     half_size_ok = output.width % HALF_SIZE_STEP == 0 and output.height % HALF_SIZE_STEP == 0
     size = f"{output.width}x{output.height}"
 
-    if model.preset is not None and PRESETS[model.preset].checkpoint is None and "checkpoint" not in model.model_fields_set:
-        problems.append((("model", "preset"),
-                         f"`{model.preset}` has no diffusers-format checkpoint on the hub: set `model.checkpoint` to a "
-                         "local diffusers folder (or `tiny` to try the pipeline offline)"))
+    if model.checkpoint in UNSUPPORTED_CHECKPOINTS:
+        problems.append((("model", "checkpoint"),
+                         f"{UNSUPPORTED_CHECKPOINTS[model.checkpoint]} is not supported: its scheduler shifts by token "
+                         "count and diffusers' LTXConditionPipeline never passes the `mu` that needs; use LTX-Video "
+                         "0.9.5 or later (e.g. `preset: ltxv-0.9.7-distilled`)"))
     if model.sigmas is not None and len(model.sigmas) != model.steps:
         problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "

@@ -22,7 +22,7 @@ from .checkpoints import MODEL_LOAD_LOCK, _tiny_gemma_tokenizer, _tiny_tokenizer
 from .generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 1
+TWINS_VERSION = 4
 
 # Sizes only: every other config key comes from the generation's structural facts.
 _TEXT_DIM = 32
@@ -63,10 +63,10 @@ def _build_ltxv(generation: Generation, root: Path) -> None:
         vocab_size=128, d_model=_TEXT_DIM, d_kv=8, d_ff=64, num_layers=1, num_heads=4, relative_attention_num_buckets=8,
         feed_forward_proj="gated-gelu", dropout_rate=0.0,
     ))
-    vae_facts = _structure(generation, "vae")
-    vae_facts.pop("spatial_compression_ratio"), vae_facts.pop("temporal_compression_ratio")  # derived, not arguments
+    # The compression ratios are arguments: with scaling in all four blocks the VAE would otherwise compute
+    # 64x spatial and 16x temporal from them, where the 0.9.5+ VAEs compress 32x and 8x.
     vae = AutoencoderKLLTXVideo(
-        **vae_facts, block_out_channels=(8, 16, 32, 64, 64), decoder_block_out_channels=(16, 32, 64),
+        **_structure(generation, "vae"), block_out_channels=(8, 16, 32, 64, 64), decoder_block_out_channels=(16, 32, 64),
         layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),
     )
     transformer = LTXVideoTransformer3DModel(
@@ -137,13 +137,14 @@ def _build_ltx2(generation: Generation, root: Path) -> None:
                          layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1))
     vae = AutoencoderKLLTX2Video(**vae_facts, **vae_sizes)
     audio_vae = AutoencoderKLLTX2Audio(
-        **_structure(generation, "audio_vae"), base_channels=16, num_res_blocks=1, resolution=32, dropout=0.0
+        # base_channels must equal the packed audio latent width (8 channels x 64 mel bins / 4 = 128): the
+        # normalisation statistics are sized by it.
+        **_structure(generation, "audio_vae"), base_channels=128, num_res_blocks=1, resolution=32, dropout=0.0
     )
     vocoder_facts = _structure(generation, "vocoder")
     vocoder_class = getattr(vocoder_module, generation.components["vocoder"].cls)
-    vocoder_sizes = dict(hidden_channels=64)
-    if new:
-        vocoder_sizes["bwe_hidden_channels"] = 32
+    # Each upsampling stage halves the width: 5 stages (2.0) need 32 to keep a channel, 6 (2.3) need 64.
+    vocoder_sizes = dict(hidden_channels=64, bwe_hidden_channels=32) if new else dict(hidden_channels=32)
     vocoder = vocoder_class(**vocoder_facts, **vocoder_sizes)
     transformer = LTX2VideoTransformer3DModel(
         **_structure(generation, "transformer"), num_attention_heads=_HEADS, attention_head_dim=_HEAD_DIM,
