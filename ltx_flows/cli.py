@@ -1,4 +1,4 @@
-"""The `ltx-flows` command line: validate, plan, render, schema.
+"""The `ltx-flows` command line: validate, plan, render, schema, presets, download.
 
 Heavy imports (torch, diffusers, prefect) happen only in `render`, so checking
 storyboards stays instant.
@@ -75,6 +75,24 @@ def plan(
     for shot in render_plan.shots:
         if shot.segments:
             out_console.print(_segments_table(shot))
+    out_console.print(_calls_table(render_plan))
+
+
+def _calls_table(render_plan: RenderPlan) -> Table:
+    """Each pipeline call of a shot and its keyword arguments (what `plan --json` lists under `calls`)."""
+    vram = render_plan.vram
+    caption = (
+        f"GPU memory, estimate (bf16, longest shot, {vram.tokens} tokens): ~{vram.resident_gb:g} GB resident, "
+        f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.sequential_offload_gb:g} GB with sequential offload"
+        if vram else None
+    )
+    table = Table(title="pipeline calls per shot (besides prompt, frames, conditions and tensors)", caption=caption)
+    for column in ("step", "pipeline", "keyword arguments", "LoRA"):
+        table.add_column(column)
+    for call in render_plan.calls:
+        kwargs = ", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())
+        table.add_row(call.step, call.pipeline, kwargs, call.lora or "-")
+    return table
 
 
 def _plan_table(render_plan: RenderPlan) -> Table:
@@ -180,6 +198,72 @@ def render(
             progress_log.propagate = True
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def presets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the presets as JSON.")] = False,
+) -> None:
+    """List the model presets: generation, checkpoint, upsampler, LoRAs."""
+    from .presets import presets_json
+
+    found = presets_json()
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    table = Table(title="model presets")
+    for column in ("preset", "generation", "checkpoint", "upsampler", "stage-2 LoRA", "IC-LoRAs"):
+        table.add_column(column)
+    for preset in found:
+        loras = "\n".join(f"{kind}: {lora}" for kind, lora in preset["loras"].items()) or "-"
+        table.add_row(preset["name"], preset["generation"], preset["checkpoint"], preset["upsampler"] or "-",
+                      preset["stage2_lora"] or "-", loras)
+    out_console.print(table)
+
+
+@app.command()
+def download(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="Storyboard YAML files.", show_default=False)] = None,
+    preset: Annotated[Optional[list[str]], typer.Option(help="A preset name (repeatable).")] = None,
+    tiny: Annotated[bool, typer.Option("--tiny", help="Write the tiny twins under the real repo ids instead.")] = False,
+    root: Root = None,
+) -> None:
+    """Fill the Hugging Face cache with every weight the storyboards or presets need, before a run.
+
+    Checkpoint, latent upsampler, stage-2 LoRA, IC-LoRAs and detector weights; the cache is
+    huggingface_hub's ($HF_HOME / $HF_HUB_CACHE). Reports what it fetched and how large it is.
+    """
+    from .prefetch import fetch, human_size, install_tiny, preset_needs, storyboard_needs
+    from .presets import PRESETS
+
+    if not files and not preset:
+        err_console.print("name storyboard files or --preset NAME (one of: " + ", ".join(PRESETS) + ")")
+        raise typer.Exit(EXIT_INVALID)
+    unknown = [name for name in preset or [] if name not in PRESETS]
+    if unknown:
+        err_console.print(f"unknown preset {', '.join(unknown)}: expected one of {', '.join(PRESETS)}")
+        raise typer.Exit(EXIT_INVALID)
+    needs = [need for name in preset or [] for need in preset_needs(name)]
+    for _, storyboard in _load_all(files or [], root):
+        needs += storyboard_needs(storyboard)
+    seen, unique = set(), []
+    for need in needs:
+        if (need.repo, need.what, tuple(need.files)) not in seen:
+            seen.add((need.repo, need.what, tuple(need.files)))
+            unique.append(need)
+    if tiny:
+        from huggingface_hub import constants
+
+        done = install_tiny(unique, Path(constants.HF_HUB_CACHE))
+    else:
+        done = fetch(unique)
+    table = Table(title="tiny twins written to the Hugging Face cache" if tiny else "in the Hugging Face cache")
+    for column in ("repo", "what", "files", "size"):
+        table.add_column(column)
+    for item in done:
+        table.add_row(item.repo, item.what, str(item.files), human_size(item.bytes))
+    table.add_row("total", "", str(sum(i.files for i in done)), human_size(sum(i.bytes for i in done)))
+    out_console.print(table)
 
 
 @app.command()

@@ -35,7 +35,7 @@ _LTXV_UPSAMPLER = {"in_channels": 128, "dims": 3, "spatial_upsample": True, "tem
 _LTX2_TRANSFORMER = {
     "in_channels": 128, "out_channels": 128, "patch_size": 1, "patch_size_t": 1, "vae_scale_factors": [8, 32, 32],
     "pos_embed_max_pos": 20, "base_height": 2048, "base_width": 2048,
-    "audio_in_channels": 128, "audio_out_channels": 128, "audio_patch_size": 1, "audio_patch_size_t": 1,
+    "audio_patch_size": 1, "audio_patch_size_t": 1,
     "audio_scale_factor": 4, "audio_pos_embed_max_pos": 20, "audio_sampling_rate": 16000, "audio_hop_length": 160,
     "activation_fn": "gelu-approximate", "qk_norm": "rms_norm_across_heads", "norm_elementwise_affine": False,
     "norm_eps": 1e-6, "attention_bias": True, "attention_out_bias": True, "rope_theta": 10000.0,
@@ -49,8 +49,12 @@ _LTX2_CONNECTORS = {
 _LTX2_AUDIO_VAE = {
     "output_channels": 2, "ch_mult": [1, 2, 4], "attn_resolutions": None, "in_channels": 2, "latent_channels": 8,
     "norm_type": "pixel", "causality_axis": "height", "mid_block_add_attention": False, "sample_rate": 16000,
-    "mel_hop_length": 160, "is_causal": True, "mel_bins": 64, "double_z": True,
+    "mel_hop_length": 160, "is_causal": True, "double_z": True,
 }
+# Widths, not structure, though the published checkpoints fix them together: 64 mel bins make the audio
+# latent 8 x 64 / 4 = 128 wide (the transformer's audio_in_channels, the audio VAE's base_channels, which
+# sizes its normalisation statistics) and the vocoder's input 2 x 64 = 128. The twins shrink them together.
+PUBLISHED_MEL_BINS = 64
 _LTX2_VIDEO_VAE = {
     "in_channels": 3, "out_channels": 3, "latent_channels": 128, "down_block_types": ["LTX2VideoDownBlock3D"] * 4,
     "spatio_temporal_scaling": [True, True, True, True],
@@ -141,7 +145,7 @@ GENERATIONS: dict[str, Generation] = {
             }),
             "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
             "vocoder": Component("LTX2Vocoder", {
-                "in_channels": 128, "out_channels": 2, "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+                "out_channels": 2, "upsample_kernel_sizes": [16, 15, 8, 4, 4],
                 "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, "act_fn": "leaky_relu", "antialias": False,
                 "final_act_fn": "tanh", "final_bias": True, "output_sampling_rate": 24000,
             }),
@@ -183,9 +187,9 @@ GENERATIONS: dict[str, Generation] = {
             "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
             # A vocoder at 16 kHz followed by a bandwidth-extension stage up to 48 kHz.
             "vocoder": Component("LTX2VocoderWithBWE", {
-                "in_channels": 128, "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+                "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
                 "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, "act_fn": "snakebeta", "antialias": True,
-                "final_act_fn": None, "final_bias": False, "bwe_in_channels": 128, "bwe_out_channels": 2,
+                "final_act_fn": None, "final_bias": False, "bwe_out_channels": 2,
                 "bwe_upsample_kernel_sizes": [12, 11, 4, 4, 4], "bwe_upsample_factors": [6, 5, 2, 2, 2],
                 "bwe_act_fn": "snakebeta", "bwe_antialias": True, "bwe_final_act_fn": None, "bwe_final_bias": False,
                 "filter_length": 512, "hop_length": 80, "window_length": 512, "num_mel_channels": 64,

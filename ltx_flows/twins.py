@@ -8,7 +8,7 @@ repo), and LoRA files under their published names. Every component is built from
 on a CPU in a fraction of a second, through exactly the code paths a real checkpoint takes.
 
 `ensure_twin(G)` builds a twin once into the ltx-flows cache (`checkpoint: tiny` with a preset renders it);
-`install_in_hub_cache` copies it into the Hugging Face cache under the real repo ids (`download --tiny`), so
+`install_snapshot` copies its repos into the Hugging Face cache under the real repo ids (`download --tiny`), so
 `from_pretrained("Lightricks/LTX-2")` with `HF_HUB_OFFLINE=1` loads it as a warm GPU worker loads the real one.
 """
 
@@ -22,7 +22,7 @@ from .checkpoints import MODEL_LOAD_LOCK, _tiny_gemma_tokenizer, _tiny_tokenizer
 from .generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 4
+TWINS_VERSION = 5
 
 # Sizes only: every other config key comes from the generation's structural facts.
 _TEXT_DIM = 32
@@ -136,20 +136,28 @@ def _build_ltx2(generation: Generation, root: Path) -> None:
         vae_sizes = dict(block_out_channels=(16, 32, 64, 128), decoder_block_out_channels=(32, 64, 128),
                          layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1))
     vae = AutoencoderKLLTX2Video(**vae_facts, **vae_sizes)
+    # 16 mel bins instead of 64 (see generations.PUBLISHED_MEL_BINS): the packed audio latent is 8 x 16 / 4 = 32
+    # wide, which base_channels (sizing the normalisation statistics), the transformer's audio channels and
+    # the vocoder's input (2 x 16) follow.
+    mel_bins = 16
+    audio_width = 8 * mel_bins // 4
     audio_vae = AutoencoderKLLTX2Audio(
-        # base_channels must equal the packed audio latent width (8 channels x 64 mel bins / 4 = 128): the
-        # normalisation statistics are sized by it.
-        **_structure(generation, "audio_vae"), base_channels=128, num_res_blocks=1, resolution=32, dropout=0.0
+        **_structure(generation, "audio_vae"), mel_bins=mel_bins, base_channels=audio_width, num_res_blocks=1,
+        resolution=32, dropout=0.0,
     )
     vocoder_facts = _structure(generation, "vocoder")
     vocoder_class = getattr(vocoder_module, generation.components["vocoder"].cls)
     # Each upsampling stage halves the width: 5 stages (2.0) need 32 to keep a channel, 6 (2.3) need 64.
     vocoder_sizes = dict(hidden_channels=64, bwe_hidden_channels=32) if new else dict(hidden_channels=32)
+    vocoder_sizes["in_channels"] = 2 * mel_bins
+    if new:  # the bandwidth extension reads the first stage's mel spectrogram (its own STFT, num_mel_channels)
+        vocoder_sizes["bwe_in_channels"] = 128
     vocoder = vocoder_class(**vocoder_facts, **vocoder_sizes)
     transformer = LTX2VideoTransformer3DModel(
         **_structure(generation, "transformer"), num_attention_heads=_HEADS, attention_head_dim=_HEAD_DIM,
         cross_attention_dim=video_dim, audio_num_attention_heads=audio_heads, audio_attention_head_dim=audio_head_dim,
         audio_cross_attention_dim=audio_dim, num_layers=1, caption_channels=_TEXT_DIM,
+        audio_in_channels=audio_width, audio_out_channels=audio_width,
     )
     upsampler = getattr(upsampler_module, generation.upsampler.cls)(
         **generation.upsampler.structure, mid_channels=32, num_blocks_per_stage=1
@@ -220,25 +228,21 @@ def twin_path(hub_path: str, generation: str) -> Path:
     return ensure_twin(generation) / hub_path
 
 
-def install_in_hub_cache(generation: str, repos: list[str], hub_cache: Path) -> list[Path]:
-    """Copy the twin's `repos` into a Hugging Face hub cache, laid out as huggingface_hub writes it.
+def install_snapshot(source: Path, repo: str, hub_cache: Path) -> Path:
+    """Copy a local repo folder into a Hugging Face hub cache as `repo`, laid out as huggingface_hub writes it.
 
     `models--<owner>--<repo>/snapshots/<revision>/...` with `refs/main` naming the revision: what
-    `from_pretrained` and `hf_hub_download` read with `HF_HUB_OFFLINE=1`. Returns the snapshot folders.
+    `from_pretrained` and `hf_hub_download` read with `HF_HUB_OFFLINE=1`. Returns the snapshot folder.
     """
-    root = ensure_twin(generation)
-    snapshots = []
-    for repo in repos:
-        owner, name = repo.split("/")
-        folder = hub_cache / f"models--{owner}--{name}"
-        revision = hashlib.sha1(f"ltx-flows twin {generation} v{TWINS_VERSION} {repo}".encode()).hexdigest()
-        snapshot = folder / "snapshots" / revision
-        if not snapshot.is_dir():
-            tmp = folder / "snapshots" / f".tmp-{revision}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(root / repo, tmp)
-            tmp.rename(snapshot)
-        (folder / "refs").mkdir(parents=True, exist_ok=True)
-        (folder / "refs" / "main").write_text(revision)
-        snapshots.append(snapshot)
-    return snapshots
+    owner, name = repo.split("/")
+    folder = hub_cache / f"models--{owner}--{name}"
+    revision = hashlib.sha1(f"ltx-flows tiny v{TWINS_VERSION} {source}".encode()).hexdigest()
+    snapshot = folder / "snapshots" / revision
+    if not snapshot.is_dir():
+        tmp = folder / "snapshots" / f".tmp-{revision}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        tmp.rename(snapshot)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(revision)
+    return snapshot
