@@ -150,7 +150,7 @@ GENERATIONS: dict[str, Generation] = {
                 "final_act_fn": "tanh", "final_bias": True, "output_sampling_rate": 24000,
             }),
             "text_encoder": Component("Gemma3ForConditionalGeneration"),
-            "tokenizer": Component("GemmaTokenizerFast"),
+            "tokenizer": Component("GemmaTokenizer"),  # transformers 5: GemmaTokenizerFast is an alias
             "scheduler": Component("FlowMatchEulerDiscreteScheduler"),  # dev / distilled: see the repos
         },
         upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": True}),
@@ -196,7 +196,7 @@ GENERATIONS: dict[str, Generation] = {
                 "input_sampling_rate": 16000, "output_sampling_rate": 48000,
             }),
             "text_encoder": Component("Gemma3ForConditionalGeneration"),
-            "tokenizer": Component("GemmaTokenizerFast"),
+            "tokenizer": Component("GemmaTokenizer"),  # transformers 5: GemmaTokenizerFast is an alias
             "scheduler": Component("FlowMatchEulerDiscreteScheduler"),
         },
         upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": False}),

@@ -40,15 +40,17 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
 def test_memory_steps_go_down_one_at_a_time_and_stop_at_the_lowest():
     steps = memory_steps(ModelConfig())
     assert steps[0] == MemorySettings()  # the storyboard's own settings first
-    assert [s.vae_tiling for s in steps] == [False, True, True, True]
-    assert [s.cpu_offload for s in steps] == [False, False, True, True]
+    # Tiling, model offload, sequential offload, smaller decode tiles a few frames at a time.
+    assert [s.vae_tiling for s in steps] == [False, True, True, True, True]
+    assert [s.cpu_offload for s in steps] == [False, False, True, False, False]
+    assert [s.sequential_offload for s in steps] == [False, False, False, True, True]
     assert steps[-1].vae_tile < steps[0].vae_tile and steps[-1].vae_framewise
     assert memory_for_attempt(ModelConfig(), 1) == steps[1]
     assert memory_for_attempt(ModelConfig(), 99) == steps[-1]
 
     # A storyboard that already tiles skips that step rather than retrying the same settings.
     tiled = memory_steps(ModelConfig(vae_tiling=True, cpu_offload=True))
-    assert len(tiled) == len(set(tiled)) == 2
+    assert len(tiled) == len(set(tiled)) == 3
 
 
 def test_out_of_memory_and_lost_connections_are_transient_bad_input_is_not():

@@ -114,7 +114,9 @@ def test_ic_lora_conditions_the_shot_and_never_leaks_into_the_next(write_storybo
     control[:, 16:48, 32:96] = 255
     shot = shot.model_copy(update={"control": _control_plan(reference_media)})
     with Recorder(pipe.transformer) as calls:
-        controlled = generate.generate_shot(pipe, shot, model, output, control=(control, resolve_lora("tiny"), 2)).frames
+        controlled = generate.generate_shot(
+            pipe, shot, model, output, control=ltx2.Control(frames=control, lora=resolve_lora("tiny"), downscale=2)
+        ).frames
     # The reference adds its tokens at half size (a 64 x 32 video: 3 x 1 x 2 latents) to the 3 x 2 x 4 of the shot.
     assert set(calls.tokens) == {3 * 2 * 4 + 3 * 1 * 2}
     assert pipe.get_list_adapters()["transformer"]  # loaded through load_lora_weights
@@ -141,8 +143,11 @@ def test_two_pass_renders_half_size_upsamples_then_refines_at_full_size(write_st
     with Recorder(pipe.transformer) as calls, Recorder(upsample_pipe.latent_upsampler, key="latent") as upsamples:
         clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
 
-    half, full = 3 * 1 * 2, 3 * 2 * 4  # latent tokens at 64 x 32 and at 128 x 64
-    refine_steps = len(plan.model.refine_sigmas)
+    # Latent tokens at 64 x 32 (LTX-2: half size; LTX-Video: 2/3 of 128 x 64 rounded down to 32) and at 128 x 64.
+    half, full = 3 * 1 * 2, 3 * 2 * 4
+    # LTX-2: the refine sigmas; LTX-Video: the documented refine timesteps, the last int(5 x 0.999) of them.
+    refine_steps = len(plan.model.refine_sigmas) if family == "ltx2" else 4
+    assert plan.calls[-1].denoising_steps == refine_steps
     assert calls.tokens == [half] * plan.model.steps + [full] * refine_steps
     assert len(upsamples.tokens) == 1
     assert clip.frames.shape == (17, 64, 128, 3)

@@ -1,0 +1,75 @@
+"""Integration: every preset renders offline from its real hub ids, as on a warm GPU worker.
+
+`ltx-flows download --preset ... --tiny` fills an empty Hugging Face cache with the tiny twins under the
+published repo ids; then, with HF_HUB_OFFLINE=1 and an empty ltx-flows cache (so nothing but the hub cache can
+serve a model), `ltx-flows render` renders one storyboard per preset through the Prefect flow: checkpoint,
+upsampler subfolder or repo root, stage-2 LoRA and IC-LoRA file names all resolved by huggingface_hub.
+"""
+
+import os
+import subprocess
+import sys
+
+import av
+import pytest
+
+from ltx_flows.media import probe
+from ltx_flows.presets import PRESETS
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _ltx_flows(*args, env: dict, cwd=None) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", *args], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=1500)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return run
+
+
+@pytest.fixture(scope="session")
+def hub_home(tmp_path_factory, tiny_cache):
+    """One Hugging Face home, empty at first, filled by `download --tiny` with every preset's repos."""
+    home = tmp_path_factory.mktemp("hf-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(home), PYTHONPATH=str(REPO), LTX_FLOWS_CACHE=str(tiny_cache))
+    presets = [arg for name in PRESETS for arg in ("--preset", name)]
+    run = _ltx_flows("download", "--tiny", *presets, env=env)
+    assert "Lightricks/ltxv-spatial-upscaler-0.9.7" in run.stdout and "total" in run.stdout
+    return home
+
+
+def _storyboard(name: str, clip: str) -> str:
+    preset = PRESETS[name]
+    # Few steps for the dev presets (the distilled ones keep their 8-step schedule); two-pass, since every
+    # preset has an upsampler; a control shot where the preset has IC-LoRAs.
+    steps = "" if preset.sigmas else ", steps: 2"
+    control = f"\n  - {{id: b, prompt: y, frames: 9, control: {{kind: canny, source: {clip}}}}}" if preset.control_loras else ""
+    return (
+        f"version: 1\nname: {name.replace('.', '_')}\nmodel: {{preset: {name}, two_pass: true{steps}}}\n"
+        f"output: {{width: 128, height: 128}}\nshots:\n  - {{id: a, prompt: x, frames: 9, "
+        f"keyframes: [{{image: keyframes/a.png, at: 0}}]}}{control}\n"
+    )
+
+
+def test_every_preset_renders_offline_from_its_hub_ids_through_the_flow(hub_home, workspace, reference_media, tmp_path):
+    files = []
+    for name in PRESETS:
+        path = workspace / f"{name}.yaml"
+        path.write_text(_storyboard(name, reference_media["clip"]))
+        files.append(path.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and k != "PREFECT_API_URL"}
+    empty = tmp_path / "empty-ltx-flows-cache"
+    env.update(HF_HOME=str(hub_home), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO), LTX_FLOWS_CACHE=str(empty))
+    _ltx_flows("render", *files, "--out", "renders", env=env, cwd=workspace)
+
+    assert not (empty / "twins").exists()  # nothing came from a twin built on the side
+    for name, preset in PRESETS.items():
+        film = workspace / "renders" / name.replace(".", "_")
+        shots = 2 if preset.control_loras else 1
+        info = probe(film / f"{name.replace('.', '_')}.mp4")
+        assert (info.frames, info.width, info.height) == (9 * shots, 128, 128), name
+        if preset.family == "ltx2":  # picture and sound
+            with av.open(str(film / "shots" / "a.mp4")) as container:
+                assert container.streams.audio, name

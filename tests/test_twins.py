@@ -1,0 +1,248 @@
+"""Tiny twins against the published structure, recipes against the docs, and the model lifecycle (no stubs)."""
+
+import gc
+import inspect
+import json
+import os
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+import pytest
+
+from ltx_flows.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
+from ltx_flows.plan import plan_storyboard
+from ltx_flows.presets import PRESETS
+from ltx_flows.storyboard import load_storyboard
+
+from .conftest import REPO
+
+REFERENCE = Path(os.environ.get("LTX_REFERENCE_CHECKPOINTS", "/work/shared/reference-ltx-checkpoints.json"))
+
+
+def _config(folder: Path) -> dict:
+    for name in ("config.json", "scheduler_config.json"):
+        if (folder / name).is_file():
+            return json.loads((folder / name).read_text())
+    raise FileNotFoundError(folder)
+
+
+@pytest.mark.parametrize("generation", list(GENERATIONS))
+def test_every_twin_has_the_structure_of_the_published_checkpoint(generation, tiny_cache):
+    """Each pipeline repo of the twin, read back from disk: every component's class and structural keys are
+    the published checkpoint's; the upsampler is where the real one is; sizes are shrunk."""
+    from ltx_flows.twins import ensure_twin
+
+    facts = GENERATIONS[generation]
+    root = ensure_twin(generation)
+    for repo, kind in facts.repos.items():
+        folder = root / repo
+        if kind.startswith("pipeline"):
+            index = json.loads((folder / "model_index.json").read_text())
+            assert index["_class_name"] == facts.pipeline
+            for name, component in facts.components.items():
+                assert index[name][1] == component.cls, (repo, name)
+                if component.structure:
+                    config = _config(folder / name)
+                    assert {k: config[k] for k in component.structure} == component.structure, (repo, name)
+            if facts.family == "ltx2":  # dev checkpoints shift by token count; distilled ones ship it off
+                scheduler = _config(folder / "scheduler")
+                expected = LTX2_DISTILLED_SCHEDULER if "distilled" in kind else LTX2_DEV_SCHEDULER
+                assert {k: scheduler[k] for k in expected} == expected
+            transformer = _config(folder / "transformer")
+            assert transformer["num_layers"] == 1 and transformer["num_attention_heads"] == 2  # tiny
+        if kind == "pipeline" and facts.family == "ltx2":
+            upsampler = folder / "latent_upsampler"  # LTX-2 ships it inside the dev repo
+        elif kind == "upsampler pipeline":  # 0.9.7: a pipeline repo with the model in latent_upsampler/
+            assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "LTXLatentUpsamplePipeline"
+            upsampler = folder / "latent_upsampler"
+            assert not (folder / "config.json").exists()
+        elif kind == "upsampler model":  # 0.9.8: a model at the repo root
+            upsampler = folder
+        else:
+            continue
+        config = _config(upsampler)
+        assert config["_class_name"] == facts.upsampler.cls
+        assert {k: config[k] for k in facts.upsampler.structure} == facts.upsampler.structure
+    # Every LoRA a preset of this generation loads is there, under its published file name.
+    for preset in PRESETS.values():
+        if preset.generation == generation:
+            for lora in preset.loras():
+                assert (root / lora).is_file(), lora
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="the shared reference of published configs is not here")
+def test_stated_facts_match_the_published_configs():
+    """The facts in generations.py against the configs diffusers' conversion scripts write (a reference file
+    outside the project, read only when present)."""
+    reference = json.loads(REFERENCE.read_text())
+    ltxv, ltx2 = reference["ltxv"], reference["ltx2"]
+    sources = {
+        ("ltxv-0.9.7", "transformer"): ltxv["transformer"]["0.9.7 and 0.9.8 13B"],
+        ("ltxv-0.9.8", "transformer"): ltxv["transformer"]["0.9.7 and 0.9.8 13B"],
+        ("ltxv-0.9.7", "vae"): ltxv["vae"]["0.9.7"],
+        ("ltxv-0.9.8", "vae"): ltxv["vae"]["0.9.7"],  # 0.9.8 uses the 0.9.7 VAE
+        ("ltxv-0.9.7", "upsampler"): ltxv["latent_upsampler"]["0.9.7"],
+        ("ltxv-0.9.8", "upsampler"): ltxv["latent_upsampler"]["0.9.8"],
+    }
+    for version in ("2.0", "2.3"):
+        generation = f"ltx2-{version}"
+        sources.update({
+            (generation, "transformer"): ltx2["transformer"][version],
+            (generation, "connectors"): ltx2["connectors"][version],
+            (generation, "vae"): ltx2["video_vae"][version],
+            (generation, "audio_vae"): ltx2["audio_vae"][version],
+            (generation, "vocoder"): ltx2["vocoder"][version],
+            (generation, "upsampler"): ltx2["latent_upsampler"][version],
+        })
+    for (generation, name), published in sources.items():
+        facts = GENERATIONS[generation]
+        stated = facts.upsampler.structure if name == "upsampler" else facts.components[name].structure
+        for key, value in stated.items():
+            assert key in published and published[key] == value, (generation, name, key, value, published.get(key))
+    assert ltx2["scheduler"]["distilled"]["use_dynamic_shifting"] is LTX2_DISTILLED_SCHEDULER["use_dynamic_shifting"]
+    assert ltx2["scheduler"]["dev / full"]["shift_terminal"] == LTX2_DEV_SCHEDULER["shift_terminal"]
+
+
+def _plan(write_storyboard, preset: str, **model):
+    settings = ", ".join(f"{k}: {v}" for k, v in {"preset": preset, "two_pass": "true", **model}.items())
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {{{settings}}}
+        shots: [{{id: a, prompt: x, frames: 121}}]
+        """)
+    return plan_storyboard(load_storyboard(path), path)
+
+
+LTXV_DISTILLED = [1000, 993, 987, 981, 975, 909, 725, 0.03]
+LTX2_STAGE2 = [0.909375, 0.725, 0.421875]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyboard, name):
+    """The keyword arguments the plan lists per pass, against diffusers' docs (ltx_video.md, ltx2.md); and
+    every one of them is a parameter of the installed pipeline it goes to."""
+    import diffusers
+
+    plan = _plan(write_storyboard, name)
+    generate, upsample, refine = plan.calls
+    first, up, second = generate.kwargs, upsample.kwargs, refine.kwargs
+    for call in plan.calls:
+        accepted = inspect.signature(getattr(diffusers, call.pipeline).__call__).parameters
+        assert set(call.kwargs) <= set(accepted), (call.step, set(call.kwargs) - set(accepted))
+    assert first["output_type"] == "latent" and second["output_type"] == "np"
+
+    if name.startswith("ltxv"):
+        # 1216 x 704: the first pass at 2/3, rounded down to multiples of 32; the refine at twice that.
+        assert (first["width"], first["height"]) == (800, 448) and (second["width"], second["height"]) == (1600, 896)
+        for values in (first, second):
+            assert values["guidance_rescale"] == 0.7 and values["image_cond_noise_scale"] == 0.0
+            assert values["decode_timestep"] == 0.05 and values["decode_noise_scale"] == 0.025
+        assert up["adain_factor"] == 1.0
+        assert up.get("tone_map_compression_ratio") == (0.6 if name == "ltxv-0.9.8-distilled" else None)
+        if name == "ltxv-0.9.7-dev":
+            assert (first["num_inference_steps"], first["guidance_scale"]) == (30, 5.0) and "timesteps" not in first
+            assert (second["denoise_strength"], second["num_inference_steps"], second["guidance_scale"]) == (0.4, 10, 5.0)
+        else:
+            assert first["timesteps"] == LTXV_DISTILLED and first["guidance_scale"] == 1.0
+            assert second["timesteps"] == [1000, 909, 725, 421, 0] and second["denoise_strength"] == 0.999
+            assert (generate.denoising_steps, refine.denoising_steps) == (8, 4)
+        assert refine.lora is None
+        return
+
+    # LTX-2: the first pass at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
+    assert (first["width"], first["height"]) == (384, 256) and (second["width"], second["height"]) == (768, 512)
+    assert second["sigmas"] == LTX2_STAGE2 and second["noise_scale"] == 0.909375 and second["guidance_scale"] == 1.0
+    assert second["stg_scale"] == 0.0 and second["modality_scale"] == 1.0
+    if name.endswith("-dev"):
+        assert first["guidance_scale"] == 3.0 and first["audio_guidance_scale"] == 7.0
+        assert first["stg_scale"] == 1.0 and first["modality_scale"] == 3.0 and first["guidance_rescale"] == 0.7
+        assert first["num_inference_steps"] == (40 if name == "ltx2-dev" else 30) and first["sigmas"] is None
+        assert first["spatio_temporal_guidance_blocks"] == ([29] if name == "ltx2-dev" else [28])
+        if name == "ltx2-dev":
+            assert refine.lora == "Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors"
+    else:
+        assert first["sigmas"] == [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
+        assert first["guidance_scale"] == 1.0 and first["stg_scale"] == 0.0 and refine.lora is None
+
+
+def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_storyboard):
+    path = write_storyboard("""
+        version: 1
+        name: spot
+        model: {preset: ltxv-0.9.8-distilled, two_pass: true}
+        shots: [{id: a, prompt: x, frames: 121}]
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", "--json", str(path)], capture_output=True,
+                         text=True, env=env, check=True)
+    plan = json.loads(run.stdout)
+    assert [call["step"] for call in plan["calls"]] == ["generate", "upsample", "refine"]
+    assert plan["calls"][1]["kwargs"] == {"adain_factor": 1.0, "tone_map_compression_ratio": 0.6, "output_type": "latent"}
+    assert plan["vram"]["note"] == "estimate" and plan["vram"]["resident_gb"] > plan["vram"]["sequential_offload_gb"]
+    table = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", str(path)], capture_output=True, text=True,
+                           env={**env, "COLUMNS": "300"}, check=True).stdout
+    assert "estimate" in table and "tone_map_compression_ratio=0.6" in table
+
+    run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "presets", "--json"], capture_output=True, text=True,
+                         env=env, check=True)
+    listed = {p["name"]: p for p in json.loads(run.stdout)}
+    assert set(listed) == set(PRESETS)
+    assert listed["ltxv-0.9.7-dev"]["upsampler"] == "Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler"
+    assert listed["ltxv-0.9.8-distilled"]["upsampler"] == "a-r-r-o-w/LTX-0.9.8-Latent-Upsampler"
+    assert listed["ltx2.3-distilled"]["generation"] == "ltx2-2.3"
+    assert set(listed["ltx2.3-dev"]["loras"].values()) == {
+        "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+    }
+    assert all(lora.split("/")[1].startswith("LTX-2-19b") for lora in listed["ltx2-dev"]["loras"].values())
+
+
+def _tiny_plan(write_storyboard, preset: str, name: str = "board.yaml"):
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {{preset: {preset}, checkpoint: tiny, two_pass: true}}
+        output: {{width: 128, height: 64}}
+        shots: [{{id: a, prompt: x, frames: 9}}]
+        """, name)
+    return plan_storyboard(load_storyboard(path), path)
+
+
+def test_on_step_counts_every_denoising_step_of_both_passes(write_storyboard, tiny_cache):
+    from ltx_flows import generate
+
+    plan = _tiny_plan(write_storyboard, "ltxv-0.9.8-distilled")
+    pipe = generate.load_pipeline(plan.model)
+    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    steps = []
+    clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe,
+                                  on_step=lambda done, total: steps.append((done, total)))
+    total = 8 + 4  # the distilled timesteps, then the last 4 of the refine timesteps
+    assert steps == [(done, total) for done in range(1, total + 1)]
+    # Rendered at 2/3 size, upsampled to 2x that (128 x 64 -> 64 x 32 -> 128 x 64), at the asked size.
+    assert clip.frames.shape == (9, 64, 128, 3)
+
+
+def test_one_model_stays_loaded_and_the_upsampler_keeps_the_shared_vae_hooks(write_storyboard, tiny_cache):
+    """Loading another model drops the one before (its pipeline is freed); placing an upsampler never removes
+    the hooks of the VAE it shares with the main pipeline (enable_model_cpu_offload on it would)."""
+    from accelerate.hooks import ModelHook, add_hook_to_module
+
+    from ltx_flows import generate
+
+    plan = _tiny_plan(write_storyboard, "ltxv-0.9.7-dev")
+    pipe = generate.load_pipeline(plan.model)
+    hook = ModelHook()
+    add_hook_to_module(pipe.vae, hook)  # what the main pipeline's offload puts on its VAE
+    generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    assert getattr(pipe.vae, "_hf_hook", None) is hook
+
+    first = weakref.ref(pipe)
+    del pipe
+    other = _tiny_plan(write_storyboard, "ltx2-distilled", "other.yaml")
+    generate.load_pipeline(other.model)
+    gc.collect()
+    assert first() is None  # dropped: not cached, not referenced by an upsampler
+    assert len(generate._pipelines) == 1
