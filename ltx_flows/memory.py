@@ -85,7 +85,8 @@ class VramEstimate(BaseModel):
     """A rough estimate of the GPU memory one shot needs (bfloat16 weights), per memory setting.
 
     Weights: the preset's parameter counts x 2 bytes. Activations: the shot's tokens x a 4096-wide working
-    set per guidance branch. Decoding: the VAE's widest layer at full size (tiling divides it). It is an
+    set per guidance branch. Decoding: the VAE decoder at 1/4 size (patch 4), ~128 channels, a few tensors
+    live (tiling divides it). It is an
     estimate, not a measurement: a first run on the real card is the only proof.
     """
 
@@ -101,7 +102,8 @@ def vram_estimate(width: int, height: int, frames: int, transformer_b: float, te
     """Estimate GPU memory for one shot of `frames` frames at `width` x `height` (see VramEstimate)."""
     tokens = (width // 32) * (height // 32) * ((frames - 1) // 8 + 1)
     activations = tokens * 4096 * 2 * 12 * guidance_branches / 1e9
-    decode = width * height * frames * 128 * 2 / 1e9
+    # The decoder works at 1/4 of the size (patch size 4) with ~128 channels, a few tensors at a time.
+    decode = width * height * frames * 32 / 1e9
     transformer, text_encoder = transformer_b * 2, text_encoder_b * 2
     return VramEstimate(
         tokens=tokens,

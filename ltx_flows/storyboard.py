@@ -58,7 +58,7 @@ class ModelConfig(_Strict):
 
     preset: Literal[tuple(PRESETS)] | None = Field(
         None,
-        description="Documented defaults for a published checkpoint (see Presets): they fill in every "
+        description="Documented defaults for a published checkpoint (see docs/models.md): they fill in every "
         "`model` and `output` key this storyboard leaves out.",
     )
     family: Literal["ltxv", "ltx2"] = Field(

@@ -163,6 +163,10 @@ def test_control_loras_default_to_the_presets_or_the_tiny_one(write_storyboard, 
         )
     )
     [shot] = plan_storyboard(load_storyboard(path), path).shots
+    # With `checkpoint: tiny` the preset's LoRA file comes from its generation's twin, under its published name.
+    assert shot.control.lora == "twin:ltx2-2.0:" + PRESETS["ltx2-dev"].control_loras["canny"]
+    path.write_text(path.read_text().replace("checkpoint: tiny", "checkpoint: Lightricks/LTX-2"))
+    [shot] = plan_storyboard(load_storyboard(path), path).shots
     assert shot.control.lora == PRESETS["ltx2-dev"].control_loras["canny"]
 
 
