@@ -84,7 +84,7 @@ _DOCS_LTX2 = "docs ltx2.md"
 # LTX-Video 0.9.7 / 0.9.8: the documented two-pass recipe. The first pass at 2/3 of the size, the
 # upsampler with AdaIN toward the first pass, hard conditions not re-noised (the pipeline default 0.15
 # would re-noise every keyframe and every long-take tail), guidance rescale 0.7.
-_LTXV_PASS = {"guidance_rescale": 0.7, "image_cond_noise_scale": 0.0}
+LTXV_PASS = {"guidance_rescale": 0.7, "image_cond_noise_scale": 0.0}
 _LTXV_SOURCES = {
     "guidance_rescale": _DOCS_LTXV, "image_cond_noise_scale": _DOCS_LTXV, "adain_factor": _DOCS_LTXV,
     "decode_timestep": _DOCS_LTXV, "decode_noise_scale": _DOCS_LTXV, "first_pass_scale": _DOCS_LTXV,
@@ -97,20 +97,20 @@ def _ltxv_distilled(tone_map: bool) -> Recipe:
     if tone_map:
         sources["tone_map_compression_ratio"] = _DOCS_LTXV + " (0.9.8)"
     return Recipe(
-        first=dict(_LTXV_PASS),
+        first=dict(LTXV_PASS),
         upsample=upsample,
         # The pipeline keeps the last int(5 x 0.999) = 4 timesteps: it re-noises the upsampled latents to
         # t=909 and runs 909, 725, 421, 0 (installed: LTXConditionPipeline.get_timesteps).
-        refine={**_LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999},
+        refine={**LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999},
         first_pass_scale=2 / 3,
         sources=sources,
     )
 
 
 _LTXV_DEV = Recipe(
-    first=dict(_LTXV_PASS),
+    first=dict(LTXV_PASS),
     upsample={"adain_factor": 1.0},
-    refine={**_LTXV_PASS, "denoise_strength": 0.4, "num_inference_steps": 10},
+    refine={**LTXV_PASS, "denoise_strength": 0.4, "num_inference_steps": 10},
     first_pass_scale=2 / 3,
     sources={**_LTXV_SOURCES, "num_inference_steps": _DOCS_LTXV, "guidance_scale": _DOCS_LTXV,
              "denoise_strength": _DOCS_LTXV},
@@ -120,14 +120,14 @@ _LTXV_DEV = Recipe(
 # re-noising the upsampled latents to their first value. STG and modality guidance are off with CFG off:
 # the installed pipeline's defaults (stg 1.0, modality 3.0, audio guidance 7.0) are the dev recipe's, so
 # the distilled recipe sets them back explicitly.
-_LTX2_NO_GUIDANCE = {
+LTX2_NO_GUIDANCE = {
     "stg_scale": 0.0, "audio_stg_scale": 0.0, "modality_scale": 1.0, "audio_modality_scale": 1.0,
     "audio_guidance_scale": 1.0, "guidance_rescale": 0.0, "audio_guidance_rescale": 0.0,
 }
 _LTX2_REFINE = {"sigmas": REFINE_SIGMAS, "num_inference_steps": len(REFINE_SIGMAS), "noise_scale": REFINE_SIGMAS[0],
-                "guidance_scale": 1.0, **_LTX2_NO_GUIDANCE}
+                "guidance_scale": 1.0, **LTX2_NO_GUIDANCE}
 _LTX2_DISTILLED = Recipe(
-    first=dict(_LTX2_NO_GUIDANCE),
+    first=dict(LTX2_NO_GUIDANCE),
     refine=dict(_LTX2_REFINE),
     sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
              "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",

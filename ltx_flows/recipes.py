@@ -7,7 +7,7 @@ latents). What the plan shows is what the pipelines receive. No torch here.
 
 from pydantic import BaseModel
 
-from .presets import PRESETS, Preset, Recipe, _LTX2_NO_GUIDANCE, _LTXV_PASS, preset_file
+from .presets import LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
 from .storyboard import ModelConfig, OutputConfig
 
 SIZE_STEP = 32
@@ -16,10 +16,10 @@ SIZE_STEP = 32
 # (ltxv); LTX-2 with CFG only, as ltx-flows has always rendered it (ltx2).
 _FAMILY_RECIPES = {
     "ltxv": Recipe(
-        first=dict(_LTXV_PASS), upsample={"adain_factor": 1.0},
-        refine={**_LTXV_PASS, "timesteps": [1000, 909, 725, 421, 0], "denoise_strength": 0.999}, first_pass_scale=2 / 3,
+        first=dict(LTXV_PASS), upsample={"adain_factor": 1.0},
+        refine={**LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999}, first_pass_scale=2 / 3,
     ),
-    "ltx2": Recipe(first=dict(_LTX2_NO_GUIDANCE), refine=dict(_LTX2_NO_GUIDANCE)),
+    "ltx2": Recipe(first=dict(LTX2_NO_GUIDANCE), refine=dict(LTX2_NO_GUIDANCE)),
 }
 _PIPELINES = {
     "ltxv": ("LTXConditionPipeline", "LTXLatentUpsamplePipeline"),

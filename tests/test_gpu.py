@@ -97,3 +97,50 @@ def test_cuda_ltxv_two_pass(tiny_cache, write_storyboard, workspace, offload):
     info = probe(clip)
     assert (info.frames, info.width, info.height) == (25, 256, 128)
     assert read_frames(clip).std() > 0
+
+
+TWIN_BOARD = """
+version: 1
+name: gpu-twin
+model: {{preset: {preset}, checkpoint: tiny, two_pass: true, dtype: bfloat16, device: cuda{steps}}}
+output: {{width: 256, height: 128, fps: 24}}
+shots:
+  - id: a
+    prompt: "a red ball"
+    frames: 25
+    keyframes: [{{image: keyframes/a.png, at: 0}}]
+    {control}
+"""
+
+# One preset per twin (generation), the other presets of a generation share its twin.
+_TWIN_PRESETS = {"ltxv-0.9.7": "ltxv-0.9.7-dev", "ltxv-0.9.8": "ltxv-0.9.8-distilled", "ltx2-2.0": "ltx2-dev",
+                 "ltx2-2.3": "ltx2.3-distilled"}
+
+
+@pytest.mark.parametrize("rung", range(5))
+@pytest.mark.parametrize("generation", list(_TWIN_PRESETS))
+def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace, reference_media, generation, rung):
+    """Every twin in bfloat16 on CUDA, two-pass (with a control where the preset has IC-LoRAs), at each rung of
+    the memory ladder; the shared VAE keeps the main pipeline's offload hooks through the upsampler."""
+    from ltx_flows.memory import memory_steps
+    from ltx_flows.presets import PRESETS
+
+    preset = PRESETS[_TWIN_PRESETS[generation]]
+    control = f"control: {{kind: canny, source: {reference_media['clip']}}}" if preset.control_loras else ""
+    path = write_storyboard(TWIN_BOARD.format(preset=_TWIN_PRESETS[generation], control=control,
+                                              steps="" if preset.sigmas else ", steps: 2"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    ladder = memory_steps(plan.model)
+    memory = ladder[rung]
+    steps = []
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders", memory,
+                                on_step=lambda done, total: steps.append((done, total)))
+    pipe = generate.load_pipeline(plan.model)
+    assert pipe.transformer.dtype == torch.bfloat16
+    if memory.cpu_offload or memory.sequential_offload:
+        assert hasattr(pipe.vae, "_hf_hook")  # the upsampler's placement left the shared VAE's hooks alone
+    info = probe(clip)
+    assert (info.frames, info.width, info.height) == (25, 256, 128)
+    assert info.has_audio == (preset.family == "ltx2")
+    assert read_frames(clip).std() > 0
+    assert steps[-1][0] == steps[-1][1] == sum(call.denoising_steps for call in plan.calls)
