@@ -246,3 +246,38 @@ def test_one_model_stays_loaded_and_the_upsampler_keeps_the_shared_vae_hooks(wri
     gc.collect()
     assert first() is None  # dropped: not cached, not referenced by an upsampler
     assert len(generate._pipelines) == 1
+
+
+def test_download_fetches_exactly_what_rendering_loads(write_storyboard, reference_media, monkeypatch):
+    """What `ltx-flows download` asks the hub for (no network here: the lists, not the transfer)."""
+    from ltx_flows.prefetch import preset_needs, storyboard_needs
+
+    monkeypatch.delenv("LTX_FLOWS_ANNOTATORS", raising=False)  # detector files come from the hub repo
+
+    needs = {(n.repo, n.what): n for n in preset_needs("ltx2-dev")}
+    checkpoint = needs[("Lightricks/LTX-2", "checkpoint")]
+    # Pipeline subfolders only: never the single-file checkpoints the repo also holds at its root.
+    assert checkpoint.patterns[0] == "model_index.json" and all(p.endswith("/*") for p in checkpoint.patterns[1:])
+    assert "transformer/*" in checkpoint.patterns and "vocoder/*" in checkpoint.patterns
+    assert needs[("Lightricks/LTX-2", "upsampler")].patterns == ["latent_upsampler/*"]
+    assert needs[("Lightricks/LTX-2", "stage-2 LoRA")].files == ["ltx-2-19b-distilled-lora-384.safetensors"]
+    assert needs[("Lightricks/LTX-2-19b-IC-LoRA-Pose-Control", "IC-LoRA")].files == ["ltx-2-19b-ic-lora-pose-control.safetensors"]
+    # 0.9.8's upsampler is a model at its repo root; 0.9.7's a subfolder of a pipeline repo.
+    [root] = [n for n in preset_needs("ltxv-0.9.8-distilled") if n.what == "upsampler"]
+    assert (root.repo, root.patterns) == ("a-r-r-o-w/LTX-0.9.8-Latent-Upsampler", ["config.json", "*.safetensors"])
+    [sub] = [n for n in preset_needs("ltxv-0.9.7-dev") if n.what == "upsampler"]
+    assert (sub.repo, sub.patterns) == ("Lightricks/ltxv-spatial-upscaler-0.9.7", ["latent_upsampler/*"])
+
+    # A storyboard needs only what it uses: its checkpoint, and for a depth control the IC-LoRA and detector.
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {{preset: ltx2.3-distilled}}
+        output: {{width: 256, height: 256}}
+        shots: [{{id: a, prompt: x, frames: 9, control: {{kind: depth, source: {reference_media["clip"]}}}}}]
+        """)
+    found = {(n.repo, n.what): n for n in storyboard_needs(load_storyboard(path))}
+    assert set(found) == {("diffusers/LTX-2.3-Distilled-Diffusers", "checkpoint"),
+                          ("Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control", "IC-LoRA"),
+                          ("lllyasviel/Annotators", "depth detector")}
+    assert found[("lllyasviel/Annotators", "depth detector")].files == ["dpt_hybrid-midas-501f0c75.pt"]
