@@ -157,8 +157,29 @@ def _ltxv_refine_schedule(sigmas: list[float]) -> tuple[list[float], float]:
     return timesteps, (len(sigmas) + 0.5) / len(timesteps)
 
 
+def generation_steps(model: ModelConfig) -> int:
+    """Denoising steps one generation runs, across its passes (two-pass: pass-1 steps + refine steps)."""
+    return model.steps + (len(model.refine_sigmas) if model.two_pass else 0)
+
+
+def _step_callback(on_step: Callable[[int, int], None] | None, total: int):
+    """A diffusers `callback_on_step_end` that reports (steps done, total) across every pass of one generation."""
+    if on_step is None:
+        return None
+    done = 0
+
+    def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        nonlocal done
+        done += 1
+        on_step(done, max(done, total))
+        return callback_kwargs
+
+    return callback
+
+
 def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig,
-                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None,
+                   callback=None) -> np.ndarray:
     def conditions(width: int, height: int) -> list[LTXVideoCondition] | None:
         found = [
             LTXVideoCondition(image=fit_image(k.image, width, height), frame_index=k.frame, strength=k.strength)
@@ -179,6 +200,7 @@ def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfi
         "decode_timestep": model.decode_timestep,
         "decode_noise_scale": model.decode_noise_scale,
         "generator": generator,
+        "callback_on_step_end": callback,
     }
     # LTXConditionPipeline takes a custom schedule as timesteps (sigma x 1000).
     timesteps = [1000.0 * sigma for sigma in model.sigmas] if model.sigmas else None
@@ -205,14 +227,16 @@ def generate_shot(
     control: tuple[np.ndarray, Path, int] | None = None,
     memory: MemorySettings | None = None,
     tail: tuple[np.ndarray, float] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
     Two-pass needs `upsample_pipe`; `control` is (frames, IC-LoRA file, downscale factor); `memory`
     defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for
-    a segment that continues them.
+    a segment that continues them; `on_step(done, total)` is called after each denoising step.
     """
     memory = memory or memory_steps(model)[0]
+    callback = _step_callback(on_step, generation_steps(model))
     # A CPU generator gives the same noise on every device.
     generator = torch.Generator(device="cpu").manual_seed(shot.seed)
     device = pick_device(model.device)
@@ -226,24 +250,31 @@ def generate_shot(
         generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
         if model.family == "ltx2":
             frames, audio = ltx2.generate(
-                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail
+                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail,
+                callback=callback,
             )
         else:
-            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail), None
+            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail, callback), None
     return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
 
 
-def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
-    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+def render_shot(
+    plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path.
+
+    `on_step(done, total)` follows the denoising steps (a long take's count across all its segments).
+    """
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control)
+        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step)
     control = _control_slice(control, 0, shot.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     start = time.perf_counter()
-    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory)
+    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step)
     generated = time.perf_counter()
     # Every clip of a film with generated sound carries a track, silent for a muted shot, so the film's
     # sound stays continuous across joins.
@@ -290,13 +321,15 @@ def render_long_take(
     film_dir: Path,
     memory: MemorySettings | None = None,
     control: tuple[Path, Path, int] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
     Each segment is cached under `film_dir` as it finishes (its file name holds its chained
     hash), so a re-run renders only the segments that are missing or changed. The clip is
     written as segments come in: memory holds one segment and the take's tail, however long
-    the take is.
+    the take is. `on_step(done, total)` counts denoising steps across the whole take; a cached
+    segment's steps count as done when the next one reports.
     """
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
@@ -319,6 +352,7 @@ def render_long_take(
                 frames = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
                     _control_slice(control, segment.start, segment.frames), memory, condition,
+                    on_step=_take_steps(on_step, segment.index, len(shot.segments)),
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)
@@ -341,6 +375,13 @@ def render_long_take(
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
     _remove_stale_segments(shot, film_dir)
     return clip
+
+
+def _take_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):
+    # Segment `index` of `count`: its steps continue the count of the segments before it.
+    if on_step is None:
+        return None
+    return lambda done, total: on_step(index * total + done, count * total)
 
 
 def _remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:

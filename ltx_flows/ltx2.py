@@ -116,11 +116,13 @@ def generate(
     upsample_pipe=None,
     control: tuple[np.ndarray, Path, int] | None = None,
     tail: tuple[np.ndarray, float] | None = None,
+    callback=None,
 ) -> tuple[np.ndarray, Audio]:
     """Render one LTX-2 shot: (frames as float in [0, 1], its sound).
 
     `control` is (the control video's frames, the IC-LoRA file, its reference downscale factor);
-    `tail` is (the frames a long take's segment continues, strength).
+    `tail` is (the frames a long take's segment continues, strength); `callback` is diffusers'
+    `callback_on_step_end`, passed to every denoising pass.
     """
     width, height = output.width, output.height
     if model.two_pass:
@@ -131,6 +133,7 @@ def generate(
         "num_frames": shot.frames,
         "frame_rate": output.fps,
         "generator": generator,
+        "callback_on_step_end": callback,
         **_guidance(model),
     }
     first = dict(common, width=width, height=height, num_inference_steps=model.steps, sigmas=model.sigmas)
