@@ -24,11 +24,11 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
 h1 { margin: 0 0 .2em; } h2 { margin: 1.5em 0 .4em; border-bottom: 1px solid #ddd; }
 .facts { color: #555; margin: 0 0 1em; }
 video { background: #000; max-width: 100%; display: block; }
-.film video { width: 100%; }
+.film video { width: 100%; max-height: 480px; }
 .shot { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 1em; margin: 1em 0; }
 .shot h3 { margin: 0 0 .3em; font-family: ui-monospace, monospace; }
 .media { display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }
-.media figure { margin: 0; } figcaption { color: #555; font-size: 13px; }
+.media figure { margin: 0; } .media video { width: 320px; } figcaption { color: #555; font-size: 13px; }
 .prompt { font-size: 16px; margin: .3em 0; }
 .filmstrip { display: block; margin: .5em 0; max-width: 100%; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; }
@@ -59,7 +59,7 @@ def review_path(film_dir: Path) -> Path:
 
 
 def _video(src: str, caption: str, css_class: str) -> str:
-    return (f'<figure class="{css_class}"><video controls preload="metadata" src="{escape(src)}"></video>'
+    return (f'<figure class="{css_class}"><video controls preload="auto" src="{escape(src)}"></video>'
             f'<figcaption>{escape(caption)} · <span class="video-status">loading…</span></figcaption></figure>')
 
 
@@ -93,7 +93,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         f"<style>{_STYLE}</style></head><body>",
         f'<h1 id="title">{escape(plan.name)}</h1>',
         f'<p class="facts">Rendered {escape(manifest["created"])} from <code>{escape(manifest["storyboard"]["path"])}</code>'
-        f' · {film["width"]}x{film["height"]} at {film["fps"]} fps · {film["frames"]} frames ({film["seconds"]:.2f} s)'
+        f' · {film["width"]}x{film["height"]} at {film["fps"]:g} fps · {film["frames"]} frames ({film["seconds"]:.2f} s)'
         f' · model {escape(plan.model.family)} <code>{escape(plan.model.checkpoint)}</code> · sound: {escape(plan.audio)}</p>',
         '<section class="film" id="film"><h2>Film</h2>',
         _video(film["path"], film["path"], "film-video"),
@@ -109,7 +109,8 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         if facts.get("control"):
             control = facts["control"]
             media.append(_video(control["video"], f"{control['kind']} control driving {shot.id}", "control-video"))
-        join = (f"crossfade of {shot.crossfade_frames} frames into the next shot" if shot.transition == "crossfade"
+        join = ("the last shot" if shot is plan.shots[-1]
+                else f"crossfade of {shot.crossfade_frames} frames into the next shot" if shot.transition == "crossfade"
                 else "cut to the next shot")
         parts += [
             f'<article class="shot" id="shot-{escape(shot.id)}">',
