@@ -53,7 +53,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Turn storyboard YAML into finished videos with LTX models.
@@ -154,7 +154,7 @@ def validate(
 def plan(
     file: Annotated[str, typer.Argument(help="Storyboard YAML file.", show_default=False)],
     root: Root = None,
-    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print the plan as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments."""
     [(file, storyboard)] = _load_all([file], root)
@@ -215,19 +215,19 @@ def _segments_table(shot: ShotPlan) -> Table:
 @app.command()
 def render(
     files: Files,
-    out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/<name>/.")] = Path("renders"),
+    out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/NAME/ (NAME: the storyboard's `name`).")] = Path("renders"),
     root: Root = None,
     force: Annotated[
-        bool, typer.Option("--force/--no-force", help="Render every shot, even those whose clips are unchanged.")
+        bool, typer.Option("--force/--no-force", metavar="", help="Render every shot, even those whose clips are unchanged.")
     ] = False,
     cluster: Annotated[
         Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots.")
     ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose/--quiet", help="Show Prefect's and the pipeline's log lines above the progress display.")
+        bool, typer.Option("--verbose/--quiet", metavar="", help="Show Prefect's and the pipeline's log lines above the progress display.")
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json/--no-json", help="Print a JSON summary (films, review pages, failures) on stdout.")
+        bool, typer.Option("--json/--no-json", metavar="", help="Print a JSON summary (films, review pages, failures) on stdout.")
     ] = False,
 ) -> None:
     """Render storyboards through the Prefect flow `render-batch` (one `render-storyboard` run each).
@@ -313,7 +313,7 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
 @app.command()
 def schema(
     markdown: Annotated[
-        bool, typer.Option("--markdown/--json", help="Print the field reference as Markdown instead of the JSON Schema.")
+        bool, typer.Option("--markdown/--json", metavar="", help="Print the field reference as Markdown instead of the JSON Schema.")
     ] = False,
 ) -> None:
     """Print the storyboard JSON Schema (generated from the models) for editors."""

@@ -656,6 +656,8 @@ def _value_message(loc: Loc, error: dict) -> str:
         field = _field_at(loc)
         required = field is not None and field.is_required()
         return f"`{key}` is empty: write some text" + ("" if required else f", or leave `{key}` out for its default")
+    if kind == "too_short" and not value:
+        return f"`{key}` is empty: give at least {error.get('ctx', {}).get('min_length', 1)} item"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         bound = next(iter(error.get("ctx", {}).values()), None)
         words = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
