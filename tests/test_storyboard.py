@@ -178,6 +178,54 @@ def test_schema_rejects_what_the_models_reject():
         jsonschema.validate(bad, schema)
 
 
+SCHEMA_BASE = {"version": 1, "name": "spot", "shots": [{"id": "a", "prompt": "x", "duration": 2}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "valid"),
+    [
+        ({}, True),
+        ({"output": {"width": 768, "height": 512, "audio": "none"}}, True),
+        ({"model": {"family": "ltx2", "preset": None}, "output": {"audio": "generate"}}, True),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "keyframes": [{"image": "k.png", "at": "2.5s"}]}]}, True),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "transition": {"crossfade": 0.5}}]}, True),
+        ({"output": {"width": 770}}, False),  # not a multiple of 32
+        ({"output": {"height": 500}}, False),
+        ({"shots": [{"id": "a", "prompt": "x"}]}, False),  # neither duration nor frames
+        ({"shots": [{"id": "a", "prompt": "x", "duration": 2, "frames": 9}]}, False),  # both
+        ({"output": {"audio": "generate"}}, False),  # ltxv by default: no sound to generate
+        ({"model": {"family": "ltxv"}, "output": {"audio": "generate"}}, False),
+        ({"model": {"family": "ltx-2"}}, False),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "keyframes": [{"image": "k.png", "at": "2.5"}]}]}, False),
+    ],
+)
+def test_editor_schema_catches_what_validation_catches(change, valid):
+    """A real JSON Schema validator (what an editor runs) over good and bad storyboards."""
+    validator = jsonschema.Draft202012Validator(storyboard_json_schema())
+    errors = list(validator.iter_errors({**SCHEMA_BASE, **change}))
+    assert (not errors) == valid, [error.message for error in errors]
+
+
+def test_editor_schema_hover_text_and_hints():
+    schema = storyboard_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    defs = schema["$defs"]
+    duration = defs["Shot"]["properties"]["duration"]
+    assert "title" not in duration and duration["type"] == ["number", "null"]  # one entry, not "Duration || Duration"
+    assert duration["markdownDescription"] == "Seconds. Give this or `frames`."
+    assert duration["description"] == "Seconds. Give this or frames."
+    assert defs["Keyframe"]["properties"]["at"]["examples"] == ["start", "end", "2.5s", 48]
+    from ltx_flows.presets import PRESETS
+
+    preset = defs["ModelConfig"]["properties"]["preset"]
+    assert preset["enum"] == [*PRESETS, None]
+    assert preset["markdownEnumDescriptions"] == [p.description for p in PRESETS.values()]
+    [crossfade] = [s for s in defs["Shot"]["properties"]["transition"]["defaultSnippets"] if s["label"] == "crossfade"]
+    assert crossfade["body"] == {"crossfade": "^${1:0.5}"}
+    settings = json.loads((REPO / ".vscode" / "settings.json").read_text())
+    assert settings["yaml.schemas"] == {"./storyboards/storyboard.schema.json": ["storyboards/**/*.yaml"]}
+
+
 def test_readme_field_reference_is_generated_from_the_models():
     from ltx_flows.reference import storyboard_reference_markdown
 
