@@ -1,7 +1,7 @@
 """The storyboard language: pydantic models, safe YAML loading, and errors as `file:line:col`.
 
 The models below are the single source of truth: validation, the JSON Schema
-(`ltx-flows schema`) and the README's field reference are all generated from them.
+(`ltx-flows schema`) and the field reference in docs/storyboards.md are all generated from them.
 """
 
 import difflib

@@ -226,14 +226,14 @@ def test_editor_schema_hover_text_and_hints():
     assert settings["yaml.schemas"] == {"./storyboards/storyboard.schema.json": ["storyboards/**/*.yaml"]}
 
 
-def test_readme_field_reference_is_generated_from_the_models():
+def test_field_reference_is_generated_from_the_models():
     from ltx_flows.reference import storyboard_reference_markdown
 
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "storyboards.md").read_text()
     start = readme.index("<!-- reference:start -->\n") + len("<!-- reference:start -->\n")
     end = readme.index("<!-- reference:end -->")
     assert readme[start:end] == storyboard_reference_markdown(), (
-        "README field reference is stale: paste `ltx-flows schema --markdown` between the reference markers"
+        "docs/storyboards.md field reference is stale: paste `ltx-flows schema --markdown` between the reference markers"
     )
 
 
