@@ -105,9 +105,9 @@ class _ProgressArtifact(logging.Handler):
         super().__init__()
         self.state = progress.StoryboardProgress(plan.name)
         self.throttle = progress.Throttle()
+        self.description = report.storyboard_description(plan, "progress", source)
         self.artifact = create_progress_artifact(
-            0.0, key=report.artifact_key(source, plan.name, "progress"),
-            description=report.storyboard_description(plan, "progress", source),
+            0.0, key=report.artifact_key(source, plan.name, "progress"), description=self.description
         )
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -119,7 +119,8 @@ class _ProgressArtifact(logging.Handler):
         elif not self.throttle.ready():
             return
         try:
-            update_progress_artifact(self.artifact, 100.0 * self.state.fraction, description=self.state.describe())
+            update_progress_artifact(self.artifact, 100.0 * self.state.fraction,
+                                     description=f"{self.description}. Now: {self.state.describe()}")
         except Exception as error:  # progress is a view: a failed update must not fail a shot
             logging.getLogger(__name__).warning("Progress artifact not updated: %s", error)
 

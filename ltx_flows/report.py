@@ -36,7 +36,7 @@ class ShotOutcome:
         if self.status == "rendered":
             return f"rendered in {self.seconds:.1f} s"
         if self.status == "cached":
-            return "reused (unchanged since the last render)"
+            return "reused (unchanged)"
         return f"failed: {first_line(self.reason or '')}"
 
 
@@ -179,7 +179,7 @@ def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
 def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
     """The batch summary: one table row per storyboard, whatever its error says."""
     lines = [f"# Render batch ({source})", "",
-             f"{len(succeeded)} storyboards rendered, {len(failed)} failed.", "",
+             f"{_count(len(succeeded), 'storyboard')} rendered, {len(failed)} failed.", "",
              "| storyboard | result | film | review page |", "|---|---|---|---|"]
     for file, result in succeeded.items():
         film = Path(result["film"]).resolve()
@@ -189,3 +189,7 @@ def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: s
     for file, why in failed.items():
         lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why))} | - | - |")
     return "\n".join(lines) + "\n"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

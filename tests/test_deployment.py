@@ -168,7 +168,8 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         thumbnail = Image.open(io.BytesIO(base64.b64decode(row[1])))
         assert (thumbnail.format, thumbnail.width) == ("JPEG", 160)
     assert artifacts["on-demand-tiny-progress"].data == 100.0
-    assert artifacts["on-demand-tiny-progress"].description == "done"
+    assert artifacts["on-demand-tiny-progress"].description == (
+        "tiny (on-demand run): shots, long-take segments and denoising steps done. Now: done")
     rows = json.loads(artifacts["on-demand-tiny-shots"].data)
     assert [(r["shot"], r["clip"]) for r in rows] == [("a", str(film_dir / "shots/a.mp4")), ("b", str(film_dir / "shots/b.mp4"))]
     batch_summary = artifacts["on-demand-render-batch-summary"].data

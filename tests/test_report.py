@@ -36,5 +36,5 @@ def test_cells_lines_keys_and_names():
 def test_outcomes_say_what_this_run_did():
     assert ShotOutcome("rendered", 12.34).describe() == "rendered in 12.3 s"
     # A reused shot says so, not the seconds of the run that made it.
-    assert ShotOutcome("cached", None).describe() == "reused (unchanged since the last render)"
+    assert ShotOutcome("cached", None).describe() == "reused (unchanged)"
     assert ShotOutcome("failed", reason="OSError: no file\n  at line 3").describe() == "failed: OSError: no file"
