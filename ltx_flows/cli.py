@@ -157,7 +157,11 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments."""
-    [(file, storyboard)] = _load_all([file], root)
+    loaded = _load_all([file], root)
+    if len(loaded) != 1:
+        err_console.print(f"{file}: names {len(loaded)} storyboards; `plan` shows one at a time")
+        raise typer.Exit(EXIT_INVALID)
+    [(file, storyboard)] = loaded
     render_plan = plan_storyboard(storyboard, file)
     if as_json:
         print(render_plan.model_dump_json(indent=2))
