@@ -99,3 +99,27 @@ def test_log_text_prints_as_written(capsys):
     logger.info("ffmpeg mapped [0:v:0] and [bold]:smile:[/bold]")
     err = capsys.readouterr().err
     assert "ffmpeg mapped [0:v:0] and [bold]:smile:[/bold]" in err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ctrl_c_during_a_render_exits_130(tmp_path, tiny_cache):
+    import signal
+
+    (tmp_path / "take.yaml").write_text(LONG_TAKE.replace("steps: 4", "steps: 20"))  # long enough to interrupt
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "take.yaml"], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal, even under a background job
+    )
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "renders" / "take" / "segments").exists():  # the long take has started
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert err.rstrip().endswith("interrupted") and "Traceback" not in err
+    assert not (tmp_path / "renders" / "take" / "manifest.json").exists()
