@@ -20,6 +20,7 @@ log = logging.getLogger("ltx_flows.progress")
 # Events are for the display and the progress artifact, which attach here; a step a line would
 # flood the run logs (Prefect sends `ltx_flows` records to the API).
 log.propagate = False
+log.setLevel(logging.INFO)  # events are made whatever the root logger's level; handlers decide what to show
 
 # At most one progress artifact update a second per storyboard: a step takes milliseconds on the
 # tiny model, and each update is an API call.
