@@ -37,12 +37,15 @@ def cached_record(clip: Path, content_hash: str) -> dict | None:
     return record
 
 
-def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: bool, failed_attempts: list[dict]) -> dict:
+def render_shot_cached(
+    plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: bool, failed_attempts: list[dict], on_step=None
+) -> dict:
     """Reuse the shot's clip if it is still good (unless `force`), else render it.
 
     `failed_attempts` are this shot's earlier failed attempts: each out-of-memory one lowers
     the memory settings a step. A failure is appended to it and re-raised. Returns the
     shot's record: its attempts, the settings used, timings and who rendered it.
+    `on_step(done, total)` follows the denoising steps of a render.
     """
     clip = film_dir / shot.clip
     if not force and (record := cached_record(clip, shot.content_hash)):
@@ -57,7 +60,7 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        render_shot(plan, shot, film_dir, memory)
+        render_shot(plan, shot, film_dir, memory, on_step=on_step)
     except Exception as error:
         failed_attempts.append({**attempt, "error": describe(error), "out_of_memory": is_out_of_memory(error)})
         if is_out_of_memory(error):

@@ -7,66 +7,161 @@ storyboards stays instant.
 import json
 import logging
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
+from .batch import find_storyboards
 from .plan import RenderPlan, ShotPlan, plan_storyboard
-from .storyboard import Storyboard, StoryboardError, load_storyboard, storyboard_json_schema
+from .storyboard import Problem, Storyboard, StoryboardError, load_storyboard, storyboard_json_schema
 
-app = typer.Typer(
-    help="Turn storyboard YAML into finished videos with LTX models.", no_args_is_help=True, pretty_exceptions_enable=False
-)
-out_console = Console()
-err_console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
+out_console = Console(highlight=False)
+# One console for everything on stderr: our progress display and Prefect's log lines (routed here
+# in `render`). Markup, emoji codes and highlighting are off by default, so log text such as
+# `[0:v:0]` prints as it is; our own lines ask for markup where they use it.
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
+EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
 
-Files = Annotated[list[Path], typer.Argument(help="Storyboard YAML files.", show_default=False)]
+Files = Annotated[
+    list[str],
+    typer.Argument(help="Storyboard YAML files, folders (their *.yaml and *.yml) or globs (`**` reaches into subfolders).",
+                   show_default=False),
+]
 Root = Annotated[
     Optional[Path],
     typer.Option(help="Workspace root: media paths must resolve inside it. Default: the current directory."),
 ]
 
 
-def _load_all(files: list[Path], root: Optional[Path], say_ok: bool = False) -> list[tuple[Path, Storyboard]]:
-    """Validate every file; print every problem of every file; exit 2 if any is invalid."""
-    loaded, failed = [], False
+def _version(value: bool) -> None:
+    if value:
+        print(f"ltx-flows {metadata.version('ltx-flows')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Turn storyboard YAML into finished videos with LTX models.
+
+    Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 interrupted.
+    """
+
+
+def _source_excerpt(file: Path, problem: Problem, color: bool) -> list[Text]:
+    """The problem's source line with a caret under its column (coloured on a terminal)."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    if not 1 <= problem.line <= len(lines) or not lines[problem.line - 1].strip():
+        return []
+    gutter = f"{problem.line:>5} | "
+    source = Text(gutter + lines[problem.line - 1].expandtabs(1))
+    caret = Text(" " * (len(gutter) - 2) + "| " + " " * (problem.column - 1) + "^", style="bold red" if color else "")
+    return [source, caret]
+
+
+def _print_problem(file: Path, problem: Problem) -> None:
+    color = err_console.is_terminal
+    err_console.print(Text(problem.format(file), style="bold" if color else ""), soft_wrap=True)
+    for line in _source_excerpt(file, problem, color):
+        err_console.print(line, soft_wrap=True)
+
+
+def _resolve(specs: list[str], root: Optional[Path]) -> tuple[list[Path], list[tuple[Path, Problem]]]:
+    """The storyboard files that specs name (files, folders, globs), and a problem for each spec that names none."""
+    files, unmatched = find_storyboards(specs, root)
+    return files, [(Path(spec), Problem(line=1, column=1, where="", message=why)) for spec, why in unmatched.items()]
+
+
+def _check(specs: list[str], root: Optional[Path]) -> tuple[list[tuple[Path, Storyboard]], list[tuple[Path, Problem]]]:
+    """Every storyboard the specs name, validated: (the good ones, every problem of the others)."""
+    files, problems = _resolve(specs, root)
+    loaded = []
     for file in files:
         try:
-            storyboard = load_storyboard(file, root)
+            loaded.append((file, load_storyboard(file, root)))
         except StoryboardError as error:
-            failed = True
-            for problem in error.problems:
-                err_console.print(problem.format(file), markup=False, highlight=False, soft_wrap=True)
-            continue
-        loaded.append((file, storyboard))
-        if say_ok:
-            out_console.print(f"[green]ok[/green] {file}: {len(storyboard.shots)} shots", soft_wrap=True)
-    if failed:
+            problems += [(file, problem) for problem in error.problems]
+    return loaded, problems
+
+
+def _load_all(specs: list[str], root: Optional[Path]) -> list[tuple[Path, Storyboard]]:
+    """Validate every storyboard; print every problem of every file; exit 2 if any is invalid."""
+    loaded, problems = _check(specs, root)
+    for file, problem in problems:
+        _print_problem(file, problem)
+    if problems:
         raise typer.Exit(EXIT_INVALID)
     return loaded
 
 
+def _github_escape(text: str, property_value: bool = False) -> str:
+    # GitHub workflow commands: data escapes %, CR and LF; property values also : and ,
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
 @app.command()
-def validate(files: Files, root: Root = None) -> None:
-    """Check storyboards; print every problem as file:line:col. Exit code 2 if any is invalid."""
-    _load_all(files, root, say_ok=True)
+def validate(
+    files: Files,
+    root: Root = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="`text` for people; `json` (a list of problems) or `github` (workflow "
+                                           "annotations) for tools.", case_sensitive=False),
+    ] = "text",
+) -> None:
+    """Check storyboards and print every problem as file:line:col. Exit code 2 if any is invalid."""
+    if output_format not in ("text", "json", "github"):
+        err_console.print(f"--format {output_format!r}: use text, json or github")
+        raise typer.Exit(EXIT_INVALID)
+    loaded, problems = _check(files, root)
+    if output_format == "json":
+        print(json.dumps([
+            {"file": str(file), "line": p.line, "column": p.column, "path": p.where, "message": p.message}
+            for file, p in problems
+        ], indent=2))
+    elif output_format == "github":
+        for file, p in problems:
+            where = f"{p.where}: " if p.where else ""
+            print(f"::error file={_github_escape(str(file), True)},line={p.line},col={p.column}::"
+                  f"{_github_escape(where + p.message)}")
+    else:
+        for file, problem in problems:
+            _print_problem(file, problem)
+        for file, storyboard in loaded:
+            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(storyboard.shots)} shots", soft_wrap=True)
+    if problems:
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
 def plan(
-    file: Annotated[Path, typer.Argument(help="Storyboard YAML file.", show_default=False)],
+    file: Annotated[str, typer.Argument(help="Storyboard YAML file.", show_default=False)],
     root: Root = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments."""
-    [(file, storyboard)] = _load_all([file], root)
+    loaded = _load_all([file], root)
+    if len(loaded) != 1:
+        err_console.print(f"{file}: names {len(loaded)} storyboards; `plan` shows one at a time")
+        raise typer.Exit(EXIT_INVALID)
+    [(file, storyboard)] = loaded
     render_plan = plan_storyboard(storyboard, file)
     if as_json:
         print(render_plan.model_dump_json(indent=2))
@@ -142,67 +237,104 @@ def _segments_table(shot: ShotPlan) -> Table:
 @app.command()
 def render(
     files: Files,
-    out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/<name>/.")] = Path("renders"),
+    out: Annotated[Path, typer.Option(help="Output folder; each film goes to OUT/NAME/ (NAME: the storyboard's `name`).")] = Path("renders"),
     root: Root = None,
-    force: Annotated[bool, typer.Option("--force", help="Render every shot, even those whose clips are unchanged.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force/--no-force", metavar="", help="Render every shot, even those whose clips are unchanged.")
+    ] = False,
     cluster: Annotated[
         Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots.")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose/--quiet", metavar="", help="Show Prefect's and the pipeline's log lines above the progress display.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json/--no-json", metavar="", help="Print a JSON summary (films, review pages, failures) on stdout.")
+    ] = False,
 ) -> None:
     """Render storyboards through the Prefect flow `render-batch` (one `render-storyboard` run each).
 
-    Shots whose clips are unchanged since the last render are reused. With no
-    PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
-    set, runs are reported to that server and show in its UI.
+    Shots whose clips are unchanged since the last render are reused. With no PREFECT_API_URL
+    set, Prefect runs a local ephemeral API (no server to start); with one set, runs are
+    reported to that server and show in its UI.
     """
-    _load_all(files, root)  # every file is checked before any GPU work starts
+    loaded = _load_all(files, root)  # every file is checked before any GPU work starts
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from .flow import progress_log, render_batch
+    try:
+        summary = _render_batch([str(file) for file, _ in loaded], out, root, force, cluster, verbose)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", style="red")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    for result in summary["succeeded"].values():
+        err_console.print(Text.assemble(("film ", "green"), result["film"], ("  review ", "green"), result.get("review", "-")),
+                          soft_wrap=True)
+    for file, why in summary["failed"].items():
+        err_console.print(Text.assemble(("failed ", "red"), f"{file}: {why}"), soft_wrap=True)
+    if summary["failed"]:
+        raise typer.Exit(EXIT_FAILED)
 
-    failed = False
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
-    ) as progress:
-        bars: dict[str, int] = {}
+
+def _route_prefect_logs(console: Console, verbose: bool) -> None:
+    """Send Prefect's console log lines through `console` (so they print above the progress display, as
+    written), and keep them to warnings unless `verbose`."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.console = console
+                handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
+
+
+def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, cluster: Optional[str],
+                  verbose: bool) -> dict:
+    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
+    from .flow import render_batch
+    from .progress import StoryboardProgress
+    from .progress import log as progress_log
+
+    _route_prefect_logs(err_console, verbose)
+    columns = (
+        TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
+    )
+    with Progress(*columns, console=err_console) as display:
+        bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
         class _ProgressHandler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
                 name = record.storyboard
                 if name not in bars:
-                    bars[name] = progress.add_task(f"{name} shots", total=record.total)
-                progress.update(bars[name], completed=record.done)
+                    bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
+                bar, state = bars[name]
+                state.update(record)
+                display.update(bar, completed=100 * state.fraction, description=state.describe())
 
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
-        progress_log.setLevel(logging.INFO)
-        progress_log.propagate = False  # the bar shows it; no need for a log line too
         try:
-            state = render_batch(
-                [str(file) for file in files], str(out), str(root) if root else None, force, cluster, return_state=True
-            )
-            summary = state.result(raise_on_failure=False)
-            if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
-                raise summary
-            for result in summary["succeeded"].values():
-                progress.console.print(f"[green]film[/green] {result['film']}", highlight=False)
-            for file, why in summary["failed"].items():
-                failed = True
-                progress.console.print(f"[red]failed[/red] {escape(file)}: {escape(why)}", highlight=False)
+            state = render_batch(files, str(out), str(root) if root else None, force, cluster, return_state=True)
         finally:
             progress_log.removeHandler(handler)
-            progress_log.propagate = True
-    if failed:
-        raise typer.Exit(1)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
+        raise summary
+    return summary
 
 
 @app.command()
 def presets(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the presets as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the presets as JSON.")] = False,
 ) -> None:
     """List the model presets: generation, checkpoint, upsampler, LoRAs."""
     from .presets import presets_json
@@ -223,9 +355,14 @@ def presets(
 
 @app.command()
 def download(
-    files: Annotated[Optional[list[Path]], typer.Argument(help="Storyboard YAML files.", show_default=False)] = None,
+    files: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Storyboard YAML files, folders or globs.", show_default=False),
+    ] = None,
     preset: Annotated[Optional[list[str]], typer.Option(help="A preset name (repeatable).")] = None,
-    tiny: Annotated[bool, typer.Option("--tiny", help="Write the tiny twins under the real repo ids instead.")] = False,
+    tiny: Annotated[
+        bool, typer.Option("--tiny/--no-tiny", metavar="", help="Write the tiny twins under the real repo ids instead.")
+    ] = False,
     root: Root = None,
 ) -> None:
     """Fill the Hugging Face cache with every weight the storyboards or presets need, before a run.
@@ -268,7 +405,9 @@ def download(
 
 @app.command()
 def schema(
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the field reference as Markdown instead.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown/--json", metavar="", help="Print the field reference as Markdown instead of the JSON Schema.")
+    ] = False,
 ) -> None:
     """Print the storyboard JSON Schema (generated from the models) for editors."""
     if markdown:

@@ -288,7 +288,8 @@ def render_long_take(
     Each segment is cached under `film_dir` as it finishes (its file name holds its chained
     hash), so a re-run renders only the segments that are missing or changed. The clip is
     written as segments come in: memory holds one segment and the take's tail, however long
-    the take is.
+    the take is. `on_step(done, total)` counts denoising steps across the whole take; a cached
+    segment's steps count as done when the next one reports.
     """
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
@@ -310,7 +311,8 @@ def render_long_take(
                 condition = (tail, segment.condition.strength) if tail is not None else None
                 frames = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
-                    _control_slice(control, segment.start, segment.frames), memory, condition, on_step=on_step,
+                    _control_slice(control, segment.start, segment.frames), memory, condition,
+                    on_step=_take_steps(on_step, segment.index, len(shot.segments)),
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)
@@ -333,6 +335,13 @@ def render_long_take(
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
     _remove_stale_segments(shot, film_dir)
     return clip
+
+
+def _take_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):
+    # Segment `index` of `count`: its steps continue the count of the segments before it.
+    if on_step is None:
+        return None
+    return lambda done, total: on_step(index * total + done, count * total)
 
 
 def _remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:

@@ -98,10 +98,15 @@ def _long_take(shot: ShotPlan, film_dir: Path) -> dict:
 
 def write_json_atomic(data: dict, path: Path) -> None:
     """Write JSON via a temp file and a rename, so readers never see half a file."""
+    write_text_atomic(json.dumps(data, indent=2) + "\n", path)
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write text via a temp file and a rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
-        partial.write_text(json.dumps(data, indent=2) + "\n")
+        partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -1,10 +1,11 @@
 """The storyboard language: pydantic models, safe YAML loading, and errors as `file:line:col`.
 
 The models below are the single source of truth: validation, the JSON Schema
-(`ltx-flows schema`) and the README's field reference are all generated from them.
+(`ltx-flows schema`) and the field reference in docs/storyboards.md are all generated from them.
 """
 
 import difflib
+import math
 import re
 import typing
 from pathlib import Path
@@ -470,6 +471,7 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
         )
     ]
     problems += [_problem(node, loc, msg) for loc, msg in _check_model_features(storyboard)]
+    problems += [_problem(node, loc, msg) for loc, msg in _check_local_models(storyboard)]
     if problems:
         raise StoryboardError(path, problems)
     return storyboard
@@ -489,10 +491,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
             )
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        message = " ".join(filter(None, [error.context, error.problem]))
-        if isinstance(error, yaml.constructor.ConstructorError):
-            message += " (only plain YAML is allowed: no Python or custom tags)"
+        mark, message = _yaml_message(error, text)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise StoryboardError(path, [Problem(line=line, column=column, where="", message=f"invalid YAML: {message}")]) from None
     except yaml.YAMLError as error:
@@ -500,6 +499,36 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
     finally:
         loader.dispose()
     return node, data
+
+
+def _yaml_message(error: yaml.MarkedYAMLError, text: str) -> tuple[Any, str]:
+    """Where a YAML syntax error is and what to do about it, for the mistakes people make in storyboards."""
+    mark = error.problem_mark or error.context_mark
+    problem, context = error.problem or "", error.context or ""
+    lines = text.splitlines()
+    if isinstance(error, yaml.constructor.ConstructorError):
+        return mark, f"{context} {problem} (only plain YAML is allowed: no Python or custom tags)".strip()
+    if "cannot start any token" in problem and "\\t" in problem:
+        return mark, "a tab: YAML indents with spaces only; replace the tab with spaces"
+    if problem == "mapping values are not allowed here" and mark is not None and mark.line < len(lines):
+        line = lines[mark.line]
+        found = re.match(r"^(\s*(?:- )?)([^\s:#{\[][^:#]*?):\s+(.*?)\s*$", line)
+        if found and ": " in found[3] and not found[3].startswith(("\"", "'", "{", "[")):
+            key, value = found[2], found[3].replace('"', '\\"')
+            return mark, f'`: ` inside a value starts a new key; quote the value: {key}: "{value}"'
+        if "{" in line[: mark.column]:
+            return mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}'
+        return mark, "a key here is indented differently from the keys of its mapping above; line them up"
+    if "while scanning a quoted scalar" in context and error.context_mark is not None:
+        start = error.context_mark
+        return start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; close it"
+    if context.startswith("while parsing a flow") and error.context_mark is not None:
+        start = error.context_mark
+        opener = lines[start.line][start.column] if start.line < len(lines) else "["
+        closer = {"[": "]", "{": "}"}.get(opener, "]")
+        return start, (f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
+                       f"separate items with `,` and end with `{closer}`")
+    return mark, " ".join(filter(None, [context, problem]))
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
@@ -577,14 +606,9 @@ def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
     kind = error["type"]
     if kind == "extra_forbidden":
         node, matched, key_node = _locate(root, loc)
-        key = loc[-1]
-        allowed = _allowed_keys(loc[:-1])
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        message = f"unknown key `{key}`{hint} Allowed here: {', '.join(allowed)}"
         mark = (key_node or node).start_mark if (key_node or node) is not None else None
         return Problem(line=mark.line + 1 if mark else 1, column=mark.column + 1 if mark else 1,
-                       where=_dotted(matched[:-1]), message=message)
+                       where=_dotted(matched[:-1]), message=_unknown_key_message(loc))
     if kind == "missing":
         problem = _problem(root, loc[:-1], f"missing required key `{loc[-1]}`")
         return problem.model_copy(update={"where": _dotted(loc)})
@@ -592,8 +616,134 @@ def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
         message = (f"{error['input']!r} is not a valid name: use lowercase letters, digits, `-` and `_`, "
                    "starting with a letter or digit, at most 64 characters")
     else:
-        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        message = _value_message(loc, error)
     return _problem(root, loc, message)
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML, in backticks."""
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if value is None:
+        return "`null`"
+    if isinstance(value, (dict, list)):
+        return f"`{yaml.safe_dump(value, default_flow_style=True, width=1000).strip()}`"
+    return f"`{value}`"
+
+
+_NUMBER_WITH_UNIT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+def _value_message(loc: Loc, error: dict) -> str:
+    """A pydantic error about a value, rewritten to echo the value and suggest a fix."""
+    kind, value, key = error["type"], error.get("input"), str(loc[-1]) if loc else "value"
+    shown = _shown(value)
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
+        whole = kind.startswith("int")
+        match = _NUMBER_WITH_UNIT.match(value) if isinstance(value, str) else None
+        if match and key == "duration":
+            return (f"{shown} is not a number: `duration` is plain seconds, so write `duration: {match[1]}` "
+                    "(seconds with an `s` are for keyframe positions, e.g. `at: \"2.5s\"`)")
+        if match:
+            return f"{shown} is not a number: write the number alone, e.g. `{key}: {match[1]}`"
+        return f"{shown} is not {'a whole number' if whole else 'a number'}: write e.g. `{key}: {_example(loc)}`"
+    if kind == "int_from_float":
+        return f"{shown} is not a whole number: write e.g. `{key}: {int(value) if isinstance(value, float) else 1}`"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{shown} is not true or false: write `{key}: true` or `{key}: false`"
+    if kind == "literal_error":
+        options = _literal_options(loc)
+        close = _closest(str(value), [str(o) for o in options])
+        hint = f"; did you mean `{close}`?" if close else ""
+        return f"{shown} is not one of {', '.join(f'`{o}`' for o in options)}{hint}"
+    if kind == "string_too_short" and not value:
+        field = _field_at(loc)
+        required = field is not None and field.is_required()
+        return f"`{key}` is empty: write some text" + ("" if required else f", or leave `{key}` out for its default")
+    if kind == "too_short" and not value:
+        return f"`{key}` is empty: give at least {error.get('ctx', {}).get('min_length', 1)} item"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = next(iter(error.get("ctx", {}).values()), None)
+        words = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
+                 "less_than_equal": "at most"}[kind]
+        return f"{shown} is out of range: `{key}` must be {words} {bound}"
+    if kind in ("string_type", "list_type", "dict_type", "model_type", "model_attributes_type"):
+        wanted = {"string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+                  "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}[kind]
+        return f"{shown} is not {wanted}" + (" (quote it to make it text)" if kind == "string_type" else "")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind.startswith("value_error") or kind == "assertion_error" or isinstance(value, (dict, list)) or value is None:
+        return message
+    return f"{message} (got {shown})"
+
+
+def _example(loc: Loc) -> str:
+    field = _field_at(loc)
+    default = getattr(field, "default", None)
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return str(default)
+    return "2" if loc and loc[-1] == "duration" else "1"
+
+
+def _closest(value: str, options: list[str]) -> str | None:
+    """The option a typo most likely meant: ignoring case, dashes and underscores first, then by similarity."""
+    def normal(text: str) -> str:
+        return re.sub(r"[-_\s]", "", text.lower())
+
+    same = [option for option in options if normal(option) == normal(value)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _literal_options(loc: Loc) -> list:
+    field = _field_at(loc)
+    found: list = []
+
+    def collect(annotation: Any) -> None:
+        if typing.get_origin(annotation) is Literal:
+            found.extend(typing.get_args(annotation))
+        for arg in typing.get_args(annotation):
+            collect(arg)
+
+    if field is not None:
+        collect(field.annotation)
+    return found
+
+
+def _field_at(loc: Loc):
+    """The pydantic field a storyboard location names, or None."""
+    model: type[BaseModel] | None = Storyboard
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        model = _model_in(field.annotation)
+    return field
+
+
+def _unknown_key_message(loc: Loc) -> str:
+    """An unknown key: a did-you-mean among the keys allowed here, or where the key belongs instead."""
+    key = str(loc[-1])
+    allowed = _allowed_keys(loc[:-1])
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"unknown key `{key}`; did you mean `{close[0]}`? Allowed here: {', '.join(allowed)}"
+    homes = [section for section, model in _KEY_HOMES if key in model.model_fields and model is not _model_at(loc[:-1])]
+    if homes:
+        return f"`{key}` does not go here: it belongs under `{homes[0]}` ({homes[0]}.{key}). Allowed here: {', '.join(allowed)}"
+    return f"unknown key `{key}`. Allowed here: {', '.join(allowed)}"
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    if not loc:
+        return Storyboard
+    field = _field_at(loc)
+    return _model_in(field.annotation) if field is not None else None
 
 
 def _allowed_keys(loc: Loc) -> list[str]:
@@ -609,6 +759,13 @@ def _allowed_keys(loc: Loc) -> list[str]:
     if model is Transition:
         return ["crossfade"]
     return list(model.model_fields)
+
+
+# Where each section's keys live, for "belongs under" hints on a key put at the wrong level.
+_KEY_HOMES: list[tuple[str, type[BaseModel]]] = [
+    ("model", ModelConfig), ("output", OutputConfig), ("defaults", Defaults), ("shots[]", Shot),
+    ("shots[].segments", Segments), ("shots[].control", Control), ("shots[].keyframes[]", Keyframe),
+]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -687,9 +844,12 @@ def _cross_check(
             else:
                 next_frames = frames_by_index.get(index + 1, frames)
                 if fade >= min(frames, next_frames):
+                    # In seconds, as the storyboard gives crossfades; frames in brackets.
+                    longest = (min(frames, next_frames) - 1) / fps
                     problems.append((("shots", index, "transition"),
-                                     f"a {fade}-frame crossfade must be shorter than both shots it joins "
-                                     f"({frames} and {next_frames} frames)"))
+                                     f"a {shot.transition.seconds:g}s crossfade ({fade} frames at {fps} fps) must be "
+                                     f"shorter than both shots it joins ({frames / fps:.2f}s and {next_frames / fps:.2f}s); "
+                                     f"use at most {{crossfade: {math.floor(longest * 100) / 100:g}}}"))
     return problems
 
 
@@ -807,8 +967,114 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     return problems
 
 
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(/.+)?$")
+
+
+def _local_path(value: str | None, hub_id_allowed: bool = True) -> Path | None:
+    """The path a checkpoint/upsampler/LoRA value names when it is meant as a local path; None for `tiny` and hub ids.
+
+    Local paths are relative to the folder ltx-flows runs in (as the render resolves them). A value
+    that starts with `/`, `.` or `~`, or that is not shaped like a hub id, is local.
+    """
+    if value is None or value == "tiny":
+        return None
+    if value.startswith(("/", "./", "../", "~")) or not (hub_id_allowed and _HUB_ID.match(value)):
+        return Path(value).expanduser()
+    local = Path(value).expanduser()
+    return local if local.exists() else None  # `owner/repo` may also be a local folder
+
+
+def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """Local checkpoint, upsampler and IC-LoRA paths exist and hold what the render loads, before any shot runs."""
+    problems: list[tuple[Loc, str]] = []
+    model = storyboard.model
+
+    def missing(value: str, path: Path, what: str, hub_example: str) -> str:
+        return (f"`{value}` is a local path and there is no {what} at {path.resolve()} (local paths are relative to "
+                f"the folder ltx-flows runs in); fix the path, or give a hub id such as `{hub_example}`")
+
+    checkpoint = _local_path(model.checkpoint)
+    if checkpoint is not None:
+        if not checkpoint.is_dir():
+            problems.append((("model", "checkpoint"),
+                             missing(model.checkpoint, checkpoint, "folder", "Lightricks/LTX-Video-0.9.7-distilled")))
+        elif not (checkpoint / "model_index.json").is_file():
+            problems.append((("model", "checkpoint"),
+                             f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
+                             "model_index.json; point at the folder that holds it"))
+    upsampler = _local_path(model.upsampler)
+    if upsampler is not None and not upsampler.is_dir():
+        problems.append((("model", "upsampler"),
+                         missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
+    for index, shot in enumerate(storyboard.shots):
+        lora = _local_path(shot.control.lora) if shot.control is not None else None
+        if lora is not None and not lora.is_file():
+            problems.append((("shots", index, "control", "lora"),
+                             missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
+    return problems
+
+
 def storyboard_json_schema() -> dict:
+    """The JSON Schema editors check storyboards with (yaml-language-server, VS Code): the models' schema, plus
+    the cross-field rules JSON Schema can express, hover text in Markdown, examples and snippets."""
     schema = Storyboard.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "ltx-flows storyboard"
+    defs = schema["$defs"]
+    for key in ("width", "height"):
+        defs["OutputConfig"]["properties"][key]["multipleOf"] = SIZE_STEP
+    # Exactly one of duration and frames.
+    defs["Shot"]["anyOf"] = [{"required": ["duration"]}, {"required": ["frames"]}]
+    defs["Shot"]["not"] = {"required": ["duration", "frames"]}
+    # `family` is ltxv unless set otherwise (so also when `model` or `family` is left out): no generated sound.
+    schema["if"] = {"properties": {"model": {"properties": {"family": {"const": "ltxv"}}}}}
+    schema["then"] = {"properties": {"output": {"properties": {"audio": {
+        "not": {"const": "generate"},
+        "markdownDescription": "LTX-Video makes no sound: `generate` needs `model.family: ltx2`.",
+    }}}}}
+    defs["Keyframe"]["properties"]["at"]["examples"] = ["start", "end", "2.5s", 48]
+    preset = defs["ModelConfig"]["properties"]["preset"]
+    preset["markdownEnumDescriptions"] = [getattr(PRESETS[name], "description", "") for name in PRESETS]
+    preset["enumDescriptions"] = [_plain(text) for text in preset["markdownEnumDescriptions"]]
+    defs["Shot"]["properties"]["transition"]["defaultSnippets"] = [
+        {"label": "crossfade", "description": "Fade into the next shot over SECONDS", "body": {"crossfade": "^${1:0.5}"}},
+        {"label": "cut", "description": "Cut straight to the next shot", "body": "cut"},
+    ]
+    _editor_hints(schema)
     return schema
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("`", "")
+
+
+def _editor_hints(node: Any) -> None:
+    """Hover text as Markdown (plain `description` for other tools), and one clean entry per nullable field.
+
+    Pydantic gives each field a title and nullable fields `anyOf: [X, null]`; editors show both as
+    "Duration || Duration". The key names the field well enough, and `type: [X, "null"]` is one entry.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _editor_hints(item)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for field in properties.values():
+            if isinstance(field, dict):
+                field.pop("title", None)
+                options = field.get("anyOf")
+                if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+                    other = next(option for option in options if option != {"type": "null"})
+                    if isinstance(other.get("type"), str):
+                        del field["anyOf"]
+                        field.update({**other, "type": [other["type"], "null"]})
+                        if "enum" in field:
+                            field["enum"] = [*field["enum"], None]
+    if isinstance(node.get("description"), str) and "body" not in node:  # (a snippet's description is plain)
+        node.setdefault("markdownDescription", node["description"])
+        node["description"] = _plain(node["description"])
+    for value in node.values():
+        _editor_hints(value)

@@ -75,3 +75,32 @@ def reference_media(workspace):
         check=True,
     )
     return {"clip": "controls/slide.mp4", "still": "controls/still.png", "bed": "controls/bed.wav"}
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """Run Debian's headless chromium on a page: `chromium(page, *flags)` -> its stdout. Skips without chromium
+    unless CI is set (`.ci/run` installs it, so there a missing browser is a failure)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed, and CI is set: `apt-get install -y chromium` (see .ci/run)")
+        pytest.skip("chromium is not installed (`apt-get install -y chromium`); the review page is not opened")
+
+    def run(page: Path, *flags: str) -> str:
+        profile = tmp_path / "chromium-profile"
+        command = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    return run

@@ -6,6 +6,7 @@ injected through generate.generation_hooks, the test hook called before each gen
 """
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -162,6 +163,23 @@ def test_a_failed_shot_fails_its_storyboard_cleanly_and_the_batch_goes_on(
     assert calls.count("the ball shatters") == 1  # not a transient error: never retried
     assert not (broken_dir / "broken.mp4").exists() and not (broken_dir / "manifest.json").exists()
     assert sorted(p.name for p in (broken_dir / "shots").iterdir()) == ["a.mp4", "a.mp4.json", "c.mp4", "c.mp4.json"]
+    assert not (broken_dir / "review.html").exists()
+
+    # The batch summary stays one table whatever the errors say (multi-line, with pipes).
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        latest = {a.key: a for a in client.read_latest_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["cli-render-batch-summary", "cli-broken-summary"])))}
+    batch = latest["cli-render-batch-summary"]
+    # The storyboard's own summary: the failed shot with the first line of its reason, the others reused.
+    assert ("| - | `b` | the ball shatters | 659693093 | 9 | **failed: RuntimeError: decoder produced NaNs (injected by "
+            "the test)** |") in latest["cli-broken-summary"].data
+    rows = [line for line in batch.data.splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + 3 and all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), batch.data
+    assert rows[-1].startswith(f"| `{invalid}` | **failed**: Flow run encountered an exception: StoryboardError: ")
+    assert rows[-1].endswith("… | - | - |")  # one line, cut to fit a cell
 
 
 def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace):
@@ -199,19 +217,18 @@ def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace)
         artifacts = {
             artifact.key: artifact
             for artifact in client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["shown-progress", "shown-shots", "shown-summary"])),
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cli-shown-progress", "cli-shown-shots", "cli-shown-summary"])),
                 flow_run_filter=FlowRunFilter(id={"any_": [storyboard_run.id]}),
             )
         }
-        assert artifacts["shown-progress"].data == 100.0
-        rows = json.loads(artifacts["shown-shots"].data)
-        assert [(r["shot"], r["frames"], r["attempts"], r["result"], r["clip"]) for r in rows] == [
-            ("a", 9, 1, "rendered", "shots/a.mp4"),
-            ("b", 9, 1, "rendered", "shots/b.mp4"),
-            ("c", 17, 1, "rendered", "shots/c.mp4"),
+        assert artifacts["cli-shown-progress"].data == 100.0
+        rows = json.loads(artifacts["cli-shown-shots"].data)
+        film_dir = workspace / "renders" / "shown"
+        assert [(r["shot"], r["frames"], r["clip"]) for r in rows] == [
+            ("a", 9, str(film_dir / "shots/a.mp4")), ("b", 9, str(film_dir / "shots/b.mp4")), ("c", 17, str(film_dir / "shots/c.mp4")),
         ]
-        film = workspace / "renders" / "shown" / "shown.mp4"
-        assert f"Film: `{film}`, 1.33 s (32 frames at 24 fps)" in artifacts["shown-summary"].data
+        assert all(re.fullmatch(r"rendered in [0-9.]+ s", r["this run"]) for r in rows)
+        assert f"**Film**: `{film_dir / 'shown.mp4'}` (1.33 s, 32 frames at 24 fps)" in artifacts["cli-shown-summary"].data
 
         logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[storyboard_run.id])))]
     assert any("Shot a: model tiny, 9 frames generated in" in message and "encoded in" in message for message in logs)

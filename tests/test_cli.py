@@ -39,15 +39,23 @@ def test_validate_reports_every_error_and_exits_2_without_writing(write_storyboa
     result = ltx_flows("validate", path, cwd=workspace)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert lines == [
+    # Not a terminal: plain text, each problem with its source line and a caret under the column.
+    assert result.stderr.splitlines() == [
         f"{path}:2:7: name: 'Broken' is not a valid name: use lowercase letters, digits, `-` and `_`, "
         "starting with a letter or digit, at most 64 characters",
+        "    2 | name: Broken",
+        "      |       ^",
         f"{path}:3:17: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
+        "    3 | output: {width: 770, height: 512}",
+        "      |                 ^",
         f"{path}:7:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
         "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition",
+        "    7 |     durtion: 2",
+        "      |     ^",
         f"{path}:12:17: shots[1].keyframes[0].image: file not found: {workspace}/keyframes/missing.png "
         f"(paths are relative to the storyboard's folder, {workspace})",
+        "   12 |       - {image: keyframes/missing.png, at: 300}",
+        "      |                 ^",
     ]
     assert sorted(p for p in workspace.rglob("*")) == before
 
@@ -58,12 +66,61 @@ def test_validate_checks_many_files_and_render_refuses_invalid_input(write_story
     result = ltx_flows("validate", good, bad, workspace / "nope.yaml", cwd=workspace)
     assert result.returncode == 2
     assert f"ok {good}" in " ".join(result.stdout.split())
-    assert f"{bad}:3:8: shots: List should have at least 1 item" in result.stderr
-    assert f"{workspace / 'nope.yaml'}:1:1: cannot read the file" in result.stderr
+    assert f"{bad}:3:8: shots: `shots` is empty: give at least 1 item\n" in result.stderr
+    assert f"{workspace / 'nope.yaml'}:1:1: no such file or folder" in result.stderr
 
     result = ltx_flows("render", good, bad, "--out", workspace / "renders", cwd=workspace)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert not (workspace / "renders").exists()  # nothing rendered, not even the valid file
+
+
+def test_validate_formats_for_tools(write_storyboard, workspace):
+    path = write_storyboard(BROKEN)
+    good = write_storyboard("version: 1\nname: ok\nshots: [{id: a, prompt: x, frames: 9}]\n", "good.yaml")
+    result = ltx_flows("validate", "--format", "json", path, good, cwd=workspace)
+    assert result.returncode == 2
+    problems = json.loads(result.stdout)
+    assert [(p["file"], p["line"], p["column"], p["path"]) for p in problems] == [
+        (str(path), 2, 7, "name"), (str(path), 3, 17, "output.width"), (str(path), 7, 5, "shots[0]"),
+        (str(path), 12, 17, "shots[1].keyframes[0].image"),
+    ]
+    assert problems[1]["message"] == "770 is not a multiple of 32; the nearest valid sizes are 768 and 800"
+
+    result = ltx_flows("validate", "--format", "github", path, cwd=workspace)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    # Workflow commands escape `:` and `,` in properties (the path has none here).
+    assert lines[1] == (f"::error file={path},line=3,col=17::output.width: 770 is not a multiple of 32; the nearest "
+                        "valid sizes are 768 and 800")
+
+    for output_format in ("json", "github"):
+        result = ltx_flows("validate", "--format", output_format, good, cwd=workspace)
+        assert (result.returncode, result.stdout.strip()) == (0, "[]" if output_format == "json" else "")
+
+
+def test_cli_conventions(write_storyboard, workspace):
+    """--version, folders and globs, --x/--no-x flags and documented exit codes."""
+    from importlib import metadata
+
+    result = ltx_flows("--version", cwd=workspace)
+    assert (result.returncode, result.stdout) == (0, f"ltx-flows {metadata.version('ltx-flows')}\n")
+
+    (workspace / "boards" / "more").mkdir(parents=True)
+    for name, where in (("one", "boards"), ("two", "boards"), ("three", "boards/more")):
+        (workspace / where / f"{name}.yaml").write_text(f"version: 1\nname: {name}\nshots: [{{id: a, prompt: x, frames: 9}}]\n")
+    result = ltx_flows("validate", "boards", cwd=workspace)  # a folder: its own files
+    assert result.returncode == 0 and result.stdout.split("\n")[:2] == ["ok boards/one.yaml: 1 shots", "ok boards/two.yaml: 1 shots"]
+    result = ltx_flows("validate", "boards/**/*.yaml", cwd=workspace)  # a glob reaches into subfolders
+    assert result.returncode == 0 and "ok boards/more/three.yaml: 1 shots" in result.stdout
+    result = ltx_flows("validate", "nothing/*.yaml", cwd=workspace)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == "nothing/*.yaml:1:1: matches no storyboard files (*.yaml, *.yml)"
+
+    help_text = ltx_flows("render", "--help", cwd=workspace, env={"COLUMNS": "120"}).stdout
+    [force] = [line for line in help_text.splitlines() if "--force" in line]
+    assert "--no-force" in force and "<bool>" not in force
+    assert "Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 interrupted." in ltx_flows("--help", cwd=workspace).stdout
 
 
 def test_plan_json_and_schema(write_storyboard, workspace):
@@ -91,7 +148,7 @@ def test_render_quickstart_like_the_readme(tmp_path, tiny_cache):
     film = tmp_path / "renders" / "quickstart" / "quickstart.mp4"
     manifest = json.loads((film.parent / "manifest.json").read_text())
     assert probe(film).frames == manifest["film"]["frames"] == 49 + 49 - 12
-    assert "quickstart shots" in result.stderr  # the progress display
+    assert "quickstart" in result.stderr and "100%" in result.stderr  # the progress display
     assert [shot["status"] for shot in manifest["shots"]] == ["rendered", "rendered"]
 
     # Unchanged shots would be reused; --force renders them again.
@@ -102,7 +159,7 @@ def test_render_quickstart_like_the_readme(tmp_path, tiny_cache):
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((film.parent / "manifest.json").read_text())
     assert [shot["status"] for shot in manifest["shots"]] == ["rendered", "rendered"]
-    assert "film renders/quickstart/quickstart.mp4" in " ".join(result.stderr.split())
+    assert "film renders/quickstart/quickstart.mp4 review renders/quickstart/review.html" in " ".join(result.stderr.split())
 
 
 @pytest.mark.integration

@@ -4,8 +4,11 @@ A real `prefect server start`, a real process work pool and worker, `prefect dep
 repo's prefect.yaml, `prefect deployment run`, and the film and manifest it leaves behind.
 """
 
+import base64
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +18,7 @@ import time
 
 import httpx
 import pytest
+from PIL import Image
 
 from ltx_flows.media import probe
 
@@ -83,7 +87,7 @@ def studio(tmp_path, tiny_cache):
     return checkout, env, port
 
 
-def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_path):
+def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_path, chromium):
     checkout, env, port = studio
     api = env["PREFECT_API_URL"]
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("server", "worker")}
@@ -130,6 +134,9 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         assert batch["state"]["type"] == "COMPLETED", run.stdout[-3000:]
         storyboard_runs = [r for r in flow_runs if r["parent_task_run_id"] and r["name"] == "tiny"]
         assert [r["state"]["type"] for r in storyboard_runs] == ["COMPLETED"]
+        # A batch run's name says what and when.
+        assert re.fullmatch(r"on-demand-\d{4}-\d{2}-\d{2}", batch["name"]), batch["name"]
+        artifacts = read_artifacts(api)
     finally:
         for process in reversed(processes):
             stop(process)
@@ -140,3 +147,39 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
     manifest = json.loads((film_dir / "manifest.json").read_text())
     assert probe(film_dir / "tiny.mp4").frames == manifest["film"]["frames"] == 18
     assert [s["status"] for s in manifest["shots"]] == ["rendered", "rendered"]
+    # The review page of this render, in chromium: the film and both shots load and play.
+    dom = chromium(film_dir / "review.html", "--virtual-time-budget=8000", "--dump-dom")
+    assert re.findall(r'<video[^>]*src="([^"]+)"[^>]*data-loaded="(\w+)"', dom) == [
+        ("tiny.mp4", "yes"), ("shots/a.mp4", "yes"), ("shots/b.mp4", "yes")]
+
+    # What the producer sees in the UI: keys name the deployment (a CLI render of `tiny` uses `cli-...`
+    # and leaves these alone), every artifact has a description, and the content is the render's.
+    assert set(artifacts) == {"on-demand-tiny-summary", "on-demand-tiny-shots", "on-demand-tiny-progress",
+                              "on-demand-render-batch-summary"}
+    assert all(artifact.description for artifact in artifacts.values())
+    summary = artifacts["on-demand-tiny-summary"].data
+    assert f"**Film**: `{film_dir / 'tiny.mp4'}` (0.75 s, 18 frames at 24 fps)" in summary
+    assert f"**Review page**: `{film_dir / 'review.html'}` ([open]({(film_dir / 'review.html').as_uri()}))" in summary
+    seeds = {shot["id"]: shot["seed"] for shot in manifest["shots"]}
+    for shot, prompt in (("a", "a red ball"), ("b", "a blue ball")):
+        row = re.search(rf"^\| !\[{shot}\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\) \| `{shot}` \| {prompt} \| "
+                        rf"{seeds[shot]} \| 9 \| rendered in [0-9.]+ s \|$", summary, re.MULTILINE)
+        assert row, summary[:3000]
+        thumbnail = Image.open(io.BytesIO(base64.b64decode(row[1])))
+        assert (thumbnail.format, thumbnail.width) == ("JPEG", 160)
+    assert artifacts["on-demand-tiny-progress"].data == 100.0
+    assert artifacts["on-demand-tiny-progress"].description == (
+        "tiny (on-demand run): shots, long-take segments and denoising steps done. Now: done")
+    rows = json.loads(artifacts["on-demand-tiny-shots"].data)
+    assert [(r["shot"], r["clip"]) for r in rows] == [("a", str(film_dir / "shots/a.mp4")), ("b", str(film_dir / "shots/b.mp4"))]
+    batch_summary = artifacts["on-demand-render-batch-summary"].data
+    assert f"| `storyboards/tiny.yaml` | rendered | `{film_dir / 'tiny.mp4'}` | `{film_dir / 'review.html'}` |" in batch_summary
+
+
+def read_artifacts(api: str) -> dict:
+    """The latest artifact of each key, read through the Prefect client from the server at `api`."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        return {artifact.key: artifact for artifact in client.read_latest_artifacts()}

@@ -49,7 +49,7 @@ def test_preset_errors_are_located_and_say_what_to_do(write_storyboard):
         """
     )
     [problem] = problems(path)
-    assert problem.startswith(f"{path}:4:11: model.preset: ") and "'ltx2-distilled'" in problem
+    assert problem.startswith(f"{path}:4:11: model.preset: ") and "`ltx2-distilled`" in problem
 
     # LTX-Video 0.9.0 / 0.9.1 ship a scheduler LTXConditionPipeline cannot drive: refused where it is named.
     path = write_storyboard(
@@ -83,6 +83,7 @@ def test_sigmas_follow_the_steps_and_go_down(write_storyboard):
 
 def test_two_pass_needs_sizes_of_64_and_an_upsampler(write_storyboard, workspace):
     (workspace / "my-model").mkdir()
+    (workspace / "my-model" / "model_index.json").write_text("{}")  # a local diffusers folder (checked at validation)
     path = write_storyboard(
         """
         version: 1
@@ -147,6 +148,7 @@ def test_controls_need_ltx2_sizes_of_64_and_readable_media_inside_the_root(write
     assert "notes.txt is neither an image nor a video that can be read" in problem
 
     (workspace / "my-model").mkdir()
+    (workspace / "my-model" / "model_index.json").write_text("{}")  # a local diffusers folder (checked at validation)
     path = write_storyboard(CONTROLLED.format(family="ltx2", checkpoint="my-model", width=128, source=reference_media["clip"]))
     [problem] = problems(path)
     assert "no default IC-LoRA for `canny` without a preset: set `lora`" in problem

@@ -178,12 +178,173 @@ def test_schema_rejects_what_the_models_reject():
         jsonschema.validate(bad, schema)
 
 
-def test_readme_field_reference_is_generated_from_the_models():
+SCHEMA_BASE = {"version": 1, "name": "spot", "shots": [{"id": "a", "prompt": "x", "duration": 2}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "valid"),
+    [
+        ({}, True),
+        ({"output": {"width": 768, "height": 512, "audio": "none"}}, True),
+        ({"model": {"family": "ltx2", "preset": None}, "output": {"audio": "generate"}}, True),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "keyframes": [{"image": "k.png", "at": "2.5s"}]}]}, True),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "transition": {"crossfade": 0.5}}]}, True),
+        ({"output": {"width": 770}}, False),  # not a multiple of 32
+        ({"output": {"height": 500}}, False),
+        ({"shots": [{"id": "a", "prompt": "x"}]}, False),  # neither duration nor frames
+        ({"shots": [{"id": "a", "prompt": "x", "duration": 2, "frames": 9}]}, False),  # both
+        ({"output": {"audio": "generate"}}, False),  # ltxv by default: no sound to generate
+        ({"model": {"family": "ltxv"}, "output": {"audio": "generate"}}, False),
+        ({"model": {"family": "ltx-2"}}, False),
+        ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "keyframes": [{"image": "k.png", "at": "2.5"}]}]}, False),
+    ],
+)
+def test_editor_schema_catches_what_validation_catches(change, valid):
+    """A real JSON Schema validator (what an editor runs) over good and bad storyboards."""
+    validator = jsonschema.Draft202012Validator(storyboard_json_schema())
+    errors = list(validator.iter_errors({**SCHEMA_BASE, **change}))
+    assert (not errors) == valid, [error.message for error in errors]
+
+
+def test_editor_schema_hover_text_and_hints():
+    schema = storyboard_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    defs = schema["$defs"]
+    duration = defs["Shot"]["properties"]["duration"]
+    assert "title" not in duration and duration["type"] == ["number", "null"]  # one entry, not "Duration || Duration"
+    assert duration["markdownDescription"] == "Seconds. Give this or `frames`."
+    assert duration["description"] == "Seconds. Give this or frames."
+    assert defs["Keyframe"]["properties"]["at"]["examples"] == ["start", "end", "2.5s", 48]
+    from ltx_flows.presets import PRESETS
+
+    preset = defs["ModelConfig"]["properties"]["preset"]
+    assert preset["enum"] == [*PRESETS, None]
+    assert preset["markdownEnumDescriptions"] == [p.description for p in PRESETS.values()]
+    [crossfade] = [s for s in defs["Shot"]["properties"]["transition"]["defaultSnippets"] if s["label"] == "crossfade"]
+    assert crossfade["body"] == {"crossfade": "^${1:0.5}"}
+    settings = json.loads((REPO / ".vscode" / "settings.json").read_text())
+    assert settings["yaml.schemas"] == {"./storyboards/storyboard.schema.json": ["storyboards/**/*.yaml"]}
+
+
+def test_field_reference_is_generated_from_the_models():
     from ltx_flows.reference import storyboard_reference_markdown
 
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "storyboards.md").read_text()
     start = readme.index("<!-- reference:start -->\n") + len("<!-- reference:start -->\n")
     end = readme.index("<!-- reference:end -->")
     assert readme[start:end] == storyboard_reference_markdown(), (
-        "README field reference is stale: paste `ltx-flows schema --markdown` between the reference markers"
+        "docs/storyboards.md field reference is stale: paste `ltx-flows schema --markdown` between the reference markers"
     )
+
+
+# --- Messages: the bad value echoed, a fix suggested, as the user wrote it ------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("model: {family: ltx-2}", "3:17: model.family: `ltx-2` is not one of `ltxv`, `ltx2`; did you mean `ltx2`?"),
+        ("model: {dtype: bf16}", "3:16: model.dtype: `bf16` is not one of `auto`, `float32`, `bfloat16`, `float16`; "
+                                 "did you mean `bfloat16`?"),
+        ("model: {steps: eight}", "3:16: model.steps: `eight` is not a whole number: write e.g. `steps: 8`"),
+        ("model: {cpu_offload: maybe}", "3:22: model.cpu_offload: `maybe` is not true or false: write "
+                                        "`cpu_offload: true` or `cpu_offload: false`"),
+        ("output: {fps: 0}", "3:15: output.fps: `0` is out of range: `fps` must be at least 1"),
+        ("output: {crf: 60}", "3:15: output.crf: `60` is out of range: `crf` must be at most 51"),
+    ],
+)
+def test_value_errors_echo_the_value_and_suggest_a_fix(write_storyboard, yaml_text, expected):
+    path = write_storyboard(f"version: 1\nname: spot\n{yaml_text}\nshots: [{{id: a, prompt: x, frames: 9}}]\n")
+    assert problems(path) == [f"{path}:{expected}"]
+
+
+def test_shot_value_errors(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        shots:
+          - id: a
+            prompt: ""
+            duration: 5s
+            steps: 3
+          - {id: b, prompt: y, frames: 2.5, seed: -1}
+        """
+    )
+    assert problems(path) == [
+        f"{path}:5:13: shots[0].prompt: `prompt` is empty: write some text",
+        f"{path}:6:15: shots[0].duration: `5s` is not a number: `duration` is plain seconds, so write "
+        '`duration: 5` (seconds with an `s` are for keyframe positions, e.g. `at: "2.5s"`)',
+        f"{path}:7:5: shots[0]: `steps` does not go here: it belongs under `model` (model.steps). Allowed here: id, "
+        "prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition",
+        f"{path}:8:32: shots[1].frames: `2.5` is not a whole number: write e.g. `frames: 2`",
+        f"{path}:8:43: shots[1].seed: `-1` is out of range: `seed` must be at least 0",
+    ]
+
+
+def test_crossfade_errors_speak_seconds(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        shots:
+          - {id: a, prompt: x, frames: 9, transition: {crossfade: 0.5}}
+          - {id: b, prompt: y, frames: 9}
+        """
+    )
+    assert problems(path) == [
+        f"{path}:4:47: shots[0].transition: a 0.5s crossfade (12 frames at 24 fps) must be shorter than both shots "
+        "it joins (0.38s and 0.38s); use at most {crossfade: 0.33}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("prompt: a man says: hello", '3:19: invalid YAML: `: ` inside a value starts a new key; quote the value: '
+                                      'prompt: "a man says: hello"'),
+        ('prompt: "never closed', "3:9: invalid YAML: the quote opened on line 3, column 9 is never closed; close it"),
+        ("shots: [a, b", "3:8: invalid YAML: the `[` opened on line 3, column 8 is not closed: separate items with `,` "
+                         "and end with `]`"),
+        ("a:\n\tb: 1", "4:1: invalid YAML: a tab: YAML indents with spaces only; replace the tab with spaces"),
+        ("a: 1\n b: 2", "4:3: invalid YAML: a key here is indented differently from the keys of its mapping above; "
+                        "line them up"),
+    ],
+)
+def test_yaml_syntax_errors_say_what_to_do(write_storyboard, line, expected):
+    path = write_storyboard(f"version: 1\nname: spot\n{line}\n")
+    assert problems(path) == [f"{path}:{expected}"]
+
+
+def test_local_model_paths_are_checked_at_validation(write_storyboard, workspace):
+    (workspace / "models" / "not-diffusers").mkdir(parents=True)
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        model: {family: ltx2, checkpoint: ./models/ltx, upsampler: /nowhere/upsampler}
+        output: {width: 128, height: 128, audio: none}
+        shots:
+          - {id: a, prompt: x, frames: 9, control: {kind: canny, source: keyframes/a.png, lora: ./loras/canny.safetensors}}
+        """
+    )
+    assert problems(path) == [
+        f"{path}:3:35: model.checkpoint: `./models/ltx` is a local path and there is no folder at "
+        f"{workspace}/models/ltx (local paths are relative to the folder ltx-flows runs in); fix the path, or give a "
+        "hub id such as `Lightricks/LTX-Video-0.9.7-distilled`",
+        f"{path}:3:60: model.upsampler: `/nowhere/upsampler` is a local path and there is no folder at "
+        "/nowhere/upsampler (local paths are relative to the folder ltx-flows runs in); fix the path, or give a hub "
+        "id such as `Lightricks/LTX-2/latent_upsampler`",
+        f"{path}:6:89: shots[0].control.lora: `./loras/canny.safetensors` is a local path and there is no "
+        f".safetensors file at {workspace}/loras/canny.safetensors (local paths are relative to the folder ltx-flows "
+        "runs in); fix the path, or give a hub id such as `owner/repo/file.safetensors`",
+    ]
+    path.write_text(path.read_text().replace("./models/ltx", "models/not-diffusers").replace(", upsampler: /nowhere/upsampler", "")
+                    .replace("./loras/canny.safetensors", "tiny"))
+    assert problems(path) == [
+        f"{path}:3:35: model.checkpoint: `models/not-diffusers` ({workspace}/models/not-diffusers) is not a diffusers "
+        "folder: it has no model_index.json; point at the folder that holds it"
+    ]
+    # `tiny` and hub ids are not checked here (a worker may have them cached, or reach the hub).
+    path.write_text(path.read_text().replace("models/not-diffusers", "Lightricks/LTX-2"))
+    assert load_storyboard(path).model.checkpoint == "Lightricks/LTX-2"

@@ -1,0 +1,195 @@
+"""What a producer reads about a render: the text of the Prefect artifacts, and shot filmstrips.
+
+Prefect-free: flow.py hands these strings and rows to Prefect's artifact functions, and the
+review page (`review.py`) uses the same filmstrips.
+"""
+
+import base64
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image
+
+from .media import iter_frames
+from .plan import RenderPlan, ShotPlan
+
+# Inline images keep a markdown artifact self-contained (the UI cannot reach the render folder);
+# small JPEGs keep it a few kilobytes per shot.
+THUMBNAIL_WIDTH = 160
+JPEG_QUALITY = 70
+# Table cells are one line: a long prompt or error is cut here (the full text is in the logs and manifest).
+CELL_CHARS = 160
+
+
+@dataclass(frozen=True)
+class ShotOutcome:
+    """What this run did with one shot: `rendered` (in `seconds`), `cached` (reused) or `failed` (with `reason`)."""
+
+    status: str
+    seconds: float | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.status == "rendered":
+            return f"rendered in {self.seconds:.1f} s"
+        if self.status == "cached":
+            return "reused (unchanged)"
+        return f"failed: {first_line(self.reason or '')}"
+
+
+def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> dict[str, ShotOutcome]:
+    """Each shot's outcome in this run, from the shot cache's records and the failures' reasons."""
+    found = {}
+    for shot in plan.shots:
+        if shot.id in renders:
+            record = renders[shot.id]
+            status = record["status"]
+            found[shot.id] = ShotOutcome(status, record["render_seconds"] if status == "rendered" else None)
+        elif shot.id in failures:
+            found[shot.id] = ShotOutcome("failed", reason=failures[shot.id])
+    return found
+
+
+def first_line(text: str, limit: int = CELL_CHARS) -> str:
+    """The first non-empty line of `text`, cut to `limit` characters."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def cell(text: object, limit: int = CELL_CHARS) -> str:
+    """`text` as one markdown table cell: on one line, pipes escaped, cut to `limit` characters."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return flat.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def artifact_key(source: str, storyboard: str, kind: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits and dashes) unique to where the run came from.
+
+    `source` is the deployment's name, or `cli` for runs started from the command line, so an
+    editor's render never replaces last night's artifacts.
+    """
+    return re.sub(r"[^a-z0-9-]+", "-", f"{source}-{storyboard}-{kind}".lower()).strip("-")
+
+
+def batch_run_name(source: str, when: datetime) -> str:
+    """`nightly-2026-11-21` for a deployment's run; command-line runs add the time (several a day)."""
+    if source == "cli":
+        return f"cli-{when:%Y-%m-%d-%H%M}"
+    return f"{source}-{when:%Y-%m-%d}"
+
+
+def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH) -> bytes:
+    """`count` frames spread over the clip, side by side, each `width` pixels wide, as a JPEG."""
+    wanted = {round(i * (frames - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {frames // 2}
+    picked = []
+    for index, frame in enumerate(iter_frames(clip)):
+        if index in wanted:
+            picked.append(Image.fromarray(frame))
+        if len(picked) == len(wanted):
+            break
+    if not picked:
+        raise ValueError(f"{clip} has no frames")
+    height = max(1, round(picked[0].height * width / picked[0].width))
+    strip = Image.new("RGB", (width * len(picked), height))
+    for i, image in enumerate(picked):
+        strip.paste(image.resize((width, height)), (i * width, 0))
+    buffer = io.BytesIO()
+    strip.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def thumbnail(clip: Path, shot: ShotPlan) -> str | None:
+    """The clip's middle frame as a data URI, or None when the clip cannot be read (a failed shot)."""
+    try:
+        return data_uri(filmstrip(clip, shot.frames))
+    except Exception:  # a thumbnail is a nicety: a clip that cannot be decoded shows none
+        return None
+
+
+def storyboard_markdown(
+    plan: RenderPlan,
+    film_dir: Path,
+    results: dict[str, ShotOutcome],
+    film: Path | None,
+    film_seconds: float | None = None,
+    review: Path | None = None,
+) -> str:
+    """The storyboard's summary: where the film and review page are, and per shot a thumbnail, prompt, seed and outcome."""
+    film_dir = film_dir.resolve()
+    failed = [shot_id for shot_id, outcome in results.items() if outcome.status == "failed"]
+    lines = [f"# {plan.name}", ""]
+    if film is not None:
+        lines.append(f"**Film**: `{film.resolve()}` ({film_seconds:.2f} s, {plan.film_frames} frames at {plan.output.fps} fps)  ")
+        if review is not None:
+            lines.append(f"**Review page**: `{review.resolve()}` ([open]({review.resolve().as_uri()}))  ")
+    else:
+        lines.append(f"**Failed**: {len(failed)} of {len(plan.shots)} shots failed, so no film was made. "
+                     "Finished clips are kept and reused by the next run.  ")
+    counts = {status: sum(o.status == status for o in results.values()) for status in ("rendered", "cached", "failed")}
+    lines += [
+        f"Storyboard `{plan.storyboard}`: {counts['rendered']} rendered, {counts['cached']} reused, {counts['failed']} failed.",
+        "",
+        "| frame | shot | prompt | seed | frames | this run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for shot in plan.shots:
+        outcome = results.get(shot.id)
+        image = thumbnail(film_dir / shot.clip, shot) if outcome and outcome.status != "failed" else None
+        picture = f"![{shot.id}]({image})" if image else "-"
+        take = f" ({len(shot.segments)} segments)" if shot.segments else ""
+        what = cell(outcome.describe()) if outcome else "not run"
+        if outcome and outcome.status == "failed":
+            what = f"**{what}**"
+        lines.append(f"| {picture} | `{cell(shot.id)}`{take} | {cell(shot.prompt)} | {shot.seed} | {shot.frames} | {what} |")
+    return "\n".join(lines) + "\n"
+
+
+def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome]) -> list[dict]:
+    """The shot table artifact: one row per shot, with the clip's absolute path."""
+    rows = []
+    for shot in plan.shots:
+        outcome = results.get(shot.id)
+        rows.append({
+            "shot": shot.id,
+            "frames": shot.frames,
+            "seconds": round(shot.seconds, 2),
+            "seed": shot.seed,
+            "this run": outcome.describe() if outcome else "not run",
+            "clip": str((film_dir / shot.clip).resolve()) if outcome and outcome.status != "failed" else "-",
+        })
+    return rows
+
+
+def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
+    what = {"summary": "film, review page and every shot's outcome",
+            "shots": "one row per shot: this run's outcome and the clip",
+            "progress": "shots, long-take segments and denoising steps done"}[kind]
+    return f"{plan.name} ({source} run): {what}"
+
+
+def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
+    """The batch summary: one table row per storyboard, whatever its error says."""
+    lines = [f"# Render batch ({source})", "",
+             f"{_count(len(succeeded), 'storyboard')} rendered, {len(failed)} failed.", "",
+             "| storyboard | result | film | review page |", "|---|---|---|---|"]
+    for file, result in succeeded.items():
+        film = Path(result["film"]).resolve()
+        review = result.get("review")
+        lines.append(f"| `{cell(file)}` | rendered | `{cell(film, 400)}` | "
+                     f"{f'`{cell(Path(review).resolve(), 400)}`' if review else '-'} |")
+    for file, why in failed.items():
+        lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why))} | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
