@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .failures import describe, is_out_of_memory, release_memory
-from .generate import pick_device, render_shot
 from .manifest import write_json_atomic
 from .memory import memory_for_attempt
 from .plan import RenderPlan, ShotPlan
@@ -47,6 +46,8 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     clip = film_dir / shot.clip
     if not force and (record := cached_record(clip, shot.content_hash)):
         return {**record, "status": "cached"}
+    # Only a shot that renders pays for torch and diffusers: checking the cache stays instant.
+    from .generate import pick_device, render_shot
 
     earlier_oom = sum(attempt["out_of_memory"] for attempt in failed_attempts)
     memory = memory_for_attempt(plan.model, earlier_oom)

@@ -128,16 +128,25 @@ def render(
     root: Root = None,
     force: Annotated[bool, typer.Option("--force", help="Render every shot, even those whose clips are unchanged.")] = False,
     cluster: Annotated[
-        Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots.")
+        Optional[str],
+        typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots; "
+                     "the same as setting LTX_FLOWS_DASK_SCHEDULER."),
     ] = None,
 ) -> None:
-    """Render storyboards through the Prefect flow `render-batch` (one `render-storyboard` run each).
+    """Render storyboards through the Prefect flow `render-batch` (every shot of every file on the render slots).
 
-    Shots whose clips are unchanged since the last render are reused. With no
-    PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
+    Shots whose clips are unchanged since the last render are reused. When nothing needs a
+    render, the films are finished (stitched only if they changed) without a model or Prefect.
+    With no PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
     set, runs are reported to that server and show in its UI.
     """
     _load_all(files, root)  # every file is checked before any GPU work starts
+    if cluster:
+        from .cluster import SCHEDULER_ENV
+
+        os.environ[SCHEDULER_ENV] = cluster
+    if not force and _finish_unchanged(files, out, root):
+        return
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -164,22 +173,47 @@ def render(
         progress_log.setLevel(logging.INFO)
         progress_log.propagate = False  # the bar shows it; no need for a log line too
         try:
-            state = render_batch(
-                [str(file) for file in files], str(out), str(root) if root else None, force, cluster, return_state=True
-            )
-            summary = state.result(raise_on_failure=False)
-            if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
-                raise summary
-            for result in summary["succeeded"].values():
-                progress.console.print(f"[green]film[/green] {result['film']}", highlight=False)
-            for file, why in summary["failed"].items():
+            state = render_batch([str(file) for file in files], str(out), str(root) if root else None, force, return_state=True)
+            if state.is_completed():
+                for result in state.result()["succeeded"].values():
+                    progress.console.print(f"[green]film[/green] {result['film']}", highlight=False)
+            elif state.message and state.is_failed():
                 failed = True
-                progress.console.print(f"[red]failed[/red] {escape(file)}: {escape(why)}", highlight=False)
+                progress.console.print(f"[red]failed[/red] {escape(state.message)}", highlight=False)
+            else:  # the batch itself broke (e.g. an unreachable cluster)
+                raise state.result(raise_on_failure=False)
         finally:
             progress_log.removeHandler(handler)
             progress_log.propagate = True
     if failed:
         raise typer.Exit(1)
+
+
+def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> bool:
+    """When no shot of any file needs a render, finish every film here (no model, no Prefect) and say True.
+
+    The shot cache's own checks decide what is unchanged; a film is stitched again only when it
+    no longer matches its storyboard, and every manifest is written anew.
+    """
+    from .batch import find_storyboards, render_folder
+    from .finish import finish_storyboard, shots_to_render
+
+    storyboards, problems = find_storyboards([str(file) for file in files], root)
+    if problems:
+        return False  # the flow reports them, with everything else
+    finishing = []
+    for file in storyboards:
+        render_plan = plan_storyboard(load_storyboard(file, root), file)
+        film_dir = render_folder(str(out)) / render_plan.name
+        pending, cached = shots_to_render(render_plan, film_dir, force=False)
+        if pending:
+            return False
+        finishing.append((render_plan, film_dir, cached))
+    for render_plan, film_dir, cached in finishing:
+        finished = finish_storyboard(render_plan, film_dir, cached)
+        kept = "unchanged" if not finished.stitched else "stitched again"
+        err_console.print(f"[green]film[/green] {finished.film} (every shot unchanged, film {kept})", highlight=False)
+    return True
 
 
 @app.command()

@@ -1,13 +1,21 @@
 """Prefect flows: thin, decorated wrappers over the plain pipeline.
 
-render-batch -> render-storyboard (one subflow per storyboard)
-             -> shot-<storyboard>-<id> (one task per shot, on a render slot) -> stitch -> manifest
+render-batch (or render-storyboard, for one file)
+  -> shot-<storyboard>-<id>: every shot of every storyboard that needs a render, one task each, on the
+     render slots (a Dask cluster's GPU workers, or threads here), longest first, as soon as its
+     storyboard is planned; never more out at once than there are slots
+  -> stitch-<storyboard>: the film and manifest, on this process's encoding slot, as soon as that
+     storyboard's own shots are done
+
+Importing this module does not import torch (or Dask): a run with nothing to render never needs them.
 """
 
 import logging
 import os
+import queue
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Core modules log to `ltx_flows.*` (model loads, timings): send those records to the run's logs
@@ -16,7 +24,6 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-import dask
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -25,20 +32,18 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from .batch import find_storyboards, render_folder
 from .cache import render_shot_cached
-from .cluster import GPU_SLOT, local_gpu_cluster, visible_gpus
+from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
-from .manifest import build_manifest, write_json_atomic
+from .finish import Finished, finish_storyboard, shots_to_render
 from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, plan_storyboard
-from .stitch import film_path, stitch_film
 from .storyboard import load_storyboard
 
 # The CLI listens here to draw its progress bar; records carry `done`, `total` and `storyboard`.
@@ -76,68 +81,216 @@ def render_shot_task(plan: RenderPlan, shot: ShotPlan, film_dir: str, force: boo
 
 
 @task(task_run_name="stitch-{plan.name}", cache_policy=NO_CACHE)
-def stitch_task(plan: RenderPlan, film_dir: str) -> VideoInfo:
-    return stitch_film(plan, Path(film_dir))
+def stitch_task(plan: RenderPlan, film_dir: str, renders: dict[str, dict]) -> Finished:
+    finished = finish_storyboard(plan, Path(film_dir), renders)
+    if not finished.stitched:
+        get_run_logger().info("Film %s: unchanged, kept", finished.film)
+    return finished
 
 
 def _artifact_key(name: str, kind: str) -> str:
     return f"{name}-{kind}".replace("_", "-")  # keys allow lowercase letters, digits and dashes
 
 
-@flow(name="render-storyboard")
-def render_storyboard(storyboard: str, out: str = "renders", root: str | None = None, force: bool = False) -> dict:
-    """Render one storyboard file into `<out>/<name>/<name>.mp4` with its manifest.
+@dataclass
+class _Storyboard:
+    """One storyboard of a batch while its shots render: what is done, what failed, what is still out."""
 
-    Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
-    shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
+    file: str
+    plan: RenderPlan
+    film_dir: Path
+    renders: dict[str, dict]  # shot id -> cache record (cached or just rendered)
+    pending: list[ShotPlan]  # the shots this run renders
+    waiting: int  # of those, the shots not finished yet
+    progress: object = None  # its progress artifact's id
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def report_progress(self) -> None:
+        done, total = len(self.renders) + len(self.failures), len(self.plan.shots)
+        if self.progress is None:
+            self.progress = create_progress_artifact(
+                100.0 * done / total, key=_artifact_key(self.plan.name, "progress"), description=f"{self.plan.name}: shots done"
+            )
+        else:
+            update_progress_artifact(self.progress, 100.0 * done / total)
+        progress_log.info("%d/%d shots", done, total, extra={"done": done, "total": total, "storyboard": self.plan.name})
+
+
+@dataclass(frozen=True)
+class _RenderSlots:
+    """Where shots render, and how many may be out at once (so a slot never waits while shots queue elsewhere)."""
+
+    runner: TaskRunner
+    count: int
+    on_dask: bool
+
+
+def _worker_env() -> dict[str, str]:
+    # Local render workers report to this run's Prefect API instead of each starting an ephemeral
+    # server of its own: the configured one, or the ephemeral one this process started.
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        url = server.api_url if server.running else None
+    return {"PREFECT_API_URL": url} if url else {}
+
+
+def _dask_slots(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=connect_timeout(), set_as_default=False) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
+
+
+@contextmanager
+def _render_slots():
+    """The render slots for this run: a configured Dask cluster's GPU workers, one pinned worker per local GPU,
+    or threads in this process (one per device plus one, so a clip encodes while the next shot generates)."""
+    address = scheduler_address()
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        check_scheduler(address, connect_timeout())
+        count = _dask_slots(address)
+        if count == 0:
+            get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
+        with DaskTaskRunner(address=address, client_kwargs={"timeout": connect_timeout()}) as runner:
+            yield _RenderSlots(runner, max(count, 1), on_dask=True)
+        return
+    gpus = visible_gpus()
+    if len(gpus) > 1:
+        from prefect_dask import DaskTaskRunner
+
+        # One pinned worker per GPU for the whole batch, so each loads its model once.
+        with local_gpu_cluster(gpus, env=_worker_env()) as local, DaskTaskRunner(address=local.scheduler_address) as runner:
+            yield _RenderSlots(runner, len(gpus), on_dask=True)
+        return
+    # One device: generations take turns on it (see generate.py); the extra thread encodes.
+    with ThreadPoolTaskRunner(max_workers=2) as runner:
+        yield _RenderSlots(runner, 2, on_dask=False)
+
+
+def _plan_storyboards(files: list[Path], out: str, root: str | None, force: bool) -> tuple[list[_Storyboard], dict[str, str]]:
+    """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
+    logger = get_run_logger()
+    boards, failed = [], {}
+    for file in files:
+        try:
+            plan = plan_storyboard(load_storyboard(file, root), file)
+            film_dir = render_folder(out) / plan.name
+            pending, cached = shots_to_render(plan, film_dir, force)
+            if pending:
+                check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
+        except Exception as error:  # one bad storyboard does not stop the others
+            failed[str(file)] = str(error)
+            logger.error("%s: %s", file, error)
+            continue
+        logger.info(
+            "Planned %s: %d shots, %d frames (%.1fs) with %s; %d to render, %d unchanged", plan.name, len(plan.shots),
+            plan.film_frames, plan.film_seconds, plan.model.checkpoint, len(pending), len(cached),
+        )
+        for shot_id in cached:
+            logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
+        board = _Storyboard(str(file), plan, film_dir, renders=dict(cached), pending=pending, waiting=len(pending))
+        board.report_progress()
+        boards.append(board)
+    return boards, failed
+
+
+def _render_storyboards(files: list[Path], out: str, root: str | None, force: bool) -> tuple[dict, dict]:
+    """Render every storyboard's shots on one set of render slots, and finish each storyboard as its shots finish.
+
+    Returns (succeeded: file -> result, failed: file -> why).
     """
     logger = get_run_logger()
-    source = Path(storyboard)
-    plan = plan_storyboard(load_storyboard(source, root), source)
-    film_dir = render_folder(out) / plan.name
-    film, manifest_path = film_path(plan, film_dir), film_dir / "manifest.json"
-    logger.info(
-        "Planned %s: %d shots, %d frames (%.1fs) with %s", plan.name, len(plan.shots), plan.film_frames,
-        plan.film_seconds, plan.model.checkpoint,
-    )
+    boards, failed = _plan_storyboards(files, out, root, force)
+    succeeded: dict[str, dict] = {}
+    # Longest shots first over the whole batch: the greedy order that keeps every slot busy to the end.
+    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=lambda item: -item[1].frames)
+    completed: queue.Queue[PrefectFuture] = queue.Queue()
+    out_now: dict[PrefectFuture, tuple[_Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
-    check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
-    # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
-    with dask.annotate(resources=GPU_SLOT):
-        futures = {render_shot_task.submit(plan, shot, str(film_dir), force): shot.id for shot in plan.shots}
-    progress = create_progress_artifact(0.0, key=_artifact_key(plan.name, "progress"), description=f"{plan.name}: shots done")
-    progress_log.info("0/%d shots", len(futures), extra={"done": 0, "total": len(futures), "storyboard": plan.name})
-    renders, failures = {}, {}
-    for done, future in enumerate(as_completed(futures), start=1):
-        shot_id = futures[future]
-        try:
-            renders[shot_id] = future.result()
-        except Exception as error:  # one failed shot does not stop the others
-            failures[shot_id] = describe(error)
-            logger.error("Shot %s failed: %s", shot_id, failures[shot_id])
-        update_progress_artifact(progress, 100.0 * done / len(futures))
-        progress_log.info("%d/%d shots", done, len(futures), extra={"done": done, "total": len(futures), "storyboard": plan.name})
+    with _render_slots() if queued else nullcontext() as slots, ThreadPoolTaskRunner(max_workers=1) as encoder:
 
-    # An earlier film and manifest no longer describe this storyboard: nothing may claim success
-    # until the new ones are complete.
-    film.unlink(missing_ok=True)
-    manifest_path.unlink(missing_ok=True)
-    create_table_artifact(_shot_rows(plan, renders, failures), key=_artifact_key(plan.name, "shots"))
-    if failures:
-        reason = "; ".join(f"shot {shot_id}: {why}" for shot_id, why in failures.items())
-        create_markdown_artifact(_summary_markdown(plan, None, None, failures), key=_artifact_key(plan.name, "summary"))
-        return Failed(message=f"{plan.name}: {len(failures)} of {len(plan.shots)} shots failed ({reason})")
+        def submit(runner: TaskRunner, task_, parameters: dict, what: tuple) -> None:
+            future = runner.submit(task_, parameters)
+            out_now[future] = what
+            future.add_done_callback(completed.put)
 
-    film_info = stitch_task(plan, str(film_dir))
-    write_json_atomic(build_manifest(plan, film_dir, film, film_info, renders), manifest_path)
-    create_markdown_artifact(_summary_markdown(plan, film, film_info, {}), key=_artifact_key(plan.name, "summary"))
-    logger.info("Film: %s (%.2fs)", film, film_info.duration)
-    return {
-        "film": str(film),
-        "manifest": str(manifest_path),
-        "frames": plan.film_frames,
-        "shots": {shot_id: record["status"] for shot_id, record in renders.items()},
-    }
+        def submit_shots() -> None:
+            while queued and sum(shot is not None for _, shot in out_now.values()) < slots.count:
+                board, shot = queued.pop(0)
+                # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
+                with _gpu_annotation(slots.on_dask):
+                    submit(slots.runner, render_shot_task,
+                           {"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}, (board, shot))
+
+        def finish(board: _Storyboard) -> None:
+            if board.failures:
+                failed[board.file] = _fail_storyboard(board)
+            else:
+                submit(encoder, stitch_task, {"plan": board.plan, "film_dir": str(board.film_dir), "renders": board.renders},
+                       (board, None))
+
+        for board in boards:
+            if board.waiting == 0:  # nothing to render: straight to its (possibly kept) film
+                finish(board)
+        submit_shots()
+        while out_now:
+            future = completed.get()
+            board, shot = out_now.pop(future)
+            if shot is None:
+                try:
+                    finished = future.result()
+                    succeeded[board.file] = _succeed_storyboard(board, finished)
+                except Exception as error:
+                    failed[board.file] = f"{board.plan.name}: {describe(error)}"
+                    logger.error("Stitching %s failed: %s", board.plan.name, describe(error))
+                continue
+            try:
+                board.renders[shot.id] = future.result()
+            except Exception as error:  # one failed shot does not stop the others
+                board.failures[shot.id] = describe(error)
+                logger.error("Shot %s of %s failed: %s", shot.id, board.plan.name, board.failures[shot.id])
+            board.waiting -= 1
+            board.report_progress()
+            submit_shots()
+            if board.waiting == 0:
+                finish(board)
+    return succeeded, failed
+
+
+def _gpu_annotation(on_dask: bool):
+    if not on_dask:
+        return nullcontext()
+    import dask
+
+    return dask.annotate(resources=GPU_SLOT)
+
+
+def _fail_storyboard(board: _Storyboard) -> str:
+    plan = board.plan
+    # An earlier film and manifest no longer describe this storyboard: nothing may claim success.
+    (board.film_dir / f"{plan.name}.mp4").unlink(missing_ok=True)
+    (board.film_dir / "manifest.json").unlink(missing_ok=True)
+    create_table_artifact(_shot_rows(plan, board.renders, board.failures), key=_artifact_key(plan.name, "shots"))
+    create_markdown_artifact(_summary_markdown(plan, None, None, board.failures), key=_artifact_key(plan.name, "summary"))
+    reason = "; ".join(f"shot {shot_id}: {why}" for shot_id, why in board.failures.items())
+    return f"{plan.name}: {len(board.failures)} of {len(plan.shots)} shots failed ({reason})"
+
+
+def _succeed_storyboard(board: _Storyboard, finished: Finished) -> dict:
+    plan = board.plan
+    renders = {shot.id: board.renders[shot.id] for shot in plan.shots}  # in storyboard order
+    create_table_artifact(_shot_rows(plan, renders, {}), key=_artifact_key(plan.name, "shots"))
+    create_markdown_artifact(_summary_markdown(plan, finished.film, finished.info, {}), key=_artifact_key(plan.name, "summary"))
+    get_run_logger().info("Film: %s (%.2fs)", finished.film, finished.info.duration)
+    return finished.summary(plan, renders)
 
 
 def _shot_rows(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> list[dict]:
@@ -166,19 +319,17 @@ def _summary_markdown(plan: RenderPlan, film: Path | None, film_info: VideoInfo 
     return "\n".join(lines) + "\n"
 
 
-@contextmanager
-def _render_slots(cluster: str | None):
-    """The task runner shots run on: a Dask cluster's GPU workers, or threads in this process."""
-    if cluster:
-        yield DaskTaskRunner(address=cluster)
-        return
-    gpus = visible_gpus()
-    if len(gpus) > 1:
-        # One pinned worker per GPU for the whole batch, so each loads its model once.
-        with local_gpu_cluster(gpus) as local:
-            yield DaskTaskRunner(address=local.scheduler_address)
-        return
-    yield ThreadPoolTaskRunner()  # one device: generations take turns on it (see generate.py)
+@flow(name="render-storyboard")
+def render_storyboard(storyboard: str, out: str = "renders", root: str | None = None, force: bool = False) -> dict:
+    """Render one storyboard file into `<out>/<name>/<name>.mp4` with its manifest.
+
+    Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
+    shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
+    """
+    succeeded, failed = _render_storyboards([Path(storyboard)], out, root, force)
+    if failed:
+        return Failed(message=failed[storyboard])
+    return succeeded[storyboard]
 
 
 @flow(name="render-batch")
@@ -187,30 +338,25 @@ def render_batch(
     out: str = "renders",
     root: str | None = None,
     force: bool = False,
-    cluster: str | None = None,
 ) -> dict:
-    """Render storyboard files, folders and globs, each as its own `render-storyboard` run.
+    """Render storyboard files, folders and globs: every shot of every storyboard on one set of render slots.
 
-    `cluster`: the address of a Dask scheduler whose workers render shots (README: Scale out);
-    without one, a machine with several GPUs starts one pinned worker per GPU for the batch,
-    and one with a single GPU or none renders in this process.
+    Where shots render is configuration, not a parameter: LTX_FLOWS_DASK_SCHEDULER names a Dask
+    scheduler whose workers render them (README: Scale out); without it, a machine with several
+    GPUs starts one pinned worker per GPU for the batch, and one with a single GPU or none
+    renders in this process.
     """
     logger = get_run_logger()
     files, problems = find_storyboards(storyboards, Path(root) if root else None)
-    succeeded, failed = {}, dict(problems)
-    with _render_slots(cluster) as runner:
-        for file in files:
-            run = render_storyboard.with_options(task_runner=runner, flow_run_name=file.stem)
-            state = run(str(file), out, root, force, return_state=True)
-            if state.is_completed():
-                succeeded[str(file)] = state.result()
-            else:
-                failed[str(file)] = state.message or state.name
+    succeeded, failed = _render_storyboards(files, out, root, force)
+    failed = {**problems, **failed}
     summary = {"succeeded": succeeded, "failed": failed}
     create_markdown_artifact(_batch_markdown(summary), key="render-batch-summary")
     logger.info("Batch: %d storyboards rendered, %d failed", len(succeeded), len(failed))
     if failed:
-        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed", data=summary)
+        # The per-storyboard reasons go in the message (a Failed state's data must be an exception).
+        reasons = "; ".join(f"{file}: {why}" for file, why in failed.items())
+        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed ({reasons})")
     return summary
 
 
