@@ -5,7 +5,7 @@ writes them, with a sound track as clips with generated sound have), then stitch
 with cuts and with crossfades, interleaved and repeated, and prints the time of each, the
 crossfade/cut ratio and each film's frame count (checked against the plan's).
 
-    PYTHONPATH=$PWD python benchmarks/stitch.py              # 20 clips of 2 s at 384x256, 0.5 s crossfades
+    PYTHONPATH=$PWD python benchmarks/stitch.py              # 20 clips of 121 frames at 384x256, 0.5 s crossfades
     PYTHONPATH=$PWD python benchmarks/stitch.py --smoke      # 3 small clips, a few seconds
 """
 
@@ -40,7 +40,7 @@ def make_clips(folder: Path, count: int, frames: int, width: int, height: int, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
+    parser.add_argument("--frames", type=int, default=121, help="frames per clip (121: LTX's default, 5 s at 24 fps)")
     parser.add_argument("--fade", type=float, default=0.5, help="crossfade length in seconds")
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--height", type=int, default=256)
@@ -50,10 +50,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
     args = parser.parse_args()
     if args.smoke:
-        args.clips, args.seconds, args.width, args.height, args.repeat = 3, 1.5, 64, 64, 1
+        args.clips, args.frames, args.width, args.height, args.repeat = 3, 41, 64, 64, 1
 
     work = Path(tempfile.mkdtemp(prefix="ltx-flows-stitch-"))
-    frames = round(args.seconds * args.fps)
+    frames = args.frames
     fade = round(args.fade * args.fps)
     clips = make_clips(work, args.clips, frames, args.width, args.height, args.fps, not args.no_sound)
     print(f"{args.clips} clips of {frames} frames at {args.width}x{args.height} {args.fps} fps, "
