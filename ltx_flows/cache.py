@@ -58,7 +58,9 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        render_shot(plan, shot, film_dir, memory)
+        # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps
+        # what the attempts of this run already made.
+        render_shot(plan, shot, film_dir, memory, force=force and not failed_attempts)
     except Exception as error:
         failed_attempts.append({**attempt, "error": describe(error), "out_of_memory": is_out_of_memory(error)})
         if is_out_of_memory(error):
