@@ -19,6 +19,7 @@ Without PREFECT_API_URL a temporary Prefect server is started for the run.
 """
 
 import argparse
+import cProfile
 import inspect
 import os
 import random
@@ -63,10 +64,13 @@ def install_stand_in(clips: str, scale: float) -> None:
     import types
 
     def render_shot(plan, shot, film_dir, memory=None, **options):
+        start = time.time()
         time.sleep(shot.frames / plan.output.fps * scale)
         clip = Path(film_dir) / shot.clip
         clip.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(os.path.join(clips, f"{shot.frames}.mp4"), clip)
+        with open(os.path.join(clips, "timeline.txt"), "a") as timeline:  # when each worker was busy
+            timeline.write(f"{os.getpid()} {start} {time.time()}\n")
         return clip
 
     stand_in = types.ModuleType("ltx_flows.generate")
@@ -105,8 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,4,8", help="render worker counts to try, comma-separated")
     parser.add_argument("--storyboards", type=int, default=40)
-    parser.add_argument("--scale", type=float, default=0.25, help="seconds of sleep per second of planned shot")
+    parser.add_argument("--scale", type=float, default=0.5, help="seconds of sleep per second of planned shot")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of this process's timed batches here")
     args = parser.parse_args()
     if args.smoke:
         args.workers, args.storyboards, args.scale = "2", 4, 0.05
@@ -146,7 +151,19 @@ def main() -> None:
                     "shots:\n" + "\n".join(f'  - {{id: w{i}, prompt: "warm {i}", frames: 9}}' for i in range(n)) + "\n"
                 )
                 run_batch([warm], work / f"warm-{n}", cluster.scheduler_address)
+                (work / "clips" / "timeline.txt").unlink(missing_ok=True)
+                profile = cProfile.Profile() if args.profile else None
+                if profile:
+                    profile.enable()
                 makespan = run_batch(files, work / f"renders-{n}", cluster.scheduler_address)
+                if profile:
+                    profile.disable()
+                    profile.dump_stats(args.profile)
+            spans = [line.split() for line in (work / "clips" / "timeline.txt").read_text().splitlines()]
+            first, last = min(float(s[1]) for s in spans), max(float(s[2]) for s in spans)
+            busy = sum(float(s[2]) - float(s[1]) for s in spans)
+            print(f"N = {n}: shots ran from {first - first:.2f} s to {last - first:.2f} s, "
+                  f"the workers busy {busy / (n * (last - first)):.0%} of that")
             bound = max(sum(seconds) / n, max(seconds))
             print(f"N = {n}: makespan {makespan:.2f} s, lower bound {bound:.2f} s, makespan/bound {makespan / bound:.2f}")
 

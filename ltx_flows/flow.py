@@ -118,7 +118,13 @@ class _Storyboard:
 
 @dataclass(frozen=True)
 class _RenderSlots:
-    """Where shots render, and how many may be out at once (so a slot never waits while shots queue elsewhere)."""
+    """Where shots render, and how many shots may be out at once.
+
+    A render worker that finishes a shot should find its next one waiting rather than wait for this
+    process to hear of it and send one: Dask workers get one queued shot each beyond the one they
+    render (so the longest-first order still holds to within a shot per worker); threads here get
+    one more than there are devices (a clip encodes while the next shot generates).
+    """
 
     runner: TaskRunner
     count: int
@@ -160,7 +166,7 @@ def _render_slots():
         if count == 0:
             get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
         with DaskTaskRunner(address=address, client_kwargs={"timeout": connect_timeout()}) as runner:
-            yield _RenderSlots(runner, max(count, 1), on_dask=True)
+            yield _RenderSlots(runner, 2 * max(count, 1), on_dask=True)
         return
     gpus = visible_gpus()
     if len(gpus) > 1:
@@ -168,7 +174,7 @@ def _render_slots():
 
         # One pinned worker per GPU for the whole batch, so each loads its model once.
         with local_gpu_cluster(gpus, env=_worker_env()) as local, DaskTaskRunner(address=local.scheduler_address) as runner:
-            yield _RenderSlots(runner, len(gpus), on_dask=True)
+            yield _RenderSlots(runner, 2 * len(gpus), on_dask=True)
         return
     # One device: generations take turns on it (see generate.py); the extra thread encodes.
     with ThreadPoolTaskRunner(max_workers=2) as runner:
