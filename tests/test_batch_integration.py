@@ -52,6 +52,17 @@ def run_batch(paths, workspace, **params):
     return state, state.result(raise_on_failure=False)
 
 
+def task_run_names(state) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    return sorted(run.name for run in runs)
+
+
 def generations(since: int) -> list[str]:
     return [event["shot"] for event in generate.generation_events[since:]]
 
@@ -73,6 +84,8 @@ def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, work
     state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "cached"}
     assert generations(calls) == []
+    # As a deployment runs it: nothing to render submits no shot task at all, only the (kept) film's check.
+    assert task_run_names(state) == ["stitch-cache"]
     manifest = json.loads((film_dir / "manifest.json").read_text())
     assert [s["status"] for s in manifest["shots"]] == ["cached"] * 3
     assert manifest["shots"][0]["attempts"] == [{"attempt": 1, "memory": vars(MemorySettings())}]
