@@ -10,7 +10,8 @@ repeated; prints the best time of each, flow/bare, and each one's peak resident 
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --smoke
 
 Each flow process first renders a throw-away copy (not timed): imports, Prefect's ephemeral server
-(or the one at PREFECT_API_URL) and the model load, which the bare loop also does before timing.
+(or the one at PREFECT_API_URL) and the model load; the bare loop loads the model and makes the same
+throw-away shot before timing. Children run with OMP_NUM_THREADS=1 unless it is set.
 """
 
 import argparse
@@ -42,6 +43,10 @@ def bare_loop(board: Path, out: Path) -> float:
 
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
     pipe = generate.load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
+    warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
+    for shot in warm.shots:  # and one generation and encode untimed, as the flow's warm-up run made them
+        clip = generate.generate_shot(pipe, shot, warm.model, warm.output)
+        write_clip(clip.frames, out / f"warm-{shot.id}.mp4", fps=warm.output.fps, crf=warm.output.crf)
     start = time.perf_counter()
     for shot in plan.shots:
         clip = generate.generate_shot(pipe, shot, plan.model, plan.output)
@@ -71,7 +76,9 @@ def child(kind: str, work: Path, rep: int) -> None:
 
 
 def measure(kind: str, work: Path, rep: int) -> dict:
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # One intra-op thread for torch in both: on a few shared cores, OpenMP's spinning threads make
+    # multi-threaded generation times swing several-fold from one call to the next.
+    env = {"OMP_NUM_THREADS": "1", **os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep)],
                             env=env, capture_output=True, text=True, timeout=3600)

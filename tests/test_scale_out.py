@@ -114,3 +114,16 @@ def test_an_unreachable_scheduler_fails_the_batch_quickly_and_says_what_to_do(pr
     assert state.is_failed()
     assert time.monotonic() - start < 30
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:9 ({SCHEDULER_ENV}) within 2 s" in state.message
+
+
+def test_local_render_workers_are_told_this_runs_prefect_api(prefect_server):
+    """The environment the flow gives the local GPU workers it starts: this run's API, so no worker starts its own server."""
+    from prefect import flow as prefect_flow
+    from prefect.settings import PREFECT_API_URL
+
+    @prefect_flow
+    def worker_env() -> dict:
+        return flow._worker_env()
+
+    assert worker_env() == {"PREFECT_API_URL": PREFECT_API_URL.value()}
+    assert PREFECT_API_URL.value().startswith("http://")
