@@ -78,7 +78,8 @@ def child(kind: str, work: Path, rep: int) -> None:
 def measure(kind: str, work: Path, rep: int) -> dict:
     # One intra-op thread for torch in both: on a few shared cores, OpenMP's spinning threads make
     # multi-threaded generation times swing several-fold from one call to the next.
-    env = {"OMP_NUM_THREADS": "1", **os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {"OMP_NUM_THREADS": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **os.environ,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep)],
                             env=env, capture_output=True, text=True, timeout=3600)

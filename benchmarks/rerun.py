@@ -96,7 +96,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ltx-flows-rerun-"))
     board = work / "rerun.yaml"
     board.write_text(storyboard_text(args.shots, args.frames))
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # A new Prefect database takes longer than Prefect's default 20 s to start on a busy machine.
+    env = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     server = "the server at PREFECT_API_URL" if env.get("PREFECT_API_URL") else "Prefect's ephemeral server"
     print(f"{args.shots} shots of {args.frames} frames at 96x64, tiny checkpoint, {server}; in {work}")

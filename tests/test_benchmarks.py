@@ -21,7 +21,6 @@ def test_every_benchmark_is_covered():
 def test_benchmark_runs_at_its_smoke_size(script, tiny_cache, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env.pop("PREFECT_API_URL", None)  # each script brings its own server (or Prefect's ephemeral one)
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--smoke"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{script} --smoke failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
