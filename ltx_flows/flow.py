@@ -41,9 +41,10 @@ from .cache import render_shot_cached
 from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
-from .finish import Finished, finish_storyboard, shots_to_render
+from .finish import Finished, finish_storyboard, manifest_path, shots_to_render
 from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, plan_storyboard
+from .stitch import film_path
 from .storyboard import load_storyboard
 
 # The CLI listens here to draw its progress bar; records carry `done`, `total` and `storyboard`.
@@ -268,7 +269,9 @@ def _render_storyboards(files: list[Path], out: str, root: str | None, force: bo
             submit_shots()
             if board.waiting == 0:
                 finish(board)
-    return succeeded, failed
+    order = [str(file) for file in files]  # storyboards finish in any order; report them in the batch's
+    return ({file: succeeded[file] for file in order if file in succeeded},
+            {file: failed[file] for file in order if file in failed})
 
 
 def _gpu_annotation(on_dask: bool):
@@ -282,8 +285,8 @@ def _gpu_annotation(on_dask: bool):
 def _fail_storyboard(board: _Storyboard) -> str:
     plan = board.plan
     # An earlier film and manifest no longer describe this storyboard: nothing may claim success.
-    (board.film_dir / f"{plan.name}.mp4").unlink(missing_ok=True)
-    (board.film_dir / "manifest.json").unlink(missing_ok=True)
+    film_path(plan, board.film_dir).unlink(missing_ok=True)
+    manifest_path(board.film_dir).unlink(missing_ok=True)
     create_table_artifact(_shot_rows(plan, board.renders, board.failures), key=_artifact_key(plan.name, "shots"))
     create_markdown_artifact(_summary_markdown(plan, None, None, board.failures), key=_artifact_key(plan.name, "summary"))
     reason = "; ".join(f"shot {shot_id}: {why}" for shot_id, why in board.failures.items())
