@@ -638,7 +638,11 @@ def _smart_stitch(clips: list[Path], infos: list[VideoInfo], joins: list[Join], 
             else:
                 file = next(window_file)
                 parts.append((file, 0, probe(file).frames))
-        _copy_gops(parts, fps, video)
+        try:
+            _copy_gops(parts, fps, video)
+        except (av.error.FFmpegError, ValueError) as error:  # e.g. timestamps the muxer refuses: never a broken film
+            logger.warning("stitch: copying GOPs failed (%s); re-encoding everything", error)
+            return False
         if infos[0].has_audio:
             _run_ffmpeg(["-i", str(video), "-i", str(sound), "-map", "0:v:0", "-map", "1:a:0", "-c", "copy",
                          "-movflags", "+faststart", "-f", "mp4", str(partial)], partial)
