@@ -209,10 +209,18 @@ def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> boo
         if pending:
             return False
         finishing.append((render_plan, film_dir, cached))
+    failed = False
     for render_plan, film_dir, cached in finishing:
-        finished = finish_storyboard(render_plan, film_dir, cached)
+        try:
+            finished = finish_storyboard(render_plan, film_dir, cached)
+        except Exception as error:  # e.g. a stitch that ffmpeg refused: said as the flow would say it
+            failed = True
+            err_console.print(f"[red]failed[/red] {escape(str(render_plan.storyboard))}: {escape(str(error))}", highlight=False)
+            continue
         kept = "unchanged" if not finished.stitched else "stitched again"
         err_console.print(f"[green]film[/green] {finished.film} (every shot unchanged, film {kept})", highlight=False)
+    if failed:
+        raise typer.Exit(1)
     return True
 
 
