@@ -129,7 +129,7 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
             f"{api}/deployments/name/render-batch/on-demand", timeout=10).json()["id"])
         assert batch["state"]["type"] == "COMPLETED", run.stdout[-3000:]
         # The storyboard's shots are task runs of the batch run (every shot of a batch shares its render slots).
-        task_runs = httpx.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [batch["id"]]}}}, timeout=10).json()
+        task_runs = httpx.post(f"{api}/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [batch["id"]]}}}, timeout=10).json()
         assert sorted((r["name"], r["state"]["type"]) for r in task_runs) == [
             ("shot-tiny-a", "COMPLETED"), ("shot-tiny-b", "COMPLETED"), ("stitch-tiny", "COMPLETED")
         ]
