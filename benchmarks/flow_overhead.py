@@ -1,128 +1,127 @@
-"""What the Prefect flow costs over a bare loop, and what re-runs save.
+"""What the Prefect flow costs over a bare loop: wall time and peak memory, side by side.
 
-Renders a 6-shot storyboard with the tiny offline checkpoint through `render-batch`, and makes
-the same generation calls in a bare Python loop (same shapes, steps, seeds, same encoding).
-Prints the flow/bare wall-time ratio, model loads per worker, an unchanged re-run's time as a
-fraction of the first run, and how many generation calls a re-run makes after one shot is edited.
+Renders a storyboard of N shots with the tiny offline checkpoint through `render-batch`, and makes
+the same generation calls in a bare Python loop (same shapes, steps, seeds, same encoding). Each
+measurement runs in a fresh process (so peak memory is its own), bare and flow interleaved and
+repeated; prints the best time of each, flow/bare, and each one's peak resident memory.
 
-    python benchmarks/flow_overhead.py                 # shots in this process
-    python benchmarks/flow_overhead.py --workers 2     # shots on 2 local Dask render workers
+    PYTHONPATH=$PWD python benchmarks/flow_overhead.py                      # 6 shots of 49 frames at 384x256
+    PYTHONPATH=$PWD python benchmarks/flow_overhead.py --shots 150 --frames 9 --width 96 --height 64
+    PYTHONPATH=$PWD python benchmarks/flow_overhead.py --smoke
 
-Without PREFECT_API_URL, Prefect starts its ephemeral server (warmed up before timing).
+Each flow process first renders a throw-away copy (not timed): imports, Prefect's ephemeral server
+(or the one at PREFECT_API_URL) and the model load; the bare loop loads the model and makes the same
+throw-away shot before timing. Children run with OMP_NUM_THREADS=1 unless it is set.
 """
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from ltx_flows import generate  # noqa: E402
-from ltx_flows.flow import render_batch  # noqa: E402
-from ltx_flows.media import write_clip  # noqa: E402
-from ltx_flows.plan import plan_storyboard  # noqa: E402
-from ltx_flows.storyboard import load_storyboard  # noqa: E402
-
-SHOTS = 6
-
-
-def storyboard_text(width: int, height: int, frames: int, steps: int, last_prompt: str) -> str:
-    prompts = [f"shot {i}: a paper boat drifts down a rainy street, take {i}" for i in range(SHOTS - 1)] + [last_prompt]
-    shots = "\n".join(f'  - {{id: s{i}, prompt: "{prompt}", frames: {frames}}}' for i, prompt in enumerate(prompts))
+def storyboard_text(name: str, shots: int, width: int, height: int, frames: int, steps: int) -> str:
+    lines = "\n".join(f'  - {{id: s{i:03d}, prompt: "shot {i}: a paper boat drifts down a rainy street", frames: {frames}}}'
+                      for i in range(shots))
     return (
-        f"version: 1\nname: bench\nmodel: {{checkpoint: tiny, steps: {steps}}}\n"
-        f"output: {{width: {width}, height: {height}, fps: 24}}\ndefaults: {{seed: 11}}\nshots:\n{shots}\n"
+        f"version: 1\nname: {name}\nmodel: {{checkpoint: tiny, steps: {steps}}}\n"
+        f"output: {{width: {width}, height: {height}, fps: 24}}\ndefaults: {{seed: 11}}\nshots:\n{lines}\n"
     )
 
 
 def bare_loop(board: Path, out: Path) -> float:
     """The same generation calls and encoding as the flow's shots, with nothing around them."""
+    from ltx_flows import generate
+    from ltx_flows.media import write_clip
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.storyboard import load_storyboard
+
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
     pipe = generate.load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
+    warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
+    for shot in warm.shots:  # and one generation and encode untimed, as the flow's warm-up run made them
+        clip = generate.generate_shot(pipe, shot, warm.model, warm.output)
+        write_clip(clip.frames, out / f"warm-{shot.id}.mp4", fps=warm.output.fps, crf=warm.output.crf)
     start = time.perf_counter()
     for shot in plan.shots:
-        frames = generate.generate_shot(pipe, shot, plan.model, plan.output)
-        write_clip(frames, out / f"{shot.id}.mp4", fps=plan.output.fps, crf=plan.output.crf)
+        clip = generate.generate_shot(pipe, shot, plan.model, plan.output)
+        write_clip(clip.frames, out / f"{shot.id}.mp4", fps=plan.output.fps, crf=plan.output.crf)
     return time.perf_counter() - start
 
 
-def timed_batch(board: Path, out: Path, cluster: str | None) -> tuple[float, dict]:
+def flow_run(board: Path, warm: Path, out: Path) -> float:
+    from ltx_flows.flow import render_batch
+
+    render_batch([str(warm)], out=str(out / "warm-up"), root=str(board.parent))
     start = time.perf_counter()
-    state = render_batch([str(board)], out=str(out), root=str(board.parent), cluster=cluster, return_state=True)
+    state = render_batch([str(board)], out=str(out), root=str(board.parent), return_state=True)
     seconds = time.perf_counter() - start
     if not state.is_completed():
         raise SystemExit(f"the flow failed: {state.message}")
-    return seconds, state.result()["succeeded"][str(board)]
+    return seconds
+
+
+def child(kind: str, work: Path, rep: int) -> None:
+    out = work / f"{kind}-{rep}"
+    out.mkdir()
+    board = work / "bench.yaml"
+    seconds = bare_loop(board, out) if kind == "bare" else flow_run(board, work / "warm.yaml", out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT=" + json.dumps({"seconds": seconds, "peak_mb": peak}))
+
+
+def measure(kind: str, work: Path, rep: int) -> dict:
+    # One intra-op thread for torch in both: on a few shared cores, OpenMP's spinning threads make
+    # multi-threaded generation times swing several-fold from one call to the next.
+    env = {"OMP_NUM_THREADS": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **os.environ,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
+    result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep)],
+                            env=env, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return json.loads(next(line[7:] for line in result.stdout.splitlines() if line.startswith("RESULT=")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shots", type=int, default=6)
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--frames", type=int, default=49, help="frames per shot (8n+1)")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=0, help="local Dask render workers; 0 renders in this process")
-    parser.add_argument("--repeat", type=int, default=2, help="timed bare loops and first flow runs, interleaved")
+    parser.add_argument("--repeat", type=int, default=2, help="bare loops and flow runs, interleaved")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
+    parser.add_argument("--child", choices=["bare", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rep", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.work, args.rep)
+    if args.smoke:
+        args.shots, args.width, args.height, args.frames, args.steps, args.repeat = 2, 96, 64, 9, 2, 1
 
     work = Path(tempfile.mkdtemp(prefix="ltx-flows-bench-"))
-    board = work / "bench.yaml"
-    text = storyboard_text(args.width, args.height, args.frames, args.steps, "shot 5: the boat reaches a drain")
-    board.write_text(text)
-    print(f"{SHOTS} shots of {args.frames} frames at {args.width}x{args.height}, {args.steps} steps, tiny checkpoint; in {work}")
-
-    cluster_context = None
-    cluster = None
-    if args.workers:
-        from distributed import Client
-
-        from ltx_flows.checkpoints import ensure_tiny_checkpoint
-        from ltx_flows.cluster import local_gpu_cluster
-
-        ensure_tiny_checkpoint()  # built once here, not raced for by the workers
-        cluster_context = local_gpu_cluster([str(i) for i in range(args.workers)])
-        cluster = cluster_context.__enter__().scheduler_address
-        client = Client(cluster)
-
-        def per_worker(events: str) -> dict:
-            return {worker: count for worker, count in client.run(lambda: len(getattr(generate, events))).items()}
-    else:
-        def per_worker(events: str) -> dict:
-            return {f"this process ({os.getpid()})": len(getattr(generate, events))}
-
-    try:
-        # Warm-up, not timed: Prefect's server, imports, and a model load in every worker.
-        warm_seconds, _ = timed_batch(board, work / "warm-up", cluster)
-        print(f"warm-up run (server start, imports, model loads): {warm_seconds:.1f}s")
-
-        # Interleaved and repeated: on a shared machine the best of each is the fairest pair.
-        bare, flow = [], []
-        for rep in range(args.repeat):
-            (work / f"bare-{rep}").mkdir()
-            bare.append(bare_loop(board, work / f"bare-{rep}"))
-            flow.append(timed_batch(board, work / f"renders-{rep}", cluster)[0])
-        first = min(flow)
-        print(f"bare loop: {' '.join(f'{t:.2f}s' for t in bare)}   flow, first run: {' '.join(f'{t:.2f}s' for t in flow)}")
-        print(f"flow/bare (best of {args.repeat} each): {first / min(bare):.2f}")
-
-        renders = work / f"renders-{args.repeat - 1}"
-        again, result = timed_batch(board, renders, cluster)
-        assert set(result["shots"].values()) == {"cached"}, result
-        print(f"unchanged re-run: {again:.2f}s = {again / first:.2f} of a first run ({first:.2f}s)")
-
-        board.write_text(text.replace("shot 5: the boat reaches a drain", "shot 5: the boat sails into the sea"))
-        calls = sum(per_worker("generation_events").values())
-        edited, result = timed_batch(board, renders, cluster)
-        calls = sum(per_worker("generation_events").values()) - calls
-        rendered = sorted(shot for shot, status in result["shots"].items() if status == "rendered")
-        print(f"re-run after editing one shot: {calls} generation call(s) (rendered: {', '.join(rendered)}), {edited:.2f}s")
-        print(f"model loads per worker, over all runs: {per_worker('load_events')}")
-    finally:
-        if cluster_context is not None:
-            client.close()
-            cluster_context.__exit__(None, None, None)
+    (work / "bench.yaml").write_text(storyboard_text("bench", args.shots, args.width, args.height, args.frames, args.steps))
+    (work / "warm.yaml").write_text(storyboard_text("warm", 1, args.width, args.height, args.frames, args.steps))
+    print(f"{args.shots} shots of {args.frames} frames at {args.width}x{args.height}, {args.steps} steps, "
+          f"tiny checkpoint; in {work}")
+    results: dict[str, list[dict]] = {"bare": [], "flow": []}
+    for rep in range(args.repeat):  # interleaved: on a shared machine the best of each is the fairest pair
+        for kind in results:
+            results[kind].append(measure(kind, work, rep))
+    for kind, runs in results.items():
+        times = " ".join(f"{r['seconds']:.2f}s" for r in runs)
+        print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB")
+    best = {kind: min(r["seconds"] for r in runs) for kind, runs in results.items()}
+    peak = {kind: max(r["peak_mb"] for r in runs) for kind, runs in results.items()}
+    print(f"flow/bare time (best of {args.repeat} each): {best['flow'] / best['bare']:.2f}")
+    print(f"flow/bare peak memory: {peak['flow'] / peak['bare']:.2f}")
 
 
 if __name__ == "__main__":

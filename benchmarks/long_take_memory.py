@@ -18,6 +18,7 @@ in the heap and the peak wanders by ~100 MiB from run to run, reaching its plate
 after about three segments. Set the variable yourself to measure another way.
 
     PYTHONPATH=$PWD python benchmarks/long_take_memory.py
+    PYTHONPATH=$PWD python benchmarks/long_take_memory.py --smoke   # tiny takes, only checks it runs
 
 About 4 minutes on 2 busy CPU cores. Generation goes through `generate.render_shot`
 (no Prefect), the same code the flow's `shot-<id>` task runs.
@@ -83,8 +84,12 @@ def render_one(board: Path, out: Path, load_only: bool) -> None:
     }))
 
 
-def main() -> None:
+def main(smoke: bool = False) -> None:
     from ltx_flows.checkpoints import ensure_tiny_checkpoint
+
+    global WIDTH, HEIGHT, SEGMENT_COUNTS
+    if smoke:  # only checks that the script works
+        WIDTH, HEIGHT, SEGMENT_COUNTS = 96, 64, (2, 3)
 
     ensure_tiny_checkpoint()  # built once here, so no child pays for (or measures) the build
     segment_mib = SEGMENT_FRAMES * WIDTH * HEIGHT * 3 / 2**20
@@ -120,8 +125,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, metavar=("STORYBOARD", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
     args = parser.parse_args()
     if args.child:
         render_one(Path(args.child[0]), Path(args.child[1]), args.load_only)
     else:
-        main()
+        main(args.smoke)

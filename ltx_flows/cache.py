@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .failures import describe, is_out_of_memory, release_memory
-from .generate import pick_device, render_shot
 from .manifest import write_json_atomic
 from .memory import memory_for_attempt
 from .plan import RenderPlan, ShotPlan
@@ -50,6 +49,8 @@ def render_shot_cached(
     clip = film_dir / shot.clip
     if not force and (record := cached_record(clip, shot.content_hash)):
         return {**record, "status": "cached"}
+    # Only a shot that renders pays for torch and diffusers: checking the cache stays instant.
+    from .generate import pick_device, render_shot
 
     earlier_oom = sum(attempt["out_of_memory"] for attempt in failed_attempts)
     memory = memory_for_attempt(plan.model, earlier_oom)
@@ -60,7 +61,9 @@ def render_shot_cached(
     clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        render_shot(plan, shot, film_dir, memory, on_step=on_step)
+        # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps
+        # what the attempts of this run already made.
+        render_shot(plan, shot, film_dir, memory, on_step=on_step, force=force and not failed_attempts)
     except Exception as error:
         failed_attempts.append({**attempt, "error": describe(error), "out_of_memory": is_out_of_memory(error)})
         if is_out_of_memory(error):

@@ -243,7 +243,9 @@ def render(
         bool, typer.Option("--force/--no-force", metavar="", help="Render every shot, even those whose clips are unchanged.")
     ] = False,
     cluster: Annotated[
-        Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots.")
+        Optional[str],
+        typer.Option(help="Dask scheduler address (tcp://host:8786) whose GPU workers render the shots; "
+                     "the same as setting LTX_FLOWS_DASK_SCHEDULER."),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose/--quiet", metavar="", help="Show Prefect's and the pipeline's log lines above the progress display.")
@@ -252,13 +254,22 @@ def render(
         bool, typer.Option("--json/--no-json", metavar="", help="Print a JSON summary (films, review pages, failures) on stdout.")
     ] = False,
 ) -> None:
-    """Render storyboards through the Prefect flow `render-batch` (one `render-storyboard` run each).
+    """Render storyboards through the Prefect flow `render-batch` (every shot of every file on the render slots).
 
-    Shots whose clips are unchanged since the last render are reused. With no PREFECT_API_URL
-    set, Prefect runs a local ephemeral API (no server to start); with one set, runs are
-    reported to that server and show in its UI.
+    Shots whose clips are unchanged since the last render are reused. When nothing needs a
+    render, the films are finished (stitched only if they changed) without a model or Prefect.
+    With no PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
+    set, runs are reported to that server and show in its UI.
     """
     loaded = _load_all(files, root)  # every file is checked before any GPU work starts
+    if cluster:
+        from .cluster import SCHEDULER_ENV
+
+        os.environ[SCHEDULER_ENV] = cluster
+    summary = None if force else _finish_unchanged([file for file, _ in loaded], out, root)
+    if summary is not None:
+        _report(summary, as_json)
+        return
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -266,10 +277,15 @@ def render(
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     try:
-        summary = _render_batch([str(file) for file, _ in loaded], out, root, force, cluster, verbose)
+        summary = _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
     except KeyboardInterrupt:
         err_console.print("interrupted", style="red")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    _report(summary, as_json)
+
+
+def _report(summary: dict, as_json: bool) -> None:
+    """Print a batch summary (films and review pages, or why each file failed); exit 1 if any failed."""
     if as_json:
         print(json.dumps(summary, indent=2))
     for result in summary["succeeded"].values():
@@ -296,8 +312,7 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
                 handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
-def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, cluster: Optional[str],
-                  verbose: bool) -> dict:
+def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
     """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
     from .flow import render_batch
     from .progress import StoryboardProgress
@@ -323,7 +338,7 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
         try:
-            state = render_batch(files, str(out), str(root) if root else None, force, cluster, return_state=True)
+            state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
         finally:
             progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
@@ -401,6 +416,37 @@ def download(
         table.add_row(item.repo, item.what, str(item.files), human_size(item.bytes))
     table.add_row("total", "", str(sum(i.files for i in done)), human_size(sum(i.bytes for i in done)))
     out_console.print(table)
+
+
+def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dict | None:
+    """When no shot of any file needs a render, finish every film here (no model, no Prefect) and return
+    the batch summary, as the flow would; None when something needs rendering.
+
+    The shot cache's own checks decide what is unchanged; a film is stitched again only when it
+    no longer matches its storyboard, and every manifest is written anew.
+    """
+    from .batch import render_folder
+    from .finish import finish_storyboard, shots_to_render
+
+    finishing = []
+    for file in files:
+        render_plan = plan_storyboard(load_storyboard(file, root), file)
+        film_dir = render_folder(str(out)) / render_plan.name
+        pending, cached = shots_to_render(render_plan, film_dir, force=False)
+        if pending:
+            return None
+        finishing.append((file, render_plan, film_dir, cached))
+    summary: dict = {"succeeded": {}, "failed": {}}
+    for file, render_plan, film_dir, cached in finishing:
+        try:
+            finished = finish_storyboard(render_plan, film_dir, cached)
+        except Exception as error:  # e.g. a stitch that ffmpeg refused: said as the flow would say it
+            summary["failed"][str(file)] = f"{render_plan.name}: {error}"
+            continue
+        kept = "kept" if not finished.stitched else "stitched again"
+        err_console.print(f"{render_plan.name}: every shot unchanged, film {kept}", soft_wrap=True)
+        summary["succeeded"][str(file)] = finished.summary(render_plan, cached)
+    return summary
 
 
 @app.command()

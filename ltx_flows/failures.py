@@ -6,14 +6,16 @@ would only fail again, later.
 """
 
 import gc
+import sys
 import traceback
-
-import torch
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    # Older code paths and other backends (MPS) raise a plain RuntimeError saying so.
-    return isinstance(error, torch.OutOfMemoryError) or (
+    # torch is looked up, not imported: if nothing imported it, nothing raised its error (and a
+    # process that only checks caches never pays for the import). Older code paths and other
+    # backends (MPS) raise a plain RuntimeError saying so.
+    torch = sys.modules.get("torch")
+    return (torch is not None and isinstance(error, torch.OutOfMemoryError)) or (
         isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
     )
 
@@ -36,5 +38,6 @@ def release_memory(error: BaseException) -> None:
     """
     traceback.clear_frames(error.__traceback__)
     gc.collect()
-    if torch.cuda.is_available():
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

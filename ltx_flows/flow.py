@@ -1,13 +1,21 @@
 """Prefect flows: thin, decorated wrappers over the plain pipeline.
 
-render-batch -> render-storyboard (one subflow per storyboard)
-             -> shot-<storyboard>-<id> (one task per shot, on a render slot) -> stitch -> manifest
+render-batch (or render-storyboard, for one file)
+  -> shot-<storyboard>-<id>: every shot of every storyboard that needs a render, one task each, on the
+     render slots (a Dask cluster's GPU workers, or threads here), longest first, as soon as its
+     storyboard is planned; never more out at once than there are slots
+  -> stitch-<storyboard>: the film and manifest, on this process's encoding slot, as soon as that
+     storyboard's own shots are done
+
+Importing this module does not import torch (or Dask): a run with nothing to render never needs them.
 """
 
 import logging
 import os
+import queue
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +25,6 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-import dask
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -26,25 +33,23 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from . import progress, report
 from .batch import find_storyboards, render_folder
 from .cache import render_shot_cached
-from .cluster import GPU_SLOT, local_gpu_cluster, visible_gpus
+from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
-from .manifest import build_manifest, write_json_atomic
-from .media import VideoInfo
+from .finish import Finished, finish_storyboard, manifest_path, shots_to_render
 from .plan import RenderPlan, ShotPlan, plan_storyboard
-from .review import review_path, write_review
-from .stitch import film_path, stitch_film
+from .review import review_path
+from .stitch import film_path
 from .storyboard import load_storyboard
 
-# The CLI's display and the progress artifact listen here (events: see progress.py).
+# The CLI's display and the progress artifacts listen here (events: see progress.py).
 progress_log = progress.log
 logging.getLogger("ltx_flows").setLevel(logging.INFO)
 
@@ -80,12 +85,15 @@ def render_shot_task(plan: RenderPlan, shot: ShotPlan, film_dir: str, force: boo
 
 
 @task(task_run_name="stitch-{plan.name}", cache_policy=NO_CACHE)
-def stitch_task(plan: RenderPlan, film_dir: str) -> VideoInfo:
-    return stitch_film(plan, Path(film_dir))
+def stitch_task(plan: RenderPlan, film_dir: str, renders: dict[str, dict]) -> Finished:
+    finished = finish_storyboard(plan, Path(film_dir), renders)
+    if not finished.stitched:
+        get_run_logger().info("Film %s: unchanged, kept", finished.film)
+    return finished
 
 
 def _run_source() -> str:
-    """The deployment this run belongs to (also seen from its subflows), or `cli` outside one."""
+    """The deployment this run belongs to, or `cli` outside one: artifact keys of the two never collide."""
     try:
         return runtime.deployment.name or "cli"
     except Exception:  # no API to ask: a run outside any deployment
@@ -125,14 +133,247 @@ class _ProgressArtifact(logging.Handler):
             logging.getLogger(__name__).warning("Progress artifact not updated: %s", error)
 
 
+@dataclass
+class _Storyboard:
+    """One storyboard of a batch while its shots render: what is done, what failed, what is still out."""
+
+    file: str
+    plan: RenderPlan
+    film_dir: Path
+    renders: dict[str, dict]  # shot id -> cache record (cached or just rendered)
+    pending: list[ShotPlan]  # the shots this run renders
+    waiting: int  # of those, the shots not finished yet
+    source: str  # the deployment's name or `cli`: the artifact keys' prefix
+    progress: _ProgressArtifact | None = None  # attached to the progress events while the storyboard renders
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def start_progress(self) -> None:
+        self.progress = _ProgressArtifact(self.plan, self.source)
+        progress_log.addHandler(self.progress)
+        progress.planned(self.plan.name, [(shot.id, len(shot.segments)) for shot in self.plan.shots])
+        for shot_id in self.renders:
+            progress.shot_finished(self.plan.name, shot_id, "cached")
+
+    def end_progress(self, ok: bool) -> None:
+        if self.progress is not None:
+            progress.finished(self.plan.name, ok=ok)
+            progress_log.removeHandler(self.progress)
+            self.progress = None
+
+@dataclass(frozen=True)
+class _RenderSlots:
+    """Where shots render, and how many shots may be out at once.
+
+    A render worker that finishes a shot should find its next one waiting rather than wait for this
+    process to hear of it and send one: Dask workers get one queued shot each beyond the one they
+    render (so the longest-first order still holds to within a shot per worker); threads here get
+    one more than there are devices (a clip encodes while the next shot generates).
+    """
+
+    runner: TaskRunner
+    count: int
+    on_dask: bool
+
+
+def _worker_env() -> dict[str, str]:
+    # Local render workers report to this run's Prefect API instead of each starting an ephemeral
+    # server of its own: the configured one, or the ephemeral one this process started.
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        url = server.api_url if server.running else None
+    return {"PREFECT_API_URL": url} if url else {}
+
+
+def _dask_slots(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=connect_timeout(), set_as_default=False) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
+
+
 @contextmanager
-def _progress_artifact(plan: RenderPlan, source: str):
-    handler = _ProgressArtifact(plan, source)
-    progress_log.addHandler(handler)
+def _render_slots():
+    """The render slots for this run: a configured Dask cluster's GPU workers, one pinned worker per local GPU,
+    or threads in this process (one per device plus one, so a clip encodes while the next shot generates)."""
+    address = scheduler_address()
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        check_scheduler(address, connect_timeout())
+        count = _dask_slots(address)
+        if count == 0:
+            get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
+        with DaskTaskRunner(address=address, client_kwargs={"timeout": connect_timeout()}) as runner:
+            yield _RenderSlots(runner, 2 * max(count, 1), on_dask=True)
+        return
+    gpus = visible_gpus()
+    if len(gpus) > 1:
+        from prefect_dask import DaskTaskRunner
+
+        # One pinned worker per GPU for the whole batch, so each loads its model once.
+        with local_gpu_cluster(gpus, env=_worker_env()) as local, DaskTaskRunner(address=local.scheduler_address) as runner:
+            yield _RenderSlots(runner, 2 * len(gpus), on_dask=True)
+        return
+    # One device: generations take turns on it (see generate.py); the extra thread encodes.
+    with ThreadPoolTaskRunner(max_workers=2) as runner:
+        yield _RenderSlots(runner, 2, on_dask=False)
+
+
+def _plan_storyboards(
+    files: list[Path], out: str, root: str | None, force: bool, source: str
+) -> tuple[list[_Storyboard], dict[str, str]]:
+    """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
+    logger = get_run_logger()
+    boards, failed = [], {}
+    for file in files:
+        try:
+            plan = plan_storyboard(load_storyboard(file, root), file)
+            film_dir = render_folder(out) / plan.name
+            pending, cached = shots_to_render(plan, film_dir, force)
+            if pending:
+                check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
+        except Exception as error:  # one bad storyboard does not stop the others
+            failed[str(file)] = str(error)
+            logger.error("%s: %s", file, error)
+            continue
+        logger.info(
+            "Planned %s: %d shots, %d frames (%.1fs) with %s; %d to render, %d unchanged", plan.name, len(plan.shots),
+            plan.film_frames, plan.film_seconds, plan.model.checkpoint, len(pending), len(cached),
+        )
+        for shot_id in cached:
+            logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
+        board = _Storyboard(str(file), plan, film_dir, renders=dict(cached), pending=pending, waiting=len(pending),
+                            source=source)
+        board.start_progress()
+        boards.append(board)
+    return boards, failed
+
+
+def _render_storyboards(files: list[Path], out: str, root: str | None, force: bool) -> tuple[dict, dict]:
+    """Render every storyboard's shots on one set of render slots, and finish each storyboard as its shots finish.
+
+    Returns (succeeded: file -> result, failed: file -> why).
+    """
+    logger = get_run_logger()
+    boards, failed = _plan_storyboards(files, out, root, force, _run_source())
     try:
-        yield
+        succeeded = _render_planned(boards, failed, force)
     finally:
-        progress_log.removeHandler(handler)
+        for board in boards:  # a batch that broke leaves no handler behind
+            board.end_progress(ok=False)
+    order = [str(file) for file in files]  # storyboards finish in any order; report them in the batch's
+    return ({file: succeeded[file] for file in order if file in succeeded},
+            {file: failed[file] for file in order if file in failed})
+
+
+def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: bool) -> dict[str, dict]:
+    """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
+    logger = get_run_logger()
+    succeeded: dict[str, dict] = {}
+    # Longest shots first over the whole batch: the greedy order that keeps every slot busy to the end.
+    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=lambda item: -item[1].frames)
+    completed: queue.Queue[PrefectFuture] = queue.Queue()
+    out_now: dict[PrefectFuture, tuple[_Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
+
+    with _render_slots() if queued else nullcontext() as slots, ThreadPoolTaskRunner(max_workers=1) as encoder:
+
+        def submit(runner: TaskRunner, task_, parameters: dict, what: tuple) -> None:
+            future = runner.submit(task_, parameters)
+            out_now[future] = what
+            future.add_done_callback(completed.put)
+
+        def submit_shots() -> None:
+            while queued and sum(shot is not None for _, shot in out_now.values()) < slots.count:
+                board, shot = queued.pop(0)
+                # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
+                with _gpu_annotation(slots.on_dask):
+                    submit(slots.runner, render_shot_task,
+                           {"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}, (board, shot))
+
+        def finish(board: _Storyboard) -> None:
+            if board.failures:
+                failed[board.file] = _fail_storyboard(board)
+            else:
+                progress.stitching(board.plan.name)
+                submit(encoder, stitch_task, {"plan": board.plan, "film_dir": str(board.film_dir), "renders": board.renders},
+                       (board, None))
+
+        for board in boards:
+            if board.waiting == 0:  # nothing to render: straight to its (possibly kept) film
+                finish(board)
+        submit_shots()
+        while out_now:
+            future = completed.get()
+            board, shot = out_now.pop(future)
+            if shot is None:
+                try:
+                    finished = future.result()
+                    succeeded[board.file] = _succeed_storyboard(board, finished)
+                except Exception as error:
+                    failed[board.file] = f"{board.plan.name}: {describe(error)}"
+                    logger.error("Stitching %s failed: %s", board.plan.name, describe(error))
+                continue
+            try:
+                board.renders[shot.id] = future.result()
+            except Exception as error:  # one failed shot does not stop the others
+                board.failures[shot.id] = describe(error)
+                logger.error("Shot %s of %s failed: %s", shot.id, board.plan.name, board.failures[shot.id])
+            progress.shot_finished(board.plan.name, shot.id, board.renders[shot.id]["status"] if shot.id in board.renders else "failed")
+            board.waiting -= 1
+            submit_shots()
+            if board.waiting == 0:
+                finish(board)
+    return succeeded
+
+
+def _gpu_annotation(on_dask: bool):
+    if not on_dask:
+        return nullcontext()
+    import dask
+
+    return dask.annotate(resources=GPU_SLOT)
+
+
+def _storyboard_artifacts(board: _Storyboard, finished: Finished | None) -> None:
+    """The storyboard's shot table and summary (thumbnails, prompts, seeds, this run's outcomes, film and review page)."""
+    plan, source = board.plan, board.source
+    results = report.outcomes(plan, board.renders, board.failures)
+    create_table_artifact(report.shot_rows(plan, board.film_dir, results), key=report.artifact_key(source, plan.name, "shots"),
+                          description=report.storyboard_description(plan, "shots", source))
+    if finished is None:
+        markdown = report.storyboard_markdown(plan, board.film_dir, results, None)
+    else:
+        markdown = report.storyboard_markdown(plan, board.film_dir, results, finished.film, finished.info.duration,
+                                              finished.review)
+    create_markdown_artifact(markdown, key=report.artifact_key(source, plan.name, "summary"),
+                             description=report.storyboard_description(plan, "summary", source))
+
+
+def _fail_storyboard(board: _Storyboard) -> str:
+    plan = board.plan
+    # An earlier film, manifest and review page no longer describe this storyboard: nothing may claim success.
+    film_path(plan, board.film_dir).unlink(missing_ok=True)
+    manifest_path(board.film_dir).unlink(missing_ok=True)
+    review_path(board.film_dir).unlink(missing_ok=True)
+    _storyboard_artifacts(board, None)
+    board.end_progress(ok=False)
+    reason = "; ".join(f"shot {shot_id}: {report.first_line(why)}" for shot_id, why in board.failures.items())
+    return f"{plan.name}: {len(board.failures)} of {len(plan.shots)} shots failed ({reason})"
+
+
+def _succeed_storyboard(board: _Storyboard, finished: Finished) -> dict:
+    plan = board.plan
+    board.renders = {shot.id: board.renders[shot.id] for shot in plan.shots}  # in storyboard order
+    _storyboard_artifacts(board, finished)
+    board.end_progress(ok=True)
+    get_run_logger().info("Film: %s (%.2fs); review page: %s", finished.film, finished.info.duration, finished.review)
+    return finished.summary(plan, board.renders)
 
 
 @flow(name="render-storyboard")
@@ -142,83 +383,10 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
     Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
     shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
     """
-    run_source = _run_source()
-    source = Path(storyboard)
-    plan = plan_storyboard(load_storyboard(source, root), source)
-    with _progress_artifact(plan, run_source):
-        return _render_storyboard(plan, out, force, run_source)
-
-
-def _render_storyboard(plan: RenderPlan, out: str, force: bool, run_source: str) -> dict:
-    logger = get_run_logger()
-    film_dir = render_folder(out) / plan.name
-    film, manifest_path = film_path(plan, film_dir), film_dir / "manifest.json"
-    logger.info(
-        "Planned %s: %d shots, %d frames (%.1fs) with %s", plan.name, len(plan.shots), plan.film_frames,
-        plan.film_seconds, plan.model.checkpoint,
-    )
-
-    check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
-    progress.planned(plan.name, [(shot.id, len(shot.segments)) for shot in plan.shots])
-    # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
-    with dask.annotate(resources=GPU_SLOT):
-        futures = {render_shot_task.submit(plan, shot, str(film_dir), force): shot.id for shot in plan.shots}
-    renders, failures = {}, {}
-    for future in as_completed(futures):
-        shot_id = futures[future]
-        try:
-            renders[shot_id] = future.result()
-        except Exception as error:  # one failed shot does not stop the others
-            failures[shot_id] = describe(error)
-            logger.error("Shot %s failed: %s", shot_id, failures[shot_id])
-        progress.shot_finished(plan.name, shot_id, renders[shot_id]["status"] if shot_id in renders else "failed")
-
-    # An earlier film and manifest no longer describe this storyboard: nothing may claim success
-    # until the new ones are complete.
-    film.unlink(missing_ok=True)
-    manifest_path.unlink(missing_ok=True)
-    review_path(film_dir).unlink(missing_ok=True)
-    results = report.outcomes(plan, renders, failures)
-    create_table_artifact(report.shot_rows(plan, film_dir, results), key=report.artifact_key(run_source, plan.name, "shots"),
-                          description=report.storyboard_description(plan, "shots", run_source))
-    summary = {"key": report.artifact_key(run_source, plan.name, "summary"),
-               "description": report.storyboard_description(plan, "summary", run_source)}
-    if failures:
-        reason = "; ".join(f"shot {shot_id}: {report.first_line(why)}" for shot_id, why in failures.items())
-        create_markdown_artifact(report.storyboard_markdown(plan, film_dir, results, None), **summary)
-        progress.finished(plan.name, ok=False)
-        return Failed(message=f"{plan.name}: {len(failures)} of {len(plan.shots)} shots failed ({reason})")
-
-    progress.stitching(plan.name)
-    film_info = stitch_task(plan, str(film_dir))
-    manifest = build_manifest(plan, film_dir, film, film_info, renders)
-    review = write_review(plan, manifest, film_dir)  # before the manifest, which marks the render complete
-    write_json_atomic(manifest, manifest_path)
-    create_markdown_artifact(report.storyboard_markdown(plan, film_dir, results, film, film_info.duration, review), **summary)
-    progress.finished(plan.name, ok=True)
-    logger.info("Film: %s (%.2fs); review page: %s", film, film_info.duration, review)
-    return {
-        "film": str(film),
-        "manifest": str(manifest_path),
-        "review": str(review),
-        "frames": plan.film_frames,
-        "shots": {shot_id: record["status"] for shot_id, record in renders.items()},
-    }
-
-
-@contextmanager
-def _render_slots(cluster: str | None):
-    """The task runner shots run on: a Dask cluster's GPU workers, or threads in this process."""
-    if cluster:
-        yield DaskTaskRunner(address=cluster)
-        return
-    gpus = visible_gpus()
-    if len(gpus) > 1:
-        # One pinned worker per GPU for the whole batch, so each loads its model once.
-        with local_gpu_cluster(gpus) as local:
-            yield DaskTaskRunner(address=local.scheduler_address)
-        return
-    yield ThreadPoolTaskRunner()  # one device: generations take turns on it (see generate.py)
+    succeeded, failed = _render_storyboards([Path(storyboard)], out, root, force)
+    if failed:
+        return Failed(message=failed[storyboard])
+    return succeeded[storyboard]
 
 
 @flow(name="render-batch", flow_run_name=_batch_run_name)
@@ -227,25 +395,18 @@ def render_batch(
     out: str = "renders",
     root: str | None = None,
     force: bool = False,
-    cluster: str | None = None,
 ) -> dict:
-    """Render storyboard files, folders and globs, each as its own `render-storyboard` run.
+    """Render storyboard files, folders and globs: every shot of every storyboard on one set of render slots.
 
-    `cluster`: the address of a Dask scheduler whose workers render shots (README: Scale out);
-    without one, a machine with several GPUs starts one pinned worker per GPU for the batch,
-    and one with a single GPU or none renders in this process.
+    Where shots render is configuration, not a parameter: LTX_FLOWS_DASK_SCHEDULER names a Dask
+    scheduler whose workers render them (README: Scale out); without it, a machine with several
+    GPUs starts one pinned worker per GPU for the batch, and one with a single GPU or none
+    renders in this process.
     """
     logger = get_run_logger()
     files, problems = find_storyboards(storyboards, Path(root) if root else None)
-    succeeded, failed = {}, dict(problems)
-    with _render_slots(cluster) as runner:
-        for file in files:
-            run = render_storyboard.with_options(task_runner=runner, flow_run_name=file.stem)
-            state = run(str(file), out, root, force, return_state=True)
-            if state.is_completed():
-                succeeded[str(file)] = state.result()
-            else:
-                failed[str(file)] = state.message or state.name
+    succeeded, failed = _render_storyboards(files, out, root, force)
+    failed = {**problems, **failed}
     summary = {"succeeded": succeeded, "failed": failed}
     source = _run_source()
     create_markdown_artifact(
@@ -254,6 +415,8 @@ def render_batch(
     )
     logger.info("Batch: %d storyboards rendered, %d failed", len(succeeded), len(failed))
     if failed:
-        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed", data=summary)
+        # The per-storyboard reasons go in the message (a Failed state's data must be an exception).
+        reasons = "; ".join(f"{file}: {why}" for file, why in failed.items())
+        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed ({reasons})")
     return summary
 

@@ -29,11 +29,12 @@ from diffusers import LTX2ConditionPipeline, LTX2LatentUpsamplePipeline, LTXCond
 from . import ltx2, ltxv
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
-from .media import Audio, ClipWriter, read_frames, write_clip
+from .media import Audio, ClipWriter, write_clip
 from .memory import MemorySettings, apply_memory_settings, memory_steps, place_upsampler
 from .plan import RenderPlan, SegmentPlan, ShotPlan
 from .recipes import pipeline_calls, preset_of
 from .seams import colour_stats, crossfade, match_colour
+from .segments import discard_segment, load_segment, remove_stale_segments, save_segment
 from .storyboard import ModelConfig, OutputConfig
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,6 @@ load_events: list[dict] = []
 generation_events: list[dict] = []
 # Called with (shot, memory settings) before each generation; tests use it to inject failures.
 generation_hooks: list[Callable[[ShotPlan, MemorySettings], None]] = []
-
-# Segments are cached near-lossless (or at the output's crf when that is lower), so
-# encoding them once more into the shot clip loses nothing visible.
-SEGMENT_CRF = 12
 
 
 def pick_device(setting: str) -> str:
@@ -225,12 +222,16 @@ def render_shot(
     film_dir: Path,
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> Path:
-    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path.
+
+    `force`: a long take renders every segment again instead of reusing its cached ones.
+    """
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step)
+        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step, force=force)
     control = _control_slice(control, 0, shot.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
@@ -282,14 +283,17 @@ def render_long_take(
     memory: MemorySettings | None = None,
     control: PreparedControl | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
-    Each segment is cached under `film_dir` as it finishes (its file name holds its chained
-    hash), so a re-run renders only the segments that are missing or changed. The clip is
-    written as segments come in: memory holds one segment and the take's tail, however long
-    the take is. `on_step(done, total)` counts denoising steps across the whole take; a cached
-    segment's steps count as done when the next one reports.
+    Each segment is cached under `film_dir` as it finishes (see `segments.py`: lossless, with a
+    record holding its sha256), so a re-run renders only the segments that are missing, changed
+    or damaged; `force` renders every one again. A segment rendered now joins the take from memory
+    (never encoded and decoded back); a cached one decodes to exactly the same frames. The clip is
+    written as segments come in: memory holds one segment and the take's tail, however long the take is.
+    `on_step(done, total)` counts denoising steps across the whole take; a cached segment's steps
+    count as done when the next one reports.
     """
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
@@ -303,10 +307,10 @@ def render_long_take(
     with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf, audio=audio) as writer:
         for segment in shot.segments:
             label = f"segment {segment.index + 1}/{len(shot.segments)} of {shot.id}"
-            cached = film_dir / segment.cache
-            if cached.is_file():
-                log.info("%s: cached in %s", label, segment.cache)
-            else:
+            if force:
+                discard_segment(film_dir, segment)
+            frames = load_segment(film_dir, segment, label)
+            if frames is None:
                 start = time.perf_counter()
                 condition = (tail, segment.condition.strength) if tail is not None else None
                 frames = generate_shot(
@@ -316,12 +320,10 @@ def render_long_take(
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)
-                write_clip(frames, cached, fps=output.fps, crf=min(output.crf, SEGMENT_CRF))
-                log.info("%s: %d frames in %.1fs", label, len(frames), time.perf_counter() - start)
-            # Always continue from the cached frames, so a resumed take is the same as one rendered in one go.
-            frames = read_frames(cached)
-            if len(frames) != segment.frames:
-                raise RuntimeError(f"{cached} has {len(frames)} frames, the plan says {segment.frames}; delete it to re-render")
+                generated = time.perf_counter()
+                save_segment(frames, film_dir, segment, output.fps)
+                log.info("%s: %d frames in %.1fs, cached in %.1fs", label, len(frames), generated - start,
+                         time.perf_counter() - generated)
             if reference is None:
                 reference = colour_stats(frames)
             if tail is not None:
@@ -333,7 +335,7 @@ def render_long_take(
                 tail = frames[-overlap:].copy()  # a copy, so the rest of the segment can be freed
         if writer.frames_written != shot.frames:
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
-    _remove_stale_segments(shot, film_dir)
+    remove_stale_segments(shot, film_dir)
     return clip
 
 
@@ -342,11 +344,3 @@ def _take_steps(on_step: Callable[[int, int], None] | None, index: int, count: i
     if on_step is None:
         return None
     return lambda done, total: on_step(index * total + done, count * total)
-
-
-def _remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
-    # Segments of earlier versions of this take (other prompts, seeds, sizes) would pile up night after night.
-    current = {Path(segment.cache).name for segment in shot.segments}
-    for path in (film_dir / Path(shot.segments[0].cache).parent).iterdir():
-        if path.name not in current:
-            path.unlink()

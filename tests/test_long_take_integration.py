@@ -118,7 +118,7 @@ def test_three_segment_take_renders_through_the_flow(prefect_server, tiny_cache,
     assert [seam["frame"] for seam in orbit["seams"]] == [8, 16]
     assert all(seam["score"] > 0 and seam["colour_shift"] >= 0 for seam in orbit["seams"])
     assert "segments" not in manifest["shots"][0]
-    assert sorted(p.name for p in (film_dir / "segments" / "orbit").iterdir()) == [
+    assert sorted(p.name for p in (film_dir / "segments" / "orbit").glob("*.mp4")) == [
         s["cache"].rsplit("/", 1)[1] for s in orbit["segments"]
     ]
     assert not list(film_dir.rglob("*.partial*")), "temporary files left behind"
@@ -161,17 +161,91 @@ def test_editing_one_segment_prompt_rerenders_it_and_the_later_ones_only(tiny_ca
     render(TAKE)
     assert len(pipeline_calls) == 4
     segments = workspace / "renders" / "segments" / "run"
-    before = {p.name: p.stat().st_mtime_ns for p in segments.iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in segments.glob("*.mp4")}
 
     pipeline_calls.clear()
     render(TAKE.replace('"segment three"', '"segment three, now at night"'))
     assert pipeline_calls.prompts == ["segment three, now at night", "segment four"]
-    after = {p.name: p.stat().st_mtime_ns for p in segments.iterdir()}
+    after = {p.name: p.stat().st_mtime_ns for p in segments.glob("*.mp4")}
     kept = sorted(set(before) & set(after))
     assert [name[:2] for name in kept] == ["00", "01"]  # segments 1 and 2: the same files, untouched
     assert all(before[name] == after[name] for name in kept)
     assert len(after) == 4  # the old segments 3 and 4 were removed, not left to pile up
+    assert len(list(segments.glob("*.mp4.json"))) == 4  # with their records
 
     pipeline_calls.clear()
     render(TAKE.replace('"segment three"', '"segment three, now at night"'))
     assert pipeline_calls == []  # everything cached: the take is reassembled without rendering
+
+
+def render_take(write_storyboard, workspace, text=TAKE, force=False):
+    path = write_storyboard(text)
+    plan = plan_storyboard(load_storyboard(path), path)
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders", force=force)
+    return plan, read_frames(clip)
+
+
+def test_a_take_rendered_in_one_go_never_decodes_its_segments_and_records_each_one(
+    tiny_cache, write_storyboard, workspace, pipeline_calls, monkeypatch
+):
+    from ltx_flows import segments as segment_cache
+    from ltx_flows.plan import file_sha256
+
+    decoded = []
+    real_read = segment_cache.read_frames
+    monkeypatch.setattr(segment_cache, "read_frames", lambda path: decoded.append(path) or real_read(path))
+    plan, take = render_take(write_storyboard, workspace)
+    assert len(pipeline_calls) == 4 and decoded == []  # joined from memory: no encode-and-decode-back per segment
+
+    for segment in plan.shots[0].segments:
+        cached = workspace / "renders" / segment.cache
+        record = json.loads(cached.with_name(cached.name + ".json").read_text())
+        assert record["sha256"] == file_sha256(cached) and record["frames"] == segment.frames
+        assert record["content_hash"] == segment.content_hash
+
+    pipeline_calls.clear()
+    _, again = render_take(write_storyboard, workspace)
+    assert pipeline_calls == [] and len(decoded) == 4
+    assert np.array_equal(again, take)  # lossless cache: reassembled bit for bit
+
+
+def test_a_damaged_cached_segment_is_rendered_again_and_the_log_names_it(
+    tiny_cache, write_storyboard, workspace, pipeline_calls, caplog
+):
+    plan, take = render_take(write_storyboard, workspace)
+    damaged = workspace / "renders" / plan.shots[0].segments[1].cache
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    damaged.write_bytes(bytes(data))
+
+    pipeline_calls.clear()
+    with caplog.at_level("WARNING", logger="ltx_flows.segments"):
+        _, again = render_take(write_storyboard, workspace)
+    assert pipeline_calls.prompts == ["segment two"]
+    assert any(plan.shots[0].segments[1].cache in record.getMessage() and "damaged" in record.getMessage()
+               for record in caplog.records)
+    assert np.array_equal(again, take)
+
+
+def test_force_renders_every_segment_again(tiny_cache, write_storyboard, workspace, pipeline_calls):
+    _, take = render_take(write_storyboard, workspace)
+    pipeline_calls.clear()
+    _, again = render_take(write_storyboard, workspace, force=True)
+    assert pipeline_calls.prompts == ["segment one", "segment two", "segment three", "segment four"]
+    assert np.array_equal(again, take)
+
+
+def test_only_files_ltx_flows_wrote_are_removed_from_a_takes_segment_folder(
+    tiny_cache, write_storyboard, workspace, pipeline_calls
+):
+    render_take(write_storyboard, workspace)
+    folder = workspace / "renders" / "segments" / "run"
+    foreign = [folder / "notes.txt", folder / "my-take.mp4", folder / "00-not-a-hash.mp4"]
+    for path in foreign:
+        path.write_text("mine")
+    old = sorted(p.name for p in folder.glob("0[23]-*.mp4*"))
+    assert len(old) == 4  # segments 3 and 4 and their records
+
+    render_take(write_storyboard, workspace, TAKE.replace('"segment three"', '"segment three, at night"'))
+    assert all(path.read_text() == "mine" for path in foreign)
+    assert not any((folder / name).exists() for name in old)

@@ -247,9 +247,9 @@ def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
     clips = write_clips(tmp_path, [25, 17], fps=24)
     real_graph = media._filter_graph
 
-    def short_graph(infos, joins, fps):
-        graph, output, audio = real_graph(infos, joins, fps)
-        return f"{graph};[{output}]trim=end_frame=30[short]", "short", audio
+    def short_graph(infos, joins, fps, **options):
+        graph, output, audio = real_graph(infos, joins, fps, **options)
+        return f"{graph};[{output}]trim=start_frame=3,setpts=N[short]", "short", audio
 
     monkeypatch.setattr(media, "_filter_graph", short_graph)
 
@@ -280,6 +280,76 @@ def test_stitch_needs_one_join_per_gap(tmp_path):
     clips = write_clips(tmp_path, [9, 9], fps=24)
     with pytest.raises(ValueError, match="2 clips need 1 joins"):
         stitch(clips, [], tmp_path / "film.mp4", fps=24, crf=18)
+
+
+def noisy(n: int, color, seed: int) -> np.ndarray:
+    """Every frame different and busy, so a frame out of place or re-encoded shows."""
+    rng = np.random.default_rng(seed)
+    return np.clip(make_frames(n, color).astype(np.int16) + rng.integers(-30, 30, (n, HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
+
+
+def assert_same_frames(film: np.ndarray, reference: np.ndarray) -> None:
+    """Frame for frame the same pictures, within x264's noise; a frame out of place differs by far more (noisy frames)."""
+    diff = np.abs(film.astype(int) - reference.astype(int)).reshape(len(film), -1).mean(axis=1)
+    shifted = np.abs(film[1:].astype(int) - reference[:-1].astype(int)).reshape(len(film) - 1, -1).mean(axis=1)
+    assert diff.max() < 8 and shifted.min() > 2 * diff.max(), (diff.max(), shifted.min())
+
+
+def whole_film(monkeypatch, clips, joins, out, fps=24):
+    """The same stitch through the one-graph full re-encode (the smart path switched off)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(media, "_smart_stitch", lambda *args: False)
+        return stitch(clips, joins, out, fps=fps, crf=18)
+
+
+def test_crossfades_reencode_only_gop_aligned_windows_and_copy_the_rest(tmp_path, monkeypatch):
+    lengths, fades = [49, 49, 41], [9, 6]
+    clips = [write_clip(noisy(n, color, i), tmp_path / f"clip{i}.mp4", fps=24, crf=18, audio=tone(n / 24, hz=300 + 200 * i))
+             for i, (n, color) in enumerate(zip(lengths, (RED, GREEN, BLUE)))]
+    joins = [Join("crossfade", k) for k in fades]
+    keys = [media._keyframes(clip, 24) for clip in clips]
+    assert keys[0] == [0, 12, 24, 36, 48]  # a keyframe every half second
+
+    info = stitch(clips, joins, tmp_path / "film.mp4", fps=24, crf=18)
+    reference = whole_film(monkeypatch, clips, joins, tmp_path / "whole.mp4")
+
+    assert info.frames == reference.frames == sum(lengths) - sum(fades)
+    film, whole = read_frames(tmp_path / "film.mp4"), read_frames(tmp_path / "whole.mp4")
+    decoded = [read_frames(clip) for clip in clips]
+    # Clip 0 is copied up to its last keyframe before the fade (36), clip 1 from its first keyframe
+    # after its fade-in (12) to its last before its fade-out (36, at 43 - 6 = 37), clip 2 from 12 on.
+    # Copied frames decode exactly as the clips do, on the frame where the plan puts them.
+    np.testing.assert_array_equal(film[:36], decoded[0][:36])
+    at1, at2 = 49 - 9, 49 - 9 + 49 - 6
+    np.testing.assert_array_equal(film[at1 + 12 : at1 + 36], decoded[1][12:36])
+    np.testing.assert_array_equal(film[at2 + 12 :], decoded[2][12:])
+    # ... byte for byte: the film's packets include the clips' own.
+    film_packets = packets(tmp_path / "film.mp4")
+    assert film_packets[:36] == packets(clips[0])[:36]
+    # The windows (fades and the frames around them) match a full re-encode to within x264's noise.
+    assert_same_frames(film, whole)
+    # The sound is the full path's, sample for sample, and lasts as long as the picture.
+    np.testing.assert_array_equal(decoded_sound(tmp_path / "film.mp4"), decoded_sound(tmp_path / "whole.mp4"))
+    assert info.audio_duration == pytest.approx(info.duration, abs=1 / 24)
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_a_clip_too_short_for_a_whole_gop_between_its_fades_is_reencoded_whole(tmp_path, monkeypatch):
+    lengths, fades = [37, 21, 37], [6, 6]  # the middle clip's keyframes 0 and 12: none between 6 and 15
+    clips = [write_clip(noisy(n, color, i), tmp_path / f"clip{i}.mp4", fps=24, crf=18)
+             for i, (n, color) in enumerate(zip(lengths, (RED, GREEN, BLUE)))]
+    joins = [Join("crossfade", k) for k in fades]
+    pieces = media._smart_pieces([probe(c) for c in clips], joins, [media._keyframes(c, 24) for c in clips])
+    assert [type(p).__name__ for p in pieces] == ["_Span", "_Window", "_Span"]
+    assert pieces[1].spans == [media._Span(0, 24, 37), media._Span(1, 0, 21), media._Span(2, 0, 12)]
+
+    info = stitch(clips, joins, tmp_path / "film.mp4", fps=24, crf=18)
+    whole = whole_film(monkeypatch, clips, joins, tmp_path / "whole.mp4")
+    assert info.frames == whole.frames == sum(lengths) - sum(fades)
+    film, decoded = read_frames(tmp_path / "film.mp4"), [read_frames(c) for c in clips]
+    np.testing.assert_array_equal(film[:24], decoded[0][:24])
+    np.testing.assert_array_equal(film[-25:], decoded[2][12:])
+    assert_same_frames(film, read_frames(tmp_path / "whole.mp4"))
 
 
 # --- sound -----------------------------------------------------------------------------
