@@ -138,13 +138,16 @@ def render(
     set, runs are reported to that server and show in its UI.
     """
     _load_all(files, root)  # every file is checked before any GPU work starts
+    _check_before_render(out)
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from .batch import BatchFailed
     from .flow import progress_log, render_batch
+    from .stop import stop_on_interrupt
 
     failed = False
     with Progress(
@@ -164,12 +167,21 @@ def render(
         progress_log.setLevel(logging.INFO)
         progress_log.propagate = False  # the bar shows it; no need for a log line too
         try:
-            state = render_batch(
-                [str(file) for file in files], str(out), str(root) if root else None, force, cluster, return_state=True
-            )
+            try:
+                with stop_on_interrupt():
+                    state = render_batch(
+                        [str(file) for file in files], str(out), str(root) if root else None, force, cluster,
+                        return_state=True,
+                    )
+            except KeyboardInterrupt:
+                progress.console.print("[red]stopped[/red]: no film was finished; finished clips are kept for the next run")
+                raise typer.Exit(130) from None
             summary = state.result(raise_on_failure=False)
-            if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
-                raise summary
+            if isinstance(summary, BatchFailed):
+                summary = summary.summary
+            elif isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
+                progress.console.print(f"[red]failed[/red] {escape(str(summary))}", highlight=False)
+                raise typer.Exit(1)
             for result in summary["succeeded"].values():
                 progress.console.print(f"[green]film[/green] {result['film']}", highlight=False)
             for file, why in summary["failed"].items():
@@ -180,6 +192,37 @@ def render(
             progress_log.propagate = True
     if failed:
         raise typer.Exit(1)
+
+
+def _check_before_render(out: Path) -> None:
+    """What would otherwise fail after the models loaded: an output folder we cannot write, an unreachable API."""
+    from .batch import check_writable
+
+    try:
+        check_writable(out)
+    except OSError as error:
+        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
+    if api:
+        import httpx
+
+        try:
+            httpx.get(f"{api.rstrip('/')}/health", timeout=10).raise_for_status()
+        except httpx.HTTPError as error:
+            err_console.print(
+                f"error: cannot reach the Prefect API at {api} ({type(error).__name__}: {error}); start it "
+                "(`prefect server start`) or unset PREFECT_API_URL to render with a temporary local one",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+
+def _profile_api_url() -> str | None:
+    # PREFECT_API_URL may also come from the active Prefect profile (`prefect config set`).
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 @app.command()

@@ -30,11 +30,12 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
-from .batch import find_storyboards, render_folder
-from .cache import render_shot_cached
+from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
+from .cache import invalidate_film, render_shot_cached
 from .cluster import GPU_SLOT, local_gpu_cluster, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
+from .lock import film_lock
 from .manifest import build_manifest, write_json_atomic
 from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, plan_storyboard
@@ -91,10 +92,30 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
     Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
     shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
     """
-    logger = get_run_logger()
-    source = Path(storyboard)
+    source, root, out = _confined(storyboard, root, out)
     plan = plan_storyboard(load_storyboard(source, root), source)
+    check_writable(render_folder(out))  # before any model loads
     film_dir = render_folder(out) / plan.name
+    with film_lock(film_dir):  # one writer per film: a second run fails at once (lock.py)
+        return _render_plan(plan, film_dir, force)
+
+
+def _confined(storyboard: str, root: str | None, out: str) -> tuple[Path, str | None, str]:
+    """The run's paths, checked against the folders the worker allows (batch.py); a deployment run
+    without `LTX_FLOWS_ALLOWED_ROOTS` may use only its working folder."""
+    roots = _allowed_roots()
+    confine(storyboard, roots, "storyboard")
+    confine(root if root is not None else Path.cwd(), roots, "root")
+    confine(out, roots, "out")
+    return Path(storyboard), root, out
+
+
+def _allowed_roots() -> list[Path] | None:
+    return allowed_roots(default=Path.cwd() if runtime.deployment.id else None)
+
+
+def _render_plan(plan: RenderPlan, film_dir: Path, force: bool) -> dict:
+    logger = get_run_logger()
     film, manifest_path = film_path(plan, film_dir), film_dir / "manifest.json"
     logger.info(
         "Planned %s: %d shots, %d frames (%.1fs) with %s", plan.name, len(plan.shots), plan.film_frames,
@@ -120,8 +141,7 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
 
     # An earlier film and manifest no longer describe this storyboard: nothing may claim success
     # until the new ones are complete.
-    film.unlink(missing_ok=True)
-    manifest_path.unlink(missing_ok=True)
+    invalidate_film(plan, film_dir)
     create_table_artifact(_shot_rows(plan, renders, failures), key=_artifact_key(plan.name, "shots"))
     if failures:
         reason = "; ".join(f"shot {shot_id}: {why}" for shot_id, why in failures.items())
@@ -196,7 +216,10 @@ def render_batch(
     and one with a single GPU or none renders in this process.
     """
     logger = get_run_logger()
-    files, problems = find_storyboards(storyboards, Path(root) if root else None)
+    roots = _allowed_roots()
+    confine(root if root is not None else Path.cwd(), roots, "root")
+    confine(out, roots, "out")
+    files, problems = find_storyboards(storyboards, Path(root) if root else None, roots)
     succeeded, failed = {}, dict(problems)
     with _render_slots(cluster) as runner:
         for file in files:
@@ -210,7 +233,10 @@ def render_batch(
     create_markdown_artifact(_batch_markdown(summary), key="render-batch-summary")
     logger.info("Batch: %d storyboards rendered, %d failed", len(succeeded), len(failed))
     if failed:
-        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed", data=summary)
+        # The summary is in the artifact; the state carries an exception (Prefect resolves a failed
+        # state's data into one, and a dict cannot be: "TypeError: Unexpected result for failed state").
+        message = f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed"
+        return Failed(message=message, data=BatchFailed(message, summary))
     return summary
 
 

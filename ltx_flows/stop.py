@@ -1,0 +1,52 @@
+"""Stopping a render on Ctrl-C between denoising steps, with nothing half-written left behind.
+
+Shots render on worker threads, and Python delivers SIGINT to the main thread only: a worker
+would finish its whole shot (or long-take segment) before the process could exit. While a
+render runs, the CLI's SIGINT handler also sets a flag that generation checks before each
+generation and after each denoising step (diffusers' `callback_on_step_end`, through the
+`on_step` hook); a set flag raises RenderStopped in the worker, whose clip writer then stops its
+ffmpeg and deletes the partial file. ffmpeg itself runs in its own process group (media.py), so
+the terminal's Ctrl-C never reaches it directly.
+"""
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_requested = threading.Event()
+
+
+class RenderStopped(RuntimeError):
+    """The render was asked to stop (Ctrl-C)."""
+
+
+def check_stop(*_ignored) -> None:
+    """Raise RenderStopped if a stop was asked for. Takes any arguments, so it serves as a hook."""
+    if _requested.is_set():
+        raise RenderStopped("stopped on request (Ctrl-C); finished clips are kept, the next run goes on from them")
+
+
+def on_step(done: int, total: int) -> None:
+    """The `on_step(done, total)` hook of a generation: stops between denoising steps."""
+    check_stop()
+
+
+@contextmanager
+def stop_on_interrupt() -> Iterator[None]:
+    """While the block runs, Ctrl-C also asks every render thread to stop at its next step."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        _requested.set()
+        if callable(previous):
+            previous(signum, frame)  # Python's own handler: KeyboardInterrupt in the main thread
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _requested.clear()
