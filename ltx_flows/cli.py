@@ -198,11 +198,6 @@ def _check_before_render(out: Path) -> None:
     """What would otherwise fail after the models loaded: an output folder we cannot write, an unreachable API."""
     from .batch import check_writable
 
-    try:
-        check_writable(out)
-    except OSError as error:
-        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
     api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
     if api:
         import httpx
@@ -216,6 +211,11 @@ def _check_before_render(out: Path) -> None:
                 markup=False, highlight=False, soft_wrap=True,
             )
             raise typer.Exit(1) from None
+    try:
+        check_writable(out)
+    except OSError as error:
+        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def _profile_api_url() -> str | None:
