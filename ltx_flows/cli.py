@@ -138,13 +138,13 @@ def render(
     set, runs are reported to that server and show in its UI.
     """
     _load_all(files, root)  # every file is checked before any GPU work starts
-    _check_before_render(out)
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    _check_before_render(out)  # after the settings above: it may read Prefect's profile
     from .batch import BatchFailed
     from .flow import progress_log, render_batch
     from .stop import stop_on_interrupt
