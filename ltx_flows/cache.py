@@ -85,6 +85,7 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     from .failures import describe, is_out_of_memory, release_memory
     from .generate import pick_device, render_shot
     from .memory import memory_for_attempt
+    from .stop import on_step
 
     earlier_oom = sum(attempt["out_of_memory"] for attempt in failed_attempts)
     memory = memory_for_attempt(plan.model, earlier_oom)
@@ -97,7 +98,7 @@ def render_shot_cached(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: 
     clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        render_shot(plan, shot, film_dir, memory)
+        render_shot(plan, shot, film_dir, memory, on_step=on_step)  # on_step: Ctrl-C stops between steps
         frames = decoded_frames(clip)
         if frames != shot.frames:
             raise RuntimeError(f"{clip} decodes to {frames} frames, the plan says {shot.frames}")

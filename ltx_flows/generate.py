@@ -158,7 +158,8 @@ def _ltxv_refine_schedule(sigmas: list[float]) -> tuple[list[float], float]:
 
 
 def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfig, output: OutputConfig,
-                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+                   generator: torch.Generator, upsample_pipe=None, tail: tuple[np.ndarray, float] | None = None,
+                   callback=None) -> np.ndarray:
     def conditions(width: int, height: int) -> list[LTXVideoCondition] | None:
         found = [
             LTXVideoCondition(image=fit_image(k.image, width, height), frame_index=k.frame, strength=k.strength)
@@ -179,6 +180,7 @@ def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfi
         "decode_timestep": model.decode_timestep,
         "decode_noise_scale": model.decode_noise_scale,
         "generator": generator,
+        "callback_on_step_end": callback,
     }
     # LTXConditionPipeline takes a custom schedule as timesteps (sigma x 1000).
     timesteps = [1000.0 * sigma for sigma in model.sigmas] if model.sigmas else None
@@ -196,6 +198,21 @@ def _generate_ltxv(pipe: LTXConditionPipeline, shot: ShotPlan, model: ModelConfi
                 num_inference_steps=len(refine_timesteps), output_type="np", **common).frames[0]
 
 
+def step_callback(on_step: Callable[[int, int], None] | None, total: int):
+    """diffusers' `callback_on_step_end` calling `on_step(done, total)`, counting steps across passes."""
+    if on_step is None:
+        return None
+    done = 0
+
+    def callback(pipe, step, timestep, callback_kwargs) -> dict:
+        nonlocal done
+        done += 1
+        on_step(min(done, total), total)
+        return {}
+
+    return callback
+
+
 def generate_shot(
     pipe: LTXConditionPipeline | LTX2ConditionPipeline,
     shot: ShotPlan,
@@ -205,6 +222,7 @@ def generate_shot(
     control: tuple[np.ndarray, Path, int] | None = None,
     memory: MemorySettings | None = None,
     tail: tuple[np.ndarray, float] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
@@ -224,26 +242,33 @@ def generate_shot(
         for hook in generation_hooks:
             hook(shot, memory)
         generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
+        callback = step_callback(on_step, model.steps + (len(model.refine_sigmas) if model.two_pass else 0))
         if model.family == "ltx2":
             frames, audio = ltx2.generate(
-                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail
+                pipe, shot, model, output, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=tail,
+                callback=callback,
             )
         else:
-            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail), None
+            frames, audio = _generate_ltxv(pipe, shot, model, output, generator, upsample_pipe, tail, callback), None
     return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
 
 
-def render_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> Path:
-    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path."""
+def render_shot(
+    plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path.
+
+    `on_step(done, total)` is called after each denoising step."""
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control)
+        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step)
     control = _control_slice(control, 0, shot.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     start = time.perf_counter()
-    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory)
+    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step)
     generated = time.perf_counter()
     # Every clip of a film with generated sound carries a track, silent for a muted shot, so the film's
     # sound stays continuous across joins.
@@ -290,6 +315,7 @@ def render_long_take(
     film_dir: Path,
     memory: MemorySettings | None = None,
     control: tuple[Path, Path, int] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render a long take segment by segment into one clip; returns the clip path.
 
@@ -318,7 +344,7 @@ def render_long_take(
                 condition = (tail, segment.condition.strength) if tail is not None else None
                 frames = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
-                    _control_slice(control, segment.start, segment.frames), memory, condition,
+                    _control_slice(control, segment.start, segment.frames), memory, condition, on_step=on_step,
                 ).frames
                 if reference is not None:
                     match_colour(frames, reference)

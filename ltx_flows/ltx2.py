@@ -116,6 +116,7 @@ def generate(
     upsample_pipe=None,
     control: tuple[np.ndarray, Path, int] | None = None,
     tail: tuple[np.ndarray, float] | None = None,
+    callback=None,
 ) -> tuple[np.ndarray, Audio]:
     """Render one LTX-2 shot: (frames as float in [0, 1], its sound).
 
@@ -131,6 +132,7 @@ def generate(
         "num_frames": shot.frames,
         "frame_rate": output.fps,
         "generator": generator,
+        "callback_on_step_end": callback,  # diffusers' per-step hook (generate.step_callback)
         **_guidance(model),
     }
     first = dict(common, width=width, height=height, num_inference_steps=model.steps, sigmas=model.sigmas)

@@ -103,15 +103,29 @@ def _partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial.mp4")
 
 
+# Every ffmpeg this process runs, so a stop can end the ones still running (see stop.py).
+_running: set[subprocess.Popen] = set()
+
+
 def _popen_ffmpeg(args: list[str], **kwargs) -> subprocess.Popen:
     """Start ffmpeg in its own session: a Ctrl-C in the terminal reaches us, not it, and we stop it ourselves."""
-    return subprocess.Popen(args, start_new_session=True, **kwargs)
+    process = subprocess.Popen(args, start_new_session=True, **kwargs)
+    _running.add(process)
+    return process
 
 
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
     process.wait()
+    _running.discard(process)
+
+
+def stop_ffmpeg() -> None:
+    """Kill every ffmpeg this process still runs (their partial files are never renamed into place)."""
+    for process in list(_running):
+        if process.poll() is None:
+            process.kill()
 
 
 def _stderr_tail(text: str) -> str:
@@ -218,6 +232,7 @@ class ClipWriter:
             _stop(process)
             self._partial.unlink(missing_ok=True)
             raise
+        _running.discard(process)
         self._stderr_thread.join(timeout=5)
         if process.returncode != 0:
             self._partial.unlink(missing_ok=True)

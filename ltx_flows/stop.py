@@ -9,12 +9,19 @@ ffmpeg and deletes the partial file. ffmpeg itself runs in its own process group
 the terminal's Ctrl-C never reaches it directly.
 """
 
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _requested = threading.Event()
+# After a Ctrl-C, how long the process may take to end on its own. The terminal's SIGINT also
+# reaches Prefect's ephemeral API server (a child in our process group), and Prefect then retries
+# reporting to it for minutes: past this, the remaining ffmpeg children are killed and we exit.
+EXIT_GRACE_SECONDS = 10
 
 
 class RenderStopped(RuntimeError):
@@ -38,7 +45,10 @@ def stop_on_interrupt() -> Iterator[None]:
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum, frame):
+        if _requested.is_set():  # a second Ctrl-C: stop now
+            _exit_now()
         _requested.set()
+        threading.Thread(target=_exit_later, daemon=True).start()
         if callable(previous):
             previous(signum, frame)  # Python's own handler: KeyboardInterrupt in the main thread
         else:
@@ -50,3 +60,17 @@ def stop_on_interrupt() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         _requested.clear()
+
+
+def _exit_later() -> None:
+    time.sleep(EXIT_GRACE_SECONDS)
+    _exit_now()
+
+
+def _exit_now() -> None:
+    from .media import stop_ffmpeg
+
+    stop_ffmpeg()
+    sys.stderr.write("stopped: no film was finished; finished clips are kept for the next run\n")
+    sys.stderr.flush()
+    os._exit(130)

@@ -145,7 +145,7 @@ class OutputConfig(_Strict):
         if value in ("none", "generate"):
             return value
         return _media_path(
-            value, info, _audio_problem, "is not a sound file that can be read (give e.g. .wav, .mp3, .m4a)"
+            value, info, _audio_problem, "has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)"
         )
 
     @field_validator("width", "height")

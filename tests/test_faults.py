@@ -179,6 +179,36 @@ def test_run_parameters_cannot_leave_the_workers_folders(
     assert not (outside / "renders").exists() and not (workspace / "renders" / "secret").exists()
 
 
+def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, write_storyboard, workspace):
+    """Ctrl-C sets the stop flag; the next `on_step` (diffusers' callback_on_step_end) raises, so a shot or
+    segment stops after the step in progress instead of running to its end."""
+    from ltx_flows import stop
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.storyboard import load_storyboard
+
+    path = write_storyboard(CUTS.replace("steps: 2", "steps: 4"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    pipe = generate.load_pipeline(plan.model)
+    steps = []
+    generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+    steps.clear()
+
+    def stop_after_two(done, total):
+        steps.append(done)
+        if done == 2:
+            stop._requested.set()  # what the CLI's SIGINT handler does
+        stop.on_step(done, total)
+
+    try:
+        with pytest.raises(stop.RenderStopped):
+            generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=stop_after_two)
+    finally:
+        stop._requested.clear()
+    assert steps == [1, 2]
+
+
 def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
     from ltx_flows.media import ClipWriter
 
@@ -313,6 +343,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path, tiny_cache):
     _, stderr = process.communicate(timeout=120)
     assert time.monotonic() - start < 60
     assert "ffmpeg exited early" not in stderr
+    assert "stopped" in stderr and process.returncode == 130
     consistent_after_a_stop(film_dir)
     result = render(tmp_path, env)
     assert result.returncode == 0, result.stderr[-3000:]
