@@ -601,7 +601,10 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
 
         info = probe(partial)
         # Counted by decoding, not read from the header: a stream copy carries damaged packets through.
-        frames = decoded_frames(partial)
+        try:
+            frames = decoded_frames(partial)
+        except DamagedMediaError as error:
+            raise DamagedMediaError(f"stitched {out} does not decode ({error}); {_damaged_clips(clips)}") from None
         if frames != expected:
             raise RuntimeError(f"stitched {out} decodes to {frames} frames, expected {expected}")
         _check_sound_length(info, out)
@@ -609,6 +612,17 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
     finally:
         partial.unlink(missing_ok=True)
     return info
+
+
+def _damaged_clips(clips: list[Path]) -> str:
+    # Only after a film failed its check: decode each clip to name the one to render again.
+    damaged = []
+    for clip in clips:
+        try:
+            decoded_frames(clip)
+        except DamagedMediaError:
+            damaged.append(str(clip))
+    return f"damaged clips: {', '.join(damaged)}" if damaged else "every clip decodes"
 
 
 def _rename_into_place(partial: Path, out: Path, info: VideoInfo) -> VideoInfo:

@@ -100,6 +100,41 @@ def test_a_clip_corrupted_in_place_is_named_and_rendered_again(
     assert any(f"{clip} does not match its record" in message for message in warnings), warnings
 
 
+def test_a_film_that_does_not_decode_is_never_reported_done(prefect_server, tiny_cache, write_storyboard, workspace):
+    """Even when a clip's record vouches for a damaged clip (here: rewritten to match it), the film is checked
+    by decoding: the run fails, and no film or manifest claims success."""
+    from ltx_flows.flow import render_storyboard
+
+    path = write_storyboard(CUTS)
+    out = workspace / "renders"
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    clip = out / "film" / "shots" / "a.mp4"
+    corrupt_in_place(clip)
+    record_path = clip.with_name("a.mp4.json")
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "sha256": sha256(clip)}))
+
+    state = render_storyboard(str(path), out=str(out), return_state=True)
+    assert state.is_failed() and f"stitched {out / 'film' / 'film.mp4'} does not decode" in state.message
+    assert f"damaged clips: {clip}" in state.message
+    assert not (out / "film" / "film.mp4").exists() and not (out / "film" / "manifest.json").exists()
+    assert not list((out / "film").rglob("*.partial*"))
+
+
+def test_stitching_refuses_a_clip_that_does_not_decode(tmp_path):
+    """A stream copy carries damaged packets through and the header still counts every frame:
+    the film is counted by decoding and never renamed into place."""
+    from ltx_flows.media import Join, stitch, write_clip
+
+    rng = np.random.default_rng(0)
+    clips = [write_clip(rng.integers(0, 256, (25, 64, 96, 3), dtype=np.uint8), tmp_path / f"{i}.mp4", fps=24)
+             for i in range(2)]
+    corrupt_in_place(clips[1])
+    with pytest.raises(Exception, match="does not decode"):
+        stitch(clips, [Join("cut")], tmp_path / "film.mp4", fps=24)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.mp4", "1.mp4"]
+
+
 def test_the_film_and_manifest_are_gone_before_a_shot_is_rendered_again(
     prefect_server, tiny_cache, write_storyboard, workspace, monkeypatch
 ):
