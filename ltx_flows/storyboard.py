@@ -582,18 +582,23 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _check_depth(path: Path, text: str) -> None:
-    # PyYAML's parser is a state machine (no recursion): count nesting on its events.
+    # YAML parsers are state machines (no recursion): count nesting on the event stream, with
+    # libyaml's parser where PyYAML has it (fast on a large scalar). Syntax errors are left to the
+    # loader, which reports them with its own messages.
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                mark = event.start_mark
-                raise StoryboardError(path, [Problem(
-                    line=mark.line + 1, column=mark.column + 1, where="",
-                    message=f"nested more than {MAX_YAML_DEPTH} levels deep; a storyboard needs a handful")])
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = event.start_mark
+                    raise StoryboardError(path, [Problem(
+                        line=mark.line + 1, column=mark.column + 1, where="",
+                        message=f"nested more than {MAX_YAML_DEPTH} levels deep; a storyboard needs a handful")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return
 
 
 def _expanded_size(path: Path, node: yaml.Node, memo: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:

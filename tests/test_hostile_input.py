@@ -86,7 +86,7 @@ def test_alias_expansion_is_budgeted_by_size(write_storyboard):
     path = write_storyboard(HEAD + f"prompt: &p {'x' * 1_000_000}\nshots:\n{shots}")
     start = time.perf_counter()
     [line] = problems(path)
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 30  # ~7 s on 2 busy shared cores; before: `plan --json` aborted at 4.3 GB
     assert "expands to more than 16 MiB of text" in line
 
 
