@@ -92,7 +92,8 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
     Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
     shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
     """
-    source, root, out = _confined(storyboard, root, out)
+    _check_confined(storyboard, root, out)
+    source = Path(storyboard)
     plan = plan_storyboard(load_storyboard(source, root), source)
     check_writable(render_folder(out))  # before any model loads
     film_dir = render_folder(out) / plan.name
@@ -100,17 +101,16 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
         return _render_plan(plan, film_dir, force)
 
 
-def _confined(storyboard: str, root: str | None, out: str) -> tuple[Path, str | None, str]:
-    """The run's paths, checked against the folders the worker allows (batch.py); a deployment run
-    without `LTX_FLOWS_ALLOWED_ROOTS` may use only its working folder."""
+def _check_confined(storyboard: str, root: str | None, out: str) -> None:
+    """Raise unless the run's paths are inside the folders the worker allows (batch.py)."""
     roots = _allowed_roots()
     confine(storyboard, roots, "storyboard")
     confine(root if root is not None else Path.cwd(), roots, "root")
     confine(out, roots, "out")
-    return Path(storyboard), root, out
 
 
 def _allowed_roots() -> list[Path] | None:
+    # A deployment run on a worker without LTX_FLOWS_ALLOWED_ROOTS may use only its working folder.
     return allowed_roots(default=Path.cwd() if runtime.deployment.id else None)
 
 
@@ -217,7 +217,7 @@ def render_batch(
     """
     logger = get_run_logger()
     roots = _allowed_roots()
-    confine(root if root is not None else Path.cwd(), roots, "root")
+    confine(root if root is not None else Path.cwd(), roots, "root")  # before any storyboard is opened
     confine(out, roots, "out")
     files, problems = find_storyboards(storyboards, Path(root) if root else None, roots)
     succeeded, failed = {}, dict(problems)
