@@ -1,12 +1,19 @@
-"""The shot cache: a clip is reused while the record beside it says it was rendered from the same content hash.
+"""The shot cache: a clip is reused while the record beside it vouches for it, byte for byte.
 
 The record is a sidecar file next to the clip (`shots/<id>.mp4.json`), so every process and
 every machine that shares the render storage shares the cache, and deleting a clip is
 enough to have it rendered again. Records are written after their clip and removed (with the
 clip) before a new render, so a record never vouches for a clip it did not see finished.
+
+A record holds the clip's sha256 and its frame count (counted by decoding the clip when it was
+made): a clip damaged or replaced in place, even at the same size, no longer matches and is
+rendered again, and the log names it.
+
+This module imports no torch: the render path is imported only when a shot is rendered.
 """
 
 import json
+import logging
 import os
 import socket
 import time
@@ -15,25 +22,57 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .failures import describe, is_out_of_memory, release_memory
-from .manifest import write_json_atomic
+from .manifest import manifest_path, write_json_atomic
+from .media import decoded_frames
 from .memory import memory_for_attempt
-from .plan import RenderPlan, ShotPlan
+from .plan import RenderPlan, ShotPlan, file_sha256
+from .review import review_path
+from .stitch import film_path
+from .stop import stopping
+
+log = logging.getLogger(__name__)
 
 
 def sidecar(clip: Path) -> Path:
     return clip.with_name(clip.name + ".json")
 
 
-def cached_record(clip: Path, content_hash: str) -> dict | None:
-    """The clip's record when the clip is there, whole, and was rendered from `content_hash`; else None."""
+def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> dict | None:
+    """The clip's record when the clip is there, whole, and was rendered from `content_hash`; else None.
+
+    Whole means: the clip's sha256 is the one recorded when it was made, and (given `frames`) the
+    record says it has that many frames. A clip that is there but does not match its record is
+    logged by name before it is rendered again.
+    """
     try:
         record = json.loads(sidecar(clip).read_text())
         size = clip.stat().st_size
     except (OSError, ValueError):
         return None
-    if record.get("content_hash") != content_hash or record.get("bytes") != size:
-        return None
-    return record
+    if not isinstance(record, dict) or record.get("content_hash") != content_hash:
+        return None  # no record, or the shot changed: nothing is wrong with the file
+    if record.get("bytes") != size:
+        problem = f"it has {size} bytes, its record says {record.get('bytes')}"
+    elif frames is not None and record.get("frames") != frames:
+        problem = f"its record says {record.get('frames')} frames, the plan {frames}"
+    elif not record.get("sha256"):
+        problem = "its record has no sha256 (written by an older ltx-flows)"
+    elif file_sha256(clip) != record["sha256"]:
+        problem = "its sha256 differs from the one recorded when it was made (damaged or replaced in place)"
+    else:
+        return record
+    log.warning("%s does not match its record (%s): rendering it again", clip, problem)
+    return None
+
+
+def invalidate_film(plan: RenderPlan, film_dir: Path) -> None:
+    """Remove the film, its manifest and review page: from here on they would describe clips being replaced.
+
+    The manifest goes first, so a stop between the two never leaves a manifest without its film.
+    """
+    manifest_path(film_dir).unlink(missing_ok=True)
+    film_path(plan, film_dir).unlink(missing_ok=True)
+    review_path(film_dir).unlink(missing_ok=True)
 
 
 def render_shot_cached(
@@ -47,7 +86,7 @@ def render_shot_cached(
     `on_step(done, total)` follows the denoising steps of a render.
     """
     clip = film_dir / shot.clip
-    if not force and (record := cached_record(clip, shot.content_hash)):
+    if not force and (record := cached_record(clip, shot.content_hash, shot.frames)):
         return {**record, "status": "cached"}
     # Only a shot that renders pays for torch and diffusers: checking the cache stays instant.
     from .generate import pick_device, render_shot
@@ -55,16 +94,22 @@ def render_shot_cached(
     earlier_oom = sum(attempt["out_of_memory"] for attempt in failed_attempts)
     memory = memory_for_attempt(plan.model, earlier_oom)
     attempt = {"attempt": len(failed_attempts) + 1, "memory": asdict(memory)}
-    # The old record must not vouch for the clip being replaced, and an old clip left beside a
-    # failed attempt would not be the storyboard's.
+    # The film and manifest list this clip: they go before it does, so no stop from here on leaves
+    # a "finished" film whose clips are gone. The old record must not vouch for the clip being
+    # replaced, and an old clip left beside a failed attempt would not be the storyboard's.
+    invalidate_film(plan, film_dir)
     sidecar(clip).unlink(missing_ok=True)
     clip.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps
-        # what the attempts of this run already made.
-        render_shot(plan, shot, film_dir, memory, on_step=on_step, force=force and not failed_attempts)
+        # what the attempts of this run already made. Ctrl-C stops between denoising steps (stop.py).
+        render_shot(plan, shot, film_dir, memory, on_step=stopping(on_step), force=force and not failed_attempts)
+        frames = decoded_frames(clip)
+        if frames != shot.frames:
+            raise RuntimeError(f"{clip} decodes to {frames} frames, the plan says {shot.frames}")
     except Exception as error:
+        clip.unlink(missing_ok=True)
         failed_attempts.append({**attempt, "error": describe(error), "out_of_memory": is_out_of_memory(error)})
         if is_out_of_memory(error):
             release_memory(error)
@@ -73,8 +118,9 @@ def render_shot_cached(
         "id": shot.id,
         "content_hash": shot.content_hash,
         "clip": shot.clip,
-        "frames": shot.frames,
+        "frames": frames,
         "bytes": clip.stat().st_size,
+        "sha256": file_sha256(clip),
         "render_seconds": round(time.perf_counter() - start, 3),
         "attempts": [*failed_attempts, attempt],
         "memory": asdict(memory),

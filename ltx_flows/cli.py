@@ -20,7 +20,15 @@ from rich.text import Text
 
 from .batch import find_storyboards
 from .plan import RenderPlan, ShotPlan, plan_storyboard
-from .storyboard import Problem, Storyboard, StoryboardError, load_storyboard, storyboard_json_schema
+from .stop import STOPPED_MESSAGE
+from .storyboard import (
+    Problem,
+    Storyboard,
+    StoryboardError,
+    load_storyboard,
+    read_storyboard_text,
+    storyboard_json_schema,
+)
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)
@@ -64,9 +72,11 @@ def main(
 
 def _source_excerpt(file: Path, problem: Problem, color: bool) -> list[Text]:
     """The problem's source line with a caret under its column (coloured on a terminal)."""
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+    if not problem.quote_source:
+        return []
+    try:  # read as loading reads it: a regular file of bounded size only
+        lines = read_storyboard_text(file).splitlines()
+    except StoryboardError:
         return []
     if not 1 <= problem.line <= len(lines) or not lines[problem.line - 1].strip():
         return []
@@ -262,6 +272,7 @@ def render(
     set, runs are reported to that server and show in its UI.
     """
     loaded = _load_all(files, root)  # every file is checked before any GPU work starts
+    _check_writable(out)
     if cluster:
         from .cluster import SCHEDULER_ENV
 
@@ -276,10 +287,11 @@ def render(
     # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    _check_api()  # after the settings above: it may read Prefect's profile
     try:
         summary = _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
     except KeyboardInterrupt:
-        err_console.print("interrupted", style="red")
+        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     _report(summary, as_json)
 
@@ -314,9 +326,11 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
 
 def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
     """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
+    from .batch import BatchFailed
     from .flow import render_batch
     from .progress import StoryboardProgress
     from .progress import log as progress_log
+    from .stop import stop_on_interrupt
 
     _route_prefect_logs(err_console, verbose)
     columns = (
@@ -338,10 +352,13 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
         try:
-            state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            with stop_on_interrupt():
+                state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
         finally:
             progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
+        return summary.summary
     if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
         raise summary
     return summary
@@ -423,29 +440,39 @@ def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dic
     the batch summary, as the flow would; None when something needs rendering.
 
     The shot cache's own checks decide what is unchanged; a film is stitched again only when it
-    no longer matches its storyboard, and every manifest is written anew.
+    no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
+    from the cache check to its manifest, as in the flow (lock.py).
     """
+    from contextlib import ExitStack
+
     from .batch import render_folder
     from .finish import finish_storyboard, shots_to_render
+    from .lock import FilmBusy, film_lock
 
-    finishing = []
-    for file in files:
-        render_plan = plan_storyboard(load_storyboard(file, root), file)
-        film_dir = render_folder(str(out)) / render_plan.name
-        pending, cached = shots_to_render(render_plan, film_dir, force=False)
-        if pending:
-            return None
-        finishing.append((file, render_plan, film_dir, cached))
     summary: dict = {"succeeded": {}, "failed": {}}
-    for file, render_plan, film_dir, cached in finishing:
-        try:
-            finished = finish_storyboard(render_plan, film_dir, cached)
-        except Exception as error:  # e.g. a stitch that ffmpeg refused: said as the flow would say it
-            summary["failed"][str(file)] = f"{render_plan.name}: {error}"
-            continue
-        kept = "kept" if not finished.stitched else "stitched again"
-        err_console.print(f"{render_plan.name}: every shot unchanged, film {kept}", soft_wrap=True)
-        summary["succeeded"][str(file)] = finished.summary(render_plan, cached)
+    with ExitStack() as locks:
+        finishing = []
+        for file in files:
+            render_plan = plan_storyboard(load_storyboard(file, root), file)
+            film_dir = render_folder(str(out)) / render_plan.name
+            try:
+                locks.enter_context(film_lock(film_dir))
+            except FilmBusy as error:
+                summary["failed"][str(file)] = str(error)
+                continue
+            pending, cached = shots_to_render(render_plan, film_dir, force=False)
+            if pending:
+                return None
+            finishing.append((file, render_plan, film_dir, cached))
+        for file, render_plan, film_dir, cached in finishing:
+            try:
+                finished = finish_storyboard(render_plan, film_dir, cached)
+            except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
+                summary["failed"][str(file)] = f"{render_plan.name}: {error}"
+                continue
+            kept = "kept" if not finished.stitched else "stitched again"
+            err_console.print(f"{render_plan.name}: every shot unchanged, film {kept}", soft_wrap=True)
+            summary["succeeded"][str(file)] = finished.summary(render_plan, cached)
     return summary
 
 

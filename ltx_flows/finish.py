@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cached_record
-from .manifest import build_manifest, write_json_atomic
+from .cache import cached_record, invalidate_film
+from .manifest import build_manifest, manifest_path, write_json_atomic
 from .media import VideoInfo, probe
 from .plan import RenderPlan, ShotPlan, file_sha256
 from .review import review_path, write_review
@@ -37,15 +37,11 @@ class Finished:
         }
 
 
-def manifest_path(film_dir: Path) -> Path:
-    return film_dir / "manifest.json"
-
-
 def cached_shots(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
     """The records of the shots whose clips are still good (through the shot cache's own checks)."""
     records = {}
     for shot in plan.shots:
-        if record := cached_record(film_dir / shot.clip, shot.content_hash):
+        if record := cached_record(film_dir / shot.clip, shot.content_hash, shot.frames):
             records[shot.id] = {**record, "status": "cached"}
     return records
 
@@ -85,8 +81,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     if stitched:
         # An earlier film and manifest no longer describe this storyboard: nothing may claim
         # success until the new ones are complete.
-        film.unlink(missing_ok=True)
-        manifest_file.unlink(missing_ok=True)
+        invalidate_film(plan, film_dir)
         info = stitch_film(plan, film_dir)
     else:
         info = probe(film)

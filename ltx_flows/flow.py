@@ -14,7 +14,7 @@ import logging
 import os
 import queue
 from collections import defaultdict
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,15 +38,14 @@ from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from . import progress, report
-from .batch import find_storyboards, render_folder
-from .cache import render_shot_cached
+from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
+from .cache import invalidate_film, render_shot_cached
 from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
-from .finish import Finished, finish_storyboard, manifest_path, shots_to_render
+from .finish import Finished, finish_storyboard, shots_to_render
+from .lock import film_lock
 from .plan import RenderPlan, ShotPlan, plan_storyboard
-from .review import review_path
-from .stitch import film_path
 from .storyboard import load_storyboard
 
 # The CLI's display and the progress artifacts listen here (events: see progress.py).
@@ -144,6 +143,7 @@ class _Storyboard:
     pending: list[ShotPlan]  # the shots this run renders
     waiting: int  # of those, the shots not finished yet
     source: str  # the deployment's name or `cli`: the artifact keys' prefix
+    lock: ExitStack  # holds the film's lock (lock.py) from planning until the storyboard is finished
     progress: _ProgressArtifact | None = None  # attached to the progress events while the storyboard renders
     failures: dict[str, str] = field(default_factory=dict)
 
@@ -154,11 +154,13 @@ class _Storyboard:
         for shot_id in self.renders:
             progress.shot_finished(self.plan.name, shot_id, "cached")
 
-    def end_progress(self, ok: bool) -> None:
+    def close(self, ok: bool) -> None:
+        """The storyboard is finished (or the batch broke): end its progress and release its film."""
         if self.progress is not None:
             progress.finished(self.plan.name, ok=ok)
             progress_log.removeHandler(self.progress)
             self.progress = None
+        self.lock.close()
 
 @dataclass(frozen=True)
 class _RenderSlots:
@@ -230,15 +232,19 @@ def _plan_storyboards(
 ) -> tuple[list[_Storyboard], dict[str, str]]:
     """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
     logger = get_run_logger()
+    check_writable(render_folder(out))  # before any model loads
     boards, failed = [], {}
     for file in files:
+        lock = ExitStack()
         try:
             plan = plan_storyboard(load_storyboard(file, root), file)
             film_dir = render_folder(out) / plan.name
+            lock.enter_context(film_lock(film_dir))  # one writer per film: a second run fails at once
             pending, cached = shots_to_render(plan, film_dir, force)
             if pending:
                 check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
         except Exception as error:  # one bad storyboard does not stop the others
+            lock.close()
             failed[str(file)] = str(error)
             logger.error("%s: %s", file, error)
             continue
@@ -249,7 +255,7 @@ def _plan_storyboards(
         for shot_id in cached:
             logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
         board = _Storyboard(str(file), plan, film_dir, renders=dict(cached), pending=pending, waiting=len(pending),
-                            source=source)
+                            source=source, lock=lock)
         board.start_progress()
         boards.append(board)
     return boards, failed
@@ -265,8 +271,8 @@ def _render_storyboards(files: list[Path], out: str, root: str | None, force: bo
     try:
         succeeded = _render_planned(boards, failed, force)
     finally:
-        for board in boards:  # a batch that broke leaves no handler behind
-            board.end_progress(ok=False)
+        for board in boards:  # a batch that broke leaves no handler and no lock behind
+            board.close(ok=False)
     order = [str(file) for file in files]  # storyboards finish in any order; report them in the batch's
     return ({file: succeeded[file] for file in order if file in succeeded},
             {file: failed[file] for file in order if file in failed})
@@ -358,11 +364,9 @@ def _storyboard_artifacts(board: _Storyboard, finished: Finished | None) -> None
 def _fail_storyboard(board: _Storyboard) -> str:
     plan = board.plan
     # An earlier film, manifest and review page no longer describe this storyboard: nothing may claim success.
-    film_path(plan, board.film_dir).unlink(missing_ok=True)
-    manifest_path(board.film_dir).unlink(missing_ok=True)
-    review_path(board.film_dir).unlink(missing_ok=True)
+    invalidate_film(plan, board.film_dir)
     _storyboard_artifacts(board, None)
-    board.end_progress(ok=False)
+    board.close(ok=False)
     reason = "; ".join(f"shot {shot_id}: {report.first_line(why)}" for shot_id, why in board.failures.items())
     return f"{plan.name}: {len(board.failures)} of {len(plan.shots)} shots failed ({reason})"
 
@@ -371,7 +375,7 @@ def _succeed_storyboard(board: _Storyboard, finished: Finished) -> dict:
     plan = board.plan
     board.renders = {shot.id: board.renders[shot.id] for shot in plan.shots}  # in storyboard order
     _storyboard_artifacts(board, finished)
-    board.end_progress(ok=True)
+    board.close(ok=True)
     get_run_logger().info("Film: %s (%.2fs); review page: %s", finished.film, finished.info.duration, finished.review)
     return finished.summary(plan, board.renders)
 
@@ -383,10 +387,24 @@ def render_storyboard(storyboard: str, out: str = "renders", root: str | None = 
     Shots whose clips are unchanged are reused unless `force`. A storyboard with a failed
     shot ends Failed, with no film or manifest in its folder; its finished clips stay for the next run.
     """
+    _check_confined(storyboard, root, out)
     succeeded, failed = _render_storyboards([Path(storyboard)], out, root, force)
     if failed:
         return Failed(message=failed[storyboard])
     return succeeded[storyboard]
+
+
+def _check_confined(storyboard: str, root: str | None, out: str) -> None:
+    """Raise unless the run's paths are inside the folders the worker allows (batch.py)."""
+    roots = _allowed_roots()
+    confine(storyboard, roots, "storyboard")
+    confine(root if root is not None else Path.cwd(), roots, "root")
+    confine(out, roots, "out")
+
+
+def _allowed_roots() -> list[Path] | None:
+    # A deployment run on a worker without LTX_FLOWS_ALLOWED_ROOTS may use only its working folder.
+    return allowed_roots(default=Path.cwd() if runtime.deployment.id else None)
 
 
 @flow(name="render-batch", flow_run_name=_batch_run_name)
@@ -404,7 +422,10 @@ def render_batch(
     renders in this process.
     """
     logger = get_run_logger()
-    files, problems = find_storyboards(storyboards, Path(root) if root else None)
+    roots = _allowed_roots()
+    confine(root if root is not None else Path.cwd(), roots, "root")  # before any storyboard is opened
+    confine(out, roots, "out")
+    files, problems = find_storyboards(storyboards, Path(root) if root else None, roots)
     succeeded, failed = _render_storyboards(files, out, root, force)
     failed = {**problems, **failed}
     summary = {"succeeded": succeeded, "failed": failed}
@@ -415,8 +436,10 @@ def render_batch(
     )
     logger.info("Batch: %d storyboards rendered, %d failed", len(succeeded), len(failed))
     if failed:
-        # The per-storyboard reasons go in the message (a Failed state's data must be an exception).
-        reasons = "; ".join(f"{file}: {why}" for file, why in failed.items())
-        return Failed(message=f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed ({reasons})")
+        # The state carries an exception that holds the summary (a failed state's data must be one:
+        # a dict gives "TypeError: Unexpected result for failed state"); the artifact shows it too.
+        reasons = "; ".join(f"{file}: {report.first_line(why)}" for file, why in failed.items())
+        message = f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed ({reasons})"
+        return Failed(message=message, data=BatchFailed(message, summary))
     return summary
 

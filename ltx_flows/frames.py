@@ -46,8 +46,13 @@ def split_take(total: int, frames: int, overlap: int) -> list[tuple[int, int]]:
     8n+1 total is reached exactly: total = sum(lengths) - (segments - 1) x overlap.
     """
     stride = frames - overlap
-    count = 1 + max(0, math.ceil((total - frames) / stride))
-    return [(k * stride, min(frames, total - k * stride)) for k in range(count)]
+    return [(k * stride, min(frames, total - k * stride)) for k in range(segment_count(total, frames, overlap))]
+
+
+def segment_count(total: int, frames: int, overlap: int) -> int:
+    """How many segments `split_take` makes, computed without building them (validation counts first)."""
+    stride = frames - overlap
+    return 1 + max(0, -(-(total - frames) // stride))  # integer ceiling: exact for any size
 
 
 def resolve_position(at: int | str, fps: int, frames: int) -> int:

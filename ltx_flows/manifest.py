@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import secrets
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -71,7 +72,8 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             "width": film_info.width,
             "height": film_info.height,
             "audio_seconds": round(film_info.audio_duration, 4) if film_info.audio_duration is not None else None,
-            "sha256": file_sha256(film),
+            # Hashed from the file stitching renamed into place (no other writer holds the film's lock).
+            "sha256": film_info.sha256 or file_sha256(film),
         },
     }
 
@@ -96,6 +98,10 @@ def _long_take(shot: ShotPlan, film_dir: Path) -> dict:
     }
 
 
+def manifest_path(film_dir: Path) -> Path:
+    return film_dir / "manifest.json"
+
+
 def write_json_atomic(data: dict, path: Path) -> None:
     """Write JSON via a temp file and a rename, so readers never see half a file."""
     write_text_atomic(json.dumps(data, indent=2) + "\n", path)
@@ -104,7 +110,8 @@ def write_json_atomic(data: dict, path: Path) -> None:
 def write_text_atomic(text: str, path: Path) -> None:
     """Write text via a temp file and a rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    # Unique per writer, so two writers never write into one partial file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)

@@ -10,8 +10,10 @@ length in every clip, so joining clips never drifts sound against picture.
 """
 
 import collections
+import dataclasses
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -25,6 +27,8 @@ import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageOps
+
+from .plan import file_sha256
 
 
 logger = logging.getLogger(__name__)
@@ -101,8 +105,34 @@ def _options_to_args(options: dict) -> list[str]:
 
 def _partial_path(path: Path) -> Path:
     # Same folder, so os.replace is an atomic rename; ends in .mp4 so tools still
-    # recognise it; hidden, so nobody mistakes it for a finished clip.
-    return path.with_name(f".{path.stem}.partial.mp4")
+    # recognise it; hidden, so nobody mistakes it for a finished clip. Unique per writer
+    # (pid and a random token), so two writers never write into one partial file.
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial.mp4")
+
+
+# Every ffmpeg this process runs, so a stop can end the ones still running (see stop.py).
+_running: set[subprocess.Popen] = set()
+
+
+def _popen_ffmpeg(args: list[str], **kwargs) -> subprocess.Popen:
+    """Start ffmpeg in its own session: a Ctrl-C in the terminal reaches us, not it, and we stop it ourselves."""
+    process = subprocess.Popen(args, start_new_session=True, **kwargs)
+    _running.add(process)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    _running.discard(process)
+
+
+def stop_ffmpeg() -> None:
+    """Kill every ffmpeg this process still runs (their partial files are never renamed into place)."""
+    for process in list(_running):
+        if process.poll() is None:
+            process.kill()
 
 
 def _stderr_tail(text: str) -> str:
@@ -155,7 +185,9 @@ class ClipWriter:
         options = _lossless_options(self.fps) if self.lossless else _x264_options(self.fps, self.crf)
         stream = ffmpeg.output(stream, str(self._partial), **options, an=None)
         stream = stream.global_args("-loglevel", "error", "-nostats").overwrite_output()
-        self._process = stream.run_async(pipe_stdin=True, pipe_stderr=True, cmd=ffmpeg_exe())
+        self._process = _popen_ffmpeg(
+            stream.compile(cmd=ffmpeg_exe()), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         # Drain stderr in the background: if ffmpeg ever fills the pipe it would
         # block, and we would block writing to it.
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
@@ -197,15 +229,20 @@ class ClipWriter:
         process, self._process = self._process, None
         if exc_type is not None:
             # Something failed upstream (a model error, Ctrl-C): the clip is incomplete.
-            process.kill()
-            process.wait()
+            _stop(process)
             self._partial.unlink(missing_ok=True)
             return
         try:
             process.stdin.close()
         except BrokenPipeError:
             pass
-        process.wait()
+        try:
+            process.wait()
+        except BaseException:  # Ctrl-C while ffmpeg finishes: stop it, leave nothing half-written
+            _stop(process)
+            self._partial.unlink(missing_ok=True)
+            raise
+        _running.discard(process)
         self._stderr_thread.join(timeout=5)
         if process.returncode != 0:
             self._partial.unlink(missing_ok=True)
@@ -272,6 +309,44 @@ class VideoInfo:
     duration: float
     has_audio: bool
     audio_duration: float | None = None  # seconds of decoded sound, None without a track
+    # The sha256 of the file as it was renamed into place (set by stitch and lay_audio_bed).
+    sha256: str | None = dataclasses.field(default=None, compare=False)
+
+
+class DamagedMediaError(ValueError):
+    """A media file that does not decode cleanly (damaged, truncated, or too large to read)."""
+
+
+def decoded_frames(path: str | os.PathLike, max_pixels: int | None = None) -> int:
+    """Decode every frame of a video's first video stream and return how many there are.
+
+    Container metadata can claim frames that are damaged or missing: decoding (with the decoder
+    told to fail on any error, not to conceal it) is the only proof. Raises DamagedMediaError
+    naming the file when a frame does not decode, the file ends early, or a frame is larger
+    than `max_pixels`.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DamagedMediaError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if max_pixels is not None and width * height > max_pixels:
+                raise DamagedMediaError(
+                    f"{path} is {width}x{height}, more than {max_pixels:,} pixels a frame; scale it down"
+                )
+            claimed = stream.frames
+            # "explode": stop at the first decoding error instead of concealing it (a concealed frame decodes
+            # "fine" and its damage shows in the film).
+            stream.codec_context.options = {"err_detect": "explode"}
+            count = sum(1 for _ in container.decode(stream))
+    except av.FFmpegError as error:
+        raise DamagedMediaError(f"{path} does not decode: {error}") from None
+    if count == 0:
+        raise DamagedMediaError(f"{path} has no video frames that decode")
+    if claimed and count != claimed:
+        raise DamagedMediaError(f"{path} decodes to {count} frames but its header claims {claimed}: it is truncated or damaged")
+    return count
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -353,17 +428,21 @@ def _copy_key(path: Path) -> tuple:
 
 
 def _run_ffmpeg(args: list[str], out: Path) -> None:
-    result = subprocess.run(
+    process = _popen_ffmpeg(
         [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
     )
-    if result.returncode != 0:
+    try:
+        _, stderr = process.communicate()
+    finally:
+        _stop(process)  # on Ctrl-C (or any error here) ffmpeg does not outlive us
+    if process.returncode != 0:
         raise RuntimeError(
-            f"ffmpeg failed (code {result.returncode}) while writing {out}; ffmpeg said:\n"
-            f"{_stderr_tail(result.stderr) or '(no output)'}"
+            f"ffmpeg failed (code {process.returncode}) while writing {out}; ffmpeg said:\n"
+            f"{_stderr_tail(stderr) or '(no output)'}"
         )
 
 
@@ -734,13 +813,36 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
             _run_ffmpeg([*inputs, "-filter_complex", graph, *maps, *encode, str(partial)], partial)
 
         info = probe(partial)
-        if info.frames != expected:
-            raise RuntimeError(f"stitched {out} has {info.frames} frames, expected {expected}")
+        # Counted by decoding, not read from the header: a stream copy carries damaged packets through.
+        try:
+            frames = decoded_frames(partial)
+        except DamagedMediaError as error:
+            raise DamagedMediaError(f"stitched {out} does not decode ({error}); {_damaged_clips(clips)}") from None
+        if frames != expected:
+            raise RuntimeError(f"stitched {out} decodes to {frames} frames, expected {expected}")
         _check_sound_length(info, out)
-        os.replace(partial, out)
+        info = _rename_into_place(partial, out, info)
     finally:
         partial.unlink(missing_ok=True)
     return info
+
+
+def _damaged_clips(clips: list[Path]) -> str:
+    # Only after a film failed its check: decode each clip to name the one to render again.
+    damaged = []
+    for clip in clips:
+        try:
+            decoded_frames(clip)
+        except DamagedMediaError:
+            damaged.append(str(clip))
+    return f"damaged clips: {', '.join(damaged)}" if damaged else "every clip decodes"
+
+
+def _rename_into_place(partial: Path, out: Path, info: VideoInfo) -> VideoInfo:
+    # Hashed before the rename, from the file being renamed: what a manifest records is what this call wrote.
+    digest = file_sha256(partial)
+    os.replace(partial, out)
+    return dataclasses.replace(info, sha256=digest)
 
 
 def _check_sound_length(info: VideoInfo, path: Path) -> None:
@@ -771,7 +873,7 @@ def lay_audio_bed(film: Path, bed: Path, fade_seconds: float = BED_FADE_SECONDS)
         )
         laid = probe(partial)
         _check_sound_length(laid, film)
-        os.replace(partial, film)
+        laid = _rename_into_place(partial, film, laid)
     finally:
         partial.unlink(missing_ok=True)
     return laid

@@ -6,7 +6,9 @@ The models below are the single source of truth: validation, the JSON Schema
 
 import difflib
 import math
+import os
 import re
+import stat
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +36,7 @@ from .frames import (
     nearest_valid_frames,
     resolve_position,
     seconds_to_frames,
+    segment_count,
     snap_frames,
     split_take,
 )
@@ -47,11 +50,24 @@ SIZE_STEP = 32
 HALF_SIZE_STEP = 2 * SIZE_STEP
 # A storyboard is a few hundred nodes; this only stops alias bombs ("billion laughs").
 MAX_YAML_NODES = 100_000
+# Limits that keep hostile or mistaken input from costing more than a storyboard ever needs: the
+# file's size, how deeply YAML may nest, and how much text it may expand to through aliases (a
+# 1 MB prompt referenced by 5,000 shots is 5 GB).
+MAX_STORYBOARD_BYTES = 4 * 1024 * 1024
+MAX_YAML_DEPTH = 64
+MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+# One shot lasts at most an hour (frames: an hour at the highest frame rate).
+MAX_SHOT_SECONDS = 3600
+MAX_SHOT_FRAMES = MAX_SHOT_SECONDS * 120
+# Keyframe images and control media are decoded at validation; one frame may hold this many pixels
+# (8K UHD is 33 M): a small file that decodes to gigabytes is refused before it is decoded.
+MAX_MEDIA_PIXELS = 40_000_000
 
 
 class _Strict(BaseModel):
-    # Unknown keys are errors (with a did-you-mean), never silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are errors (with a did-you-mean), never silently ignored; `.inf` and `.nan`
+    # are never numbers of a storyboard.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):
@@ -133,7 +149,7 @@ class OutputConfig(_Strict):
         if value in ("none", "generate"):
             return value
         return _media_path(
-            value, info, _has_audio, "has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)"
+            value, info, _audio_problem, "has no audio stream that can be read; give a sound file (e.g. .wav, .mp3, .m4a)"
         )
 
     @field_validator("width", "height")
@@ -163,7 +179,11 @@ def _check_position(value: Any) -> Any:
         if value < 0:
             raise ValueError(f"frame {value} is negative; frames count from 0")
         return value
-    if isinstance(value, str) and (value in ("start", "end") or re.fullmatch(r"\d+(\.\d+)?s", value)):
+    if isinstance(value, str) and value in ("start", "end"):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?s", value):
+        if float(value[:-1]) > MAX_SHOT_SECONDS:
+            raise ValueError(f"{value[:20]!r} is past the longest shot ({MAX_SHOT_SECONDS}s)")
         return value
     raise ValueError(f"{value!r} is not a position: use a frame number (e.g. 48), seconds (e.g. \"2.5s\"), \"start\" or \"end\"")
 
@@ -207,7 +227,7 @@ class Keyframe(_Strict):
     @field_validator("image", mode="before")
     @classmethod
     def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
-        return _media_path(value, info, _is_image, "is not an image that can be read")
+        return _media_path(value, info, _image_problem, "is not an image that can be read")
 
 
 def _media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any:
@@ -216,40 +236,59 @@ def _media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any
     if not isinstance(value, str) or "base_dir" not in context:
         return value
     path = resolve_media_path(value, context["base_dir"], context["root"])
-    if not readable(path):
-        raise ValueError(f"{path} {problem}")
+    why = readable(path)
+    if why is not None:
+        raise ValueError(f"{path} {problem}: {why}")
     return path
 
 
-def _is_image(path: Path) -> bool:
+# Media checks: each decodes the whole file (what rendering will read), so a damaged or truncated
+# file is named at validation, not found by a render hours later. Each returns None when the file
+# is fine, else why not (never the file's content).
+
+
+def _image_problem(path: Path) -> str | None:
     try:
         with Image.open(path) as image:
-            image.verify()
-        return True
-    except Exception:
-        return False
+            width, height = image.size
+            if width * height > MAX_MEDIA_PIXELS:
+                return f"it is {width}x{height}, more than {MAX_MEDIA_PIXELS:,} pixels; scale it down"
+            image.load()  # decodes every pixel: valid CRCs around garbage data still fail here
+    except Image.DecompressionBombError:
+        return f"more than {MAX_MEDIA_PIXELS:,} pixels; scale it down"
+    except Exception as error:  # PIL raises many kinds (OSError, SyntaxError, ValueError, zlib.error)
+        return f"it does not decode as an image ({type(error).__name__})"
+    return None
 
 
-def _has_audio(path: Path) -> bool:
+def _audio_problem(path: Path) -> str | None:
     import av  # here, so checking storyboards without media stays light
 
     try:
         with av.open(str(path)) as container:
-            return bool(container.streams.audio)
-    except (av.FFmpegError, OSError):
-        return False
+            if not container.streams.audio:
+                return "it has no audio stream"
+            stream = container.streams.audio[0]
+            stream.codec_context.options = {"err_detect": "explode"}
+            if not any(True for _ in container.decode(stream)):
+                return "its audio stream has no sound that decodes"
+    except (av.FFmpegError, OSError) as error:
+        return f"it does not decode ({type(error).__name__})"
+    return None
 
 
-def _is_image_or_video(path: Path) -> bool:
-    import av
+def _image_or_video_problem(path: Path) -> str | None:
+    from .media import DamagedMediaError, decoded_frames
 
-    if _is_image(path):
-        return True
+    if _image_problem(path) is None:
+        return None
     try:
-        with av.open(str(path)) as container:
-            return bool(container.streams.video)
-    except (av.FFmpegError, OSError):
-        return False
+        decoded_frames(path, max_pixels=MAX_MEDIA_PIXELS)
+    except DamagedMediaError as error:
+        return str(error).removeprefix(f"{path} ")
+    except OSError as error:
+        return f"it cannot be read ({error.strerror or error})"
+    return None
 
 
 class Control(_Strict):
@@ -279,7 +318,7 @@ class Control(_Strict):
     @field_validator("source", mode="before")
     @classmethod
     def _resolve_source(cls, value: Any, info: ValidationInfo) -> Any:
-        return _media_path(value, info, _is_image_or_video, "is neither an image nor a video that can be read")
+        return _media_path(value, info, _image_or_video_problem, "is neither an image nor a video that can be read")
 
 
 class Segments(_Strict):
@@ -322,7 +361,8 @@ class Transition(_Strict):
             return {"kind": "cut"}
         if isinstance(value, dict) and set(value) == {"crossfade"}:
             seconds = value["crossfade"]
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+                    or not 0 < seconds <= MAX_SHOT_SECONDS):
                 raise ValueError(f"crossfade must be a positive number of seconds, e.g. {{crossfade: 0.5}}, not {seconds!r}")
             return {"kind": "crossfade", "seconds": float(seconds)}
         if isinstance(value, dict) and "kind" in value:  # already in model form (e.g. from JSON)
@@ -339,7 +379,7 @@ TransitionField = Annotated[
                 {"const": "cut"},
                 {
                     "type": "object",
-                    "properties": {"crossfade": {"type": "number", "exclusiveMinimum": 0}},
+                    "properties": {"crossfade": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SHOT_SECONDS}},
                     "required": ["crossfade"],
                     "additionalProperties": False,
                 },
@@ -354,8 +394,10 @@ class Shot(_Strict):
 
     id: str = Field(pattern=ID_PATTERN, description="Unique; names the clip file.")
     prompt: str = Field(min_length=1, description="What happens in the shot.")
-    duration: float | None = Field(None, gt=0, description="Seconds. Give this or `frames`.")
-    frames: int | None = Field(None, ge=1, description="Frame count. Give this or `duration`.")
+    duration: float | None = Field(
+        None, gt=0, le=MAX_SHOT_SECONDS, description="Seconds. Give this or `frames`."
+    )
+    frames: int | None = Field(None, ge=1, le=MAX_SHOT_FRAMES, description="Frame count. Give this or `duration`.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from `defaults.seed` and the shot id.")
     negative_prompt: str | None = Field(None, description="Default: `defaults.negative_prompt`.")
     keyframes: list[Keyframe] = Field(default_factory=list, description="Images pinned to frames.")
@@ -410,6 +452,9 @@ class Problem(BaseModel):
     column: int
     where: str
     message: str
+    # Whether showing the source line helps: not for a problem with the whole file, which may not be a
+    # storyboard at all (a config with secrets, a device) and whose content is never repeated.
+    quote_source: bool = Field(default=True, exclude=True)
 
     def format(self, path: Path | str) -> str:
         where = f" {self.where}:" if self.where else ""
@@ -436,16 +481,51 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
     """
     path = Path(path)
     root = Path(root) if root is not None else Path.cwd()
+    text = read_storyboard_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StoryboardError(path, [Problem(line=1, column=1, where="", message=f"cannot read the file: {error}")]) from None
+        return _load(path, root, text)
+    except RecursionError:  # a last line of defence: the limits above should make this unreachable
+        raise StoryboardError(path, [_whole_file(f"nested too deeply to read (more than {MAX_YAML_DEPTH} levels)")]) from None
 
+
+def _whole_file(message: str) -> Problem:
+    return Problem(line=1, column=1, where="", message=message, quote_source=False)
+
+
+def read_storyboard_text(path: Path) -> str:
+    """The file's text: only a regular file, at most MAX_STORYBOARD_BYTES, read with a bound."""
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused just below).
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+                raise StoryboardError(path, [_whole_file(f"{kind}: give a storyboard .yaml file")])
+            raw = file.read(MAX_STORYBOARD_BYTES + 1)
+    except IsADirectoryError:
+        raise StoryboardError(path, [_whole_file("a folder: give a storyboard .yaml file")]) from None
+    except OSError as error:
+        raise StoryboardError(path, [_whole_file(f"cannot read the file: {error.strerror or error}")]) from None
+    if len(raw) > MAX_STORYBOARD_BYTES:
+        raise StoryboardError(path, [_whole_file(
+            f"larger than {MAX_STORYBOARD_BYTES // (1024 * 1024)} MiB; a storyboard is a few kilobytes of YAML")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not echoed: this may be any file on the machine, not one the user wrote.
+        raise StoryboardError(path, [_whole_file("not UTF-8 text; a storyboard is a YAML text file")]) from None
+
+
+def _load(path: Path, root: Path, text: str) -> Storyboard:
     node, data = _parse_yaml(path, text)
     problems = _duplicate_keys(node)
     if not isinstance(data, dict):
         problems.append(_problem(node, (), "a storyboard is a mapping with `version`, `name` and `shots`"))
         raise StoryboardError(path, problems)
+    if not {"version", "shots"} & set(data):
+        # Some other YAML file (a config, a secret): its content is not repeated in any message.
+        raise StoryboardError(path, [_whole_file(
+            "not a storyboard: it has neither `version` nor `shots` (a storyboard is a mapping with `version`, "
+            "`name` and `shots`)")])
     data = apply_preset(data)
 
     raw_shots = data.get("shots") if isinstance(data.get("shots"), list) else []
@@ -481,14 +561,19 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
     # SafeLoader: no Python tags, no object construction. The node tree keeps line/column marks.
     loader = yaml.SafeLoader(text)
     try:
+        _check_depth(path, text)  # on the event stream, before PyYAML's recursive composer sees the text
         node = loader.get_single_node()
-        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
-            mark = node.start_mark
-            raise StoryboardError(
-                path,
-                [Problem(line=mark.line + 1, column=mark.column + 1, where="",
-                         message=f"the document expands to more than {MAX_YAML_NODES} nodes through aliases; refusing it")],
-            )
+        if node is not None:
+            nodes, size = _expanded_size(path, node, {}, set())
+            message = None
+            if nodes > MAX_YAML_NODES:
+                message = f"the document expands to more than {MAX_YAML_NODES} nodes through aliases; refusing it"
+            elif size > MAX_EXPANDED_BYTES:
+                message = (f"the document expands to more than {MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of text "
+                           "through aliases; refusing it")
+            if message:
+                mark = node.start_mark
+                raise StoryboardError(path, [Problem(line=mark.line + 1, column=mark.column + 1, where="", message=message)])
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
         mark, message = _yaml_message(error, text)
@@ -531,20 +616,54 @@ def _yaml_message(error: yaml.MarkedYAMLError, text: str) -> tuple[Any, str]:
     return mark, " ".join(filter(None, [context, problem]))
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    # Aliases share nodes, so counting with a memo is linear while the total is what
-    # validation would walk after expansion.
+def _check_depth(path: Path, text: str) -> None:
+    # YAML parsers are state machines (no recursion): count nesting on the event stream, with
+    # libyaml's parser where PyYAML has it (fast on a large scalar). Syntax errors are left to the
+    # loader, which reports them with its own messages.
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = event.start_mark
+                    raise StoryboardError(path, [Problem(
+                        line=mark.line + 1, column=mark.column + 1, where="",
+                        message=f"nested more than {MAX_YAML_DEPTH} levels deep; a storyboard needs a handful")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
+def _expanded_size(path: Path, node: yaml.Node, memo: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:
+    """(nodes, bytes of scalar text) the document holds once its aliases are expanded.
+
+    Aliases share nodes, so counting with a memo is linear while the totals are what
+    validation would walk after expansion. A node reached again while it is still open is an
+    alias to one of its own ancestors: a recursive document, refused.
+    """
+    if id(node) in open_:
+        mark = node.start_mark
+        raise StoryboardError(path, [Problem(
+            line=mark.line + 1, column=mark.column + 1, where="",
+            message="an alias refers to a node that contains it (a recursive document); storyboards cannot be recursive")])
     if id(node) in memo:
         return memo[id(node)]
-    memo[id(node)] = 1  # guards against recursive aliases
+    open_.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        children = [child for pair in node.value for child in pair]
     elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo) for item in node.value)
+        children = node.value
     else:
-        size = 1
-    memo[id(node)] = size
-    return size
+        children = []
+    nodes, size = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+    for child in children:
+        child_nodes, child_size = _expanded_size(path, child, memo, open_)
+        nodes, size = nodes + child_nodes, size + child_size
+    open_.discard(id(node))
+    memo[id(node)] = nodes, size
+    return nodes, size
 
 
 def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> list[Problem]:
@@ -873,13 +992,14 @@ def _check_segments(
         return [((*loc, "overlap"), f"an overlap of {overlap} frames must be shorter than the segments ({size} frames); "
                                     f"use at most {size - TEMPORAL_COMPRESSION}")]
 
-    segments = split_take(frames, size, overlap)
-    if len(segments) > max_segments:
+    count = segment_count(frames, size, overlap)  # counted before any list of segments is built
+    if count > max_segments:
         field = "frames" if shot.frames is not None else "duration"
         return [(("shots", index, field),
-                 f"{frames} frames ({frames / fps:.1f}s) need {len(segments)} segments of {size} frames overlapping by "
+                 f"{frames} frames ({frames / fps:.1f}s) need {count} segments of {size} frames overlapping by "
                  f"{overlap}, more than model.max_segments ({max_segments}); shorten the shot, use longer segments, "
                  "or raise model.max_segments")]
+    segments = split_take(frames, size, overlap)
     if given.prompts is not None and len(given.prompts) != len(segments):
         ranges = ", ".join(f"{start}-{start + length - 1}" for start, length in segments)
         return [((*loc, "prompts"),
@@ -945,7 +1065,7 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     for index, shot in enumerate(storyboard.shots):
         frames = snap_frames(shot.requested_frames(output.fps))
         layout = shot.segment_layout(model.family, frames)
-        if audio == "generate" and not shot.mute and layout is not None and len(split_take(frames, *layout)) > 1:
+        if audio == "generate" and not shot.mute and layout is not None and segment_count(frames, *layout) > 1:
             problems.append((("shots", index),
                              "long takes do not carry generated sound yet: set `mute: true` on this shot (the film "
                              "stays silent there), or use `output.audio: none` or a music bed"))

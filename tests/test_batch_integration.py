@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ltx_flows import flow, generate
+from ltx_flows.batch import BatchFailed
 from ltx_flows.memory import MemorySettings
 from ltx_flows.media import probe
 from ltx_flows.plan import file_sha256
@@ -50,7 +51,9 @@ def no_retry_wait(monkeypatch):
 
 def run_batch(paths, workspace, **params):
     state = flow.render_batch([str(p) for p in paths], out=str(workspace / "renders"), return_state=True, **params)
-    return state, state.result(raise_on_failure=False)
+    result = state.result(raise_on_failure=False)
+    # A failed batch's state carries an exception (Prefect resolves failed states into one) with the summary.
+    return state, result.summary if isinstance(result, BatchFailed) else result
 
 
 def task_run_names(state) -> list[str]:

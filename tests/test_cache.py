@@ -3,6 +3,8 @@
 Real files and real models; no stubs."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import torch
 from ltx_flows.batch import find_storyboards, render_folder
 from ltx_flows.cache import cached_record, sidecar
 from ltx_flows.failures import describe, is_out_of_memory, is_transient
+from ltx_flows.plan import file_sha256
 from ltx_flows.memory import MemorySettings, memory_for_attempt, memory_steps
 from ltx_flows.storyboard import ModelConfig
 
@@ -22,19 +25,33 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
     clip.write_bytes(b"x" * 100)
     assert cached_record(clip, "h1") is None  # no record yet
 
-    sidecar(clip).write_text(json.dumps({"content_hash": "h1", "bytes": 100}))
+    record = {"content_hash": "h1", "bytes": 100, "frames": 9, "sha256": file_sha256(clip)}
+    sidecar(clip).write_text(json.dumps(record))
     assert sidecar(clip).name == "a.mp4.json"
-    assert cached_record(clip, "h1") == {"content_hash": "h1", "bytes": 100}
+    assert cached_record(clip, "h1") == record
+    assert cached_record(clip, "h1", frames=9) == record
+    assert cached_record(clip, "h1", frames=17) is None  # the plan wants another length
     assert cached_record(clip, "h2") is None  # the shot changed
 
+    clip.write_bytes(b"x" * 99 + b"y")  # damaged in place: same size, other bytes
+    assert cached_record(clip, "h1") is None
     clip.write_bytes(b"y" * 50)  # replaced by something else
     assert cached_record(clip, "h1") is None
     clip.unlink()  # deleted
     assert cached_record(clip, "h1") is None
 
     clip.write_bytes(b"x" * 100)
+    assert cached_record(clip, "h1") == record
+    sidecar(clip).write_text(json.dumps({"content_hash": "h1", "bytes": 100}))  # an older record, no sha256
+    assert cached_record(clip, "h1") is None
     sidecar(clip).write_text("{not json")  # a torn or foreign file is no record
     assert cached_record(clip, "h1") is None
+
+
+def test_importing_the_cache_does_not_import_torch():
+    """The fast path for unchanged re-runs checks records before torch is imported."""
+    code = "import sys, ltx_flows.cache; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_memory_steps_go_down_one_at_a_time_and_stop_at_the_lowest():

@@ -140,6 +140,19 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         # A batch run's name says what and when.
         assert re.fullmatch(r"on-demand-\d{4}-\d{2}-\d{2}", batch["name"]), batch["name"]
         artifacts = read_artifacts(api)
+
+        # A failed batch ends Failed with its message, not with Prefect's "TypeError: Unexpected result
+        # for failed state ... dict cannot be resolved into an exception" (the summary is in the artifact).
+        (checkout / "storyboards" / "broken.yaml").write_text(BOARD.replace("name: tiny", "name: broken").replace("frames: 9}", "frames: 0}"))
+        subprocess.run(
+            [sys.executable, "-m", "prefect", "deployment", "run", "render-batch/on-demand", "--param",
+             'storyboards=["storyboards/broken.yaml"]', "--watch", "--watch-interval", "1", "--watch-timeout", "300"],
+            cwd=checkout, env=env, capture_output=True, text=True, timeout=330,
+        )
+        flow_runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {}}, timeout=10).json()
+        [failed] = [r for r in flow_runs if r["state"]["type"] == "FAILED" and not r["parent_task_run_id"]]
+        assert failed["state"]["message"].startswith("1 of 1 storyboards failed (storyboards/broken.yaml: ")
+        assert "TypeError" not in (tmp_path / "worker.log").read_text()
     finally:
         for process in reversed(processes):
             stop(process)

@@ -1,0 +1,431 @@
+"""The fault suite: what an unattended nightly render meets, done for real.
+
+Files corrupted in place, renders killed with SIGKILL at several points and stopped with Ctrl-C,
+two renders of one film at once, a full disk, a failed batch, parameters pointing outside the
+worker's folders. Every film is checked by decoding it (with the decoder told to fail on any
+damage), never by its container's metadata. Real Prefect (a temporary server, or the CLI's
+ephemeral API), the real tiny pipeline, real ffmpeg; no stubs. The checks here use only PyAV and
+the files on disk, so each test also runs against older ltx-flows code.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ltx_flows import generate
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+CUTS = """
+version: 1
+name: film
+model: {checkpoint: tiny, steps: 2}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: a, prompt: "a red ball", frames: 25}
+  - {id: b, prompt: "a blue ball", frames: 25}
+"""
+CROSSFADE = CUTS.replace('frames: 25}\n  - {id: b', 'frames: 25, transition: {crossfade: 0.25}}\n  - {id: b')
+
+
+def decoded_frames(path: Path) -> int:
+    """Frames that decode with the decoder failing on any damage (what a viewer would see), or raise."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"err_detect": "explode"}
+        return sum(1 for _ in container.decode(stream))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_film(film_dir: Path, frames: int) -> dict:
+    """The film decodes cleanly to `frames` frames and its manifest vouches for exactly this file."""
+    manifest = json.loads((film_dir / "manifest.json").read_text())
+    film = film_dir / "film.mp4"
+    assert decoded_frames(film) == frames == manifest["film"]["frames"]
+    assert manifest["film"]["sha256"] == sha256(film)
+    return manifest
+
+
+def corrupt_in_place(path: Path) -> None:
+    """Flip bytes in the second half of the file, keeping its size (a bad disk block, a torn copy)."""
+    data = bytearray(path.read_bytes())
+    for offset in range(len(data) // 2, len(data) - 64, 211):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+# --- in process, on the test session's Prefect server ------------------------------------------------
+
+
+@pytest.mark.parametrize("board, frames", [(CUTS, 50), (CROSSFADE, 44)], ids=["cuts", "crossfade"])
+def test_a_clip_corrupted_in_place_is_named_and_rendered_again(
+    prefect_server, tiny_cache, write_storyboard, workspace, board, frames
+):
+    from ltx_flows.flow import render_storyboard
+
+    path = write_storyboard(board)
+    out = workspace / "renders"
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    warnings = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logging.getLogger("ltx_flows").addHandler(handler)
+    clip = out / "film" / "shots" / "a.mp4"
+    size = clip.stat().st_size
+    corrupt_in_place(clip)
+    assert clip.stat().st_size == size  # the record's byte count still matches
+
+    try:
+        state = render_storyboard(str(path), out=str(out), return_state=True)
+    finally:
+        logging.getLogger("ltx_flows").removeHandler(handler)
+    assert state.is_completed(), state.message
+    manifest = check_film(out / "film", frames)
+    assert [s["status"] for s in manifest["shots"]] == ["rendered", "cached"]
+    assert any(f"{clip} does not match its record" in message for message in warnings), warnings
+
+
+def test_a_film_that_does_not_decode_is_never_reported_done(prefect_server, tiny_cache, write_storyboard, workspace):
+    """Even when a clip's record vouches for a damaged clip (here: rewritten to match it), the film is checked
+    by decoding: the run fails, and no film or manifest claims success."""
+    from ltx_flows.flow import render_storyboard
+
+    path = write_storyboard(CUTS)
+    out = workspace / "renders"
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    clip = out / "film" / "shots" / "a.mp4"
+    corrupt_in_place(clip)
+    record_path = clip.with_name("a.mp4.json")
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "sha256": sha256(clip)}))
+
+    state = render_storyboard(str(path), out=str(out), return_state=True)
+    assert state.is_failed() and f"stitched {out / 'film' / 'film.mp4'} does not decode" in state.message
+    assert f"damaged clips: {clip}" in state.message
+    assert not (out / "film" / "film.mp4").exists() and not (out / "film" / "manifest.json").exists()
+    assert not list((out / "film").rglob("*.partial*"))
+
+
+def test_stitching_refuses_a_clip_that_does_not_decode(tmp_path):
+    """A stream copy carries damaged packets through and the header still counts every frame:
+    the film is counted by decoding and never renamed into place."""
+    from ltx_flows.media import Join, stitch, write_clip
+
+    rng = np.random.default_rng(0)
+    clips = [write_clip(rng.integers(0, 256, (25, 64, 96, 3), dtype=np.uint8), tmp_path / f"{i}.mp4", fps=24)
+             for i in range(2)]
+    corrupt_in_place(clips[1])
+    with pytest.raises(Exception, match="does not decode"):
+        stitch(clips, [Join("cut")], tmp_path / "film.mp4", fps=24)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.mp4", "1.mp4"]
+
+
+def test_the_film_and_manifest_are_gone_before_a_shot_is_rendered_again(
+    prefect_server, tiny_cache, write_storyboard, workspace, monkeypatch
+):
+    """A stop at any moment of a re-render (Ctrl-C, SIGKILL) must not leave the old film and manifest
+    claiming clips that are being replaced: when the first changed shot starts, they are gone."""
+    from ltx_flows.flow import render_storyboard
+
+    path = write_storyboard(CUTS)
+    out = workspace / "renders"
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    path.write_text(path.read_text().replace("a blue ball", "a green ball"))
+    seen = []
+    monkeypatch.setattr(generate, "generation_hooks", [
+        lambda shot, memory: seen.append((shot.id, (out / "film" / "manifest.json").exists(), (out / "film" / "film.mp4").exists()))
+    ])
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    assert seen == [("b", False, False)]
+    check_film(out / "film", 50)
+
+
+def test_a_second_writer_of_a_film_fails_at_once(prefect_server, tiny_cache, write_storyboard, workspace):
+    from ltx_flows.flow import render_storyboard
+    from ltx_flows.lock import film_lock
+
+    path = write_storyboard(CUTS)
+    out = workspace / "renders"
+    with film_lock(out / "film"):  # another render holds the film
+        start = time.perf_counter()
+        state = render_storyboard(str(path), out=str(out), return_state=True)
+    assert state.is_failed() and "is being rendered by another run" in state.message
+    assert time.perf_counter() - start < 60
+    assert not (out / "film" / "shots").exists()  # it touched nothing
+    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+
+
+def test_a_failed_batch_state_resolves_to_an_exception_not_a_type_error(
+    prefect_server, tiny_cache, write_storyboard, workspace
+):
+    """Prefect resolves a failed state's data into an exception (a process worker does this for every run):
+    a dict there ended each failed nightly with "TypeError: Unexpected result for failed state"."""
+    from ltx_flows.batch import BatchFailed
+    from ltx_flows.flow import render_batch
+
+    good = write_storyboard(CUTS, "good.yaml")
+    bad = write_storyboard(CUTS.replace("name: film", "name: bad").replace("frames: 25}", "frames: 0}"), "bad.yaml")
+    state = render_batch([str(good), str(bad)], out=str(workspace / "renders"), return_state=True)
+    assert state.is_failed() and state.message == "1 of 2 storyboards failed"
+    with pytest.raises(BatchFailed) as caught:
+        state.result()
+    assert list(caught.value.summary["failed"]) == [str(bad)]
+    assert caught.value.summary["succeeded"][str(good)]["film"].endswith("film.mp4")
+
+
+def test_run_parameters_cannot_leave_the_workers_folders(
+    prefect_server, tiny_cache, write_storyboard, workspace, monkeypatch, tmp_path_factory
+):
+    """A deployment's storyboards, root and out are confined to LTX_FLOWS_ALLOWED_ROOTS."""
+    from ltx_flows.flow import render_batch, render_storyboard
+
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.yaml").write_text(CUTS.replace("name: film", "name: secret"))
+    inside = write_storyboard(CUTS)
+    monkeypatch.setenv("LTX_FLOWS_ALLOWED_ROOTS", str(workspace))
+
+    for args in (
+        {"storyboard": str(outside / "secret.yaml"), "out": str(workspace / "renders")},
+        {"storyboard": str(inside), "out": str(outside / "renders")},
+        {"storyboard": str(inside), "out": str(workspace / "renders"), "root": "/"},
+    ):
+        state = render_storyboard(**args, return_state=True)
+        assert state.is_failed() and "outside the folders this worker may use" in state.message, args
+    (workspace / "escape").symlink_to(outside)  # a link out of an allowed folder is outside too
+    state = render_batch([str(workspace / "escape" / "*.yaml"), str(outside)], out=str(workspace / "renders"),
+                         return_state=True)
+    summary = state.result(raise_on_failure=False).summary
+    assert not summary["succeeded"] and set(summary["failed"]) == {str(workspace / "escape" / "*.yaml"), str(outside)}
+    assert not (outside / "renders").exists() and not (workspace / "renders" / "secret").exists()
+
+
+def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, write_storyboard, workspace):
+    """Ctrl-C sets the stop flag; the next `on_step` (diffusers' callback_on_step_end) raises, so a shot or
+    segment stops after the step in progress instead of running to its end."""
+    from ltx_flows import stop
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.storyboard import load_storyboard
+
+    path = write_storyboard(CUTS.replace("steps: 2", "steps: 4"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    pipe = generate.load_pipeline(plan.model)
+    steps = []
+    generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+    steps.clear()
+
+    def stop_after_two(done, total):  # the progress display's hook, behind the stop check
+        steps.append(done)
+        if done == 2:
+            stop._requested.set()  # what the CLI's SIGINT handler does
+
+    try:
+        with pytest.raises(stop.RenderStopped):
+            generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=stop.stopping(stop_after_two))
+    finally:
+        stop._requested.clear()
+    assert steps == [1, 2]
+
+
+def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
+    from ltx_flows.media import ClipWriter
+
+    frames = np.random.default_rng(0).integers(0, 256, (9, 64, 96, 3), dtype=np.uint8)
+    path = tmp_path / "clip.mp4"
+    with ClipWriter(path, 96, 64, 24) as first, ClipWriter(path, 96, 64, 24) as second:
+        first.write(frames)
+        second.write(frames[::-1])
+    assert decoded_frames(path) == 9
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_ffmpeg_runs_in_its_own_process_group(tmp_path):
+    """A terminal's Ctrl-C goes to its foreground process group: ffmpeg must not be in ours."""
+    from ltx_flows.media import ClipWriter
+
+    with ClipWriter(tmp_path / "clip.mp4", 96, 64, 24) as writer:
+        assert os.getpgid(writer._process.pid) != os.getpgid(0)
+        writer.write(np.zeros((9, 64, 96, 3), np.uint8))
+
+
+# --- through the CLI, as the nightly job runs it ---------------------------------------------------
+
+
+def cli_env(tmp_path: Path, tiny_cache: Path) -> dict:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)}
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def start_render(tmp_path: Path, env: dict, *args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml", "--out", "renders", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def render(tmp_path: Path, env: dict, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml", "--out", "renders", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> bool:
+    """SIGKILL the render's whole process group (ffmpeg included) once `ready()`; False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.005)
+    process.wait(timeout=60)
+    return False
+
+
+def consistent_after_a_stop(film_dir: Path) -> None:
+    """Whatever a stop left: a manifest only beside the film it describes, and no clip record that lies."""
+    if (film_dir / "manifest.json").exists():
+        manifest = json.loads((film_dir / "manifest.json").read_text())
+        assert manifest["film"]["sha256"] == sha256(film_dir / "film.mp4")
+        for shot in manifest["shots"]:
+            assert (film_dir / shot["clip"]).exists()
+    for record in film_dir.glob("shots/*.json"):
+        data = json.loads(record.read_text())
+        clip = record.with_suffix("")
+        assert clip.exists() and "sha256" in data and data["sha256"] == sha256(clip)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_point_then_the_next_run_makes_the_right_film(tmp_path, tiny_cache):
+    """Kill a real `ltx-flows render` (and its ffmpeg) at several points of a re-render; after each,
+    the folder is consistent and the next run makes the film the storyboard describes."""
+    env = cli_env(tmp_path, tiny_cache)
+    board = tmp_path / "board.yaml"
+    board.write_text(CROSSFADE)
+    assert render(tmp_path, env).returncode == 0
+    film_dir = tmp_path / "renders" / "film"
+    shots = film_dir / "shots"
+    points = {
+        "first clip deleted": lambda: not (shots / "a.mp4").exists(),
+        "clip partial being written": lambda: any(shots.glob(".*partial*")),
+        "second clip written": lambda: (shots / "b.mp4.json").exists() and not (film_dir / "film.mp4").exists(),
+        "film partial being written": lambda: any(film_dir.glob(".film*partial*")),
+    }
+    killed = []
+    for prompt, (point, ready) in zip(("one", "two", "three", "four"), points.items()):
+        # Both shots change, so the run re-renders a, then b, then stitches.
+        board.write_text(CROSSFADE.replace("a red ball", f"a red ball {prompt}").replace("a blue ball", f"a blue ball {prompt}"))
+        if point == "second clip written":
+            (shots / "b.mp4.json").unlink(missing_ok=True)
+        if kill_when(start_render(tmp_path, env), ready):
+            killed.append(point)
+        consistent_after_a_stop(film_dir)
+        result = render(tmp_path, env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        manifest = check_film(film_dir, 44)
+        assert manifest["shots"][0]["content_hash"] != "" and not list(film_dir.rglob("*.partial*"))
+    assert len(killed) >= 2, f"the renders finished before most kill points: killed at {killed}"
+
+
+@pytest.mark.slow
+def test_two_renders_of_one_film_at_once(tmp_path, tiny_cache):
+    env = cli_env(tmp_path, tiny_cache)
+    (tmp_path / "board.yaml").write_text(CUTS)
+    first, second = start_render(tmp_path, env), start_render(tmp_path, env)
+    results = [(p.wait(timeout=600), *p.communicate()) for p in (first, second)]
+    codes = sorted(code for code, _, _ in results)
+    assert codes[0] == 0, results
+    if codes[1] != 0:  # the runs overlapped: the second one said why and touched nothing
+        assert any("is being rendered by another run" in err for code, _, err in results if code), results
+    check_film(tmp_path / "renders" / "film", 50)
+    assert not list((tmp_path / "renders").rglob("*.partial*"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path, tiny_cache):
+    """Ctrl-C from a terminal (SIGINT to the whole foreground process group) during a re-render."""
+    env = cli_env(tmp_path, tiny_cache)
+    board = tmp_path / "board.yaml"
+    board.write_text(CUTS)
+    assert render(tmp_path, env).returncode == 0
+    film_dir = tmp_path / "renders" / "film"
+    board.write_text(CUTS.replace("a red ball", "a red ball again"))
+    process = start_render(tmp_path, env)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and (film_dir / "shots" / "a.mp4").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = process.communicate(timeout=120)
+    assert time.monotonic() - start < 60
+    assert "ffmpeg exited early" not in stderr
+    assert "stopped" in stderr and process.returncode == 130
+    consistent_after_a_stop(film_dir)
+    result = render(tmp_path, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_film(film_dir, 50)
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_film_and_reports_no_success(tmp_path, tiny_cache):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN): {made.stderr.strip()}")
+    try:
+        env = cli_env(tmp_path, tiny_cache)
+        (tmp_path / "board.yaml").write_text(CUTS.replace("96, height: 64", "256, height: 256"))
+        result = render(tmp_path, env, "--out", str(mount))
+        assert result.returncode == 1, result.stderr[-3000:]
+        assert not (mount / "film" / "manifest.json").exists() and not (mount / "film" / "film.mp4").exists()
+        assert not list(mount.rglob("*.partial*"))
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_unusable_out_and_unreachable_api_are_one_line_before_any_model_loads(tmp_path):
+    (tmp_path / "board.yaml").write_text(CUTS)
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml", "--out", "a-file/renders"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot write into the output folder a-file/renders")
+
+    with __import__("socket").socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    result = subprocess.run(
+        [sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot reach the Prefect API at http://127.0.0.1:{port}/api" in line and "prefect server start" in line
+    assert time.perf_counter() - start < 120
+    assert not (tmp_path / "renders").exists()

@@ -1,0 +1,155 @@
+"""Hostile input: every storyboard a fair but hostile tester would try gets a located message, never a
+traceback, a blow-up in memory or time, or a read without limit. Real files, real decoders; no stubs."""
+
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ltx_flows.media import write_clip
+from ltx_flows.storyboard import StoryboardError, load_storyboard
+
+HEAD = "version: 1\nname: s\n"
+
+
+def problems(path, root=None) -> list[str]:
+    with pytest.raises(StoryboardError) as caught:
+        load_storyboard(path, root)
+    return str(caught.value).splitlines()
+
+
+def validate(*args, cwd) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "ltx_flows.cli", "validate", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "shot, where, words",
+    [
+        ("{id: a, prompt: x, duration: .inf}", "shots[0].duration:", "finite"),
+        ("{id: a, prompt: x, duration: 1e308}", "shots[0].duration:", "`1e308` is out of range: `duration` must be at most 3600"),
+        ("{id: a, prompt: x, frames: 10000000000}", "shots[0].frames:", "`10000000000` is out of range: `frames` must be at most 432000"),
+        ("{id: a, prompt: x, frames: 9, keyframes: [{image: keyframes/a.png, at: '" + "9" * 400 + "s'}]}",
+         "shots[0].keyframes[0].at:", "past the longest shot"),
+    ],
+)
+def test_numbers_are_finite_and_bounded(write_storyboard, shot, where, words):
+    path = write_storyboard(HEAD + f"shots:\n- {shot}\n- {{id: b, prompt: y, frames: 9}}\n")
+    start = time.perf_counter()
+    lines = problems(path)
+    assert time.perf_counter() - start < 5  # the segment list of 10^10 frames is never built
+    assert any(line.startswith(f"{path}:4:") and where in line and words in line for line in lines), lines
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "1e308"])
+def test_crossfades_are_finite_and_bounded(write_storyboard, value):
+    path = write_storyboard(HEAD + f"shots:\n- {{id: a, prompt: x, frames: 25, transition: {{crossfade: {value}}}}}\n"
+                            "- {id: b, prompt: y, frames: 25}\n")
+    [line] = problems(path)
+    assert line.startswith(f"{path}:4:") and "shots[0].transition:" in line and "crossfade must be a positive number" in line
+
+
+def test_a_very_long_take_is_counted_not_built(write_storyboard):
+    path = write_storyboard(HEAD + "shots:\n- {id: a, prompt: x, frames: 432000, segments: {frames: 17, overlap: 9}}\n")
+    start = time.perf_counter()
+    [line] = problems(path)
+    assert time.perf_counter() - start < 5
+    assert "need 53999 segments" in line and "max_segments" in line
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_deep_nesting_is_refused_with_its_position(write_storyboard, block):
+    if block:  # 900 levels of block mappings
+        nested = "".join(f"{' ' * i}k{i}:\n" for i in range(900)) + " " * 900 + "x\n"
+        path = write_storyboard(HEAD + "shots:\n- {id: a, prompt: x, frames: 9}\nextra:\n" + "".join(" " + line + "\n" for line in nested.splitlines()))
+    else:  # 900 nested flow lists
+        path = write_storyboard(HEAD + "shots: " + "[" * 900 + "]" * 900 + "\n")
+    [line] = problems(path)
+    assert "nested more than 64 levels deep" in line and line.startswith(f"{path}:")
+
+
+def test_a_recursive_alias_is_refused(write_storyboard):
+    path = write_storyboard(HEAD + "x: &s [*s]\nshots:\n- {id: a, prompt: x, frames: 9}\n")
+    [line] = problems(path)
+    assert line.startswith(f"{path}:3:4:") and "recursive" in line
+
+
+def test_alias_expansion_is_budgeted_by_size(write_storyboard):
+    """One 1 MB prompt referenced by 5,000 shots is 5 GB once expanded: refused in seconds, before `plan`."""
+    shots = "".join(f"- {{id: s{i}, prompt: *p, frames: 9}}\n" for i in range(5000))
+    path = write_storyboard(HEAD + f"prompt: &p {'x' * 1_000_000}\nshots:\n{shots}")
+    start = time.perf_counter()
+    [line] = problems(path)
+    assert time.perf_counter() - start < 30  # ~7 s on 2 busy shared cores; before: `plan --json` aborted at 4.3 GB
+    assert "expands to more than 16 MiB of text" in line
+
+
+def test_only_regular_files_under_a_size_limit_are_read(workspace):
+    (workspace / "folder.yaml").mkdir()
+    result = validate("folder.yaml", "/dev/zero", cwd=workspace)
+    assert result.returncode == 2
+    # A folder is a valid argument (its *.yaml files): one named like a storyboard says it holds none.
+    assert "folder.yaml:1:1: matches no storyboard files (*.yaml, *.yml)" in result.stderr
+    assert "/dev/zero:1:1: not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr and "Errno" not in result.stderr
+
+    big = workspace / "big.yaml"
+    big.write_text(HEAD + "shots: []\n" + "#" * (5 * 1024 * 1024))
+    [line] = problems(big)
+    assert "larger than 4 MiB" in line
+
+
+def test_a_file_that_is_not_a_storyboard_is_not_echoed(workspace):
+    """A YAML config given as a storyboard (e.g. through a deployment parameter) keeps its secrets."""
+    config = workspace / "config.yaml"
+    config.write_text("database:\n  user: render\n  password: hunter2-s3cret\n")
+    result = validate(config, cwd=workspace)
+    assert result.returncode == 2 and "not a storyboard" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "password" not in result.stderr + result.stdout
+    binary = workspace / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe secret \x00\x01")
+    [line] = problems(binary)
+    assert "not UTF-8" in line and "secret" not in line
+
+
+def _png_with_garbage_pixels(path):
+    """A PNG whose chunks all have valid CRCs but whose compressed pixel data is garbage."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 64, 48, 8, 2, 0, 0, 0)
+    garbage = bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", garbage) + chunk(b"IEND", b""))
+
+
+def test_media_is_decoded_at_validation_and_the_file_named(write_storyboard, workspace):
+    _png_with_garbage_pixels(workspace / "keyframes" / "garbage.png")
+    # 12000 x 12000, a few hundred kilobytes on disk, gigabytes decoded.
+    Image.new("1", (12000, 12000)).save(workspace / "keyframes" / "huge.png")
+    assert (workspace / "keyframes" / "huge.png").stat().st_size < 1_000_000
+    (workspace / "controls").mkdir()
+    frames = np.random.default_rng(1).integers(0, 256, (48, 128, 128, 3), dtype=np.uint8)
+    clip = write_clip(frames, workspace / "controls" / "clip.mp4", fps=24)  # +faststart: the header comes first
+    data = clip.read_bytes()
+    (workspace / "controls" / "truncated.mp4").write_bytes(data[: len(data) * 2 // 3])
+    path = write_storyboard(
+        "version: 1\nname: s\nmodel: {family: ltx2}\noutput: {width: 128, height: 128}\nshots:\n"
+        "- {id: a, prompt: x, frames: 9, keyframes: [{image: keyframes/garbage.png}]}\n"
+        "- {id: b, prompt: x, frames: 9, keyframes: [{image: keyframes/huge.png}]}\n"
+        "- {id: c, prompt: x, frames: 9, control: {kind: canny, source: controls/truncated.mp4}}\n"
+        "- {id: d, prompt: x, frames: 9, control: {kind: canny, source: controls/clip.mp4}}\n"
+    )
+    start = time.perf_counter()
+    lines = problems(path)
+    assert time.perf_counter() - start < 20
+    text = "\n".join(lines)
+    assert f"{workspace / 'keyframes' / 'garbage.png'} is not an image that can be read: it does not decode" in text
+    assert f"{workspace / 'keyframes' / 'huge.png'} is not an image that can be read: it is 12000x12000" in text
+    assert f"{workspace / 'controls' / 'truncated.mp4'} is neither an image nor a video" in text
+    assert "clip.mp4" not in text  # the whole clip is fine
+    assert len(lines) == 3, lines
