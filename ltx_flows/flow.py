@@ -282,8 +282,10 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
     logger = get_run_logger()
     succeeded: dict[str, dict] = {}
-    # Longest shots first over the whole batch: the greedy order that keeps every slot busy to the end.
-    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=lambda item: -item[1].frames)
+    # Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it), and
+    # longest first within a model: the greedy order that keeps every slot busy to the end.
+    queued = sorted(((board, shot) for board in boards for shot in board.pending),
+                    key=lambda item: (_model_key(item[0].plan), -item[1].frames))
     completed: queue.Queue[PrefectFuture] = queue.Queue()
     out_now: dict[PrefectFuture, tuple[_Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
@@ -336,6 +338,10 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
             if board.waiting == 0:
                 finish(board)
     return succeeded
+
+
+def _model_key(plan: RenderPlan) -> tuple[str, str, str]:
+    return plan.model.family, plan.model.checkpoint, plan.model.preset or ""
 
 
 def _gpu_annotation(on_dask: bool):
