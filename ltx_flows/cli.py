@@ -272,7 +272,6 @@ def render(
     set, runs are reported to that server and show in its UI.
     """
     loaded = _load_all(files, root)  # every file is checked before any GPU work starts
-    _check_writable(out)
     if cluster:
         from .cluster import SCHEDULER_ENV
 
@@ -288,6 +287,7 @@ def render(
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     _check_api()  # after the settings above: it may read Prefect's profile
+    _check_writable(out)
     try:
         summary = _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
     except KeyboardInterrupt:
@@ -455,6 +455,8 @@ def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dic
         for file in files:
             render_plan = plan_storyboard(load_storyboard(file, root), file)
             film_dir = render_folder(str(out)) / render_plan.name
+            if not film_dir.is_dir():  # never rendered here: nothing can be cached, and nothing is created
+                return None
             try:
                 locks.enter_context(film_lock(film_dir))
             except FilmBusy as error:
@@ -470,10 +472,45 @@ def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dic
             except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
                 summary["failed"][str(file)] = f"{render_plan.name}: {error}"
                 continue
-            kept = "kept" if not finished.stitched else "stitched again"
+            kept = "unchanged" if not finished.stitched else "stitched again"
             err_console.print(f"{render_plan.name}: every shot unchanged, film {kept}", soft_wrap=True)
             summary["succeeded"][str(file)] = finished.summary(render_plan, cached)
     return summary
+
+
+def _check_writable(out: Path) -> None:
+    """An output folder we cannot write fails here, in one line, before any model loads."""
+    from .batch import check_writable
+
+    try:
+        check_writable(out)
+    except OSError as error:
+        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _check_api() -> None:
+    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads."""
+    api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
+    if api:
+        import httpx
+
+        try:
+            httpx.get(f"{api.rstrip('/')}/health", timeout=10).raise_for_status()
+        except httpx.HTTPError as error:
+            err_console.print(
+                f"error: cannot reach the Prefect API at {api} ({type(error).__name__}: {error}); start it "
+                "(`prefect server start`) or unset PREFECT_API_URL to render with a temporary local one",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_FAILED) from None
+
+
+def _profile_api_url() -> str | None:
+    # PREFECT_API_URL may also come from the active Prefect profile (`prefect config set`).
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 @app.command()

@@ -193,7 +193,8 @@ def test_a_failed_shot_fails_its_storyboard_cleanly_and_the_batch_goes_on(
             "the test)** |") in latest["cli-broken-summary"].data
     rows = [line for line in batch.data.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3 and all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), batch.data
-    assert rows[-1].startswith(f"| `{invalid}` | **failed**: Flow run encountered an exception: StoryboardError: ")
+    # The invalid storyboard's row: its first located problem (no Prefect wording around it).
+    assert rows[-1].startswith(f"| `{invalid}` | **failed**: {invalid}:4:35: shots[0]: unknown key `sed`; did you mean `seed`?")
     assert rows[-1].endswith("… | - | - |")  # one line, cut to fit a cell
 
 
