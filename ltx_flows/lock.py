@@ -18,9 +18,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-# What ltx-flows' atomic writes leave behind when their process is killed (media's and the manifest's
-# partial files, the raw sound muxed into a clip): only these are ever cleaned up.
-_LEFTOVER = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.partial(\.mp4(\.f32le)?|\.audio\.mp4|\.concat\.txt)?$")
+# What ltx-flows' atomic writes leave behind when their process is killed: a partial file named by
+# `media._partial_path` (or the manifest's), and the files derived from its name (the raw sound muxed
+# into a clip, a concat list, a smart stitch's windows and sound): only these are ever cleaned up.
+_LEFTOVER = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.partial(\.[a-z0-9]+)*$")
 
 
 class FilmBusy(RuntimeError):

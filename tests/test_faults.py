@@ -432,3 +432,26 @@ def test_unusable_out_and_unreachable_api_are_one_line_before_any_model_loads(tm
     assert f"cannot reach the Prefect API at http://127.0.0.1:{port}/api" in line and "prefect server start" in line
     assert time.perf_counter() - start < 120
     assert not (tmp_path / "renders").exists()
+
+
+def test_leftovers_of_every_partial_name_are_removed_and_nothing_else(tmp_path):
+    """A render killed mid-stitch leaves the files derived from its partial's name (a smart stitch's windows
+    and sound, a concat list, a clip's raw sound); the next writer of the film removes exactly those."""
+    from ltx_flows.lock import film_lock
+    from ltx_flows.media import _partial_path
+
+    film_dir = tmp_path / "film"
+    (film_dir / "shots").mkdir(parents=True)
+    partial = _partial_path(film_dir / "film.mp4")
+    clip_partial = _partial_path(film_dir / "shots" / "a.mp4")
+    leftovers = [partial, clip_partial, clip_partial.with_name(clip_partial.name + ".f32le")] + [
+        partial.with_name(f".{partial.stem}.{suffix}") for suffix in ("window0.mp4", "window12.mp4", "sound.m4a",
+                                                                      "video.mp4", "concat.txt")
+    ]
+    kept = [film_dir / "notes.partial.txt", film_dir / ".film.partial.mp4", film_dir / "shots" / "a.mp4"]
+    for path in leftovers + kept:
+        path.write_bytes(b"x")
+    with film_lock(film_dir):
+        pass
+    assert [path for path in leftovers if path.exists()] == []
+    assert all(path.exists() for path in kept)

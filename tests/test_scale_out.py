@@ -1,9 +1,11 @@
 """Integration: shots fanned out over two Dask render workers on loopback (real processes, real tiny
 pipeline, real Prefect server). Here "GPU" is only the render-slot label: no GPU is used or pinned to."""
 
+import inspect
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from distributed import Client
@@ -127,3 +129,16 @@ def test_local_render_workers_are_told_this_runs_prefect_api(prefect_server):
 
     assert worker_env() == {"PREFECT_API_URL": PREFECT_API_URL.value()}
     assert PREFECT_API_URL.value().startswith("http://")
+
+
+def test_the_scheduler_address_is_never_a_run_parameter():
+    """Anyone who can start a deployment run sets its parameters: a scheduler address among them let a run
+    connect a worker to any Dask scheduler and unpickle what it sent. It is the worker's configuration."""
+    import yaml
+
+    from ltx_flows.flow import render_batch, render_storyboard
+
+    for flow_ in (render_batch, render_storyboard):
+        assert not {"cluster", "address", "scheduler"} & set(inspect.signature(flow_.fn).parameters), flow_.name
+    deployments = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())["deployments"]
+    assert all("cluster" not in (deployment.get("parameters") or {}) for deployment in deployments)
