@@ -18,7 +18,9 @@ from ltx_flows.storyboard import load_storyboard
 
 from .conftest import REPO
 
-REFERENCE = Path(os.environ.get("LTX_REFERENCE_CHECKPOINTS", "/work/shared/reference-ltx-checkpoints.json"))
+# The shared reference sits beside the checkout (../shared), as on the team's machines and in CI.
+REFERENCE = Path(os.environ.get("LTX_REFERENCE_CHECKPOINTS")
+                 or Path(__file__).resolve().parents[2] / "shared" / "reference-ltx-checkpoints.json")
 
 
 def _config(folder: Path) -> dict:
