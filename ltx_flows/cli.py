@@ -276,7 +276,7 @@ def render(
         from .cluster import SCHEDULER_ENV
 
         os.environ[SCHEDULER_ENV] = cluster
-    summary = None if force else _finish_unchanged([file for file, _ in loaded], out, root)
+    summary = None if force else _finish_unchanged(loaded, out)
     if summary is not None:
         _report(summary, as_json)
         return
@@ -435,7 +435,7 @@ def download(
     out_console.print(table)
 
 
-def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dict | None:
+def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict | None:
     """When no shot of any file needs a render, finish every film here (no model, no Prefect) and return
     the batch summary, as the flow would; None when something needs rendering.
 
@@ -452,8 +452,8 @@ def _finish_unchanged(files: list[Path], out: Path, root: Optional[Path]) -> dic
     summary: dict = {"succeeded": {}, "failed": {}}
     with ExitStack() as locks:
         finishing = []
-        for file in files:
-            render_plan = plan_storyboard(load_storyboard(file, root), file)
+        for file, storyboard in loaded:  # validated once, by `render`
+            render_plan = plan_storyboard(storyboard, file)
             film_dir = render_folder(str(out)) / render_plan.name
             if not film_dir.is_dir():  # never rendered here: nothing can be cached, and nothing is created
                 return None

@@ -5,6 +5,7 @@ The models below are the single source of truth: validation, the JSON Schema
 """
 
 import difflib
+import functools
 import math
 import os
 import re
@@ -236,10 +237,26 @@ def _media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any
     if not isinstance(value, str) or "base_dir" not in context:
         return value
     path = resolve_media_path(value, context["base_dir"], context["root"])
-    why = readable(path)
+    why = _media_verdict(readable, path)
     if why is not None:
         raise ValueError(f"{path} {problem}: {why}")
     return path
+
+
+def _media_verdict(readable, path: Path) -> str | None:
+    """`readable(path)`, decoded once per version of the file: a render validates each storyboard more
+    than once (the CLI, the batch's file list, the plan), and a long control video takes seconds to decode."""
+    try:
+        stat_ = path.stat()
+    except OSError:
+        return readable(path)  # it says why it cannot be read
+    return _cached_verdict(readable, path, stat_.st_size, stat_.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_verdict(readable, path: Path, size: int, mtime_ns: int) -> str | None:
+    # Keyed by size and modification time: a file changed in place is decoded again.
+    return readable(path)
 
 
 # Media checks: each decodes the whole file (what rendering will read), so a damaged or truncated
