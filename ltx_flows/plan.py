@@ -12,10 +12,13 @@ from typing import Literal
 from pydantic import BaseModel
 
 from .frames import (
+    MAX_WINDOW_FRAMES,
+    TEMPORAL_COMPRESSION,
     derive_seed,
     ltx2_anchor_frame,
     ltx2_latent_index,
     resolve_position,
+    retake_layout,
     seconds_to_frames,
     snap_frames,
     split_take,
@@ -73,6 +76,36 @@ class SegmentPlan(BaseModel):
     condition: TailCondition | None  # None for the first segment
     content_hash: str  # chained: covers every segment before it
     cache: str  # relative to the storyboard's output folder
+
+
+class HeldFrames(BaseModel):
+    """Frames of the shot, as the retakes before this one left them, held clean while a retake generates:
+    shot frames `first_frame`..`last_frame`, at frame `at` of the retake's clip (LTX-2: at `latent_index`)."""
+
+    first_frame: int
+    last_frame: int
+    at: int
+    latent_index: int | None = None
+
+
+class RetakePlan(BaseModel):
+    """One retake of a shot: frames [start, end) regenerated (see `frames.retake_layout` for the layout)."""
+
+    index: int
+    start: int
+    end: int  # the first frame after the window
+    prompt: str
+    seed: int
+    sound: bool  # LTX-2 with generated sound: the window's sound is regenerated too
+    clip_start: int  # the generated clip: shot frames [clip_start, clip_start + clip_frames)
+    clip_frames: int
+    blend_start: int  # what goes back into the shot: [blend_start, blend_end), blended at both edges
+    blend_end: int
+    held: list[HeldFrames]
+    content_hash: str  # chained on the shot's own hash and every retake before it
+    cache: str  # the shot with this retake applied, relative to the storyboard's output folder
+
+
 class ControlPlan(BaseModel):
     kind: Literal["depth", "pose", "canny"]
     source: Path
@@ -102,6 +135,10 @@ class ShotPlan(BaseModel):
     # A long take: chained segments sharing `overlap` frames. Empty for a shot that fits one window.
     overlap: int = 0
     segments: list[SegmentPlan] = []
+    # Retakes, applied in order on top of the shot's own render. With retakes, `content_hash` is the last retake's
+    # (chained through all of them) and `base_hash` the render's before any retake; None without retakes.
+    retakes: list[RetakePlan] = []
+    base_hash: str | None = None
 
 
 class RenderPlan(BaseModel):
@@ -174,6 +211,9 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         content_hash = _content_hash(
             storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
         )
+        # The last segment's hash is chained through every segment, so it covers the whole take.
+        base_hash = segments[-1].content_hash if segments else content_hash
+        retakes = _plan_retakes(storyboard, shot, frames, seed, negative_prompt, sound, base_hash)
         shots.append(
             ShotPlan(
                 index=index,
@@ -189,11 +229,12 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
                 mute=shot.mute,
                 transition=shot.transition.kind,
                 crossfade_frames=crossfade,
-                # The last segment's hash is chained through every segment, so it covers the whole take.
-                content_hash=segments[-1].content_hash if segments else content_hash,
+                content_hash=retakes[-1].content_hash if retakes else base_hash,
                 clip=f"shots/{shot.id}.mp4",
                 overlap=overlap,
                 segments=segments,
+                retakes=retakes,
+                base_hash=base_hash if retakes else None,
             )
         )
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
@@ -281,6 +322,43 @@ def _plan_segments(
             )
         )
     return segments
+
+
+def _plan_retakes(
+    storyboard: Storyboard, shot: Shot, frames: int, seed: int, negative_prompt: str, sound: str, base_hash: str
+) -> list[RetakePlan]:
+    """A shot's retakes in order: windows, layouts, what each holds, and hashes chained on `base_hash`."""
+    family, fps = storyboard.model.family, storyboard.output.fps
+    retakes: list[RetakePlan] = []
+    for index, retake in enumerate(shot.retakes):
+        start, end = retake.window(fps, frames)
+        layout = retake_layout(start, end, frames, family, MAX_WINDOW_FRAMES[family])
+        held = []
+        if layout.before:
+            held.append(HeldFrames(first_frame=layout.clip_start, last_frame=layout.clip_start + layout.before - 1, at=0,
+                                   latent_index=0 if family == "ltx2" else None))
+        if layout.after:
+            at = layout.after_start - layout.clip_start
+            held.append(HeldFrames(first_frame=layout.after_start, last_frame=layout.after_start + layout.after - 1, at=at,
+                                   latent_index=(at - 1) // TEMPORAL_COMPRESSION + 1 if family == "ltx2" else None))
+        prompt = retake.prompt or shot.prompt
+        retake_seed = retake.seed if retake.seed is not None else derive_seed(seed, "retake", start, end)
+        regenerate_sound = sound == "generate" and retake.sound
+        previous = retakes[-1].content_hash if retakes else base_hash
+        inputs = {
+            "render_version": RENDER_VERSION, "previous": previous, "start": start, "end": end, "prompt": prompt,
+            "negative_prompt": negative_prompt, "seed": retake_seed, "sound": regenerate_sound,
+            "layout": [layout.clip_start, layout.clip_frames, layout.blend_start, layout.blend_end],
+            "held": [h.model_dump() for h in held],
+        }
+        content_hash = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+        retakes.append(RetakePlan(
+            index=index, start=start, end=end, prompt=prompt, seed=retake_seed, sound=regenerate_sound,
+            clip_start=layout.clip_start, clip_frames=layout.clip_frames,
+            blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, content_hash=content_hash,
+            cache=f"retakes/{shot.id}/{index:02d}-{content_hash[:16]}.mp4",
+        ))
+    return retakes
 
 
 def _local_keyframe(keyframe: KeyframePlan, start: int, length: int, family: str) -> KeyframePlan:

@@ -6,7 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
-from .storyboard import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Segments, Shot, Storyboard, Transition
+from .storyboard import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
 _SECTIONS = (
@@ -18,6 +18,7 @@ _SECTIONS = (
     ("`shots[].keyframes[]`", Keyframe),
     ("`shots[].segments`", Segments),
     ("`shots[].control`", Control),
+    ("`shots[].retakes[]`", Retake),
 )
 
 
@@ -52,6 +53,6 @@ def storyboard_reference_markdown() -> str:
             description = field.description or ""
             if name == "transition":
                 description = Transition.__doc__.strip()
-            lines.append(f"| `{name}` | {annotation} | {_default(field)} | {description} |")
+            lines.append(f"| `{field.alias or name}` | {annotation} | {_default(field)} | {description} |")
         lines.append("")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from .frames import (
     TEMPORAL_COMPRESSION,
     nearest_valid_frames,
     resolve_position,
+    retake_layout,
     seconds_to_frames,
     segment_count,
     snap_frames,
@@ -175,7 +176,7 @@ class Defaults(_Strict):
 
 def _check_position(value: Any) -> Any:
     if isinstance(value, bool):  # YAML `yes`/`true` would otherwise pass as 1
-        raise ValueError("`at` must be a frame number, seconds like \"2.5s\", \"start\" or \"end\"")
+        raise ValueError("a position must be a frame number, seconds like \"2.5s\", \"start\" or \"end\"")
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"frame {value} is negative; frames count from 0")
@@ -406,6 +407,27 @@ TransitionField = Annotated[
 ]
 
 
+class Retake(_Strict):
+    """Regenerate one moment of the finished shot: frames `from` up to (not including) `to`, conditioned on the
+    frames (and LTX-2's sound) on both sides, and blended back in over a few frames at each edge."""
+
+    from_: Position = Field(alias="from", description='First frame of the window: a frame number, seconds ("1.5s") or "start".')
+    to: Position = Field(description='Where the window ends (that frame is kept): a frame number, seconds ("2.5s") or "end" (through the last frame).')
+    prompt: str | None = Field(None, min_length=1, description="What happens in the window. Default: the shot's prompt.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from the shot's seed and the window.")
+    sound: bool = Field(True, description="`ltx2`: regenerate the sound in the window too; false keeps the shot's sound there.")
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _check_window(cls, value: Any) -> Any:
+        return _check_position(value)
+
+    def window(self, fps: int, frames: int) -> tuple[int, int]:
+        """[first, end) of the window in shot frames; `to: end` reaches past the last frame."""
+        end = frames if self.to == "end" else resolve_position(self.to, fps, frames)
+        return resolve_position(self.from_, fps, frames), end
+
+
 class Shot(_Strict):
     """One shot of the film."""
 
@@ -424,6 +446,9 @@ class Shot(_Strict):
     control: Control | None = Field(None, description="Depth, pose or canny control from reference media (`ltx2`).")
     mute: bool = Field(False, description="Silence this shot's generated sound; the film's track goes on, silent here.")
     transition: TransitionField = Field(default_factory=lambda: Transition(kind="cut"))
+    retakes: list[Retake] = Field(
+        default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
+    )
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -855,9 +880,9 @@ def _field_at(loc: Loc):
     for part in loc:
         if isinstance(part, int):
             continue
-        if model is None or part not in model.model_fields:
+        if model is None or part not in _keys(model):
             return None
-        field = model.model_fields[part]
+        field = _keys(model)[part]
         model = _model_in(field.annotation)
     return field
 
@@ -869,7 +894,7 @@ def _unknown_key_message(loc: Loc) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
     if close:
         return f"unknown key `{key}`; did you mean `{close[0]}`? Allowed here: {', '.join(allowed)}"
-    homes = [section for section, model in _KEY_HOMES if key in model.model_fields and model is not _model_at(loc[:-1])]
+    homes = [section for section, model in _KEY_HOMES if key in _keys(model) and model is not _model_at(loc[:-1])]
     if homes:
         return f"`{key}` does not go here: it belongs under `{homes[0]}` ({homes[0]}.{key}). Allowed here: {', '.join(allowed)}"
     return f"unknown key `{key}`. Allowed here: {', '.join(allowed)}"
@@ -888,19 +913,25 @@ def _allowed_keys(loc: Loc) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue  # an item of a list keeps the list's item model
-        field = model.model_fields.get(part) if model else None
+        field = _keys(model).get(part) if model else None
         model = _model_in(field.annotation) if field else None
     if model is None:
         return []
     if model is Transition:
         return ["crossfade"]
-    return list(model.model_fields)
+    return list(_keys(model))
+
+
+def _keys(model: type[BaseModel]) -> dict:
+    """A model's fields by the key a storyboard writes (a retake's `from` is the field `from_`)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 # Where each section's keys live, for "belongs under" hints on a key put at the wrong level.
 _KEY_HOMES: list[tuple[str, type[BaseModel]]] = [
     ("model", ModelConfig), ("output", OutputConfig), ("defaults", Defaults), ("shots[]", Shot),
     ("shots[].segments", Segments), ("shots[].control", Control), ("shots[].keyframes[]", Keyframe),
+    ("shots[].retakes[]", Retake),
 ]
 
 
@@ -964,6 +995,7 @@ def _cross_check(
     for index, shot in shots:
         frames = frames_by_index[index]
         problems += _check_segments(index, shot, frames, fps, family, max_segments)
+        problems += _check_retakes(index, shot, frames, fps, family)
         for k, keyframe in enumerate(shot.keyframes):
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
@@ -987,6 +1019,48 @@ def _cross_check(
                                      f"shorter than both shots it joins ({frames / fps:.2f}s and {next_frames / fps:.2f}s); "
                                      f"use at most {{crossfade: {math.floor(longest * 100) / 100:g}}}"))
     return problems
+
+
+def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -> list[tuple[Loc, str]]:
+    """A shot's retakes: each window inside the shot, at least one latent frame wide, fitting one model window with
+    its context, and no two windows overlapping."""
+    problems: list[tuple[Loc, str]] = []
+    windows: list[tuple[int, int, int]] = []  # (first, end, retake number) of the valid ones so far
+    for k, retake in enumerate(shot.retakes):
+        loc = ("shots", index, "retakes", k)
+        first, end = retake.window(fps, frames)
+        if first >= frames:
+            problems.append(((*loc, "from"), f"frame {first} is past the shot's last frame ({frames - 1})"))
+            continue
+        if end > frames:
+            problems.append(((*loc, "to"), f"frame {end} is past the shot's end ({frames} frames: frames 0-{frames - 1}); "
+                                           "use `to: end` to reach the last frame"))
+            continue
+        if end - first < TEMPORAL_COMPRESSION:
+            problems.append(((*loc, "to"), f"the window is frames {first}-{end - 1} ({max(end - first, 0)} frames): a "
+                                           f"retake must be at least one latent frame ({TEMPORAL_COMPRESSION} frames) "
+                                           f"wide, `to` after `from`; {_wider(first, frames)}"))
+            continue
+        if retake_layout(first, end, frames, family, MAX_WINDOW_FRAMES[family]) is None:
+            problems.append(((*loc, "to"), f"frames {first}-{end - 1} with the frames held around them do not fit one "
+                                           f"{family} window ({MAX_WINDOW_FRAMES[family]} frames); split it into "
+                                           "shorter retakes"))
+            continue
+        for other_first, other_end, other in windows:
+            if first < other_end and other_first < end:
+                problems.append(((*loc, "from"), f"the window (frames {first}-{end - 1}) overlaps retake {other + 1}'s "
+                                                 f"(frames {other_first}-{other_end - 1}); windows of one shot must not "
+                                                 "overlap: merge them or move one"))
+                break
+        else:
+            windows.append((first, end, k))
+    return problems
+
+
+def _wider(first: int, frames: int) -> str:
+    if first + TEMPORAL_COMPRESSION <= frames:
+        return f"e.g. `to: {first + TEMPORAL_COMPRESSION}`"
+    return f"e.g. `from: {frames - TEMPORAL_COMPRESSION}` and `to: end`"
 
 
 def _check_segments(
