@@ -15,6 +15,7 @@ This module imports no torch: the render path is imported only when a shot is re
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from dataclasses import asdict
@@ -65,6 +66,64 @@ def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> d
     return None
 
 
+def write_clip_record(clip: Path, content_hash: str) -> dict:
+    """Write the record that vouches for `clip` as rendered from `content_hash` (frames counted by decoding it)."""
+    record = {
+        "content_hash": content_hash, "frames": decoded_frames(clip), "bytes": clip.stat().st_size,
+        "sha256": file_sha256(clip),
+    }
+    write_json_atomic(record, sidecar(clip))
+    return record
+
+
+def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | None:
+    """Bring back the shot clip the plan asks for from what retakes keep, without a render; its record, or None.
+
+    A shot without retakes whose own render was kept under `retakes/<shot>/` (its retakes were removed) gets that
+    render back; a shot whose every retake stage is cached gets its clip encoded from the last one (no model).
+    """
+    from .retakes import base_clip, encode_shot  # retakes imports this module
+
+    clip = film_dir / shot.clip
+    source = shot.retakes[-1].cache if shot.retakes else base_clip(shot)
+    if cached_record(film_dir / source, shot.content_hash, shot.frames) is None:
+        return None
+    # As before any render: the film and manifest list the clip being replaced, and its old record must go.
+    invalidate_film(plan, film_dir)
+    keep_base(shot, film_dir)
+    sidecar(clip).unlink(missing_ok=True)
+    if shot.retakes:
+        encode_shot(plan, shot, film_dir / source, clip)
+    else:
+        kept = film_dir / source
+        partial = clip.with_name(f".{clip.name}.partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, partial)
+        os.replace(partial, clip)
+    record = {**write_clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip, "restored_from": source}
+    write_json_atomic(record, sidecar(clip))
+    log.info("Shot %s: brought back from %s, no render", shot.id, source)
+    return record
+
+
+def keep_base(shot: ShotPlan, film_dir: Path) -> None:
+    """Before a shot with retakes replaces its clip: a clip that is still the shot's own render (the retakes were
+    just added) moves to `retakes/<shot>/`, where the retakes start from it instead of rendering it again."""
+    from .retakes import base_clip
+
+    clip = film_dir / shot.clip
+    if not shot.retakes or cached_record(clip, shot.base_hash, shot.frames) is None:
+        return
+    kept = film_dir / base_clip(shot)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    sidecar(kept).unlink(missing_ok=True)  # the record goes last, so it never vouches for a file half moved
+    for suffix in (".audio.npy", ""):
+        if clip.with_name(clip.name + suffix).exists():
+            os.replace(clip.with_name(clip.name + suffix), kept.with_name(kept.name + suffix))
+    os.replace(sidecar(clip), sidecar(kept))
+    log.info("Shot %s: its render before retakes kept in %s", shot.id, base_clip(shot))
+
+
 def invalidate_film(plan: RenderPlan, film_dir: Path) -> None:
     """Remove the film, its manifest and review page: from here on they would describe clips being replaced.
 
@@ -88,6 +147,8 @@ def render_shot_cached(
     clip = film_dir / shot.clip
     if not force and (record := cached_record(clip, shot.content_hash, shot.frames)):
         return {**record, "status": "cached"}
+    if not force and (record := restore_kept(plan, shot, film_dir)):
+        return {**record, "status": "cached"}
     # Only a shot that renders pays for torch and diffusers: checking the cache stays instant.
     from .generate import pick_device, render_shot
 
@@ -98,6 +159,7 @@ def render_shot_cached(
     # a "finished" film whose clips are gone. The old record must not vouch for the clip being
     # replaced, and an old clip left beside a failed attempt would not be the storyboard's.
     invalidate_film(plan, film_dir)
+    keep_base(shot, film_dir)
     sidecar(clip).unlink(missing_ok=True)
     clip.unlink(missing_ok=True)
     start = time.perf_counter()

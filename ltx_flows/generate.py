@@ -180,12 +180,14 @@ def generate_shot(
     memory: MemorySettings | None = None,
     tail: tuple[np.ndarray, float] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    held: list[ltxv.Held] | None = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
     Two-pass needs `upsample_pipe`; `control` is the shot's (or segment's) control frames and IC-LoRA;
     `memory` defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for a
-    segment that continues them; `on_step(done, total)` is called after each denoising step of every pass.
+    segment that continues them; `on_step(done, total)` is called after each denoising step of every pass; `held` are
+    a retake's frames held clean around its window.
     """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
@@ -200,17 +202,20 @@ def generate_shot(
             _applied_memory[id(pipe)] = memory
         for hook in generation_hooks:
             hook(shot, memory)
-        generation_events.append({"shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory)})
+        generation_events.append({
+            "shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory), "frames": shot.frames,
+            "held": [{"at": run.at, "frames": len(run.frames)} for run in held or []],
+        })
         if model.family == "ltx2":
             stage2 = calls[-1].lora
             frames, audio = ltx2.generate(
                 pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
-                stage2_lora=resolve_lora(stage2) if stage2 else None, on_step=on_step,
+                held=held, stage2_lora=resolve_lora(stage2) if stage2 else None, on_step=on_step,
             )
         else:
             frames = ltxv.generate(
                 pipe, shot, calls, width=output.width, height=output.height, generator=generator,
-                upsample_pipe=upsample_pipe, tail=continued, on_step=on_step,
+                upsample_pipe=upsample_pipe, tail=continued, held=held, on_step=on_step,
             )
             audio = None
     return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
@@ -228,6 +233,10 @@ def render_shot(
 
     `force`: a long take renders every segment again instead of reusing its cached ones.
     """
+    if shot.retakes:
+        from .retakes import render_retaken
+
+        return render_retaken(plan, shot, film_dir, memory, on_step=on_step, force=force)
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = _prepare_control(plan, shot, film_dir)
     if shot.segments:
@@ -251,6 +260,24 @@ def render_shot(
         shot.id, plan.model.checkpoint, len(rendered.frames), generated - start, time.perf_counter() - generated,
     )
     return clip
+
+
+def generate_window(
+    plan: RenderPlan,
+    shot: ShotPlan,
+    window: ShotPlan,
+    start: int,
+    film_dir: Path,
+    held: list[ltxv.Held],
+    memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Clip:
+    """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
+    with `held` frames as conditions and the slice of the shot's control under it."""
+    control = _control_slice(_prepare_control(plan, shot, film_dir), start, window.frames)
+    pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+    return generate_shot(pipe, window, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step, held=held)
 
 
 def _prepare_control(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> PreparedControl | None:

@@ -32,7 +32,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceConditio
 from PIL import Image
 
 from .checkpoints import MODEL_LOAD_LOCK
-from .ltxv import Tail, step_callback
+from .ltxv import Held, Tail, step_callback
 from .media import Audio, fit_image
 from .plan import ShotPlan
 from .recipes import PipelineCall
@@ -115,12 +115,22 @@ def load_upsampler(pipe: LTX2ConditionPipeline, path: str, subfolder: str | None
     return LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
 
 
-def _conditions(shot: ShotPlan, width: int, height: int, tail: Tail | None) -> list[LTX2VideoCondition] | None:
-    """Keyframes at their latent indices, and for a long take's segment the frames it continues, at index 0."""
+def _conditions(
+    shot: ShotPlan, width: int, height: int, tail: Tail | None, held: list[Held] | None = None
+) -> list[LTX2VideoCondition] | None:
+    """Keyframes at their latent indices, for a long take's segment the frames it continues, at index 0, and a
+    retake's held frames at their latent indices.
+
+    At index 0 held frames replace the clip's first latents; at index k >= 1 LTX2ConditionPipeline appends all their
+    latents as clean extra tokens from pixel frame 8(k - 1) + 1 (the plan puts them there).
+    """
     found = [
         LTX2VideoCondition(frames=fit_image(k.image, width, height), index=k.latent_index, strength=k.strength)
         for k in shot.keyframes
     ]
+    for run in held or []:
+        index = 0 if run.at == 0 else (run.at - 1) // 8 + 1
+        found.append(LTX2VideoCondition(frames=[fit_image(f, width, height) for f in run.frames], index=index))
     if tail is not None:
         frames = [fit_image(f, width, height) for f in tail.frames]
         found.insert(0, LTX2VideoCondition(frames=frames, index=0, strength=tail.strength))
@@ -136,6 +146,7 @@ def generate(
     upsample_pipe: LTX2LatentUpsamplePipeline | None = None,
     control: Control | None = None,
     tail: Tail | None = None,
+    held: list[Held] | None = None,
     stage2_lora: Path | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, Audio]:
@@ -148,7 +159,7 @@ def generate(
     first = calls[0]
     kwargs = dict(first.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback,
-                  conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail))
+                  conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail, held))
     if control is not None:
         runner = in_context_pipeline(pipe)
         activate_lora(runner, control.lora)
@@ -174,7 +185,7 @@ def generate(
     upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
     kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,
-                  conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail))
+                  conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail, held))
     with sigmas_as_given(pipe, refine.kwargs["sigmas"]):
         video, audio = pipe(**kwargs, return_dict=False)
     activate_lora(pipe, None)

@@ -27,6 +27,15 @@ class Tail:
     strength: float
 
 
+@dataclass(frozen=True)
+class Held:
+    """Frames of a finished shot held clean at pixel frame `at` of the clip being generated: a retake's context on
+    either side of its window (see `frames.retake_layout` for where they may go)."""
+
+    frames: np.ndarray
+    at: int
+
+
 def check_scheduler(pipe: LTXConditionPipeline, checkpoint: str) -> None:
     """Refuse a checkpoint whose scheduler shifts by token count (LTX-Video 0.9.0 / 0.9.1 ship it so):
     LTXConditionPipeline never passes the `mu` that needs, and diffusers would fail deep in `set_timesteps`."""
@@ -47,12 +56,25 @@ def load_upsampler(pipe: LTXConditionPipeline, path: str, subfolder: str | None,
     return LTXLatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
 
 
-def conditions(shot: ShotPlan, width: int, height: int, tail: Tail | None) -> list[LTXVideoCondition] | None:
-    """Keyframes at their pixel frames, and for a long take's segment the frames it continues, at frame 0."""
+def conditions(
+    shot: ShotPlan, width: int, height: int, tail: Tail | None, held: list[Held] | None = None
+) -> list[LTXVideoCondition] | None:
+    """Keyframes at their pixel frames, for a long take's segment the frames it continues, at frame 0, and a retake's
+    held frames where they are.
+
+    Held frames at frame 0 replace the clip's first latents; elsewhere LTXConditionPipeline appends their first two
+    latents as extra tokens at their position and lays the rest in place (from latent `frame_index` // 8 + 2).
+    """
     found = [
         LTXVideoCondition(image=fit_image(k.image, width, height), frame_index=k.frame, strength=k.strength)
         for k in shot.keyframes
     ]
+    for run in held or []:
+        video = [fit_image(frame, width, height) for frame in run.frames]
+        if len(video) == 1:
+            found.append(LTXVideoCondition(image=video[0], frame_index=run.at))
+        else:
+            found.append(LTXVideoCondition(video=video, frame_index=run.at))
     if tail is not None:
         video = [fit_image(frame, width, height) for frame in tail.frames]
         found.insert(0, LTXVideoCondition(video=video, frame_index=0, strength=tail.strength))
@@ -74,10 +96,11 @@ def step_callback(on_step: Callable[[int, int], None] | None, total: int):
     return callback
 
 
-def _run(pipe, call: PipelineCall, shot: ShotPlan, tail: Tail | None, generator: torch.Generator, callback, **tensors):
+def _run(pipe, call: PipelineCall, shot: ShotPlan, tail: Tail | None, held: list[Held] | None, generator: torch.Generator,
+         callback, **tensors):
     kwargs = call.kwargs
     return pipe(
-        conditions=conditions(shot, kwargs["width"], kwargs["height"], tail),
+        conditions=conditions(shot, kwargs["width"], kwargs["height"], tail, held),
         prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames, generator=generator,
         callback_on_step_end=callback, **kwargs, **tensors,
     ).frames
@@ -93,21 +116,22 @@ def generate(
     generator: torch.Generator,
     upsample_pipe: LTXLatentUpsamplePipeline | None = None,
     tail: Tail | None = None,
+    held: list[Held] | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Render one shot: frames as float in [0, 1], (frames, height, width, 3) at the asked `width` x `height`."""
     callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
     first = calls[0]
     if len(calls) == 1:  # one pass at the asked size
-        return _run(pipe, first, shot, tail, generator, callback)[0]
+        return _run(pipe, first, shot, tail, held, generator, callback)[0]
 
     # Two passes (the documented 0.9.7/0.9.8 recipe): a first pass at 2/3 size, the latent upsampler (2x,
     # AdaIN toward the first pass), a short refine pass that re-noises the upsampled latents, then a resize
     # of the frames to the asked size.
     _, upsample, refine = calls
-    latents = _run(pipe, first, shot, tail, generator, callback)
+    latents = _run(pipe, first, shot, tail, held, generator, callback)
     upsampled = upsample_pipe(latents=latents, **upsample.kwargs).frames
-    frames = _run(pipe, refine, shot, tail, generator, callback, latents=upsampled)[0]
+    frames = _run(pipe, refine, shot, tail, held, generator, callback, latents=upsampled)[0]
     return resize(frames, width, height)
 
 

@@ -1,0 +1,202 @@
+"""Retakes: regenerate one moment of a finished shot and put it back.
+
+A retake of shot frames [start, end) renders a short clip around its window (`frames.retake_layout`): up to 17
+frames on each side, read from the shot as the retakes before it left it, are held clean as conditions, so the
+new moment starts from the motion before it and lands on the motion after it; the frames between them are
+generated from the retake's prompt and seed. Only the window and a few frames at each edge go back into the shot,
+the edge frames crossfaded (`seams.crossfade`) from the old take into the new one and back; every other frame is
+the frame it was, and the shot keeps its length.
+
+Why held frames rather than re-noising the whole clip (an edit at partial denoise strength): re-noising changes
+every frame a little and the window only a little; held frames keep the sides exactly and free the window fully.
+diffusers 0.42.1's condition pipelines take held frames as they come (see `ltxv.conditions` and
+`ltx2._conditions`): frames at the clip's start replace its first latents; frames further on are appended as clean
+tokens at their position (LTX-Video also lays their later latents in place), so the layout puts them where the
+family's latent grid lines up.
+
+Every stage is cached in `retakes/<shot>/`: `base-<hash>.mp4` is the shot's own render as `render_shot` writes
+it, `NN-<hash>.mp4` the shot after retake NN (lossless RGB like the segment cache, so a chain of retakes never
+re-encodes the frames outside its windows), each with a record beside it (`cache.sidecar`). The hashes chain
+(`plan._plan_retakes`), so adding a retake renders only its window, and `cache.restore_kept` brings back the
+stage a plan asks for without a render (removing a retake brings back the shot before it). The shot clip
+`shots/<id>.mp4` is the last stage encoded at the film's crf.
+
+No torch at import: the model is reached (through `generate`) only when a window renders.
+"""
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .cache import cached_record, sidecar, write_clip_record
+from .media import Audio, ClipWriter, iter_frames
+from .memory import MemorySettings
+from .plan import RenderPlan, RetakePlan, ShotPlan
+from .seams import crossfade
+
+log = logging.getLogger(__name__)
+
+# The names ltx-flows writes in retakes/<shot>/: stages, their records and sound latents, and partial files.
+_OURS = re.compile(r"^\.?(base|\d{2})-[0-9a-f]{16}(\.partial)?\.mp4(\.json|\.audio\.npy)?(\.partial)?$")
+
+
+def base_clip(shot: ShotPlan) -> str:
+    """Where the shot's own render (before any retake) is kept, relative to the storyboard's output folder."""
+    return f"retakes/{shot.id}/base-{(shot.base_hash or shot.content_hash)[:16]}.mp4"
+
+
+def render_retaken(
+    plan: RenderPlan,
+    shot: ShotPlan,
+    film_dir: Path,
+    memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> Path:
+    """Render a shot with retakes: its own render (kept, or rendered now), each retake on top of the one before
+    (kept, or rendered now), then the shot clip; returns the clip path. `force` renders every stage again."""
+    from .generate import render_shot  # a shot with retakes renders its base exactly as a shot without them
+
+    base = film_dir / base_clip(shot)
+    if force or cached_record(base, shot.base_hash, shot.frames) is None:
+        _discard(base)
+        own = shot.model_copy(update={
+            "retakes": [], "base_hash": None, "content_hash": shot.base_hash, "clip": base_clip(shot),
+        })
+        render_shot(plan, own, film_dir, memory, on_step=on_step, force=force)
+        write_clip_record(base, shot.base_hash)
+    else:
+        log.info("Shot %s: its render before retakes is cached in %s", shot.id, base_clip(shot))
+    previous = base
+    for retake in shot.retakes:
+        stage = film_dir / retake.cache
+        label = f"retake {retake.index + 1}/{len(shot.retakes)} of {shot.id} (frames {retake.start}-{retake.end - 1})"
+        if force or cached_record(stage, retake.content_hash, shot.frames) is None:
+            _discard(stage)
+            start = time.perf_counter()
+            apply_retake(plan, shot, retake, film_dir, previous, memory, on_step)
+            write_clip_record(stage, retake.content_hash)
+            log.info("%s: rendered in %.1fs", label, time.perf_counter() - start)
+        else:
+            log.info("%s: cached in %s", label, retake.cache)
+        previous = stage
+    clip = film_dir / shot.clip
+    encode_shot(plan, shot, previous, clip)
+    remove_stale_stages(shot, film_dir)
+    return clip
+
+
+def apply_retake(
+    plan: RenderPlan,
+    shot: ShotPlan,
+    retake: RetakePlan,
+    film_dir: Path,
+    previous: Path,
+    memory: MemorySettings | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> None:
+    """Generate `retake`'s clip around its window, conditioned on the frames of `previous` around it, and write
+    `previous` with the window replaced to the retake's stage (lossless). Memory holds the retake's clip, not the
+    shot."""
+    from .generate import generate_window
+    from .ltxv import Held
+
+    old = _frames_between(previous, retake.clip_start, retake.clip_frames)
+    held = [
+        Held(frames=old[h.first_frame - retake.clip_start : h.last_frame + 1 - retake.clip_start], at=h.at)
+        for h in retake.held
+    ]
+    window_shot = shot.model_copy(update={
+        "prompt": retake.prompt, "seed": retake.seed, "frames": retake.clip_frames, "keyframes": [],
+        "content_hash": retake.content_hash, "segments": [], "retakes": [], "base_hash": None,
+    })
+    new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step)
+    if new.frames.shape != old.shape:
+        raise RuntimeError(f"retake of {shot.id} came out {new.frames.shape}, the frames it replaces are {old.shape}")
+    replaced = splice_window(old, new.frames, retake)
+    audio = read_audio(previous)
+    output = plan.output
+    with ClipWriter(film_dir / retake.cache, width=output.width, height=output.height, fps=output.fps, audio=audio, lossless=True) as writer:
+        for index, frame in enumerate(iter_frames(previous)):
+            if retake.blend_start <= index < retake.blend_end:
+                frame = replaced[index - retake.blend_start]
+            writer.write(frame)
+        if writer.frames_written != shot.frames:
+            raise RuntimeError(f"{previous} has {writer.frames_written} frames, the plan says {shot.frames}")
+
+
+def splice_window(old: np.ndarray, new: np.ndarray, retake: RetakePlan) -> np.ndarray:
+    """The frames that go back into the shot, [blend_start, blend_end): the window from `new`, and at each edge the
+    frames between the window and the old take crossfaded from old into new (before it) and new into old (after).
+
+    `old` and `new` are the retake's clip as it was and as generated, both (clip_frames, H, W, 3) uint8.
+    """
+    first = retake.blend_start - retake.clip_start
+    last = retake.blend_end - retake.clip_start
+    out = new[first:last].copy()
+    lead, trail = retake.start - retake.blend_start, retake.blend_end - retake.end
+    if lead:
+        out[:lead] = crossfade(old[first : first + lead], new[first : first + lead])
+    if trail:
+        out[-trail:] = crossfade(new[last - trail : last], old[last - trail : last])
+    return out
+
+
+def encode_shot(plan: RenderPlan, shot: ShotPlan, stage: Path, clip: Path) -> None:
+    """The shot clip from its last stage: frames streamed, encoded at the film's crf, its sound (if any) under it."""
+    output = plan.output
+    audio = read_audio(stage) if plan.audio == "generate" else None
+    if plan.audio == "generate" and audio is None:
+        audio = Audio.silence()
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf, audio=audio) as writer:
+        for frame in iter_frames(stage):
+            writer.write(frame)
+
+
+def read_audio(path: Path) -> Audio | None:
+    """A clip's sound as float samples (channels, samples) at its rate, or None when it has none."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+        rate = stream.codec_context.sample_rate
+    if not chunks:
+        return None
+    # AAC decodes to planar float (channels, samples) per frame.
+    return Audio(np.concatenate(chunks, axis=1).astype(np.float32), rate)
+
+
+def remove_stale_stages(shot: ShotPlan, film_dir: Path) -> None:
+    """Delete stages of earlier versions of this shot's retakes; the current ones and its own render stay.
+    Only ltx-flows' own file names are candidates."""
+    folder = film_dir / "retakes" / shot.id
+    current = {Path(base_clip(shot)).name, *(Path(r.cache).name for r in shot.retakes)}
+    keep = current | {sidecar(Path(n)).name for n in current} | {n + ".audio.npy" for n in current}
+    for path in folder.iterdir():
+        if path.is_file() and _OURS.match(path.name) and path.name not in keep:
+            path.unlink()
+
+
+def _frames_between(path: Path, start: int, count: int) -> np.ndarray:
+    frames = []
+    for index, frame in enumerate(iter_frames(path)):
+        if index >= start + count:
+            break
+        if index >= start:
+            frames.append(frame)
+    if len(frames) != count:
+        raise RuntimeError(f"{path} ends before frame {start + count - 1}, which a retake needs")
+    return np.stack(frames)
+
+
+def _discard(stage: Path) -> None:
+    for path in (sidecar(stage), stage, stage.with_name(stage.name + ".audio.npy")):
+        path.unlink(missing_ok=True)
