@@ -38,6 +38,11 @@ def sidecar(clip: Path) -> Path:
     return clip.with_name(clip.name + ".json")
 
 
+def audio_latents_path(clip: Path) -> Path:
+    """Where an LTX-2 shot's final audio latents lie beside its clip (float32 .npy, see `generate.Clip`)."""
+    return clip.with_name(clip.name + ".audio.npy")
+
+
 def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> dict | None:
     """The clip's record when the clip is there, whole, and was rendered from `content_hash`; else None.
 

@@ -27,9 +27,11 @@ import transformers
 from diffusers import LTX2ConditionPipeline, LTX2LatentUpsamplePipeline, LTXConditionPipeline, LTXLatentUpsamplePipeline
 
 from . import ltx2, ltxv
+from .cache import audio_latents_path
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
 from .media import Audio, ClipWriter, write_clip
+from .manifest import write_array_atomic
 from .memory import MemorySettings, apply_memory_settings, memory_steps, place_upsampler
 from .plan import RenderPlan, SegmentPlan, ShotPlan
 from .recipes import pipeline_calls, preset_of
@@ -82,10 +84,15 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
 
 @dataclass(frozen=True)
 class Clip:
-    """A rendered shot: uint8 frames shaped (frames, height, width, 3), and its sound (LTX-2 only)."""
+    """A rendered shot: uint8 frames shaped (frames, height, width, 3), and its sound (LTX-2 only).
+
+    `audio_latents` (LTX-2 only): the sound's final latents, float32 (audio_tokens, channels * mel_bins), packed
+    and normalized as `ltx2.AudioCondition` takes them, so later generations can continue or keep this sound.
+    """
 
     frames: np.ndarray
     audio: Audio | None
+    audio_latents: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -181,13 +188,15 @@ def generate_shot(
     tail: tuple[np.ndarray, float] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     held: list[ltxv.Held] | None = None,
+    audio_condition: "ltx2.AudioCondition | None" = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `_segment_as_shot`).
 
     Two-pass needs `upsample_pipe`; `control` is the shot's (or segment's) control frames and IC-LoRA;
     `memory` defaults to the storyboard's settings; `tail` is (the take's last frames so far, strength) for a
     segment that continues them; `on_step(done, total)` is called after each denoising step of every pass; `held` are
-    a retake's frames held clean around its window.
+    a retake's frames held clean around its window; `audio_condition` (LTX-2) audio tokens to hold while the rest of
+    the sound is generated.
     """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
@@ -208,17 +217,22 @@ def generate_shot(
         })
         if model.family == "ltx2":
             stage2 = calls[-1].lora
-            frames, audio = ltx2.generate(
+            rendered = ltx2.generate(
                 pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
-                held=held, stage2_lora=resolve_lora(stage2) if stage2 else None, on_step=on_step,
+                held=held, audio_condition=audio_condition, stage2_lora=resolve_lora(stage2) if stage2 else None,
+                on_step=on_step,
             )
+            frames, audio, audio_latents = rendered.frames, rendered.audio, rendered.audio_latents.numpy()
         else:
+            if audio_condition is not None:
+                raise ValueError(f"shot {shot.id}: LTX-Video makes no sound, so it takes no audio condition")
             frames = ltxv.generate(
                 pipe, shot, calls, width=output.width, height=output.height, generator=generator,
                 upsample_pipe=upsample_pipe, tail=continued, held=held, on_step=on_step,
             )
-            audio = None
-    return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio)
+            audio = audio_latents = None
+    return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio,
+                audio_latents=audio_latents)
 
 
 def render_shot(
@@ -255,6 +269,9 @@ def render_shot(
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
     write_clip(rendered.frames, clip, fps=plan.output.fps, crf=plan.output.crf, audio=audio)
+    if rendered.audio_latents is not None:
+        # Beside the clip, so a later generation (a retake) can hold this shot's sound around what it changes.
+        write_array_atomic(rendered.audio_latents, audio_latents_path(clip))
     log.info(
         "Shot %s: model %s, %d frames generated in %.1fs, encoded in %.1fs",
         shot.id, plan.model.checkpoint, len(rendered.frames), generated - start, time.perf_counter() - generated,

@@ -7,8 +7,15 @@ without one run with every LoRA off, so a control never leaks into the next shot
 beyond the shot's prompt, frames, conditions and tensors (guidance, STG, modality guidance, schedules) comes
 from `recipes.pipeline_calls`, which `ltx-flows plan --json` prints.
 
-Reads top to bottom: the in-context pipeline and LoRAs, the scheduler for given sigmas, loading the
-upsampler, conditions, one pass, two passes.
+Sound conditioning (`AudioCondition`): a long take's next segment continues the previous one's sound the way
+it continues its picture, by holding audio latents clean while the rest is generated. diffusers' LTX-2 loops
+hold video tokens (a per-token timestep from their conditioning mask) but give every audio token one scalar
+timestep and expose no audio conditioning, so `_HeldAudio` adds the two missing pieces for one call, through
+the pipelines' own extension points: it is the call's `audio_scheduler` (their optional component, which does
+the audio denoising update), and a forward pre-hook on the transformer gives held tokens timestep 0.
+
+Reads top to bottom: the in-context pipeline and LoRAs, the scheduler for given sigmas, held sound, loading
+the upsampler, conditions, one pass, two passes.
 """
 
 import hashlib
@@ -100,6 +107,120 @@ def sigmas_as_given(pipe, sigmas: list[float] | None):
 
 
 @dataclass(frozen=True)
+class AudioCondition:
+    """Audio latents held clean while the rest of the track is generated: each audio token whose `hold`
+    is 1 keeps its value from `latents` and is given timestep 0; tokens with hold 0 are generated.
+
+    A hold between 0 and 1 works like a video condition's strength: the token's denoised estimate is pulled
+    that far toward `latents` at every step, and its timestep is t * (1 - hold).
+    """
+
+    latents: torch.Tensor  # (audio_tokens, channels * mel_bins): packed and normalized, as the pipeline's loop holds them
+    hold: torch.Tensor  # (audio_tokens,) float in [0, 1]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one LTX-2 generation returns."""
+
+    frames: np.ndarray  # float in [0, 1], (frames, height, width, 3)
+    audio: Audio  # the decoded sound
+    audio_latents: torch.Tensor  # (audio_tokens, channels * mel_bins), same space as AudioCondition.latents
+
+
+def audio_tokens(pipe: LTX2ConditionPipeline, frames: int, fps: int) -> int:
+    """How many audio latent tokens a generation of `frames` frames at `fps` has (25 per second), as the
+    pipeline counts them."""
+    per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+    return round(frames / fps * per_second)
+
+
+class _HeldAudio(FlowMatchEulerDiscreteScheduler):
+    """The audio scheduler of one pipeline call: it holds `condition`'s tokens and keeps the final latents.
+
+    Both LTX-2 pipelines update their audio latents with `audio_scheduler.step(velocity, t, latents)` once per
+    step, so this is where held tokens can be put back: like the video loop does with its conditioning mask,
+    the step's denoised estimate x0 = latents - sigma * velocity is blended toward the clean latents by `hold`
+    (fully, for hold 1) before the Euler update. The pipeline draws its initial audio latents as pure noise, so
+    before the first step the held tokens are set clean in the step's `sample` and (by `_held_timestep_hook`) in
+    the transformer's input. With hold 1 a token then stays exactly at its clean value from the first model
+    call to the decoded track. `latents` keeps what the last step returned (packed, normalized: what
+    `Rendered.audio_latents` and the next segment's `AudioCondition` need); the pipeline itself returns only
+    the decoded waveform, or denormalized latents.
+    """
+
+    condition: AudioCondition | None = None
+    steps_done = 0
+    latents: torch.Tensor | None = None
+
+    def held(self, sample: torch.Tensor) -> torch.Tensor:
+        """`sample` (batch, tokens, features) with the held tokens blended in (batch doubled for CFG or not)."""
+        if self.condition is None:
+            return sample
+        clean = self.condition.latents.to(sample.device, sample.dtype)
+        hold = self.condition.hold.to(sample.device, sample.dtype)[:, None]
+        return hold * clean + (1 - hold) * sample
+
+    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *args, **kwargs):
+        if self.condition is not None:
+            sigma = self.sigmas[self.steps_done].to(sample.device)
+            denoised = self.held(sample.float() - sigma * model_output.float())
+            if self.steps_done == 0:
+                sample = self.held(sample.float()).to(sample.dtype)
+            model_output = ((sample.float() - denoised) / sigma).to(model_output.dtype)
+        out = super().step(model_output, timestep, sample, *args, **kwargs)
+        self.steps_done += 1
+        self.latents = (out[0] if isinstance(out, tuple) else out.prev_sample).detach()
+        return out
+
+
+def _held_timestep_hook(scheduler: _HeldAudio):
+    """A forward pre-hook for the transformer: held audio tokens get timestep t * (1 - hold), and before the
+    first step their clean values as input. `audio_sigma` (LTX-2.3's prompt modulation) stays per sample."""
+
+    def hook(module, args, kwargs):
+        hold = scheduler.condition.hold
+        timestep = kwargs["audio_timestep"]
+        hold = hold.to(timestep.device, timestep.dtype)
+        kwargs["audio_timestep"] = timestep.reshape(timestep.shape[0], -1) * (1 - hold)[None]
+        if scheduler.steps_done == 0:
+            kwargs["audio_hidden_states"] = scheduler.held(kwargs["audio_hidden_states"])
+        return args, kwargs
+
+    return hook
+
+
+@contextmanager
+def held_audio(pipe, condition: AudioCondition | None, sigmas: list[float] | None):
+    """Within this, `pipe`'s calls hold `condition`'s audio tokens (none when None); yields the `_HeldAudio`
+    scheduler, whose `latents` are the call's final audio latents.
+
+    The scheduler stands in for the pipeline's audio scheduler and the hook sits on the transformer only for
+    the call; generation holds a per-device lock, so no other call sees them. A torch forward pre-hook runs
+    in `Module.__call__`, before accelerate's or diffusers' offload hooks (which wrap `forward`), so it works
+    under every memory setting.
+    """
+    # The config the pipeline would use for its audio (its audio scheduler if any, else its video scheduler),
+    # unshifted when sigmas are given, as `sigmas_as_given` does for the video.
+    original = getattr(pipe, "audio_scheduler", None)
+    config = (original or pipe.scheduler).config
+    overrides = dict(use_dynamic_shifting=False, shift_terminal=None) if sigmas is not None else {}
+    scheduler = _HeldAudio.from_config(config, **overrides)
+    scheduler.condition = condition
+    # Plain attribute: DiffusionPipeline.__setattr__ would also rewrite the pipeline's config for it.
+    object.__setattr__(pipe, "audio_scheduler", scheduler)
+    handle = None
+    if condition is not None:
+        handle = pipe.transformer.register_forward_pre_hook(_held_timestep_hook(scheduler), with_kwargs=True)
+    try:
+        yield scheduler
+    finally:
+        if handle is not None:
+            handle.remove()
+        object.__setattr__(pipe, "audio_scheduler", original)
+
+
+@dataclass(frozen=True)
 class Control:
     """A shot's control for its IC-LoRA: the control video's frames (for this shot or segment), the LoRA file,
     and how much smaller than the shot the LoRA reads it."""
@@ -147,16 +268,25 @@ def generate(
     control: Control | None = None,
     tail: Tail | None = None,
     held: list[Held] | None = None,
+    audio_condition: AudioCondition | None = None,
     stage2_lora: Path | None = None,
     on_step: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, Audio]:
-    """Render one LTX-2 shot: (frames as float in [0, 1], its sound).
+) -> Rendered:
+    """Render one LTX-2 shot: its frames, its sound, and the sound's latents.
 
     `calls` are the shot's pipeline calls (`recipes.pipeline_calls`); `stage2_lora` the LoRA the refine pass
-    runs with (the dev presets' distilled LoRA).
+    runs with (the dev presets' distilled LoRA); `audio_condition` audio tokens to hold (both passes hold them).
     """
-    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
     first = calls[0]
+    expected = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
+    if audio_condition is not None and (
+        tuple(audio_condition.hold.shape) != (expected,) or audio_condition.latents.shape[0] != expected
+    ):
+        raise ValueError(
+            f"shot {shot.id}: an audio condition for {shot.frames} frames needs {expected} audio tokens, got "
+            f"latents {tuple(audio_condition.latents.shape)} and hold {tuple(audio_condition.hold.shape)}"
+        )
+    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
     kwargs = dict(first.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback,
                   conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail, held))
@@ -172,25 +302,32 @@ def generate(
         runner = pipe
         activate_lora(pipe, None)
 
-    with sigmas_as_given(runner, first.kwargs.get("sigmas")):
+    sigmas = first.kwargs.get("sigmas")
+    with sigmas_as_given(runner, sigmas), held_audio(runner, audio_condition, sigmas) as sound:
         if len(calls) == 1:
             video, audio = runner(**kwargs, return_dict=False)
-            return video[0], _audio(pipe, audio)
+            return Rendered(frames=video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
         video_latents, audio_latents = runner(**kwargs, return_dict=False)
 
     # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
-    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any.
+    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any;
+    # it holds the same audio tokens.
     _, upsample, refine = calls
     activate_lora(pipe, stage2_lora)
     upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
     kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,
                   conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail, held))
-    with sigmas_as_given(pipe, refine.kwargs["sigmas"]):
+    with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, audio_condition, refine.kwargs["sigmas"]) as sound:
         video, audio = pipe(**kwargs, return_dict=False)
     activate_lora(pipe, None)
-    return video[0], _audio(pipe, audio)
+    return Rendered(frames=video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
 
 
 def _audio(pipe: LTX2ConditionPipeline, audio: torch.Tensor) -> Audio:
     return Audio(audio[0].float().cpu().numpy(), pipe.vocoder.config.output_sampling_rate)
+
+
+def _latents(sound: _HeldAudio) -> torch.Tensor:
+    # The first (only) sample's final audio latents, (audio_tokens, channels * mel_bins), on the CPU.
+    return sound.latents[0].float().cpu()

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, file_sha256
 from .seams import seam_scores
@@ -109,11 +111,25 @@ def write_json_atomic(data: dict, path: Path) -> None:
 
 def write_text_atomic(text: str, path: Path) -> None:
     """Write text via a temp file and a rename, so readers never see half a file."""
+    _write_atomic(path, lambda partial: partial.write_text(text, encoding="utf-8"))
+
+
+def write_array_atomic(array: np.ndarray, path: Path) -> None:
+    """Write an array as .npy (exactly as given: dtype and shape) via a temp file and a rename."""
+
+    def write(partial: Path) -> None:
+        with open(partial, "wb") as file:  # a file object: np.save would append .npy to a path
+            np.save(file, array, allow_pickle=False)
+
+    _write_atomic(path, write)
+
+
+def _write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer, so two writers never write into one partial file.
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
-        partial.write_text(text, encoding="utf-8")
+        write(partial)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

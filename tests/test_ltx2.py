@@ -179,3 +179,58 @@ def test_in_context_pipeline_keeps_the_pipelines_dtype(write_storyboard, tiny_ca
     pipe = generate.load_pipeline(plan.model)
     in_context = ltx2.in_context_pipeline(pipe)
     assert in_context.transformer is pipe.transformer and in_context.transformer.dtype == pipe.transformer.dtype
+
+
+@pytest.mark.parametrize("two_pass", ["false", "true"])
+def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboard, tiny_cache, two_pass):
+    """The held audio tokens reach the real transformer as their clean values from the first call on, with
+    timestep 0, in every pass; the tokens not held are generated (at the step's timestep) and come out changed."""
+    plan = plan_for(write_storyboard, two_pass=two_pass)
+    pipe = generate.load_pipeline(plan.model)
+    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe) if two_pass == "true" else None
+    shot, model, output = plan.shots[0], plan.model, plan.output
+    first = generate.generate_shot(pipe, shot, model, output, upsample_pipe)
+    tokens = ltx2.audio_tokens(pipe, shot.frames, output.fps)
+    assert first.audio_latents.shape == (tokens, pipe.audio_latent_channels * pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio)
+    assert first.audio_latents.dtype == np.float32
+
+    # Hold the first 6 tokens of another sound (the first render's, reversed in time): not what this seed makes.
+    source = torch.from_numpy(first.audio_latents[::-1].copy())
+    hold = torch.zeros(tokens)
+    hold[:6] = 1.0
+    inputs, timesteps = [], []
+    proj = pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach().clone()))
+    embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
+    try:
+        held = generate.generate_shot(pipe, shot, model, output, upsample_pipe,
+                                      audio_condition=ltx2.AudioCondition(latents=source, hold=hold))
+    finally:
+        proj.remove()
+        embed.remove()
+
+    passes = 2 if two_pass == "true" else 1
+    assert len(inputs) == len(timesteps) >= passes * 2
+    for values, steps in zip(inputs, timesteps):
+        steps = steps.reshape(values.shape[0], tokens)
+        torch.testing.assert_close(values[:, :6].float(), source[:6].expand(values.shape[0], -1, -1))
+        assert (steps[:, :6] == 0).all() and (steps[:, 6:] > 0).all()
+    np.testing.assert_array_equal(held.audio_latents[:6], source[:6].numpy())
+    assert np.abs(held.audio_latents[6:] - first.audio_latents[6:]).mean() > 1e-3
+
+    # Without a condition every token shares the step's timestep: what the hook changes is real.
+    timesteps.clear()
+    embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
+    try:
+        generate.generate_shot(pipe, shot, model, output, upsample_pipe)
+    finally:
+        embed.remove()
+    assert timesteps and all(steps.numel() < tokens for steps in timesteps)
+    assert pipe.audio_scheduler is None  # the pipeline's own components are back
+
+
+def test_audio_condition_of_the_wrong_length_is_refused(write_storyboard, tiny_cache):
+    plan = plan_for(write_storyboard)
+    pipe = generate.load_pipeline(plan.model)
+    condition = ltx2.AudioCondition(latents=torch.zeros(3, 8), hold=torch.ones(3))
+    with pytest.raises(ValueError, match="needs 18 audio tokens"):
+        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, audio_condition=condition)
