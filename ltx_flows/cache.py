@@ -103,6 +103,9 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
         kept = film_dir / source
         partial = clip.with_name(f".{clip.name}.partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
+        audio_latents_path(clip).unlink(missing_ok=True)
+        if audio_latents_path(kept).is_file():
+            shutil.copyfile(audio_latents_path(kept), audio_latents_path(clip))
         shutil.copyfile(kept, partial)
         os.replace(partial, clip)
     record = {**write_clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip, "restored_from": source}
@@ -122,9 +125,9 @@ def keep_base(shot: ShotPlan, film_dir: Path) -> None:
     kept = film_dir / base_clip(shot)
     kept.parent.mkdir(parents=True, exist_ok=True)
     sidecar(kept).unlink(missing_ok=True)  # the record goes last, so it never vouches for a file half moved
-    for suffix in (".audio.npy", ""):
-        if clip.with_name(clip.name + suffix).exists():
-            os.replace(clip.with_name(clip.name + suffix), kept.with_name(kept.name + suffix))
+    for source, target in ((audio_latents_path(clip), audio_latents_path(kept)), (clip, kept)):
+        if source.exists():
+            os.replace(source, target)
     os.replace(sidecar(clip), sidecar(kept))
     log.info("Shot %s: its render before retakes kept in %s", shot.id, base_clip(shot))
 

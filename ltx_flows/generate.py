@@ -214,6 +214,7 @@ def generate_shot(
         generation_events.append({
             "shot": shot.id, "content_hash": shot.content_hash, "memory": asdict(memory), "frames": shot.frames,
             "held": [{"at": run.at, "frames": len(run.frames)} for run in held or []],
+            "audio_held": int((audio_condition.hold > 0).sum()) if audio_condition is not None else 0,
         })
         if model.family == "ltx2":
             stage2 = calls[-1].lora
@@ -288,13 +289,15 @@ def generate_window(
     held: list[ltxv.Held],
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    audio_condition: "ltx2.AudioCondition | None" = None,
 ) -> Clip:
     """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
-    with `held` frames as conditions and the slice of the shot's control under it."""
+    with `held` frames (and LTX-2 sound) as conditions and the slice of the shot's control under it."""
     control = _control_slice(_prepare_control(plan, shot, film_dir), start, window.frames)
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
-    return generate_shot(pipe, window, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step, held=held)
+    return generate_shot(pipe, window, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step, held=held,
+                         audio_condition=audio_condition)
 
 
 def _prepare_control(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> PreparedControl | None:

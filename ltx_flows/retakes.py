@@ -27,12 +27,14 @@ No torch at import: the model is reached (through `generate`) only when a window
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .cache import cached_record, sidecar, write_clip_record
+from .cache import audio_latents_path, cached_record, sidecar, write_clip_record
+from .manifest import write_array_atomic
 from .media import Audio, ClipWriter, iter_frames
 from .memory import MemorySettings
 from .plan import RenderPlan, RetakePlan, ShotPlan
@@ -101,7 +103,12 @@ def apply_retake(
 ) -> None:
     """Generate `retake`'s clip around its window, conditioned on the frames of `previous` around it, and write
     `previous` with the window replaced to the retake's stage (lossless). Memory holds the retake's clip, not the
-    shot."""
+    shot.
+
+    LTX-2 with `retake.sound`: the audio tokens of `previous` (its `.audio.npy`) outside the window and its blends
+    are held too, so the new sound continues the old; then the window's sound goes back into the track with short
+    crossfades (`splice_sound`) and its tokens into the stage's `.audio.npy`, for the next retake to hold.
+    """
     from .generate import generate_window
     from .ltxv import Held
 
@@ -114,11 +121,21 @@ def apply_retake(
         "prompt": retake.prompt, "seed": retake.seed, "frames": retake.clip_frames, "keyframes": [],
         "content_hash": retake.content_hash, "segments": [], "retakes": [], "base_hash": None,
     })
-    new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step)
+    sound = _SoundHold.of(plan, shot, retake, previous) if retake.sound else None
+    condition = sound.condition() if sound is not None else None
+    new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step, condition)
     if new.frames.shape != old.shape:
         raise RuntimeError(f"retake of {shot.id} came out {new.frames.shape}, the frames it replaces are {old.shape}")
     replaced = splice_window(old, new.frames, retake)
     audio = read_audio(previous)
+    latents_file = audio_latents_path(previous)
+    latents = np.load(latents_file) if latents_file.is_file() else None
+    if retake.sound and new.audio is not None and audio is not None:
+        fps = plan.output.fps
+        audio = splice_sound(audio, new.audio, retake.clip_start / fps, retake.blend_start / fps,
+                             retake.start / fps, retake.end / fps, retake.blend_end / fps)
+        if sound is not None and new.audio_latents is not None:
+            latents = sound.splice(latents, new.audio_latents)
     output = plan.output
     with ClipWriter(film_dir / retake.cache, width=output.width, height=output.height, fps=output.fps, audio=audio, lossless=True) as writer:
         for index, frame in enumerate(iter_frames(previous)):
@@ -127,6 +144,59 @@ def apply_retake(
             writer.write(frame)
         if writer.frames_written != shot.frames:
             raise RuntimeError(f"{previous} has {writer.frames_written} frames, the plan says {shot.frames}")
+    if latents is not None:
+        write_array_atomic(latents.astype(np.float32), audio_latents_path(film_dir / retake.cache))
+
+
+@dataclass(frozen=True)
+class _SoundHold:
+    """The audio tokens of the shot as `previous` left them, and which of the retake's clip to hold (all but those
+    under the window and its blends). Tokens are 25 a second (`ltx2.audio_tokens` counts them)."""
+
+    latents: np.ndarray  # the retake clip's tokens, (tokens, features)
+    offset: int  # its first token in the shot's
+    first: int  # generated tokens [first, last) of the clip's
+    last: int
+
+    @classmethod
+    def of(cls, plan: RenderPlan, shot: ShotPlan, retake: RetakePlan, previous: Path) -> "_SoundHold | None":
+        from .generate import load_pipeline
+        from .ltx2 import audio_tokens
+
+        path = audio_latents_path(previous)
+        if not path.is_file():
+            # E.g. a long take's render, which keeps no audio latents: the window's sound is generated free and
+            # spliced in; the sound outside it is kept all the same.
+            log.info("Retake of %s: no audio latents beside %s; its sound is not held", shot.id, previous.name)
+            return None
+        pipe, fps = load_pipeline(plan.model), plan.output.fps
+        shot_latents = np.load(path)
+        if len(shot_latents) != audio_tokens(pipe, shot.frames, fps):
+            log.warning("Retake of %s: %s does not match the shot's length; its sound is not held", shot.id, path.name)
+            return None
+        offset, count = audio_tokens(pipe, retake.clip_start, fps), audio_tokens(pipe, retake.clip_frames, fps)
+        clip = shot_latents[offset : offset + count]
+        if len(clip) < count:  # rounding at the shot's end: repeat its last token
+            clip = np.concatenate([clip, np.repeat(clip[-1:], count - len(clip), axis=0)])
+        first = audio_tokens(pipe, retake.blend_start - retake.clip_start, fps)
+        last = min(audio_tokens(pipe, retake.blend_end - retake.clip_start, fps), count)
+        return cls(latents=clip, offset=offset, first=first, last=last)
+
+    def condition(self):
+        import torch
+
+        from .ltx2 import AudioCondition
+
+        hold = torch.ones(len(self.latents))
+        hold[self.first : self.last] = 0
+        return AudioCondition(latents=torch.from_numpy(self.latents.astype(np.float32)), hold=hold)
+
+    def splice(self, shot_latents: np.ndarray, generated: np.ndarray) -> np.ndarray:
+        """The shot's tokens with the generated ones of the window put in."""
+        out = shot_latents.copy()
+        end = min(self.offset + self.last, len(out))
+        out[self.offset + self.first : end] = generated[self.first : end - self.offset]
+        return out
 
 
 def splice_window(old: np.ndarray, new: np.ndarray, retake: RetakePlan) -> np.ndarray:
@@ -144,6 +214,39 @@ def splice_window(old: np.ndarray, new: np.ndarray, retake: RetakePlan) -> np.nd
     if trail:
         out[-trail:] = crossfade(new[last - trail : last], old[last - trail : last])
     return out
+
+
+def splice_sound(old: Audio, new: Audio, clip_start: float, blend_start: float, start: float, end: float,
+                 blend_end: float) -> Audio:
+    """`old` (the shot's track) with [blend_start, blend_end) seconds taken from `new` (the retake clip's sound, which
+    starts at `clip_start`): linear crossfades from old into new over [blend_start, start) and back over [end,
+    blend_end), aligned with the picture's blends; everything else is `old` sample for sample."""
+    rate = old.rate
+    samples = _resampled(new, rate)
+    if samples.shape[0] != old.samples.shape[0]:  # mono into stereo, or the other way
+        samples = np.broadcast_to(samples.mean(axis=0, keepdims=True), (old.samples.shape[0], samples.shape[1]))
+    out = np.array(old.samples, dtype=np.float32, copy=True)
+    a, s, e, b = (min(round(t * rate), out.shape[1]) for t in (blend_start, start, end, blend_end))
+    offset = round(clip_start * rate)
+    piece = np.zeros((out.shape[0], b - a), dtype=np.float32)
+    available = samples[:, max(a - offset, 0) : b - offset]
+    piece[:, : available.shape[1]] = available
+    weights = np.ones(b - a, dtype=np.float32)  # of the new sound
+    weights[: s - a] = np.linspace(0.0, 1.0, s - a + 2, dtype=np.float32)[1:-1]
+    weights[e - a :] = np.linspace(1.0, 0.0, b - e + 2, dtype=np.float32)[1:-1]
+    out[:, a:b] = weights * piece + (1 - weights) * out[:, a:b]
+    return Audio(out, rate)
+
+
+def _resampled(audio: Audio, rate: int) -> np.ndarray:
+    """`audio`'s samples at `rate` (linear interpolation: the window is short, and its edges are crossfaded)."""
+    samples = np.atleast_2d(np.asarray(audio.samples, dtype=np.float32))
+    if audio.rate == rate:
+        return samples
+    count = round(samples.shape[1] * rate / audio.rate)
+    times = np.arange(count) / rate
+    source = np.arange(samples.shape[1]) / audio.rate
+    return np.stack([np.interp(times, source, channel) for channel in samples]).astype(np.float32)
 
 
 def encode_shot(plan: RenderPlan, shot: ShotPlan, stage: Path, clip: Path) -> None:
@@ -179,7 +282,7 @@ def remove_stale_stages(shot: ShotPlan, film_dir: Path) -> None:
     Only ltx-flows' own file names are candidates."""
     folder = film_dir / "retakes" / shot.id
     current = {Path(base_clip(shot)).name, *(Path(r.cache).name for r in shot.retakes)}
-    keep = current | {sidecar(Path(n)).name for n in current} | {n + ".audio.npy" for n in current}
+    keep = current | {sidecar(Path(n)).name for n in current} | {audio_latents_path(Path(n)).name for n in current}
     for path in folder.iterdir():
         if path.is_file() and _OURS.match(path.name) and path.name not in keep:
             path.unlink()
@@ -198,5 +301,5 @@ def _frames_between(path: Path, start: int, count: int) -> np.ndarray:
 
 
 def _discard(stage: Path) -> None:
-    for path in (sidecar(stage), stage, stage.with_name(stage.name + ".audio.npy")):
+    for path in (sidecar(stage), stage, audio_latents_path(stage)):
         path.unlink(missing_ok=True)
