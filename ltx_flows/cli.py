@@ -166,7 +166,8 @@ def plan(
     root: Root = None,
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments."""
+    """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments,
+    retakes."""
     loaded = _load_all([file], root)
     if len(loaded) != 1:
         err_console.print(f"{file}: names {len(loaded)} storyboards; `plan` shows one at a time")
@@ -180,6 +181,8 @@ def plan(
     for shot in render_plan.shots:
         if shot.segments:
             out_console.print(_segments_table(shot))
+        if shot.retakes:
+            out_console.print(_retakes_table(shot))
     out_console.print(_calls_table(render_plan))
 
 
@@ -222,6 +225,25 @@ def _plan_table(render_plan: RenderPlan) -> Table:
         table.add_row(
             shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed),
             keyframes, control, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
+        )
+    return table
+
+
+def _retakes_table(shot: ShotPlan) -> Table:
+    table = Table(title=f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)")
+    for column in ("retake", "window (shot frames)", "generated", "held as conditions", "blended back", "seed", "sound",
+                   "prompt", "content hash"):
+        table.add_column(column)
+    for r in shot.retakes:
+        held = ", ".join(
+            f"{h.first_frame}-{h.last_frame} at {h.at}" + (f" (latent {h.latent_index})" if h.latent_index is not None else "")
+            for h in r.held
+        ) or "-"
+        table.add_row(
+            f"{r.index + 1}/{len(shot.retakes)}", f"{r.start}-{r.end - 1} ({r.end - r.start})",
+            f"{r.clip_start}-{r.clip_start + r.clip_frames - 1} ({r.clip_frames})", held,
+            f"{r.blend_start}-{r.start - 1}, {r.end}-{r.blend_end - 1}" if r.blend_end > r.end or r.blend_start < r.start else "-",
+            str(r.seed), "regenerated" if r.sound else "kept", r.prompt, r.content_hash[:12],
         )
     return table
 

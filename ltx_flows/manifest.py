@@ -58,6 +58,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "rendered_at": renders[shot.id]["rendered_at"],
                 "rendered_by": renders[shot.id]["rendered_by"],
                 **(_long_take(shot, film_dir) if shot.segments else {}),
+                **(_retakes(shot) if shot.retakes else {}),
                 "control": (
                     {"kind": shot.control.kind, "source_sha256": shot.control.source_sha256, "lora": shot.control.lora,
                      "video": shot.control.video}
@@ -77,6 +78,30 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             # Hashed from the file stitching renamed into place (no other writer holds the film's lock).
             "sha256": film_info.sha256 or file_sha256(film),
         },
+    }
+
+
+def _retakes(shot: ShotPlan) -> dict:
+    """A shot's retakes: each window (shot frames [start, end)), what was regenerated and held, and its stage clip."""
+    return {
+        "base_hash": shot.base_hash,
+        "retakes": [
+            {
+                "index": r.index,
+                "start": r.start,
+                "end": r.end,
+                "frames": r.end - r.start,
+                "prompt": r.prompt,
+                "seed": r.seed,
+                "sound": r.sound,
+                "generated": [r.clip_start, r.clip_start + r.clip_frames],
+                "replaced": [r.blend_start, r.blend_end],
+                "held": [[h.first_frame, h.last_frame + 1] for h in r.held],
+                "content_hash": r.content_hash,
+                "clip": r.cache,
+            }
+            for r in shot.retakes
+        ],
     }
 
 

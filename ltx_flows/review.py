@@ -125,8 +125,17 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
             seams = facts.get("seams") or []
             parts += [f"<p>Long take: {len(facts['segments'])} segments sharing {facts['overlap']} frames at each join.</p>",
                       _seams(seams) if seams else ""]
-        # Retakes (re-rendering part of a shot) arrive later; their clips will be listed here.
-        parts += ['<div class="retakes" data-shot="' + escape(shot.id) + '"></div>', "</article>"]
+        # Retakes: each window, and the shot as it was before them (kept in the retakes cache) to compare with.
+        retakes = "".join(
+            f"<li>frames {r.start}-{r.end - 1}: {escape(r.prompt)} (seed {r.seed}"
+            f"{', sound regenerated' if r.sound else ''}) · <a href=\"{escape(r.cache)}\">after this retake</a></li>"
+            for r in shot.retakes
+        )
+        if retakes:
+            from .retakes import base_clip
+
+            retakes = f'<p>Retakes, in order, on top of <a href="{escape(base_clip(shot))}">the shot as rendered</a>:</p><ol>{retakes}</ol>'
+        parts += ['<div class="retakes" data-shot="' + escape(shot.id) + '">' + retakes + "</div>", "</article>"]
     parts += [
         "</section>",
         '<section id="manifest"><h2>Manifest</h2>',
