@@ -178,8 +178,9 @@ class _SoundHold:
         clip = shot_latents[offset : offset + count]
         if len(clip) < count:  # rounding at the shot's end: repeat its last token
             clip = np.concatenate([clip, np.repeat(clip[-1:], count - len(clip), axis=0)])
-        first = audio_tokens(pipe, retake.blend_start - retake.clip_start, fps)
-        last = min(audio_tokens(pipe, retake.blend_end - retake.clip_start, fps), count)
+        # Counted from the shot's start, as the shot's tokens are, so the same frame always maps to the same token.
+        first = audio_tokens(pipe, retake.blend_start, fps) - offset
+        last = min(audio_tokens(pipe, retake.blend_end, fps) - offset, count)
         return cls(latents=clip, offset=offset, first=first, last=last)
 
     def condition(self):

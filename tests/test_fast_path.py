@@ -45,7 +45,8 @@ def heavy_modules_after(code: str) -> set[str]:
     return set(filter(None, imported.split(",")))
 
 
-@pytest.mark.parametrize("module", ["ltx_flows.flow", "ltx_flows.cache", "ltx_flows.cluster", "ltx_flows.finish", "ltx_flows.cli"])
+@pytest.mark.parametrize("module", ["ltx_flows.flow", "ltx_flows.cache", "ltx_flows.cluster", "ltx_flows.finish", "ltx_flows.cli",
+                                    "ltx_flows.retakes"])
 def test_importing_the_flow_and_the_cache_does_not_import_torch_or_dask(module):
     assert heavy_modules_after(f"import {module}") == set()
 
