@@ -102,6 +102,8 @@ class RetakePlan(BaseModel):
     blend_start: int  # what goes back into the shot: [blend_start, blend_end), blended at both edges
     blend_end: int
     held: list[HeldFrames]
+    # The shot's keyframes inside what goes back, at their frame in the retake's clip: a retake keeps them.
+    keyframes: list[KeyframePlan] = []
     content_hash: str  # chained on the shot's own hash and every retake before it
     cache: str  # the shot with this retake applied, relative to the storyboard's output folder
 
@@ -213,7 +215,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         )
         # The last segment's hash is chained through every segment, so it covers the whole take.
         base_hash = segments[-1].content_hash if segments else content_hash
-        retakes = _plan_retakes(storyboard, shot, frames, seed, negative_prompt, sound, base_hash)
+        retakes = _plan_retakes(storyboard, shot, frames, seed, negative_prompt, sound, base_hash, keyframes)
         shots.append(
             ShotPlan(
                 index=index,
@@ -325,7 +327,8 @@ def _plan_segments(
 
 
 def _plan_retakes(
-    storyboard: Storyboard, shot: Shot, frames: int, seed: int, negative_prompt: str, sound: str, base_hash: str
+    storyboard: Storyboard, shot: Shot, frames: int, seed: int, negative_prompt: str, sound: str, base_hash: str,
+    keyframes: list[KeyframePlan],
 ) -> list[RetakePlan]:
     """A shot's retakes in order: windows, layouts, what each holds, and hashes chained on `base_hash`."""
     family, fps = storyboard.model.family, storyboard.output.fps
@@ -341,6 +344,11 @@ def _plan_retakes(
             at = layout.after_start - layout.clip_start
             held.append(HeldFrames(first_frame=layout.after_start, last_frame=layout.after_start + layout.after - 1, at=at,
                                    latent_index=(at - 1) // TEMPORAL_COMPRESSION + 1 if family == "ltx2" else None))
+        local = [
+            _local_keyframe(k, layout.clip_start, layout.clip_frames, family)
+            for k in keyframes
+            if layout.blend_start <= k.frame < layout.blend_end
+        ]
         prompt = retake.prompt or shot.prompt
         retake_seed = retake.seed if retake.seed is not None else derive_seed(seed, "retake", start, end)
         regenerate_sound = sound == "generate" and retake.sound
@@ -350,12 +358,14 @@ def _plan_retakes(
             "negative_prompt": negative_prompt, "seed": retake_seed, "sound": regenerate_sound,
             "layout": [layout.clip_start, layout.clip_frames, layout.blend_start, layout.blend_end],
             "held": [h.model_dump() for h in held],
+            "keyframes": [{"sha256": k.sha256, "frame": k.frame, "strength": k.strength} for k in local],
         }
         content_hash = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
         retakes.append(RetakePlan(
             index=index, start=start, end=end, prompt=prompt, seed=retake_seed, sound=regenerate_sound,
             clip_start=layout.clip_start, clip_frames=layout.clip_frames,
-            blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, content_hash=content_hash,
+            blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, keyframes=local,
+            content_hash=content_hash,
             cache=f"retakes/{shot.id}/{index:02d}-{content_hash[:16]}.mp4",
         ))
     return retakes

@@ -118,7 +118,7 @@ def apply_retake(
         for h in retake.held
     ]
     window_shot = shot.model_copy(update={
-        "prompt": retake.prompt, "seed": retake.seed, "frames": retake.clip_frames, "keyframes": [],
+        "prompt": retake.prompt, "seed": retake.seed, "frames": retake.clip_frames, "keyframes": retake.keyframes,
         "content_hash": retake.content_hash, "segments": [], "retakes": [], "base_hash": None,
     })
     sound = _SoundHold.of(plan, shot, retake, previous) if retake.sound else None

@@ -154,3 +154,11 @@ def test_sound_outside_the_window_is_kept_sample_for_sample():
     assert np.allclose(out.samples[:, s:e], 0.5)
     # The crossfades go from the old sound into the new one and back, never jumping.
     assert np.abs(np.diff(out.samples[0, a - 1 : b + 1])).max() < 0.05
+
+
+def test_a_keyframe_inside_a_window_stays_pinned_in_the_retake(write_storyboard):
+    text = BOARD.format(family="ltx2", audio="", retakes="      - {from: 1.5s, to: 2.5s}").replace(
+        "    duration: 4\n", "    duration: 4\n    keyframes:\n      - {image: keyframes/a.png, at: 2s}\n      - {image: keyframes/a.png, at: 0}\n")
+    retake = plan_of(write_storyboard(text)).shots[0].retakes[0]
+    # Shot frame 48 is frame 33 of the retake's clip (it starts at 15); LTX-2 pins it at latent index 5 (pixel 33).
+    assert [(k.frame, k.latent_index, k.model_frame) for k in retake.keyframes] == [(33, 5, 33)]
