@@ -15,7 +15,6 @@ This module imports no torch: the render path is imported only when a shot is re
 import json
 import logging
 import os
-import shutil
 import socket
 import time
 from dataclasses import asdict
@@ -23,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .failures import describe, is_out_of_memory, release_memory
-from .manifest import manifest_path, write_json_atomic
+from .manifest import copy_file_atomic, manifest_path, write_json_atomic
 from .media import decoded_frames
 from .memory import memory_for_attempt
 from .plan import RenderPlan, ShotPlan, file_sha256
@@ -75,7 +74,7 @@ def write_clip_record(clip: Path, content_hash: str) -> dict:
     """Write the record that vouches for `clip` as rendered from `content_hash` (frames counted by decoding it)."""
     record = {
         "content_hash": content_hash, "frames": decoded_frames(clip), "bytes": clip.stat().st_size,
-        "sha256": file_sha256(clip),
+        "sha256": file_sha256(clip), "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_json_atomic(record, sidecar(clip))
     return record
@@ -91,7 +90,8 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
 
     clip = film_dir / shot.clip
     source = shot.retakes[-1].cache if shot.retakes else base_clip(shot)
-    if cached_record(film_dir / source, shot.content_hash, shot.frames) is None:
+    kept_record = cached_record(film_dir / source, shot.content_hash, shot.frames)
+    if kept_record is None:
         return None
     # As before any render: the film and manifest list the clip being replaced, and its old record must go.
     invalidate_film(plan, film_dir)
@@ -101,14 +101,15 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
         encode_shot(plan, shot, film_dir / source, clip)
     else:
         kept = film_dir / source
-        partial = clip.with_name(f".{clip.name}.partial")
-        partial.parent.mkdir(parents=True, exist_ok=True)
         audio_latents_path(clip).unlink(missing_ok=True)
         if audio_latents_path(kept).is_file():
-            shutil.copyfile(audio_latents_path(kept), audio_latents_path(clip))
-        shutil.copyfile(kept, partial)
-        os.replace(partial, clip)
-    record = {**write_clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip, "restored_from": source}
+            copy_file_atomic(audio_latents_path(kept), audio_latents_path(clip))
+        copy_file_atomic(kept, clip)  # byte for byte: the shot's own render as it was
+    # As the shot cache's records are (the manifest lists them), with what is known of how the kept clip was made.
+    made = {"attempts": [], "memory": None, "render_seconds": 0.0, "rendered_by": None, **kept_record}
+    record = {**made, **write_clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip,
+              "restored_from": source}
+    record["rendered_at"] = kept_record.get("rendered_at") or record["rendered_at"]
     write_json_atomic(record, sidecar(clip))
     log.info("Shot %s: brought back from %s, no render", shot.id, source)
     return record

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cached_record, invalidate_film
+from .cache import cached_record, invalidate_film, restore_kept
 from .manifest import build_manifest, manifest_path, write_json_atomic
 from .media import VideoInfo, probe
 from .plan import RenderPlan, ShotPlan, file_sha256
@@ -47,10 +47,17 @@ def cached_shots(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
 
 
 def shots_to_render(plan: RenderPlan, film_dir: Path, force: bool) -> tuple[list[ShotPlan], dict[str, dict]]:
-    """(the shots that need a render, the cache records of the others); with `force`, every shot renders."""
+    """(the shots that need a render, the cache records of the others); with `force`, every shot renders.
+
+    A shot whose clip the retakes cache can give back (its retakes removed, or its clip gone while every stage is
+    kept) gets it back here, without a model: the caller holds the film's lock.
+    """
     if force:
         return list(plan.shots), {}
     cached = cached_shots(plan, film_dir)
+    for shot in plan.shots:
+        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir)):
+            cached[shot.id] = {**record, "status": "cached"}
     return [shot for shot in plan.shots if shot.id not in cached], cached
 
 

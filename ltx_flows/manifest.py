@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -147,6 +148,11 @@ def write_array_atomic(array: np.ndarray, path: Path) -> None:
             np.save(file, array, allow_pickle=False)
 
     _write_atomic(path, write)
+
+
+def copy_file_atomic(source: Path, path: Path) -> None:
+    """Copy `source` to `path` via a temp file and a rename: `path` is never half a copy."""
+    _write_atomic(path, lambda partial: shutil.copyfile(source, partial))
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -98,8 +98,12 @@ def ltxv(tiny_cache, tmp_path_factory):
         base_bytes = (film_dir / base_clip(plan.shots[0])).read_bytes()
         plan_two, second, second_events = _render(folder, BOARD.format(family="ltxv", audio="", retakes=TWO), film_dir)
         shot_after_two = read_frames(film_dir / "shots" / "reveal.mp4")
-        plan_none, restored, restored_events = _render(folder, BOARD.format(family="ltxv", audio="", retakes="      []"),
-                                                       film_dir)
+        # Every retake removed: the command line's fast path brings the shot's own render back, no model.
+        (folder / "board.yaml").write_text(textwrap.dedent(BOARD.format(family="ltxv", audio="", retakes="      []")).lstrip())
+        plan_none = plan_storyboard(load_storyboard(folder / "board.yaml", folder), folder / "board.yaml")
+        removed = subprocess.run([sys.executable, "-c", CLI, "render", "board.yaml", "--out", "renders"], cwd=folder,
+                                 capture_output=True, text=True, timeout=300)
+        restored = json.loads((film_dir / "shots" / "reveal.mp4.json").read_text())
     return SimpleNamespace(**locals())
 
 
@@ -142,7 +146,7 @@ def test_an_unchanged_rerun_renders_nothing_and_the_command_line_imports_no_mode
     assert ltxv.film_frames == 49
 
 
-def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_shot_back(ltxv):
+def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_shot_back_without_a_model(ltxv):
     second = ltxv.plan_two.shots[0].retakes[1]
     assert ltxv.second["status"] == "rendered"
     assert [e["frames"] for e in ltxv.second_events] == [second.clip_frames]  # one generation: the new window
@@ -152,8 +156,10 @@ def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_sh
     assert np.abs(ltxv.shot_after_two[untouched].astype(int) - ltxv.shot_after_one[untouched]).mean() < 4
     assert ltxv.shot_after_two.shape[0] == 49 and first.end <= second.blend_start
 
-    assert ltxv.restored["status"] == "cached" and ltxv.restored_events == []
+    assert ltxv.removed.returncode == 0, ltxv.removed.stdout + ltxv.removed.stderr
+    assert "IMPORTED=\n" in ltxv.removed.stdout  # no torch, no diffusers, no Prefect: nothing rendered
     assert ltxv.restored["restored_from"] == base_clip(ltxv.plan_none.shots[0])
+    assert ltxv.restored["content_hash"] == ltxv.plan_none.shots[0].content_hash == ltxv.plan.shots[0].base_hash
     assert (ltxv.film_dir / "shots" / "reveal.mp4").read_bytes() == ltxv.base_bytes  # the render, byte for byte
     # Stages of versions no longer asked for are cleaned up when a shot with retakes renders; the base stays.
     assert (ltxv.film_dir / base_clip(ltxv.plan_none.shots[0])).is_file()
