@@ -1036,10 +1036,14 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
             problems.append(((*loc, "to"), f"frame {end} is past the shot's end ({frames} frames: frames 0-{frames - 1}); "
                                            "use `to: end` to reach the last frame"))
             continue
+        if end <= first:
+            problems.append(((*loc, "to"), f"`to` (frame {end}) must come after `from` (frame {first}); "
+                                           f"{_wider(first, frames)}"))
+            continue
         if end - first < TEMPORAL_COMPRESSION:
-            problems.append(((*loc, "to"), f"the window is frames {first}-{end - 1} ({max(end - first, 0)} frames): a "
+            problems.append(((*loc, "to"), f"the window is frames {first}-{end - 1} ({end - first} frames): a "
                                            f"retake must be at least one latent frame ({TEMPORAL_COMPRESSION} frames) "
-                                           f"wide, `to` after `from`; {_wider(first, frames)}"))
+                                           f"wide; {_wider(first, frames)}"))
             continue
         if retake_layout(first, end, frames, family, MAX_WINDOW_FRAMES[family]) is None:
             problems.append(((*loc, "to"), f"frames {first}-{end - 1} with the frames held around them do not fit one "

@@ -45,15 +45,18 @@ def test_bad_windows_are_located_with_line_and_column(write_storyboard):
       - {from: 2s, to: 3s}
       - {from: 90, to: 94}
       - {from: 3s, to: 200}
-      - {from: 97, to: end}""")
+      - {from: 97, to: end}
+      - {from: 2.5s, to: 50}""")
     found = problems(path)
-    assert len(found) == 4, found
+    assert len(found) == 5, found
     assert found[0].endswith(":11:16: shots[0].retakes[1].from: the window (frames 48-71) overlaps retake 1's "
                              "(frames 36-59); windows of one shot must not overlap: merge them or move one")
     assert ":12:24: shots[0].retakes[2].to: the window is frames 90-93 (4 frames)" in found[1]
     assert "at least one latent frame (8 frames) wide" in found[1] and "`from: 89` and `to: end`" in found[1]
     assert ":13:24: shots[0].retakes[3].to: frame 200 is past the shot's end (97 frames" in found[2]
     assert ":14:16: shots[0].retakes[4].from: frame 97 is past the shot's last frame (96)" in found[3]
+    assert found[4].endswith(":15:26: shots[0].retakes[5].to: `to` (frame 50) must come after `from` (frame 60); "
+                             "e.g. `to: 68`")
 
 
 def test_a_misspelt_key_is_named_with_the_keys_a_retake_takes(write_storyboard):

@@ -92,6 +92,7 @@ def ltxv(tiny_cache, tmp_path_factory):
                              capture_output=True, text=True, timeout=300)
         manifest = json.loads((film_dir / "manifest.json").read_text())
         film_frames = probe(film_dir / "gift.mp4").frames if cli.returncode == 0 else None
+        review = (film_dir / "review.html").read_text() if cli.returncode == 0 else ""
         shot_after_one = read_frames(film_dir / "shots" / "reveal.mp4")
         stage_one = read_frames(film_dir / plan.shots[0].retakes[0].cache)
         base = read_frames(film_dir / base_clip(plan.shots[0]))
@@ -144,6 +145,7 @@ def test_an_unchanged_rerun_renders_nothing_and_the_command_line_imports_no_mode
         (20, 28, retake.seed, "the lid catches the light", retake.content_hash, retake.cache)]
     assert ltxv.manifest["shots"][0]["base_hash"] == ltxv.plan.shots[0].base_hash
     assert ltxv.film_frames == 49
+    assert f'<a href="{retake.cache}">after this retake</a>' in ltxv.review  # the review page lists it
 
 
 def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_shot_back_without_a_model(ltxv):
