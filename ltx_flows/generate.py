@@ -325,6 +325,7 @@ def render_long_take(
     reference = None  # the first segment's colours, which later segments are pulled toward
     tail = None  # the take's last `overlap` frames: not written yet, the next segment blends over them
     previous_latents = None  # the audio latents of the segment before (LTX-2), which this one continues
+    take_latents = None  # the take's audio latents so far (LTX-2): each segment's, from its first token on
     clip = film_dir / shot.clip
     with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf) as writer:
         for segment in shot.segments:
@@ -364,12 +365,23 @@ def render_long_take(
                 writer.write(frames[:-overlap])
                 tail = frames[-overlap:].copy()  # a copy, so the rest of the segment can be freed
             previous_latents = found.audio_latents
+            if with_sound:
+                # Its tokens from where it starts: its held ones are the previous segment's, so nothing is lost.
+                offset = ltx2.audio_tokens(pipe, segment.start, output.fps)
+                earlier = take_latents[:offset] if take_latents is not None else previous_latents[:0]
+                take_latents = np.concatenate([earlier, found.audio_latents])
         if writer.frames_written != shot.frames:
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
         # The sound is muxed under the frames when the writer closes: silent for a muted take, so the film's
         # sound stays continuous across it.
         if plan.audio == "generate":
             writer.audio = Audio.silence() if shot.mute else sound.track()
+    if take_latents is not None:
+        # As for a plain shot: the take's sound latents beside its clip, as many tokens as its frames have.
+        tokens = ltx2.audio_tokens(pipe, shot.frames, output.fps)
+        fitted = np.zeros((tokens, take_latents.shape[1]), dtype=np.float32)
+        fitted[: min(tokens, len(take_latents))] = take_latents[:tokens]
+        write_array_atomic(fitted, audio_latents_path(clip))
     remove_stale_segments(shot, film_dir)
     return clip
 

@@ -113,6 +113,13 @@ def test_a_two_segment_ltx2_take_carries_its_sound_through_the_flow(
     [seam] = manifest["shots"][0]["seams"]
     assert seam["frame"] == 8 and set(seam["sound"]) == {"score", "loudness_step", "flux"}
     assert 0 < seam["sound"]["score"] <= SOUND_SEAM_OK, seam
+    assert f'<td class="">{seam["sound"]["score"]:.2f}</td></tr>' in (film_dir / "review.html").read_text()
+
+    # The take's audio latents lie beside its clip, as for a plain shot: segment 1's, then segment 2's from its start.
+    take_latents = np.load(film_dir / "shots" / "walk.mp4.audio.npy")
+    assert take_latents.shape == (ltx2.audio_tokens(pipe, 25, 24), first.shape[1])
+    np.testing.assert_array_equal(take_latents[:start], first[:start].numpy())
+    np.testing.assert_array_equal(take_latents[start:], second.audio_latents[: len(take_latents) - start].numpy())
 
     # Each segment's sound is cached with it: the take resumed from its segments is the same take, sound included.
     before = read_audio(film_dir / "shots" / "walk.mp4").samples
