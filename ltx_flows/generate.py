@@ -35,8 +35,8 @@ from .manifest import write_array_atomic
 from .memory import MemorySettings, apply_memory_settings, memory_steps, place_upsampler
 from .plan import RenderPlan, SegmentPlan, ShotPlan
 from .recipes import pipeline_calls, preset_of
-from .seams import colour_stats, crossfade, match_colour
-from .segments import discard_segment, load_segment, remove_stale_segments, save_segment
+from .seams import colour_stats, crossfade, crossfade_sound, match_colour
+from .segments import Segment, discard_segment, load_segment, remove_stale_segments, save_segment
 from .storyboard import ModelConfig, OutputConfig
 
 log = logging.getLogger(__name__)
@@ -341,49 +341,143 @@ def render_long_take(
     written as segments come in: memory holds one segment and the take's tail, however long the take is.
     `on_step(done, total)` counts denoising steps across the whole take; a cached segment's steps
     count as done when the next one reports.
+
+    LTX-2 takes carry their sound too: each segment after the first holds the previous one's audio
+    latents over the overlap as the start of its own sound (`_continued_sound`), and the sound crossfades
+    over the overlap exactly where the picture does (`TakeSound`). The segment's sound and audio latents
+    are cached with it. Every LTX-2 take renders so, whatever the film does with its sound, so the
+    cached segments stay the same take when `mute` or `output.audio` change.
     """
     pipe = load_pipeline(plan.model)
     upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
     output, overlap = plan.output, shot.overlap
-    # Long takes carry no generated sound yet (validation allows only muted ones): a silent
-    # track keeps the film's sound continuous across the take.
-    audio = Audio.silence() if plan.audio == "generate" else None
+    with_sound = plan.model.family == "ltx2"
+    sound = TakeSound(output.fps, overlap) if with_sound else None
     reference = None  # the first segment's colours, which later segments are pulled toward
     tail = None  # the take's last `overlap` frames: not written yet, the next segment blends over them
+    previous_latents = None  # the audio latents of the segment before (LTX-2), which this one continues
+    take_latents = None  # the take's audio latents so far (LTX-2): each segment's, from its first token on
     clip = film_dir / shot.clip
-    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf, audio=audio) as writer:
+    with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf) as writer:
         for segment in shot.segments:
             label = f"segment {segment.index + 1}/{len(shot.segments)} of {shot.id}"
             if force:
                 discard_segment(film_dir, segment)
-            frames = load_segment(film_dir, segment, label)
-            if frames is None:
+            found = load_segment(film_dir, segment, label, sound=with_sound)
+            if found is None:
                 start = time.perf_counter()
                 condition = (tail, segment.condition.strength) if tail is not None else None
-                frames = generate_shot(
+                audio_condition = None
+                if previous_latents is not None:
+                    before = shot.segments[segment.index - 1]
+                    audio_condition = _continued_sound(pipe, previous_latents, before.frames - overlap, segment, output.fps)
+                rendered = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
                     _control_slice(control, segment.start, segment.frames), memory, condition,
-                    on_step=_take_steps(on_step, segment.index, len(shot.segments)),
-                ).frames
+                    on_step=_take_steps(on_step, segment.index, len(shot.segments)), audio_condition=audio_condition,
+                )
+                found = Segment(rendered.frames, rendered.audio, rendered.audio_latents)
                 if reference is not None:
-                    match_colour(frames, reference)
+                    match_colour(found.frames, reference)
                 generated = time.perf_counter()
-                save_segment(frames, film_dir, segment, output.fps)
-                log.info("%s: %d frames in %.1fs, cached in %.1fs", label, len(frames), generated - start,
+                save_segment(found, film_dir, segment, output.fps)
+                log.info("%s: %d frames in %.1fs, cached in %.1fs", label, len(found.frames), generated - start,
                          time.perf_counter() - generated)
+            frames = found.frames
             if reference is None:
                 reference = colour_stats(frames)
             if tail is not None:
                 frames[:overlap] = crossfade(tail, frames[:overlap])
+            if sound is not None:
+                sound.add(found.audio, segment.start, segment.frames, last=segment is shot.segments[-1])
             if segment is shot.segments[-1]:
                 writer.write(frames)
             else:
                 writer.write(frames[:-overlap])
                 tail = frames[-overlap:].copy()  # a copy, so the rest of the segment can be freed
+            previous_latents = found.audio_latents
+            if with_sound:
+                # Its tokens from where it starts: its held ones are the previous segment's, so nothing is lost.
+                offset = ltx2.audio_tokens(pipe, segment.start, output.fps)
+                earlier = take_latents[:offset] if take_latents is not None else previous_latents[:0]
+                take_latents = np.concatenate([earlier, found.audio_latents])
         if writer.frames_written != shot.frames:
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
+        # The sound is muxed under the frames when the writer closes: silent for a muted take, so the film's
+        # sound stays continuous across it.
+        if plan.audio == "generate":
+            writer.audio = Audio.silence() if shot.mute else sound.track()
+    if take_latents is not None:
+        # As for a plain shot: the take's sound latents beside its clip, as many tokens as its frames have.
+        tokens = ltx2.audio_tokens(pipe, shot.frames, output.fps)
+        fitted = np.zeros((tokens, take_latents.shape[1]), dtype=np.float32)
+        fitted[: min(tokens, len(take_latents))] = take_latents[:tokens]
+        write_array_atomic(fitted, audio_latents_path(clip))
     remove_stale_segments(shot, film_dir)
     return clip
+
+
+class TakeSound:
+    """A long take's sound, put together segment by segment, sample-exact with its picture.
+
+    Segment k's sound is cut or padded (with silence, at its end) to exactly its frames: it starts at
+    sample round(start * rate / fps) of the take, where its first frame starts. Over the `overlap` frames
+    it shares with the segment before, the two sounds crossfade (`seams.crossfade_sound`) over exactly the
+    samples those frames last, so the track is continuous and as long as the take's frames. The whole
+    track is kept (sound is small: 24 kHz stereo float32 is about 0.7 MB a second, 48 kHz twice that).
+    """
+
+    def __init__(self, fps: int, overlap: int):
+        self.fps, self.overlap = fps, overlap
+        self.rate: int | None = None
+        self.pieces: list[np.ndarray] = []
+        self.tail: np.ndarray | None = None  # the last segment's overlap samples, not laid down yet
+
+    def _sample(self, frame: int) -> int:
+        return round(frame * self.rate / self.fps)
+
+    def add(self, audio: Audio, start: int, frames: int, last: bool) -> None:
+        if self.rate is None:
+            self.rate = audio.rate
+        if audio.rate != self.rate:
+            raise ValueError(f"a long take's segments came with sound at {self.rate} and {audio.rate} Hz")
+        length = self._sample(start + frames) - self._sample(start)
+        samples = np.zeros((audio.samples.shape[0], length), dtype=np.float32)
+        samples[:, : min(length, audio.samples.shape[1])] = audio.samples[:, :length]
+        if self.tail is not None:
+            shared = self.tail.shape[1]
+            samples[:, :shared] = crossfade_sound(self.tail, samples[:, :shared])
+        if last:
+            self.pieces.append(samples)
+            self.tail = None
+            return
+        shared = length - (self._sample(start + frames - self.overlap) - self._sample(start))
+        self.pieces.append(samples[:, :-shared])
+        self.tail = samples[:, -shared:]
+
+    def track(self) -> Audio:
+        return Audio(np.concatenate(self.pieces, axis=1), self.rate)
+
+
+def _continued_sound(
+    pipe, previous_latents: np.ndarray, overlap_start: int, segment: SegmentPlan, fps: int
+) -> ltx2.AudioCondition:
+    """The audio condition that continues the previous segment's sound: its audio latents from where the
+    overlap starts (its frame `overlap_start`: token round(overlap_start / fps * 25), as the pipeline counts
+    tokens) to its end, held as the first tokens of this segment, with the strength its picture's tail has.
+
+    Audio tokens last 40 ms and frames do not line up with them, so the held sound can sit up to half a
+    token (20 ms) off the overlap's frames; the crossfade over the overlap covers it.
+    """
+    latents = torch.from_numpy(previous_latents)
+    first = ltx2.audio_tokens(pipe, overlap_start, fps)
+    tokens = ltx2.audio_tokens(pipe, segment.frames, fps)
+    held = latents[first:][:tokens]
+    values = torch.zeros(tokens, latents.shape[1])
+    values[: len(held)] = held
+    hold = torch.zeros(tokens)
+    hold[: len(held)] = segment.condition.strength
+    return ltx2.AudioCondition(latents=values, hold=hold)
 
 
 def _take_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):

@@ -13,7 +13,7 @@ import numpy as np
 
 from .media import VideoInfo
 from .plan import RenderPlan, ShotPlan, file_sha256
-from .seams import seam_scores
+from .seams import seam_scores, sound_seam_scores
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
@@ -58,7 +58,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "render_seconds": renders[shot.id]["render_seconds"],
                 "rendered_at": renders[shot.id]["rendered_at"],
                 "rendered_by": renders[shot.id]["rendered_by"],
-                **(_long_take(shot, film_dir) if shot.segments else {}),
+                **(_long_take(plan, shot, film_dir) if shot.segments else {}),
                 **(_retakes(shot) if shot.retakes else {}),
                 "control": (
                     {"kind": shot.control.kind, "source_sha256": shot.control.source_sha256, "lora": shot.control.lora,
@@ -106,8 +106,16 @@ def _retakes(shot: ShotPlan) -> dict:
     }
 
 
-def _long_take(shot: ShotPlan, film_dir: Path) -> dict:
-    """A long take's segments, and its seams measured on the decoded shot clip."""
+def _long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict:
+    """A long take's segments, and its seams measured on the decoded shot clip: picture, and sound where the take
+    carries generated sound (`sound`: see `seams.sound_seam_scores`; None for a take without)."""
+    joins = [s.start for s in shot.segments[1:]]
+    seams = seam_scores(film_dir / shot.clip, joins, shot.overlap)
+    sounds = [None] * len(joins)
+    if plan.audio == "generate" and not shot.mute:
+        sounds = sound_seam_scores(film_dir / shot.clip, joins, shot.overlap, plan.output.fps)
+    for seam, sound in zip(seams, sounds):
+        seam["sound"] = {k: v for k, v in sound.items() if k != "frame"} if sound else None
     return {
         "overlap": shot.overlap,
         "segments": [
@@ -122,7 +130,7 @@ def _long_take(shot: ShotPlan, film_dir: Path) -> dict:
             }
             for s in shot.segments
         ],
-        "seams": seam_scores(film_dir / shot.clip, [s.start for s in shot.segments[1:]], shot.overlap),
+        "seams": seams,
     }
 
 

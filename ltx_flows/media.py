@@ -384,6 +384,27 @@ def _audio_seconds(container) -> float:
     return sum(frame.samples for frame in container.decode(stream)) / stream.codec_context.sample_rate
 
 
+def read_audio(path: str | os.PathLike, channels: int = 2) -> Audio:
+    """A clip's (first) sound track, decoded to float samples at 48 kHz, as players play it.
+
+    Decoded by ffmpeg, which applies the mp4's edit list (it trims AAC's encoder priming), so sample
+    `round(f * 48000 / fps)` is where frame f starts, as `ClipWriter` laid the sound under the frames.
+    """
+    process = _popen_ffmpeg(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
+         "-f", "f32le", "-ac", str(channels), "-ar", str(AUDIO_RATE), "pipe:"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        raw, stderr = process.communicate()
+    finally:
+        _stop(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not decode the sound of {path}; ffmpeg said:\n"
+                           f"{_stderr_tail(stderr.decode(errors='replace')) or '(no output)'}")
+    return Audio(np.frombuffer(raw, dtype=np.float32).reshape(-1, channels).T.copy(), AUDIO_RATE)
+
+
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """A video's frames one at a time, as (H, W, 3) uint8 RGB arrays: memory stays at one frame."""
     with av.open(str(path)) as container:

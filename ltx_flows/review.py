@@ -14,6 +14,7 @@ from pathlib import Path
 from .manifest import write_text_atomic
 from .plan import RenderPlan
 from .report import data_uri, filmstrip
+from .seams import SOUND_SEAM_OK
 
 FILMSTRIP_FRAMES = 5
 # A seam scoring above this moves noticeably more than the rest of its take (see seams.seam_scores).
@@ -71,15 +72,21 @@ def _filmstrip(clip: Path, frames: int) -> str:
     return f'<img class="filmstrip" alt="filmstrip" src="{uri}">'
 
 
+def _sound_cell(sound: dict | None) -> str:
+    if not sound:
+        return "<td>-</td>"
+    return f'<td class="{"warn" if sound["score"] > SOUND_SEAM_OK else ""}">{sound["score"]:.2f}</td>'
+
+
 def _seams(seams: list[dict]) -> str:
     rows = "".join(
         f'<tr><td>{i + 1}</td><td>{seam.get("frame", "-")}</td>'
         f'<td class="{"warn" if seam["score"] > SEAM_WARNING else ""}">{seam["score"]:.2f}</td>'
-        f'<td>{seam["colour_shift"]:.1f}</td></tr>'
+        f'<td>{seam["colour_shift"]:.1f}</td>{_sound_cell(seam.get("sound"))}</tr>'
         for i, seam in enumerate(seams)
     )
     return ("<table class=\"seams\"><tr><th>seam</th><th>frame</th><th>score (1 = like the rest of the take)</th>"
-            f"<th>colour shift (grey levels)</th></tr>{rows}</table>")
+            f"<th>colour shift (grey levels)</th><th>sound (1 = like the rest; above 3, listen)</th></tr>{rows}</table>")
 
 
 def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:

@@ -3,7 +3,10 @@
 `segments/<shot>/<NN>-<hash>.mp4` holds a segment's frames losslessly (RGB H.264 at qp 0: it
 decodes to exactly the frames that were generated, so a resumed take is bit for bit the take
 rendered in one go), with a record beside it (`.mp4.json`: content hash, frames, format, size,
-sha256). A segment is reused only when its record vouches for the file as it is now; a damaged
+sha256). An LTX-2 segment's sound lies beside it, losslessly: `<NN>-<hash>.sound.npy` (the decoded
+waveform, float32 (channels, samples), its rate in the record) and `<NN>-<hash>.audio.npy` (its final
+audio latents, which the next segment holds as its sound's start), each with its size and sha256 in
+the record. A segment is reused only when its record vouches for every file as it is now; a damaged
 one is rendered again, and the log says which. Only files with ltx-flows' own names are ever
 deleted from `segments/<shot>/`: anything else there is left alone.
 
@@ -13,13 +16,14 @@ No torch here: generate.render_long_take calls these around its model calls.
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .cache import sidecar
-from .manifest import write_json_atomic
-from .media import read_frames, write_clip
+from .manifest import write_array_atomic, write_json_atomic
+from .media import Audio, read_frames, write_clip
 from .plan import SegmentPlan, ShotPlan, file_sha256
 
 log = logging.getLogger(__name__)
@@ -28,12 +32,35 @@ log = logging.getLogger(__name__)
 # versions) is rendered again rather than trusted.
 FORMAT = "h264rgb-lossless"
 
-# The names ltx-flows writes in segments/<shot>/: segments, their records, and partial files.
-_OURS = re.compile(r"^\.?\d{2}-[0-9a-f]{16}(\.partial)?\.mp4(\.json)?(\.partial)?$")
+# The names ltx-flows writes in segments/<shot>/: segments, their records, their sound, and partial files.
+_OURS = re.compile(r"^\.?\d{2}-[0-9a-f]{16}((\.partial)?\.mp4(\.json)?|\.sound\.npy|\.audio\.npy)(\.partial)?$")
 
 
-def load_segment(film_dir: Path, segment: SegmentPlan, label: str) -> np.ndarray | None:
-    """The cached frames of `segment`, or None when there are none that its record vouches for."""
+@dataclass(frozen=True)
+class Segment:
+    """A finished segment: its uint8 frames and, for LTX-2, its sound and the sound's audio latents."""
+
+    frames: np.ndarray
+    audio: Audio | None = None
+    audio_latents: np.ndarray | None = None  # float32 (audio_tokens, features), as `generate.Clip` has them
+
+
+def _sound_paths(path: Path) -> dict[str, Path]:
+    # The record's key for each sound file beside segment `path` (NN-hash.mp4).
+    return {"sound": path.with_name(f"{path.stem}.sound.npy"), "audio_latents": path.with_name(f"{path.stem}.audio.npy")}
+
+
+def _vouched(record: dict, path: Path) -> bool:
+    # The file is there and is the file the record entry describes.
+    try:
+        return record.get("bytes") == path.stat().st_size and record.get("sha256") == file_sha256(path)
+    except OSError:
+        return False
+
+
+def load_segment(film_dir: Path, segment: SegmentPlan, label: str, sound: bool = False) -> Segment | None:
+    """The cached `segment`, or None when there is none that its record vouches for; `sound`: it must have its
+    sound too (LTX-2 takes), else it is rendered again."""
     path = film_dir / segment.cache
     record_path = sidecar(path)
     if not path.is_file() and not record_path.is_file():
@@ -47,11 +74,11 @@ def load_segment(film_dir: Path, segment: SegmentPlan, label: str) -> np.ndarray
     if any(record.get(key) != value for key, value in expected.items()):
         log.info("%s: %s was cached from other settings; rendering it again", label, segment.cache)
         return None
-    try:
-        damaged = record.get("bytes") != path.stat().st_size or record.get("sha256") != file_sha256(path)
-    except OSError:
-        damaged = True
-    if damaged:
+    if sound and not all(key in record for key in _sound_paths(path)):
+        log.info("%s: %s was cached without its sound; rendering it again", label, segment.cache)
+        return None
+    sounds = _sound_paths(path) if sound else {}
+    if not _vouched(record, path) or not all(_vouched(record[key], file) for key, file in sounds.items()):
         log.warning("%s: cached %s is damaged (it is not the file its record describes); rendering it again",
                     label, segment.cache)
         return None
@@ -61,26 +88,37 @@ def load_segment(film_dir: Path, segment: SegmentPlan, label: str) -> np.ndarray
                     label, segment.cache, len(frames), segment.frames)
         return None
     log.info("%s: cached in %s", label, segment.cache)
-    return frames
+    if not sound:
+        return Segment(frames)
+    audio = Audio(np.load(sounds["sound"], allow_pickle=False), record["sound"]["rate"])
+    return Segment(frames, audio, np.load(sounds["audio_latents"], allow_pickle=False))
 
 
-def save_segment(frames: np.ndarray, film_dir: Path, segment: SegmentPlan, fps: int) -> None:
-    """Cache a finished segment's frames, then its record (so a record never vouches for a half-written file)."""
+def save_segment(found: Segment, film_dir: Path, segment: SegmentPlan, fps: int) -> None:
+    """Cache a finished segment's frames (and sound), then its record (so a record never vouches for a
+    half-written file)."""
     path = film_dir / segment.cache
     path.parent.mkdir(parents=True, exist_ok=True)
     sidecar(path).unlink(missing_ok=True)
-    write_clip(frames, path, fps=fps, lossless=True)
-    write_json_atomic(
-        {"content_hash": segment.content_hash, "frames": len(frames), "format": FORMAT,
-         "bytes": path.stat().st_size, "sha256": file_sha256(path)},
-        sidecar(path),
-    )
+    write_clip(found.frames, path, fps=fps, lossless=True)
+    record = {"content_hash": segment.content_hash, "frames": len(found.frames), "format": FORMAT,
+              "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    if found.audio is not None:
+        sounds = _sound_paths(path)
+        write_array_atomic(np.asarray(found.audio.samples, dtype=np.float32), sounds["sound"])
+        write_array_atomic(np.asarray(found.audio_latents, dtype=np.float32), sounds["audio_latents"])
+        for key, file in sounds.items():
+            record[key] = {"bytes": file.stat().st_size, "sha256": file_sha256(file)}
+        record["sound"]["rate"] = found.audio.rate
+    write_json_atomic(record, sidecar(path))
 
 
 def discard_segment(film_dir: Path, segment: SegmentPlan) -> None:
     path = film_dir / segment.cache
     sidecar(path).unlink(missing_ok=True)
     path.unlink(missing_ok=True)
+    for file in _sound_paths(path).values():
+        file.unlink(missing_ok=True)
 
 
 def remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
@@ -88,7 +126,8 @@ def remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
     after night. Only ltx-flows' own file names are candidates; the current segments and their records stay."""
     folder = film_dir / Path(shot.segments[0].cache).parent
     current = {Path(segment.cache).name for segment in shot.segments}
-    current |= {sidecar(Path(name)).name for name in current}
+    current |= {sidecar(Path(name)).name for name in current} | {
+        file.name for name in current for file in _sound_paths(Path(name)).values()}
     for path in folder.iterdir():
         if path.is_file() and _OURS.match(path.name) and path.name not in current:
             path.unlink()

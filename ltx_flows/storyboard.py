@@ -1159,11 +1159,6 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
                          "LTX-Video makes no sound: use `model.family: ltx2`, a music bed file, or `none`"))
     for index, shot in enumerate(storyboard.shots):
         frames = snap_frames(shot.requested_frames(output.fps))
-        layout = shot.segment_layout(model.family, frames)
-        if audio == "generate" and not shot.mute and layout is not None and segment_count(frames, *layout) > 1:
-            problems.append((("shots", index),
-                             "long takes do not carry generated sound yet: set `mute: true` on this shot (the film "
-                             "stays silent there), or use `output.audio: none` or a music bed"))
         if shot.mute and audio != "generate":
             problems.append((("shots", index, "mute"), "`mute` silences generated sound, and this film generates none"))
         if shot.control is None:

@@ -89,6 +89,23 @@ def test_cuda_ltx2_render(tiny_cache, write_storyboard, workspace, reference_med
 
 
 @pytest.mark.parametrize("offload", ["false", "true"])
+def test_cuda_ltx2_long_take_carries_its_sound(tiny_cache, write_storyboard, workspace, offload):
+    """A 2-segment two-pass take in bfloat16: segment 2 holds segment 1's audio latents over the overlap exactly
+    (the hold runs in float32 whatever the model's dtype), under offload too, and the take's track fits its frames."""
+    from pathlib import Path
+
+    board = LTX2_BOARD.format(offload=offload, two_pass="true", control="")
+    path = write_storyboard(board.replace("frames: 25", "frames: 25\n    segments: {frames: 17, overlap: 9}"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    info = probe(clip)
+    assert info.frames == 25 and info.audio_duration == pytest.approx(25 / 24, abs=1e-6)
+    first, second = [np.load(workspace / "renders" / Path(s.cache).with_name(Path(s.cache).stem + ".audio.npy"))
+                     for s in plan.shots[0].segments]
+    np.testing.assert_array_equal(second[:10], first[8:])  # tokens 8-17 of 18: frames 8-16 of segment 1
+
+
+@pytest.mark.parametrize("offload", ["false", "true"])
 def test_cuda_ltxv_two_pass(tiny_cache, write_storyboard, workspace, offload):
     board = BOARD.format(dtype="bfloat16", offload=offload, tiling="false").replace("height: 160", "height: 128")
     path = write_storyboard(board.replace("steps: 2,", "steps: 2, two_pass: true,"))
