@@ -165,8 +165,8 @@ class _SoundHold:
 
         path = audio_latents_path(previous)
         if not path.is_file():
-            # E.g. a long take's render, which keeps no audio latents: the window's sound is generated free and
-            # spliced in; the sound outside it is kept all the same.
+            # E.g. a clip rendered by an older ltx-flows: the window's sound is generated free and spliced in;
+            # the sound outside it is kept all the same.
             log.info("Retake of %s: no audio latents beside %s; its sound is not held", shot.id, previous.name)
             return None
         pipe, fps = load_pipeline(plan.model), plan.output.fps
