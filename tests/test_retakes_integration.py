@@ -1,5 +1,5 @@
-"""Integration: retakes on the real tiny pipelines (LTX-Video, and LTX-2 with sound), real ffmpeg, the real shot
-cache, and the command line's fast path in a real process.
+"""Integration: retakes on the real tiny pipelines (LTX-Video, and LTX-2 with sound), real ffmpeg, the real Prefect
+flow (temporary server), the real shot cache, and the command line's fast path in a real process.
 
 Generation is never stubbed: the pipelines' `__call__` is wrapped to record the real calls' conditions (each call
 then runs the real pipeline). One render sequence per family runs once per module; the tests read what it left.
@@ -77,15 +77,24 @@ def _render(folder: Path, text: str, film_dir: Path):
 
 
 @pytest.fixture(scope="module")
-def ltxv(tiny_cache, tmp_path_factory):
-    """Render the shot with one retake, run again unchanged (in process, then from the command line), add a
-    second retake, then remove both: what each step did."""
+def ltxv(prefect_server, tiny_cache, tmp_path_factory):
+    """Render the shot with one retake through the flow, run again unchanged (in process, then from the command
+    line), add a second retake, then remove both: what each step did."""
+    from ltx_flows.flow import render_storyboard
+
     folder = tmp_path_factory.mktemp("retake-ltxv")
     film_dir = folder / "renders" / "gift"
     with pytest.MonkeyPatch.context() as monkeypatch:
         calls = _recorder(LTXConditionPipeline, monkeypatch)
+        monkeypatch.chdir(folder)  # the workspace root
         one = BOARD.format(family="ltxv", audio="", retakes=ONE)
-        plan, first, first_events = _render(folder, one, film_dir)
+        (folder / "board.yaml").write_text(textwrap.dedent(one).lstrip())
+        plan = plan_storyboard(load_storyboard(folder / "board.yaml", folder), folder / "board.yaml")
+        before = len(generate.generation_events)
+        state = render_storyboard(str(folder / "board.yaml"), out=str(folder / "renders"), return_state=True)
+        first_events = generate.generation_events[before:]
+        first = json.loads((film_dir / "shots" / "reveal.mp4.json").read_text())
+        flow_manifest = json.loads((film_dir / "manifest.json").read_text())
         first_calls = list(calls)
         _, again, again_events = _render(folder, one, film_dir)
         cli = subprocess.run([sys.executable, "-c", CLI, "render", "board.yaml", "--out", "renders"], cwd=folder,
@@ -110,7 +119,10 @@ def ltxv(tiny_cache, tmp_path_factory):
 
 def test_the_window_changes_and_frames_well_outside_it_do_not(ltxv):
     retake = ltxv.plan.shots[0].retakes[0]
-    assert ltxv.first["status"] == "rendered" and ltxv.shot_after_one.shape == ltxv.base.shape == (49, 64, 96, 3)
+    assert ltxv.state.is_completed(), ltxv.state
+    assert ltxv.flow_manifest["shots"][0]["status"] == "rendered"
+    assert ltxv.first["content_hash"] == ltxv.plan.shots[0].content_hash
+    assert ltxv.shot_after_one.shape == ltxv.base.shape == (49, 64, 96, 3)
     outside = np.r_[0 : retake.blend_start, retake.blend_end : 49]
     # The retake's stage is lossless: every frame outside the window and its blends is exactly the shot's own.
     assert np.array_equal(ltxv.stage_one[outside], ltxv.base[outside])
