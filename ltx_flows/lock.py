@@ -59,7 +59,9 @@ def film_lock(film_dir: Path) -> Iterator[None]:
 def _remove_leftovers(film_dir: Path) -> None:
     if not film_dir.is_dir():
         return
-    for folder in (film_dir, film_dir / "shots"):
+    # A shot's retake stages are written in retakes/<shot>/ (see retakes.py).
+    retakes = film_dir / "retakes"
+    for folder in (film_dir, film_dir / "shots", *(retakes.iterdir() if retakes.is_dir() else ())):
         if folder.is_dir():
             for path in folder.iterdir():
                 if _LEFTOVER.match(path.name) and path.is_file():

@@ -42,8 +42,9 @@ from .seams import crossfade
 
 log = logging.getLogger(__name__)
 
-# The names ltx-flows writes in retakes/<shot>/: stages, their records and sound latents, and partial files.
-_OURS = re.compile(r"^\.?(base|\d{2})-[0-9a-f]{16}(\.partial)?\.mp4(\.json|\.audio\.npy)?(\.partial)?$")
+# The names ltx-flows writes in retakes/<shot>/: stages, their records and sound latents (partial files of a killed
+# write are removed with the film's other leftovers, see lock.py).
+_OURS = re.compile(r"^(base|\d{2})-[0-9a-f]{16}\.mp4(\.json|\.audio\.npy)?$")
 
 
 def base_clip(shot: ShotPlan) -> str:

@@ -165,3 +165,24 @@ def test_a_keyframe_inside_a_window_stays_pinned_in_the_retake(write_storyboard)
     retake = plan_of(write_storyboard(text)).shots[0].retakes[0]
     # Shot frame 48 is frame 33 of the retake's clip (it starts at 15); LTX-2 pins it at latent index 5 (pixel 33).
     assert [(k.frame, k.latent_index, k.model_frame) for k in retake.keyframes] == [(33, 5, 33)]
+
+
+def test_stale_stages_and_killed_writes_are_removed_and_nothing_else(write_storyboard, workspace):
+    from ltx_flows.lock import film_lock
+    from ltx_flows.retakes import base_clip, remove_stale_stages
+
+    shot = plan_of(board(write_storyboard, "      - {from: 1.5s, to: 2.5s}")).shots[0]
+    film_dir = workspace / "renders" / "gift"
+    folder = film_dir / "retakes" / "reveal"
+    folder.mkdir(parents=True)
+    current = [base_clip(shot), shot.retakes[0].cache]
+    names = [p.rsplit("/", 1)[1] for p in current]
+    keep = [*names, *(n + ".json" for n in names), names[0] + ".audio.npy", "notes.txt"]
+    stale = ["00-0123456789abcdef.mp4", "00-0123456789abcdef.mp4.json", "base-0123456789abcdef.mp4.audio.npy"]
+    killed = f".{names[1][:-4]}.4242-0badf00d.partial.mp4"  # what media's atomic write leaves when killed
+    for name in [*keep, *stale, killed]:
+        (folder / name).write_text("x")
+    remove_stale_stages(shot, film_dir)
+    with film_lock(film_dir):  # taking the film's lock clears what a killed writer left
+        pass
+    assert sorted(p.name for p in folder.iterdir()) == sorted(keep)
