@@ -246,7 +246,9 @@ def render_shot(
 ) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path.
 
-    `force`: a long take renders every segment again instead of reusing its cached ones.
+    A shot with retakes is its own render with each retake applied on top (`retakes.render_retaken`).
+    `force`: a long take renders every segment again instead of reusing its cached ones (and a shot with
+    retakes every stage).
     """
     if shot.retakes:
         from .retakes import render_retaken
