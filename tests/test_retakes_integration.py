@@ -117,6 +117,7 @@ def ltxv(prefect_server, tiny_cache, tmp_path_factory):
     return SimpleNamespace(**locals())
 
 
+@pytest.mark.slow  # the shared fixture: 15-20 s alone here, 32-62 s with a Prefect server start under load
 def test_the_window_changes_and_frames_well_outside_it_do_not(ltxv):
     retake = ltxv.plan.shots[0].retakes[0]
     assert ltxv.state.is_completed(), ltxv.state
@@ -133,6 +134,7 @@ def test_the_window_changes_and_frames_well_outside_it_do_not(ltxv):
     assert changed > 10 and changed > 3 * reencode, (changed, reencode)
 
 
+@pytest.mark.slow  # the shared fixture: 15-20 s alone here, 32-62 s with a Prefect server start under load
 def test_the_retake_call_held_the_frames_around_the_window(ltxv):
     retake = ltxv.plan.shots[0].retakes[0]
     assert [c["prompt"] for c in ltxv.first_calls] == ["hands lift the lid of a gift box", "the lid catches the light"]
@@ -147,6 +149,7 @@ def test_the_retake_call_held_the_frames_around_the_window(ltxv):
     assert ltxv.first_events[1]["held"] == [{"at": h.at, "frames": h.last_frame - h.first_frame + 1} for h in retake.held]
 
 
+@pytest.mark.slow  # the shared fixture: 15-20 s alone here, 32-62 s with a Prefect server start under load
 def test_an_unchanged_rerun_renders_nothing_and_the_command_line_imports_no_model(ltxv):
     assert ltxv.again["status"] == "cached" and ltxv.again_events == []
     assert ltxv.cli.returncode == 0, ltxv.cli.stdout + ltxv.cli.stderr
@@ -160,6 +163,7 @@ def test_an_unchanged_rerun_renders_nothing_and_the_command_line_imports_no_mode
     assert f'<a href="{retake.cache}">after this retake</a>' in ltxv.review  # the review page lists it
 
 
+@pytest.mark.slow  # the shared fixture: 15-20 s alone here, 32-62 s with a Prefect server start under load
 def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_shot_back_without_a_model(ltxv):
     second = ltxv.plan_two.shots[0].retakes[1]
     assert ltxv.second["status"] == "rendered"
