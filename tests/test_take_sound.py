@@ -19,6 +19,18 @@ from ltx_flows.storyboard import load_storyboard
 
 RATE, FPS = 24000, 24
 
+TAKE = """
+version: 1
+name: take
+model: {family: ltx2, checkpoint: tiny}
+output: {width: 128, height: 64, fps: 24, audio: generate}
+shots:
+  - id: walk
+    prompt: "a walk with footsteps"
+    frames: 25
+    segments: {frames: 17, overlap: 9}
+"""
+
 
 def _tone(seconds: float, start: float = 0.0) -> np.ndarray:
     # A 220 Hz tone with a slow swell and a warbling overtone: a take's sound that changes smoothly, the
@@ -108,19 +120,6 @@ def test_a_segment_is_cached_with_its_sound_and_only_whole_is_reused(write_story
     save_segment(Segment(frames), film_dir, segment, FPS)
     assert load_segment(film_dir, segment, "s", sound=True) is None
     assert load_segment(film_dir, segment, "s").frames.shape == frames.shape
-
-
-TAKE = """
-version: 1
-name: take
-model: {family: ltx2, checkpoint: tiny}
-output: {width: 128, height: 64, fps: 24, audio: generate}
-shots:
-  - id: walk
-    prompt: "a walk with footsteps"
-    frames: 25
-    segments: {frames: 17, overlap: 9}
-"""
 
 
 def test_an_ltx2_long_take_with_generated_sound_is_valid(write_storyboard):
