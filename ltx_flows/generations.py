@@ -8,7 +8,7 @@ diffusers' conversion scripts (`scripts/convert_ltx_to_diffusers.py`, `convert_l
 for the published checkpoints; the installed diffusers 0.42.1 accepts each key. Pure data: no torch.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _LTXV_TRANSFORMER = {
     "in_channels": 128, "out_channels": 128, "patch_size": 1, "patch_size_t": 1,
@@ -209,9 +209,37 @@ GENERATIONS: dict[str, Generation] = {
     ),
 }
 
-# LTX-Video 0.9.0 and 0.9.1 ship a scheduler with dynamic shifting on, and LTXConditionPipeline never passes
-# the `mu` that needs (diffusers 0.42.1 raises in `set_timesteps`): refused at validation.
-UNSUPPORTED_CHECKPOINTS = {
-    "Lightricks/LTX-Video": "LTX-Video 0.9.0",
-    "Lightricks/LTX-Video-0.9.1": "LTX-Video 0.9.1",
+@dataclass(frozen=True)
+class Unsupported:
+    """A published checkpoint ltx-flows refuses at validation: what it is, why, and what to use instead."""
+
+    name: str
+    why: str
+    instead: str
+
+
+_NO_MU = Unsupported(
+    name="", why="its scheduler shifts by token count and diffusers' LTXConditionPipeline never passes the `mu` "
+    "that needs", instead="use LTX-Video 0.9.5 or later (e.g. `preset: ltxv-0.9.7-distilled`)",
+)
+# LTX-2.5 loads into LTX2ConditionPipeline (diffusers 0.42.1 knows its Gemma-4 text encoder, duration head and
+# prompt enhancer) but does not render as published through it: `from_pretrained` ignores `transformer_full/`
+# (the dev weights) and `diffusion_decoder/` ("not expected ... will be ignored", pipelines/pipeline_utils.py:981),
+# so it loads the distilled `transformer/` whatever the recipe, and `__call__` decodes with the convolutional
+# VAE (pipelines/ltx2/pipeline_ltx2_condition.py:2113), where LTX-2.5's native decoder is the diffusion decoder,
+# a third pass through LTX2VideoDiffusionDecodePipeline that ltx-flows does not run.
+_LTX25 = Unsupported(
+    name="LTX-2.5",
+    why="diffusers' LTX2ConditionPipeline loads only its distilled `transformer/` (it ignores the dev weights in "
+    "`transformer_full/` and the `diffusion_decoder/`) and decodes with the convolutional VAE instead of LTX-2.5's "
+    "diffusion decoder, a third pass (LTX2VideoDiffusionDecodePipeline) ltx-flows does not run yet",
+    instead="use LTX-2.3 (`preset: ltx2.3-distilled` or `preset: ltx2.3-dev`)",
+)
+# Refused at validation where a storyboard names them (`model.checkpoint`).
+UNSUPPORTED_CHECKPOINTS: dict[str, Unsupported] = {
+    "Lightricks/LTX-Video": replace(_NO_MU, name="LTX-Video 0.9.0"),
+    "Lightricks/LTX-Video-0.9.1": replace(_NO_MU, name="LTX-Video 0.9.1"),
+    "Lightricks/LTX-2.5-Diffusers": _LTX25,
+    # The original-format repo (single files for Lightricks' own pipelines): no diffusers layout at all.
+    "Lightricks/LTX-2.5": _LTX25,
 }

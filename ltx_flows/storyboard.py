@@ -1134,10 +1134,8 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     size = f"{output.width}x{output.height}"
 
     if model.checkpoint in UNSUPPORTED_CHECKPOINTS:
-        problems.append((("model", "checkpoint"),
-                         f"{UNSUPPORTED_CHECKPOINTS[model.checkpoint]} is not supported: its scheduler shifts by token "
-                         "count and diffusers' LTXConditionPipeline never passes the `mu` that needs; use LTX-Video "
-                         "0.9.5 or later (e.g. `preset: ltxv-0.9.7-distilled`)"))
+        refused = UNSUPPORTED_CHECKPOINTS[model.checkpoint]
+        problems.append((("model", "checkpoint"), f"{refused.name} is not supported: {refused.why}; {refused.instead}"))
     if model.sigmas is not None and len(model.sigmas) != model.steps:
         problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "

@@ -22,6 +22,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _ltx_flows(*args, env: dict, cwd=None) -> subprocess.CompletedProcess:
+    # One torch thread: the twins' tensors are tiny, so each op costs its thread hand-off, not its arithmetic.
+    # On 2 shared cores, one LTX-2 dev shot rendered in 1.4-3.6 s with one thread and 8-23 s with two, and
+    # two threads burnt ~70% more CPU (spin-waiting).
+    env = {**env, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", *args], cwd=cwd, env=env, capture_output=True,
                          text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -47,8 +51,9 @@ def _size(name: str) -> tuple[int, int]:
 
 def _storyboard(name: str, clip: str) -> str:
     preset = PRESETS[name]
-    # Few steps for the dev presets (the distilled ones keep their 8-step schedule); two-pass, since every
-    # preset has an upsampler; one shot with a keyframe, and a control where the preset has IC-LoRAs.
+    # Few steps for the dev presets (the distilled ones keep their 8-step schedule; LTX-2's shifted dev schedule
+    # needs two); two-pass, since every preset has an upsampler; one shot with a keyframe, and a control where
+    # the preset has IC-LoRAs.
     steps = "" if preset.sigmas else ", steps: 2"
     control = f", control: {{kind: canny, source: {clip}}}" if preset.control_loras else ""
     width, height = _size(name)
@@ -59,15 +64,22 @@ def _storyboard(name: str, clip: str) -> str:
     )
 
 
-def test_every_preset_renders_offline_from_its_hub_ids_through_the_flow(hub_home, workspace, reference_media, tmp_path):
+def test_every_preset_renders_offline_from_its_hub_ids_through_the_flow(
+    prefect_server, hub_home, workspace, reference_media, tmp_path
+):
     files = []
     for name in PRESETS:
         path = workspace / f"{name}.yaml"
         path.write_text(_storyboard(name, reference_media["clip"]))
         files.append(path.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and k != "PREFECT_API_URL"}
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     empty = tmp_path / "empty-ltx-flows-cache"
     env.update(HF_HOME=str(hub_home), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO), LTX_FLOWS_CACHE=str(empty))
+    # The session's Prefect server (already up for the other integration tests), as a worker reports to its
+    # team's server: the CLI then starts no temporary server of its own (~4-20 s here).
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     _ltx_flows("render", *files, "--out", "renders", env=env, cwd=workspace)
 
     assert not (empty / "twins").exists()  # nothing came from a twin built on the side

@@ -14,7 +14,7 @@ import pytest
 from ltx_flows.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
 from ltx_flows.plan import plan_storyboard
 from ltx_flows.presets import PRESETS
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.storyboard import StoryboardError, load_storyboard
 
 from .conftest import REPO
 
@@ -105,6 +105,24 @@ def test_stated_facts_match_the_published_configs():
             assert key in published and published[key] == value, (generation, name, key, value, published.get(key))
     assert ltx2["scheduler"]["distilled"]["use_dynamic_shifting"] is LTX2_DISTILLED_SCHEDULER["use_dynamic_shifting"]
     assert ltx2["scheduler"]["dev / full"]["shift_terminal"] == LTX2_DEV_SCHEDULER["shift_terminal"]
+
+
+@pytest.mark.parametrize("checkpoint", ["Lightricks/LTX-2.5-Diffusers", "Lightricks/LTX-2.5"])
+def test_ltx2_5_is_refused_where_it_is_named_with_what_to_use_instead(write_storyboard, checkpoint):
+    """LTX-2.5 loads into LTX2ConditionPipeline, but as its distilled transformer decoded by the convolutional VAE
+    whatever the recipe (no dev weights, no diffusion decoder): validation refuses it, says why and names LTX-2.3."""
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {{family: ltx2, checkpoint: {checkpoint}}}
+        shots: [{{id: a, prompt: x, frames: 9}}]
+        """)
+    with pytest.raises(StoryboardError) as info:
+        load_storyboard(path)
+    [problem] = [p.format(path) for p in info.value.problems]
+    assert problem.startswith(f"{path}:3:") and "model.checkpoint: LTX-2.5 is not supported" in problem
+    assert "transformer_full" in problem and "diffusion decoder" in problem and "`preset: ltx2.3-distilled`" in problem
+    assert not any(p.generation.startswith("ltx2-2.5") for p in PRESETS.values())
 
 
 def _plan(write_storyboard, preset: str, **model):
