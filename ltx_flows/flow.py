@@ -2,9 +2,9 @@
 
 render-batch (or render-storyboard, for one file)
   -> shot-<storyboard>-<id>: every shot of every storyboard that needs a render, one task each, on the
-     render slots (a Dask cluster's GPU workers, or threads here), longest first, as soon as its
-     storyboard is planned; never more out at once than there are slots
-  -> stitch-<storyboard>: the film and manifest, on this process's encoding slot, as soon as that
+     render slots (a Dask cluster's GPU workers, or threads here), storyboards with the longest shots first
+     (_queue_order), as soon as its storyboard is planned; never more out at once than there are slots
+  -> stitch-<storyboard>: the film and manifest, on this process's encoding slots, as soon as that
      storyboard's own shots are done
 
 Importing this module does not import torch (or Dask): a run with nothing to render never needs them.
@@ -46,7 +46,7 @@ from prefect.utilities.annotations import quote
 from . import progress, report
 from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
 from .cache import invalidate_film, render_shot_cached
-from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
+from .cluster import GPU_SLOT, connect_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
 from .finish import Finished, finish_storyboard, shots_to_render
@@ -229,13 +229,12 @@ class _RenderSlots:
 
     A render worker that finishes a shot should find its next one waiting rather than wait for this
     process to hear of it and send one: Dask workers get one queued shot each beyond the one they
-    render (so the longest-first order still holds to within a shot per worker); threads here get
-    one more than there are devices (a clip encodes while the next shot generates).
+    render (so the queue's order still holds to within a shot per worker); threads here get one
+    more than there are devices (a clip encodes while the next shot generates).
 
-    Storyboards stitch in this process: one at a time when shots render here too (the memory of
-    the renders comes first), one per CPU core when they render elsewhere. Longest-first leaves
-    the short shots, and so the finishing of most storyboards, to the end of a batch: one
-    stitch at a time made the last shot's end wait for a queue of stitches (10 s of 40 stitches).
+    Storyboards stitch in this process: one at a time when shots render here too (the renders'
+    memory comes first), one per CPU core when they render elsewhere, so that the storyboards that
+    finish with the batch's last shots do not stitch one after another after it.
     """
 
     submit: Callable[[dict], PrefectFuture]  # render_shot_task's parameters -> its run's future
@@ -334,12 +333,9 @@ def _worker_env() -> dict[str, str]:
     return {"PREFECT_API_URL": url} if url else {}
 
 
-def _dask_slots(address: str) -> int:
-    from distributed import Client
-
-    with Client(address, timeout=connect_timeout(), set_as_default=False) as client:
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
+def _dask_slots(client) -> int:
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
 
 
 @contextmanager
@@ -348,13 +344,10 @@ def _render_slots():
     or threads in this process (one per device plus one, so a clip encodes while the next shot generates)."""
     address = scheduler_address()
     if address:
-        from distributed import Client
-
-        check_scheduler(address, connect_timeout())
-        count = _dask_slots(address)
-        if count == 0:
-            get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
-        with Client(address, timeout=connect_timeout(), set_as_default=False) as client:
+        with connect_scheduler(address, connect_timeout()) as client:
+            count = _dask_slots(client)
+            if count == 0:
+                get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
             yield _RenderSlots(_DaskShots(client), 2 * max(count, 1), stitchers=os.cpu_count() or 1)
         return
     gpus = visible_gpus()
@@ -439,10 +432,7 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
     logger = get_run_logger()
     succeeded: dict[str, dict] = {}
-    # Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it), and
-    # longest first within a model: the greedy order that keeps every slot busy to the end.
-    queued = sorted(((board, shot) for board in boards for shot in board.pending),
-                    key=lambda item: (_model_key(item[0].plan), -item[1].frames))
+    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=_queue_order)
     completed: queue.Queue[PrefectFuture] = queue.Queue()
     out_now: dict[PrefectFuture, tuple[_Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
@@ -498,6 +488,21 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
 
 def _model_key(plan: RenderPlan) -> tuple[str, str, str]:
     return plan.model.family, plan.model.checkpoint, plan.model.preset or ""
+
+
+def _queue_order(item: tuple[_Storyboard, ShotPlan]) -> tuple:
+    """The order shots go to the render slots.
+
+    Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it).
+    Within a model, storyboards whose longest shot is longest first, and each storyboard's shots one
+    after another, longest first: the shots near the end of the batch are all short (what keeps every
+    slot busy to the end, as longest-first does), and storyboards finish, and stitch, one after
+    another while others render. Plain longest-first across storyboards left the short shots of most
+    storyboards, and so most of their stitches, to the very end (4-10 s of 40 stitches after the last
+    shot, benchmarks/makespan.py).
+    """
+    board, shot = item
+    return _model_key(board.plan), -max(pending.frames for pending in board.pending), board.file, -shot.frames
 
 
 def _storyboard_artifacts(board: _Storyboard, finished: Finished | None) -> None:
