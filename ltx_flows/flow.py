@@ -248,9 +248,9 @@ class _DaskShots:
 
     The worker runs the task with Prefect's own engine (`run_task_sync`): one task run per shot, with its
     retries, under this flow run. prefect_dask serializes Prefect's whole context (settings included) and
-    walks every parameter for futures on each submission: about 0.3 s of this process's CPU per shot,
-    measured with benchmarks/makespan.py --profile, enough that eight workers finishing short shots
-    waited for their next one. Shots never take futures as parameters, so they have no dependencies.
+    walks every parameter for futures on each submission: 0.2-0.3 s of this process's CPU per shot under
+    cProfile (benchmarks/makespan.py --profile), on the loop that hands out shots to eight workers.
+    Shots never take futures as parameters, so they have no dependencies.
     """
 
     def __init__(self, client):
