@@ -8,6 +8,10 @@ repeated; prints the best time of each, flow/bare, and each one's peak resident 
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py                      # 6 shots of 49 frames at 384x256
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --shots 150 --frames 9 --width 96 --height 64
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --smoke
+    PYTHONPATH=$PWD python benchmarks/flow_overhead.py --before /tmp/old   # also an older checkout's flow, interleaved
+
+`--before DIR` also runs the flow from another checkout of ltx-flows (`git worktree add /tmp/old <commit>`),
+interleaved with the two others, so a change's before and after are measured side by side in one run.
 
 Each flow process first renders a throw-away copy (not timed): imports, Prefect's ephemeral server
 (or the one at PREFECT_API_URL) and the model load; the bare loop loads the model and makes the same
@@ -71,16 +75,21 @@ def child(kind: str, work: Path, rep: int) -> None:
     out.mkdir()
     board = work / "bench.yaml"
     seconds = bare_loop(board, out) if kind == "bare" else flow_run(board, work / "warm.yaml", out)
+
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT=" + json.dumps({"seconds": seconds, "peak_mb": peak}))
+    import ltx_flows  # which checkout this child ran: --before's children run the other one
+
+    print("RESULT=" + json.dumps({"seconds": seconds, "peak_mb": peak, "code": str(Path(ltx_flows.__file__).parent.parent)}))
 
 
-def measure(kind: str, work: Path, rep: int) -> dict:
+def measure(kind: str, work: Path, rep: int, before: Path | None = None) -> dict:
     # One intra-op thread for torch in both: on a few shared cores, OpenMP's spinning threads make
     # multi-threaded generation times swing several-fold from one call to the next.
     env = {"OMP_NUM_THREADS": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **os.environ,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
+    if kind == "flow-before":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep)],
                             env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
@@ -97,7 +106,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2, help="bare loops and flow runs, interleaved")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
-    parser.add_argument("--child", choices=["bare", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--before", type=Path, help="also measure the flow of this other ltx-flows checkout")
+    parser.add_argument("--child", choices=["bare", "flow", "flow-before"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rep", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -111,17 +121,18 @@ def main() -> None:
     (work / "warm.yaml").write_text(storyboard_text("warm", 1, args.width, args.height, args.frames, args.steps))
     print(f"{args.shots} shots of {args.frames} frames at {args.width}x{args.height}, {args.steps} steps, "
           f"tiny checkpoint; in {work}")
-    results: dict[str, list[dict]] = {"bare": [], "flow": []}
+    results: dict[str, list[dict]] = {"bare": [], "flow": [], **({"flow-before": []} if args.before else {})}
     for rep in range(args.repeat):  # interleaved: on a shared machine the best of each is the fairest pair
         for kind in results:
-            results[kind].append(measure(kind, work, rep))
+            results[kind].append(measure(kind, work, rep, args.before))
     for kind, runs in results.items():
         times = " ".join(f"{r['seconds']:.2f}s" for r in runs)
-        print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB")
+        print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB (code in {runs[0]['code']})")
     best = {kind: min(r["seconds"] for r in runs) for kind, runs in results.items()}
     peak = {kind: max(r["peak_mb"] for r in runs) for kind, runs in results.items()}
-    print(f"flow/bare time (best of {args.repeat} each): {best['flow'] / best['bare']:.2f}")
-    print(f"flow/bare peak memory: {peak['flow'] / peak['bare']:.2f}")
+    for flow in [kind for kind in results if kind != "bare"]:
+        print(f"{flow}/bare time (best of {args.repeat} each): {best[flow] / best['bare']:.2f}")
+        print(f"{flow}/bare peak memory: {peak[flow] / peak['bare']:.2f}")
 
 
 if __name__ == "__main__":

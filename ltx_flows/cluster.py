@@ -42,12 +42,13 @@ def connect_timeout() -> float:
         raise ValueError(f"{CONNECT_TIMEOUT_ENV}={value!r}: give a number of seconds") from None
 
 
-def check_scheduler(address: str, timeout: float) -> None:
-    """Fail with a clear message, within `timeout` seconds, when no scheduler answers at `address`."""
+def connect_scheduler(address: str, timeout: float):
+    """A Dask client of the scheduler at `address`; fails with a clear message, within `timeout` seconds,
+    when none answers there."""
     from distributed import Client
 
     try:
-        Client(address, timeout=timeout, set_as_default=False).close()
+        return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise ClusterUnreachable(
             f"cannot reach the Dask scheduler at {address} ({SCHEDULER_ENV}) within {timeout:g} s: {error}. "

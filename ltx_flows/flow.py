@@ -2,22 +2,27 @@
 
 render-batch (or render-storyboard, for one file)
   -> shot-<storyboard>-<id>: every shot of every storyboard that needs a render, one task each, on the
-     render slots (a Dask cluster's GPU workers, or threads here), longest first, as soon as its
-     storyboard is planned; never more out at once than there are slots
-  -> stitch-<storyboard>: the film and manifest, on this process's encoding slot, as soon as that
+     render slots (a Dask cluster's GPU workers, or threads here), storyboards with the longest shots first
+     (_queue_order), as soon as its storyboard is planned; never more out at once than there are slots
+  -> stitch-<storyboard>: the film and manifest, on this process's encoding slots, as soon as that
      storyboard's own shots are done
 
 Importing this module does not import torch (or Dask): a run with nothing to render never needs them.
 """
 
+import contextvars
 import logging
 import os
 import queue
+import threading
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from uuid import uuid4
 
 # Core modules log to `ltx_flows.*` (model loads, timings): send those records to the run's logs
 # too (outside a run they only reach the console). Read when Prefect sets up logging, so before
@@ -35,12 +40,13 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.states import Failed
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from . import progress, report
 from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
 from .cache import invalidate_film, render_shot_cached
-from .cluster import GPU_SLOT, check_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
+from .cluster import GPU_SLOT, connect_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
 from .finish import Finished, finish_storyboard, shots_to_render
@@ -105,31 +111,85 @@ def _batch_run_name() -> str:
     return report.batch_run_name(source, when or datetime.now(timezone.utc))
 
 
-class _ProgressArtifact(logging.Handler):
-    """Moves a storyboard's progress artifact with its shots, segments and steps, at most once a second."""
+class _Reporter:
+    """Creates and updates the run's artifacts from background threads, in the flow's context.
 
-    def __init__(self, plan: RenderPlan, source: str):
+    Artifacts are calls to the Prefect API (and a summary decodes a thumbnail per shot): made on the
+    loop that hands out shots, they held back the next shot, tenths of a second per storyboard; on
+    one thread, the end of a 40-storyboard batch waited 6 s for them (benchmarks/makespan.py).
+    Artifacts are a view of the run: one that fails is logged, never fails a shot or a storyboard.
+    """
+
+    THREADS = 4
+
+    def __init__(self):
+        self._threads = ThreadPoolExecutor(max_workers=self.THREADS, thread_name_prefix="ltx-flows-artifacts")
+
+    def __call__(self, action: Callable, *args) -> None:
+        self._threads.submit(contextvars.copy_context().run, self._run, action, *args)
+
+    @staticmethod
+    def _run(action: Callable, *args) -> None:
+        try:
+            action(*args)
+        except Exception as error:
+            logging.getLogger(__name__).warning("Artifact not updated (%s): %s", action.__name__, error)
+
+    def close(self) -> None:
+        """Wait for every artifact asked for so far."""
+        self._threads.shutdown(wait=True)
+
+
+class _ProgressArtifact(logging.Handler):
+    """Moves a storyboard's progress artifact with its shots, segments and steps, at most once a second
+    (and once more at its end: the last update is never dropped).
+
+    One update is in flight at a time; what comes meanwhile replaces what waits, so a burst of events
+    (a storyboard's last shot, its stitch and its end) costs one call to the API, in order, not three.
+    """
+
+    def __init__(self, plan: RenderPlan, source: str, reporter: _Reporter):
         super().__init__()
         self.state = progress.StoryboardProgress(plan.name)
         self.throttle = progress.Throttle()
         self.description = report.storyboard_description(plan, "progress", source)
-        self.artifact = create_progress_artifact(
-            0.0, key=report.artifact_key(source, plan.name, "progress"), description=self.description
-        )
+        self.key = report.artifact_key(source, plan.name, "progress")
+        self.reporter = reporter
+        self.artifact = None  # its id, once created (with the first update)
+        self.waiting: tuple[float, str] | None = None  # the newest update not sent yet
+        self.sending = False
+        self.guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "storyboard", None) != self.state.name:
             return
         self.state.update(record)
-        if self.state.stage in ("done", "failed"):
-            self.throttle.wait()  # the last update is never dropped
-        elif not self.throttle.ready():
+        if self.state.stage not in ("done", "failed") and not self.throttle.ready():
             return
-        try:
-            update_progress_artifact(self.artifact, 100.0 * self.state.fraction,
-                                     description=f"{self.description}. Now: {self.state.describe()}")
-        except Exception as error:  # progress is a view: a failed update must not fail a shot
-            logging.getLogger(__name__).warning("Progress artifact not updated: %s", error)
+        with self.guard:
+            self.waiting = (100.0 * self.state.fraction, f"{self.description}. Now: {self.state.describe()}")
+            if self.sending:  # the update in flight sends this one after it
+                return
+            self.sending = True
+        self.reporter(self._send)
+
+    def _send(self) -> None:
+        while True:
+            with self.guard:
+                update, self.waiting = self.waiting, None
+                if update is None:
+                    self.sending = False
+                    return
+            try:
+                percent, description = update
+                if self.artifact is None:
+                    self.artifact = create_progress_artifact(percent, key=self.key, description=description)
+                else:
+                    update_progress_artifact(self.artifact, percent, description=description)
+            except Exception:
+                with self.guard:
+                    self.sending = False  # the next event tries again
+                raise
 
 
 @dataclass
@@ -144,11 +204,12 @@ class _Storyboard:
     waiting: int  # of those, the shots not finished yet
     source: str  # the deployment's name or `cli`: the artifact keys' prefix
     lock: ExitStack  # holds the film's lock (lock.py) from planning until the storyboard is finished
+    reporter: _Reporter  # makes its artifacts
     progress: _ProgressArtifact | None = None  # attached to the progress events while the storyboard renders
     failures: dict[str, str] = field(default_factory=dict)
 
     def start_progress(self) -> None:
-        self.progress = _ProgressArtifact(self.plan, self.source)
+        self.progress = _ProgressArtifact(self.plan, self.source, self.reporter)
         progress_log.addHandler(self.progress)
         progress.planned(self.plan.name, [(shot.id, len(shot.segments)) for shot in self.plan.shots])
         for shot_id in self.renders:
@@ -168,13 +229,94 @@ class _RenderSlots:
 
     A render worker that finishes a shot should find its next one waiting rather than wait for this
     process to hear of it and send one: Dask workers get one queued shot each beyond the one they
-    render (so the longest-first order still holds to within a shot per worker); threads here get
-    one more than there are devices (a clip encodes while the next shot generates).
+    render (so the queue's order still holds to within a shot per worker); threads here get one
+    more than there are devices (a clip encodes while the next shot generates).
+
+    Storyboards stitch in this process: one at a time when shots render here too (the renders'
+    memory comes first), one per CPU core when they render elsewhere, so that the storyboards that
+    finish with the batch's last shots do not stitch one after another after it.
     """
 
-    runner: TaskRunner
+    submit: Callable[[dict], PrefectFuture]  # render_shot_task's parameters -> its run's future
     count: int
-    on_dask: bool
+    stitchers: int = 1
+
+
+class _DaskShots:
+    """Submits shot task runs to a Dask cluster's render workers the way prefect_dask's task runner does,
+    with the flow run's context serialized once instead of once per shot.
+
+    The worker runs the task with Prefect's own engine (`run_task_sync`): one task run per shot, with its
+    retries, under this flow run. prefect_dask serializes Prefect's whole context (settings included) and
+    walks every parameter for futures on each submission: 0.2-0.3 s of this process's CPU per shot under
+    cProfile (benchmarks/makespan.py --profile), on the loop that hands out shots to eight workers.
+    Shots never take futures as parameters, so they have no dependencies.
+    """
+
+    def __init__(self, client):
+        from prefect.context import serialize_context
+
+        self.client = client
+        self.context = serialize_context()  # the flow run's: the same for every shot (about 10 kB pickled)
+
+    def __call__(self, parameters: dict) -> PrefectFuture:
+        from prefect.context import AssetContext
+        from prefect_dask.task_runners import PrefectDaskFuture
+
+        task_run_id = uuid4()
+        dependencies = {name: set() for name in parameters}
+        assets = AssetContext.from_task_and_inputs(
+            task=render_shot_task, task_run_id=task_run_id, task_inputs=dependencies, copy_to_child_ctx=True
+        ).serialize()
+        future = self.client.submit(_run_shot_on_worker, task_run_id, parameters, dependencies, self.context, assets,
+                                    key=f"shot-{task_run_id}", resources=GPU_SLOT, pure=False)
+        return PrefectDaskFuture(wrapped_future=future, task_run_id=task_run_id)
+
+
+def _run_shot_on_worker(task_run_id, parameters: dict, dependencies: dict, context: dict, assets: dict):
+    """In a render worker: one shot's task run, through Prefect's engine, in the flow run's context."""
+    from prefect.context import SettingsContext, SyncClientContext
+    from prefect.task_engine import run_task_sync
+
+    context = {**context, "asset_context": assets}
+    settings, client = _worker_prefect(context.pop("settings_context", None))
+    # Prefect's engine uses the client of the SyncClientContext it finds (it would make two of its own per task
+    # run); that context has no public way in without closing its client on the way out.
+    client_token = SyncClientContext.__var__.set(client)
+    try:
+        with SettingsContext(profile=settings.profile, settings=settings.settings) if settings else nullcontext():
+            # Quoted here, not before: Dask rebuilds the tuples in a task's arguments, and a quote is one.
+            return run_task_sync(render_shot_task, task_run_id=task_run_id, parameters=_quoted(parameters),
+                                 dependencies=dependencies, context=context, return_type="state")
+    finally:
+        SyncClientContext.__var__.reset(client_token)
+
+
+# A render worker's Prefect settings and API client, kept from one shot to the next: (the flow's serialized
+# settings, the SettingsContext made from them, a SyncClientContext with an open client).
+_worker_state: tuple | None = None
+_worker_state_lock = threading.Lock()
+
+
+def _worker_prefect(settings: dict | None):
+    """The flow run's settings and an API client for them, made once per render worker and flow run's settings.
+
+    Prefect's engine rebuilds the settings (pydantic-settings reads the environment again) and opens two
+    API clients for every task run it hydrates: 0.2-0.3 s of CPU per shot on these loaded cores, while the
+    worker's GPU waits (benchmarks/makespan.py: workers idle 0.6-0.9 s between shots before this).
+    """
+    global _worker_state
+    from prefect.context import SettingsContext, SyncClientContext
+
+    with _worker_state_lock:
+        if _worker_state is None or _worker_state[0] != settings:
+            # A new flow run's settings: a new client (the old one may still serve a shot of that run: it stays open).
+            made = SettingsContext(**settings) if settings else None
+            with made or nullcontext():  # the client talks to the API these settings name
+                client = SyncClientContext()
+                client.client.__enter__()
+            _worker_state = (settings, made, client)
+        return _worker_state[1], _worker_state[2]
 
 
 def _worker_env() -> dict[str, str]:
@@ -191,12 +333,9 @@ def _worker_env() -> dict[str, str]:
     return {"PREFECT_API_URL": url} if url else {}
 
 
-def _dask_slots(address: str) -> int:
-    from distributed import Client
-
-    with Client(address, timeout=connect_timeout(), set_as_default=False) as client:
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
+def _dask_slots(client) -> int:
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return sum(int(worker.get("resources", {}).get("GPU", 0)) for worker in workers)
 
 
 @contextmanager
@@ -205,30 +344,37 @@ def _render_slots():
     or threads in this process (one per device plus one, so a clip encodes while the next shot generates)."""
     address = scheduler_address()
     if address:
-        from prefect_dask import DaskTaskRunner
-
-        check_scheduler(address, connect_timeout())
-        count = _dask_slots(address)
-        if count == 0:
-            get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
-        with DaskTaskRunner(address=address, client_kwargs={"timeout": connect_timeout()}) as runner:
-            yield _RenderSlots(runner, 2 * max(count, 1), on_dask=True)
+        with connect_scheduler(address, connect_timeout()) as client:
+            count = _dask_slots(client)
+            if count == 0:
+                get_run_logger().warning("The Dask scheduler at %s has no render workers (GPU=1) yet; shots wait for one", address)
+            yield _RenderSlots(_DaskShots(client), 2 * max(count, 1), stitchers=os.cpu_count() or 1)
         return
     gpus = visible_gpus()
     if len(gpus) > 1:
-        from prefect_dask import DaskTaskRunner
+        from distributed import Client
 
         # One pinned worker per GPU for the whole batch, so each loads its model once.
-        with local_gpu_cluster(gpus, env=_worker_env()) as local, DaskTaskRunner(address=local.scheduler_address) as runner:
-            yield _RenderSlots(runner, 2 * len(gpus), on_dask=True)
+        with local_gpu_cluster(gpus, env=_worker_env()) as local, Client(local, set_as_default=False) as client:
+            yield _RenderSlots(_DaskShots(client), 2 * len(gpus), stitchers=os.cpu_count() or 1)
         return
     # One device: generations take turns on it (see generate.py); the extra thread encodes.
     with ThreadPoolTaskRunner(max_workers=2) as runner:
-        yield _RenderSlots(runner, 2, on_dask=False)
+        yield _RenderSlots(lambda parameters: runner.submit(render_shot_task, _quoted(parameters)), 2)
+
+
+def _quoted(parameters: dict) -> dict:
+    """A task's parameters for Prefect not to look into (the task gets the plain values).
+
+    Prefect otherwise walks every field of every parameter looking for futures, twice per task run, and a
+    plan holds all its storyboard's shots: 50 ms a shot at 150 shots, a cost that grows with the square of
+    the storyboard (benchmarks/flow_overhead.py). Our tasks never take futures.
+    """
+    return {name: quote(value) for name, value in parameters.items()}
 
 
 def _plan_storyboards(
-    files: list[Path], out: str, root: str | None, force: bool, source: str
+    files: list[Path], out: str, root: str | None, force: bool, source: str, reporter: _Reporter
 ) -> tuple[list[_Storyboard], dict[str, str]]:
     """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
     logger = get_run_logger()
@@ -255,7 +401,7 @@ def _plan_storyboards(
         for shot_id in cached:
             logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
         board = _Storyboard(str(file), plan, film_dir, renders=dict(cached), pending=pending, waiting=len(pending),
-                            source=source, lock=lock)
+                            source=source, lock=lock, reporter=reporter)
         board.start_progress()
         boards.append(board)
     return boards, failed
@@ -267,12 +413,16 @@ def _render_storyboards(files: list[Path], out: str, root: str | None, force: bo
     Returns (succeeded: file -> result, failed: file -> why).
     """
     logger = get_run_logger()
-    boards, failed = _plan_storyboards(files, out, root, force, _run_source())
+    reporter = _Reporter()
     try:
-        succeeded = _render_planned(boards, failed, force)
+        boards, failed = _plan_storyboards(files, out, root, force, _run_source(), reporter)
+        try:
+            succeeded = _render_planned(boards, failed, force)
+        finally:
+            for board in boards:  # a batch that broke leaves no handler and no lock behind
+                board.close(ok=False)
     finally:
-        for board in boards:  # a batch that broke leaves no handler and no lock behind
-            board.close(ok=False)
+        reporter.close()  # every artifact is made before the run ends
     order = [str(file) for file in files]  # storyboards finish in any order; report them in the batch's
     return ({file: succeeded[file] for file in order if file in succeeded},
             {file: failed[file] for file in order if file in failed})
@@ -282,35 +432,31 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
     logger = get_run_logger()
     succeeded: dict[str, dict] = {}
-    # Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it), and
-    # longest first within a model: the greedy order that keeps every slot busy to the end.
-    queued = sorted(((board, shot) for board in boards for shot in board.pending),
-                    key=lambda item: (_model_key(item[0].plan), -item[1].frames))
+    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=_queue_order)
     completed: queue.Queue[PrefectFuture] = queue.Queue()
     out_now: dict[PrefectFuture, tuple[_Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
-    with _render_slots() if queued else nullcontext() as slots, ThreadPoolTaskRunner(max_workers=1) as encoder:
+    with ExitStack() as running:
+        slots = running.enter_context(_render_slots()) if queued else None
+        encoder = running.enter_context(ThreadPoolTaskRunner(max_workers=slots.stitchers if slots else 1))
 
-        def submit(runner: TaskRunner, task_, parameters: dict, what: tuple) -> None:
-            future = runner.submit(task_, parameters)
+        def track(future: PrefectFuture, what: tuple) -> None:
             out_now[future] = what
             future.add_done_callback(completed.put)
 
         def submit_shots() -> None:
             while queued and sum(shot is not None for _, shot in out_now.values()) < slots.count:
                 board, shot = queued.pop(0)
-                # Each shot takes one render slot (a GPU); without a Dask cluster the annotation is unused.
-                with _gpu_annotation(slots.on_dask):
-                    submit(slots.runner, render_shot_task,
-                           {"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}, (board, shot))
+                track(slots.submit({"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}),
+                      (board, shot))
 
         def finish(board: _Storyboard) -> None:
             if board.failures:
                 failed[board.file] = _fail_storyboard(board)
             else:
                 progress.stitching(board.plan.name)
-                submit(encoder, stitch_task, {"plan": board.plan, "film_dir": str(board.film_dir), "renders": board.renders},
-                       (board, None))
+                track(encoder.submit(stitch_task, _quoted({"plan": board.plan, "film_dir": str(board.film_dir),
+                                                           "renders": board.renders})), (board, None))
 
         for board in boards:
             if board.waiting == 0:  # nothing to render: straight to its (possibly kept) film
@@ -344,24 +490,35 @@ def _model_key(plan: RenderPlan) -> tuple[str, str, str]:
     return plan.model.family, plan.model.checkpoint, plan.model.preset or ""
 
 
-def _gpu_annotation(on_dask: bool):
-    if not on_dask:
-        return nullcontext()
-    import dask
+def _queue_order(item: tuple[_Storyboard, ShotPlan]) -> tuple:
+    """The order shots go to the render slots.
 
-    return dask.annotate(resources=GPU_SLOT)
+    Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it).
+    Within a model, storyboards whose longest shot is longest first, and each storyboard's shots one
+    after another, longest first: the shots near the end of the batch are all short (what keeps every
+    slot busy to the end, as longest-first does), and storyboards finish, and stitch, one after
+    another while others render. Plain longest-first across storyboards left the short shots of most
+    storyboards, and so most of their stitches, to the very end (4-10 s of 40 stitches after the last
+    shot, benchmarks/makespan.py).
+    """
+    board, shot = item
+    return _model_key(board.plan), -max(pending.frames for pending in board.pending), board.file, -shot.frames
 
 
 def _storyboard_artifacts(board: _Storyboard, finished: Finished | None) -> None:
-    """The storyboard's shot table and summary (thumbnails, prompts, seeds, this run's outcomes, film and review page)."""
-    plan, source = board.plan, board.source
-    results = report.outcomes(plan, board.renders, board.failures)
-    create_table_artifact(report.shot_rows(plan, board.film_dir, results), key=report.artifact_key(source, plan.name, "shots"),
+    """The storyboard's shot table and summary (thumbnails, prompts, seeds, this run's outcomes, film and review page),
+    made by the run's reporter from this moment's outcomes."""
+    board.reporter(_make_storyboard_artifacts, board.plan, board.film_dir, board.source,
+                   report.outcomes(board.plan, board.renders, board.failures), finished)
+
+
+def _make_storyboard_artifacts(plan: RenderPlan, film_dir: Path, source: str, results, finished: Finished | None) -> None:
+    create_table_artifact(report.shot_rows(plan, film_dir, results), key=report.artifact_key(source, plan.name, "shots"),
                           description=report.storyboard_description(plan, "shots", source))
     if finished is None:
-        markdown = report.storyboard_markdown(plan, board.film_dir, results, None)
+        markdown = report.storyboard_markdown(plan, film_dir, results, None)
     else:
-        markdown = report.storyboard_markdown(plan, board.film_dir, results, finished.film, finished.info.duration,
+        markdown = report.storyboard_markdown(plan, film_dir, results, finished.film, finished.info.duration,
                                               finished.review)
     create_markdown_artifact(markdown, key=report.artifact_key(source, plan.name, "summary"),
                              description=report.storyboard_description(plan, "summary", source))

@@ -143,8 +143,3 @@ class Throttle:
         self.last = now
         return True
 
-    def wait(self) -> None:
-        """Sleep until the next action may go (for a final update that must not be dropped)."""
-        if self.last is not None:
-            time.sleep(max(0.0, self.seconds - (self.clock() - self.last)))
-        self.last = self.clock()

@@ -1,0 +1,116 @@
+"""Unit tests of the fan-out's bookkeeping in flow.py: the progress artifact's updates and a render worker's
+Prefect state. The Prefect API calls are stubbed (say so: they record what would be sent); the logic around
+them is the real one. The fan-out itself runs for real in test_scale_out.py and test_batch_integration.py."""
+
+import threading
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from ltx_flows import flow, progress
+
+
+def plan(name="film"):
+    # _ProgressArtifact reads only the plan's name (through report.storyboard_description).
+    return SimpleNamespace(name=name)
+
+
+def frozen_throttle(handler):
+    """From now on the throttle lets nothing through before the end (its clock stands still)."""
+    handler.throttle = progress.Throttle(clock=lambda: 0.0)
+    handler.throttle.ready()
+
+
+def test_a_burst_of_progress_events_costs_one_update_with_the_newest_state(monkeypatch):
+    sent, in_flight = [], threading.Event()
+
+    def create(percent, key, description):
+        sent.append(("create", percent, description))
+        in_flight.wait(10)  # the API is slow: more events arrive while this call is out
+        return "artifact-id"
+
+    monkeypatch.setattr(flow, "create_progress_artifact", create)
+    monkeypatch.setattr(flow, "update_progress_artifact",
+                        lambda artifact, percent, description: sent.append(("update", percent, description)))
+    reporter = flow._Reporter()
+    handler = flow._ProgressArtifact(plan(), "cli", reporter)
+    progress.log.addHandler(handler)
+    try:
+        progress.planned("film", [("a", 0), ("b", 0)])  # creates the artifact
+        frozen_throttle(handler)
+        progress.shot_finished("film", "a", "rendered")  # within the second: dropped by the throttle
+        handler.throttle = progress.Throttle(seconds=0)  # from here on, every event may send
+        progress.shot_finished("film", "b", "rendered")
+        progress.stitching("film")
+        progress.finished("film", ok=True)
+        in_flight.set()
+    finally:
+        reporter.close()
+        progress.log.removeHandler(handler)
+    # The three events that came while the creation was out became one update: the last one.
+    assert [(kind, percent) for kind, percent, _ in sent] == [("create", 0.0), ("update", 100.0)]
+    assert sent[-1][2].endswith("Now: done")
+
+
+@contextmanager
+def planned_artifact():
+    """A one-shot storyboard's progress artifact, listening, once the reporter is done with its `planned` event."""
+    reporter = flow._Reporter()
+    handler = flow._ProgressArtifact(plan(), "cli", reporter)
+    progress.log.addHandler(handler)
+    try:
+        progress.planned("film", [("a", 0)])
+        reporter.close()
+        handler.reporter = flow._Reporter()
+        yield handler
+    finally:
+        handler.reporter.close()
+        progress.log.removeHandler(handler)
+
+
+def test_the_last_update_is_never_dropped_by_the_throttle(monkeypatch):
+    sent = []
+    monkeypatch.setattr(flow, "create_progress_artifact", lambda percent, key, description: sent.append(percent) or "id")
+    monkeypatch.setattr(flow, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
+    with planned_artifact() as handler:
+        frozen_throttle(handler)
+        progress.shot_finished("film", "a", "rendered")  # within the second: dropped
+        progress.finished("film", ok=True)  # the end: sent anyway
+    assert sent == [0.0, 100.0]
+
+
+def test_a_failed_artifact_call_is_logged_and_the_next_event_tries_again(monkeypatch, caplog):
+    sent = []
+
+    def create(percent, key, description):
+        if not sent:
+            sent.append("refused")
+            raise ConnectionError("the API is down")
+        sent.append(percent)
+        return "id"
+
+    monkeypatch.setattr(flow, "create_progress_artifact", create)
+    monkeypatch.setattr(flow, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
+    with planned_artifact():  # its creation was refused
+        progress.finished("film", ok=True)
+    assert sent == ["refused", 100.0]
+    assert "the API is down" in caplog.text
+
+
+def test_a_render_worker_keeps_its_prefect_client_while_the_settings_stay_the_same(monkeypatch):
+    from prefect.context import SettingsContext
+
+    monkeypatch.setattr(flow, "_worker_state", None)
+    serialized = SettingsContext.get().serialize()
+
+    def settings(url):  # the flow's serialized settings, as each shot brings a copy (nothing listens there)
+        return {**serialized, "settings": {**serialized["settings"], "api": {**serialized["settings"].get("api", {}), "url": url}}}
+
+    first_settings, first_client = flow._worker_prefect(settings("http://127.0.0.1:9/api"))
+    again_settings, again_client = flow._worker_prefect(settings("http://127.0.0.1:9/api"))
+    assert again_client is first_client and again_settings is first_settings
+    other_settings, other_client = flow._worker_prefect(settings("http://127.0.0.1:10/api"))
+    assert other_client is not first_client
+    assert str(first_client.client.api_url).startswith("http://127.0.0.1:9/api")
+    assert str(other_client.client.api_url).startswith("http://127.0.0.1:10/api")
+    for client in (first_client, other_client):
+        client.client.__exit__(None, None, None)
