@@ -59,9 +59,13 @@ def film_lock(film_dir: Path) -> Iterator[None]:
 def _remove_leftovers(film_dir: Path) -> None:
     if not film_dir.is_dir():
         return
-    # A shot's retake stages are written in retakes/<shot>/ (see retakes.py).
-    retakes = film_dir / "retakes"
-    for folder in (film_dir, film_dir / "shots", *(retakes.iterdir() if retakes.is_dir() else ())):
+    # A long take's segments are cached in segments/<shot>/ (segments.py), a shot's retake stages in
+    # retakes/<shot>/ (retakes.py): killed writes leave partials there too.
+    folders = [film_dir, film_dir / "shots"]
+    for parent in (film_dir / "segments", film_dir / "retakes"):
+        if parent.is_dir():
+            folders.extend(parent.iterdir())
+    for folder in folders:
         if folder.is_dir():
             for path in folder.iterdir():
                 if _LEFTOVER.match(path.name) and path.is_file():

@@ -440,15 +440,26 @@ def test_leftovers_of_every_partial_name_are_removed_and_nothing_else(tmp_path):
     from ltx_flows.lock import film_lock
     from ltx_flows.media import _partial_path
 
+    from ltx_flows.manifest import write_array_atomic
+
     film_dir = tmp_path / "film"
     (film_dir / "shots").mkdir(parents=True)
+    (film_dir / "segments" / "walk").mkdir(parents=True)
     partial = _partial_path(film_dir / "film.mp4")
     clip_partial = _partial_path(film_dir / "shots" / "a.mp4")
-    leftovers = [partial, clip_partial, clip_partial.with_name(clip_partial.name + ".f32le")] + [
+    segment_partial = _partial_path(film_dir / "segments" / "walk" / "00-0123456789abcdef.mp4")
+    # The name an atomic array write (a segment's sound) gives its partial file, as a killed writer leaves it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("os.replace", lambda *_: None)
+        write_array_atomic(np.zeros(2, dtype=np.float32), film_dir / "segments" / "walk" / "00-0123456789abcdef.sound.npy")
+    [array_partial] = (film_dir / "segments" / "walk").glob("*.partial")
+    leftovers = [partial, clip_partial, clip_partial.with_name(clip_partial.name + ".f32le"), segment_partial,
+                 array_partial] + [
         partial.with_name(f".{partial.stem}.{suffix}") for suffix in ("window0.mp4", "window12.mp4", "sound.m4a",
                                                                       "video.mp4", "concat.txt")
     ]
-    kept = [film_dir / "notes.partial.txt", film_dir / ".film.partial.mp4", film_dir / "shots" / "a.mp4"]
+    kept = [film_dir / "notes.partial.txt", film_dir / ".film.partial.mp4", film_dir / "shots" / "a.mp4",
+            film_dir / "segments" / "walk" / "notes.txt"]
     for path in leftovers + kept:
         path.write_bytes(b"x")
     with film_lock(film_dir):
