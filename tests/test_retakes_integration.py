@@ -23,6 +23,8 @@ from ltx_flows.plan import plan_storyboard
 from ltx_flows.retakes import base_clip, read_audio
 from ltx_flows.storyboard import load_storyboard
 
+from .test_fast_path import CLI_AND_IMPORTS
+
 pytestmark = pytest.mark.integration
 
 BOARD = """
@@ -39,20 +41,6 @@ shots:
 """
 ONE = '      - {from: 20, to: 28, prompt: "the lid catches the light"}'
 TWO = ONE + "\n      - {from: 40, to: end, seed: 5}"
-
-# The command line, then which heavy modules the process imported.
-CLI = """
-import sys
-from ltx_flows.cli import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exit:
-    code = exit.code
-else:
-    code = 0
-print("IMPORTED=" + ",".join(sorted(m for m in ("torch", "diffusers", "prefect") if m in sys.modules)))
-sys.exit(code)
-"""
 
 
 def _recorder(pipeline_class, monkeypatch):
@@ -97,7 +85,7 @@ def ltxv(prefect_server, tiny_cache, tmp_path_factory):
         flow_manifest = json.loads((film_dir / "manifest.json").read_text())
         first_calls = list(calls)
         _, again, again_events = _render(folder, one, film_dir)
-        cli = subprocess.run([sys.executable, "-c", CLI, "render", "board.yaml", "--out", "renders"], cwd=folder,
+        cli = subprocess.run([sys.executable, "-c", CLI_AND_IMPORTS, "render", "board.yaml", "--out", "renders"], cwd=folder,
                              capture_output=True, text=True, timeout=300)
         manifest = json.loads((film_dir / "manifest.json").read_text())
         film_frames = probe(film_dir / "gift.mp4").frames if cli.returncode == 0 else None
@@ -111,7 +99,7 @@ def ltxv(prefect_server, tiny_cache, tmp_path_factory):
         # Every retake removed: the command line's fast path brings the shot's own render back, no model.
         (folder / "board.yaml").write_text(textwrap.dedent(BOARD.format(family="ltxv", audio="", retakes="      []")).lstrip())
         plan_none = plan_storyboard(load_storyboard(folder / "board.yaml", folder), folder / "board.yaml")
-        removed = subprocess.run([sys.executable, "-c", CLI, "render", "board.yaml", "--out", "renders"], cwd=folder,
+        removed = subprocess.run([sys.executable, "-c", CLI_AND_IMPORTS, "render", "board.yaml", "--out", "renders"], cwd=folder,
                                  capture_output=True, text=True, timeout=300)
         restored = json.loads((film_dir / "shots" / "reveal.mp4.json").read_text())
     return SimpleNamespace(**locals())
@@ -153,7 +141,7 @@ def test_the_retake_call_held_the_frames_around_the_window(ltxv):
 def test_an_unchanged_rerun_renders_nothing_and_the_command_line_imports_no_model(ltxv):
     assert ltxv.again["status"] == "cached" and ltxv.again_events == []
     assert ltxv.cli.returncode == 0, ltxv.cli.stdout + ltxv.cli.stderr
-    assert "IMPORTED=\n" in ltxv.cli.stdout  # no torch, no diffusers, no Prefect
+    assert "IMPORTED=\n" in ltxv.cli.stdout  # no torch, no diffusers, no Prefect, no Dask
     retakes = ltxv.manifest["shots"][0]["retakes"]
     retake = ltxv.plan.shots[0].retakes[0]
     assert [(r["start"], r["end"], r["seed"], r["prompt"], r["content_hash"], r["clip"]) for r in retakes] == [
@@ -175,7 +163,7 @@ def test_adding_a_retake_renders_only_its_window_and_removing_them_brings_the_sh
     assert ltxv.shot_after_two.shape[0] == 49 and first.end <= second.blend_start
 
     assert ltxv.removed.returncode == 0, ltxv.removed.stdout + ltxv.removed.stderr
-    assert "IMPORTED=\n" in ltxv.removed.stdout  # no torch, no diffusers, no Prefect: nothing rendered
+    assert "IMPORTED=\n" in ltxv.removed.stdout  # no torch, no diffusers, no Prefect, no Dask: nothing rendered
     assert ltxv.restored["restored_from"] == base_clip(ltxv.plan_none.shots[0])
     assert ltxv.restored["content_hash"] == ltxv.plan_none.shots[0].content_hash == ltxv.plan.shots[0].base_hash
     assert (ltxv.film_dir / "shots" / "reveal.mp4").read_bytes() == ltxv.base_bytes  # the render, byte for byte
