@@ -412,6 +412,18 @@ def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             yield frame.to_ndarray(format="rgb24")
 
 
+def iter_keyframes(path: str | os.PathLike) -> Iterator[tuple[float, np.ndarray]]:
+    """A video's keyframes only, as (seconds from its start, (H, W, 3) uint8 RGB): the decoder skips every
+    other frame, so this costs a fraction of a full decode (our clips have a keyframe every half second)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        first = None
+        for frame in container.decode(stream):
+            first = frame.time if first is None else first
+            yield frame.time - first, frame.to_ndarray(format="rgb24")
+
+
 def read_frames(path: str | os.PathLike) -> np.ndarray:
     """Every frame of a video as an (N, H, W, 3) uint8 RGB array."""
     frames = list(iter_frames(path))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .media import iter_frames
+from .media import iter_frames, iter_keyframes
 from .plan import RenderPlan, ShotPlan
 
 # Inline images keep a markdown artifact self-contained (the UI cannot reach the render folder);
@@ -83,15 +83,22 @@ def batch_run_name(source: str, when: datetime) -> str:
     return f"{source}-{when:%Y-%m-%d}"
 
 
-def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH) -> bytes:
-    """`count` frames spread over the clip, side by side, each `width` pixels wide, as a JPEG."""
-    wanted = {round(i * (frames - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {frames // 2}
-    picked = []
-    for index, frame in enumerate(iter_frames(clip)):
-        if index in wanted:
-            picked.append(Image.fromarray(frame))
-        if len(picked) == len(wanted):
-            break
+def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH, fps: float | None = None) -> bytes:
+    """`count` frames spread over the clip, side by side, each `width` pixels wide, as a JPEG.
+
+    With the clip's `fps`, each picture is the keyframe nearest the frame it stands for, so the clip is not
+    decoded whole (a review page of a long film would otherwise decode every frame of it); a clip with
+    too few keyframes for `count` distinct pictures is decoded frame by frame.
+    """
+    wanted = sorted({round(i * (frames - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {frames // 2})
+    picked = _nearest_keyframes(clip, wanted, fps) if fps else None
+    if picked is None:
+        picked = []
+        for index, frame in enumerate(iter_frames(clip)):
+            if index in wanted:
+                picked.append(Image.fromarray(frame))
+            if len(picked) == len(wanted):
+                break
     if not picked:
         raise ValueError(f"{clip} has no frames")
     height = max(1, round(picked[0].height * width / picked[0].width))
@@ -101,6 +108,23 @@ def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WI
     buffer = io.BytesIO()
     strip.save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def _nearest_keyframes(clip: Path, wanted: list[int], fps: float) -> list[Image.Image] | None:
+    """For each wanted frame index, the keyframe nearest it; None when that would repeat a picture."""
+    best: dict[int, tuple[float, Image.Image]] = {}
+    for seconds, frame in iter_keyframes(clip):
+        image = None
+        for index in wanted:
+            distance = abs(seconds * fps - index)
+            if index not in best or distance < best[index][0]:
+                if image is None:
+                    image = Image.fromarray(frame)
+                best[index] = (distance, image)
+    pictures = [best[index][1] for index in wanted if index in best]
+    if len(pictures) < len(wanted) or len({id(p) for p in pictures}) < len(pictures):
+        return None
+    return pictures
 
 
 def data_uri(jpeg: bytes) -> str:

@@ -64,9 +64,9 @@ def _video(src: str, caption: str, css_class: str) -> str:
             f'<figcaption>{escape(caption)} · <span class="video-status">loading…</span></figcaption></figure>')
 
 
-def _filmstrip(clip: Path, frames: int) -> str:
+def _filmstrip(clip: Path, frames: int, fps: int) -> str:
     try:
-        uri = data_uri(filmstrip(clip, frames, count=FILMSTRIP_FRAMES))
+        uri = data_uri(filmstrip(clip, frames, count=FILMSTRIP_FRAMES, fps=fps))
     except Exception:  # an unreadable clip shows its video's error instead
         return ""
     return f'<img class="filmstrip" alt="filmstrip" src="{uri}">'
@@ -125,7 +125,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
             f'<p class="prompt">{escape(shot.prompt)}</p>',
             f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
             f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
-            _filmstrip(film_dir / shot.clip, shot.frames),
+            _filmstrip(film_dir / shot.clip, shot.frames, plan.output.fps),
             f'<div class="media">{"".join(media)}</div>',
         ]
         if facts.get("segments"):

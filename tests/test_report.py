@@ -38,3 +38,24 @@ def test_outcomes_say_what_this_run_did():
     # A reused shot says so, not the seconds of the run that made it.
     assert ShotOutcome("cached", None).describe() == "reused (unchanged)"
     assert ShotOutcome("failed", reason="OSError: no file\n  at line 3").describe() == "failed: OSError: no file"
+
+
+def test_filmstrips_come_from_keyframes_and_match_a_full_decode(tmp_path):
+    """A clip written by ltx-flows (a keyframe every half second): the filmstrip taken from its keyframes only is
+    the one a frame-by-frame decode gives; where the keyframes cannot stand for the wanted frames (a 9-frame
+    clip has one), the clip is decoded frame by frame."""
+    import numpy as np
+
+    from ltx_flows.media import iter_keyframes, write_clip
+    from ltx_flows.report import filmstrip
+
+    # Each frame a different shade, so a wrong frame in the strip shows.
+    frames = np.stack([np.full((64, 96, 3), 5 * i, dtype=np.uint8) for i in range(49)])
+    clip = tmp_path / "clip.mp4"
+    write_clip(frames, clip, fps=24, crf=12)
+    assert [round(seconds * 24) for seconds, _ in iter_keyframes(clip)] == [0, 12, 24, 36, 48]
+    assert filmstrip(clip, 49, count=5, fps=24) == filmstrip(clip, 49, count=5)
+
+    short = tmp_path / "short.mp4"
+    write_clip(frames[:9], short, fps=24, crf=12)
+    assert filmstrip(short, 9, count=5, fps=24) == filmstrip(short, 9, count=5)
