@@ -70,12 +70,17 @@ def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> d
     return None
 
 
-def write_clip_record(clip: Path, content_hash: str) -> dict:
-    """Write the record that vouches for `clip` as rendered from `content_hash` (frames counted by decoding it)."""
-    record = {
+def clip_record(clip: Path, content_hash: str) -> dict:
+    """The record that vouches for `clip` as rendered from `content_hash` (frames counted by decoding it)."""
+    return {
         "content_hash": content_hash, "frames": decoded_frames(clip), "bytes": clip.stat().st_size,
         "sha256": file_sha256(clip), "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def write_clip_record(clip: Path, content_hash: str) -> dict:
+    """Write `clip_record` beside the clip; returns it."""
+    record = clip_record(clip, content_hash)
     write_json_atomic(record, sidecar(clip))
     return record
 
@@ -107,7 +112,7 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
         copy_file_atomic(kept, clip)  # byte for byte: the shot's own render as it was
     # As the shot cache's records are (the manifest lists them), with what is known of how the kept clip was made.
     made = {"attempts": [], "memory": None, "render_seconds": 0.0, "rendered_by": None, **kept_record}
-    record = {**made, **write_clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip,
+    record = {**made, **clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip,
               "restored_from": source}
     record["rendered_at"] = kept_record.get("rendered_at") or record["rendered_at"]
     write_json_atomic(record, sidecar(clip))

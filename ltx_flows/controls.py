@@ -18,7 +18,6 @@ frames back from that file, so a cached control conditions exactly like a fresh 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import math
@@ -32,7 +31,7 @@ from PIL import Image
 
 from .annotators import WEIGHT_FILES, annotators_source, check_weights, load_detector
 from .checkpoints import cache_dir, resolve_lora
-from .media import ClipWriter, fit_image, iter_frames, probe
+from .media import ClipWriter, fit_image, iter_frames, probe, read_frames
 from .plan import ControlPlan, RenderPlan, ShotPlan
 
 log = logging.getLogger(__name__)
@@ -160,11 +159,11 @@ def ensure_control_video(plan: RenderPlan, shot: ShotPlan, film_dir: Path, devic
 
 def control_frames(video: Path, start: int, count: int) -> np.ndarray:
     """Frames [start, start + count) of a control video: what one window (or segment) of a shot follows."""
-    # Decode only up to the slice and keep only it: a long take's control video may not fit in memory whole.
-    frames = list(itertools.islice(iter_frames(video), start, start + count)) if start >= 0 else []
+    # Only the slice is kept: a long take's control video may not fit in memory whole.
+    frames = read_frames(video, start, count) if start >= 0 else []
     if len(frames) != count:
         raise ValueError(f"{video} has {probe(video).frames} frames; frames {start}..{start + count - 1} were asked for")
-    return np.stack(frames)
+    return frames
 
 
 def reference_downscale(control: ControlPlan) -> int:

@@ -11,6 +11,7 @@ length in every clip, so joining clips never drifts sound against picture.
 
 import collections
 import dataclasses
+import itertools
 import logging
 import os
 import secrets
@@ -384,12 +385,15 @@ def _audio_seconds(container) -> float:
     return sum(frame.samples for frame in container.decode(stream)) / stream.codec_context.sample_rate
 
 
-def read_audio(path: str | os.PathLike, channels: int = 2) -> Audio:
-    """A clip's (first) sound track, decoded to float samples at 48 kHz, as players play it.
+def read_audio(path: str | os.PathLike, channels: int = 2) -> Audio | None:
+    """A clip's (first) sound track, decoded to float samples at 48 kHz, as players play it; None without one.
 
     Decoded by ffmpeg, which applies the mp4's edit list (it trims AAC's encoder priming), so sample
     `round(f * 48000 / fps)` is where frame f starts, as `ClipWriter` laid the sound under the frames.
     """
+    with av.open(str(path)) as container:  # the header only: is there a track at all
+        if not container.streams.audio:
+            return None
     process = _popen_ffmpeg(
         [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
          "-f", "f32le", "-ac", str(channels), "-ar", str(AUDIO_RATE), "pipe:"],
@@ -424,12 +428,16 @@ def iter_keyframes(path: str | os.PathLike) -> Iterator[tuple[float, np.ndarray]
             yield frame.time - first, frame.to_ndarray(format="rgb24")
 
 
-def read_frames(path: str | os.PathLike) -> np.ndarray:
-    """Every frame of a video as an (N, H, W, 3) uint8 RGB array."""
-    frames = list(iter_frames(path))
-    if not frames:
+def read_frames(path: str | os.PathLike, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames [start, start + count) of a video (every frame by default) as an (N, H, W, 3) uint8 RGB array.
+
+    Decoding stops after the last frame asked for, and only the run asked for is kept. Fewer frames than
+    `count` come back when the video ends early: callers say what they needed.
+    """
+    frames = list(itertools.islice(iter_frames(path), start, None if count is None else start + count))
+    if not frames and count is None:
         raise ValueError(f"{path} has no video frames")
-    return np.stack(frames)
+    return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .cache import audio_latents_path, cached_record, sidecar, write_clip_record
 from .manifest import write_array_atomic
-from .media import Audio, ClipWriter, iter_frames
+from .media import Audio, ClipWriter, iter_frames, read_audio, read_frames
 from .memory import MemorySettings
 from .plan import RenderPlan, RetakePlan, ShotPlan
 from .seams import crossfade
@@ -113,7 +113,9 @@ def apply_retake(
     from .generate import generate_window
     from .ltxv import Held
 
-    old = _frames_between(previous, retake.clip_start, retake.clip_frames)
+    old = read_frames(previous, retake.clip_start, retake.clip_frames)
+    if len(old) != retake.clip_frames:
+        raise RuntimeError(f"{previous} ends before frame {retake.clip_start + retake.clip_frames - 1}, which a retake needs")
     held = [
         Held(frames=old[h.first_frame - retake.clip_start : h.last_frame + 1 - retake.clip_start], at=h.at)
         for h in retake.held
@@ -263,22 +265,6 @@ def encode_shot(plan: RenderPlan, shot: ShotPlan, stage: Path, clip: Path) -> No
             writer.write(frame)
 
 
-def read_audio(path: Path) -> Audio | None:
-    """A clip's sound as float samples (channels, samples) at its rate, or None when it has none."""
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
-        rate = stream.codec_context.sample_rate
-    if not chunks:
-        return None
-    # AAC decodes to planar float (channels, samples) per frame.
-    return Audio(np.concatenate(chunks, axis=1).astype(np.float32), rate)
-
-
 def remove_stale_stages(shot: ShotPlan, film_dir: Path) -> None:
     """Delete stages of earlier versions of this shot's retakes; the current ones and its own render stay.
     Only ltx-flows' own file names are candidates."""
@@ -288,18 +274,6 @@ def remove_stale_stages(shot: ShotPlan, film_dir: Path) -> None:
     for path in folder.iterdir():
         if path.is_file() and _OURS.match(path.name) and path.name not in keep:
             path.unlink()
-
-
-def _frames_between(path: Path, start: int, count: int) -> np.ndarray:
-    frames = []
-    for index, frame in enumerate(iter_frames(path)):
-        if index >= start + count:
-            break
-        if index >= start:
-            frames.append(frame)
-    if len(frames) != count:
-        raise RuntimeError(f"{path} ends before frame {start + count - 1}, which a retake needs")
-    return np.stack(frames)
 
 
 def _discard(stage: Path) -> None:

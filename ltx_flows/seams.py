@@ -161,6 +161,8 @@ def sound_seam_scores(clip: str | os.PathLike, join_starts: list[int], overlap: 
       a 20 dB jump in level 15-25, a 30 ms gap about 40.
     """
     audio = read_audio(clip)
+    if audio is None:
+        raise ValueError(f"{clip} has no sound track to measure its joins on")
     mono = audio.samples.mean(axis=0)
     window = round(SOUND_WINDOW_SECONDS * audio.rate)
     hop = round(SOUND_HOP_SECONDS * audio.rate)

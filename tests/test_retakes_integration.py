@@ -18,9 +18,9 @@ from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
 from ltx_flows import generate
 from ltx_flows.cache import audio_latents_path, render_shot_cached
-from ltx_flows.media import probe, read_frames
+from ltx_flows.media import probe, read_audio, read_frames
 from ltx_flows.plan import plan_storyboard
-from ltx_flows.retakes import base_clip, read_audio
+from ltx_flows.retakes import base_clip
 from ltx_flows.storyboard import load_storyboard
 
 from .test_fast_path import CLI_AND_IMPORTS
