@@ -5,8 +5,8 @@ every machine that shares the render storage shares the cache, and deleting a cl
 enough to have it rendered again. Records are written after their clip and removed (with the
 clip) before a new render, so a record never vouches for a clip it did not see finished.
 
-A record holds the clip's sha256 and its frame count (counted by decoding the clip when it was
-made): a clip damaged or replaced in place, even at the same size, no longer matches and is
+A record holds the clip's sha256 and its frame count (counted from its packets when it was made;
+the film that holds it is decoded whole before it is reported done): a clip damaged or replaced in place, even at the same size, no longer matches and is
 rendered again, and the log names it.
 
 This module imports no torch: the render path is imported only when a shot is rendered.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .failures import describe, is_out_of_memory, release_memory
 from .manifest import copy_file_atomic, manifest_path, write_json_atomic
-from .media import decoded_frames
+from .media import decoded_frames, muxed_frames
 from .memory import memory_for_attempt
 from .plan import RenderPlan, ShotPlan, file_sha256
 from .review import review_path
@@ -181,9 +181,11 @@ def render_shot_cached(
         # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps
         # what the attempts of this run already made. Ctrl-C stops between denoising steps (stop.py).
         render_shot(plan, shot, film_dir, memory, on_step=stopping(on_step), force=force and not failed_attempts)
-        frames = decoded_frames(clip)
+        # Counted from the packets just written, not decoded: the film is decoded whole before it is reported
+        # done (media.stitch), and decoding each clip as well doubled that cost for nothing the film's check misses.
+        frames = muxed_frames(clip)
         if frames != shot.frames:
-            raise RuntimeError(f"{clip} decodes to {frames} frames, the plan says {shot.frames}")
+            raise RuntimeError(f"{clip} has {frames} frames, the plan says {shot.frames}")
     except Exception as error:
         clip.unlink(missing_ok=True)
         failed_attempts.append({**attempt, "error": describe(error), "out_of_memory": is_out_of_memory(error)})

@@ -131,10 +131,10 @@ def data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
-def thumbnail(clip: Path, shot: ShotPlan) -> str | None:
-    """The clip's middle frame as a data URI, or None when the clip cannot be read (a failed shot)."""
+def thumbnail(clip: Path, shot: ShotPlan, fps: float) -> str | None:
+    """The keyframe nearest the clip's middle as a data URI, or None when the clip cannot be read (a failed shot)."""
     try:
-        return data_uri(filmstrip(clip, shot.frames))
+        return data_uri(filmstrip(clip, shot.frames, fps=fps))
     except Exception:  # a thumbnail is a nicety: a clip that cannot be decoded shows none
         return None
 
@@ -167,7 +167,7 @@ def storyboard_markdown(
     ]
     for shot in plan.shots:
         outcome = results.get(shot.id)
-        image = thumbnail(film_dir / shot.clip, shot) if outcome and outcome.status != "failed" else None
+        image = thumbnail(film_dir / shot.clip, shot, plan.output.fps) if outcome and outcome.status != "failed" else None
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
         what = cell(outcome.describe()) if outcome else "not run"
