@@ -18,12 +18,13 @@ import secrets
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import av
+from av.video.reformatter import VideoReformatter
 import ffmpeg
 import imageio_ffmpeg
 import numpy as np
@@ -71,6 +72,11 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def keyframe_interval(fps: int) -> int:
+    """Frames from one keyframe to the next in the clips and films ltx-flows encodes: half a second."""
+    return max(1, fps // 2)
+
+
 def _x264_options(fps: int, crf: int) -> dict:
     """Encoder settings shared by ClipWriter and stitch, as ffmpeg output options."""
     return {
@@ -80,7 +86,7 @@ def _x264_options(fps: int, crf: int) -> dict:
         # A keyframe every half second and none elsewhere: seeking and cutting behave
         # the same in every clip, and a crossfade re-encodes at most half a second on
         # either side of its fade (stitch copies everything else, GOP by GOP).
-        "g": max(1, fps // 2),
+        "g": keyframe_interval(fps),
         "sc_threshold": 0,
         "r": fps,
         # The index goes to the front, so players can start before the download ends.
@@ -419,23 +425,53 @@ def muxed_frames(path: str | os.PathLike) -> int:
         return sum(1 for packet in container.demux(video=0) if packet.size)
 
 
+# One reformatter per thread, kept: `frame.to_ndarray(format=...)` sets up a new scaler for every frame, and a new
+# reformatter one for its first frame, 1-4 ms each, 20-80 times what converting a small frame costs (96x64
+# clips); a kept one reuses its scaler while frames keep their size and format.
+_reformatters = threading.local()
+
+
+def _rgb_converter() -> Callable[[av.VideoFrame], np.ndarray]:
+    """A decoded frame -> (H, W, 3) uint8 RGB."""
+    if not hasattr(_reformatters, "reformatter"):
+        _reformatters.reformatter = VideoReformatter()
+    reformatter = _reformatters.reformatter
+    return lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
+
+
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """A video's frames one at a time, as (H, W, 3) uint8 RGB arrays: memory stays at one frame."""
+    rgb = _rgb_converter()
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield rgb(frame)
+
+
+def frames_at(path: str | os.PathLike, indices: list[int]) -> list[np.ndarray]:
+    """The frames at these indices (in order, each (H, W, 3) uint8 RGB); decoding stops after the last one, and
+    only those are converted to RGB (the conversion costs more than decoding a small frame). Frames past the
+    video's end are left out."""
+    wanted, found, rgb = set(indices), {}, _rgb_converter()
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index in wanted:
+                found[index] = rgb(frame)
+                if len(found) == len(wanted):
+                    break
+    return [found[index] for index in sorted(found)]
 
 
 def iter_keyframes(path: str | os.PathLike) -> Iterator[tuple[float, np.ndarray]]:
     """A video's keyframes only, as (seconds from its start, (H, W, 3) uint8 RGB): the decoder skips every
     other frame, so this costs a fraction of a full decode (our clips have a keyframe every half second)."""
+    rgb = _rgb_converter()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         first = None
         for frame in container.decode(stream):
             first = frame.time if first is None else first
-            yield frame.time - first, frame.to_ndarray(format="rgb24")
+            yield frame.time - first, rgb(frame)
 
 
 def read_frames(path: str | os.PathLike, start: int = 0, count: int | None = None) -> np.ndarray:

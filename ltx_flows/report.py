@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .media import iter_frames, iter_keyframes
+from .media import frames_at, iter_keyframes, keyframe_interval
 from .plan import RenderPlan, ShotPlan
 
 # Inline images keep a markdown artifact self-contained (the UI cannot reach the render folder);
@@ -91,14 +91,11 @@ def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WI
     too few keyframes for `count` distinct pictures is decoded frame by frame.
     """
     wanted = sorted({round(i * (frames - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {frames // 2})
-    picked = _nearest_keyframes(clip, wanted, fps) if fps else None
+    # A clip too short for that many keyframes goes straight to decoding frame by frame.
+    enough_keyframes = fps and -(-frames // keyframe_interval(round(fps))) >= len(wanted)
+    picked = _nearest_keyframes(clip, wanted, fps) if enough_keyframes else None
     if picked is None:
-        picked = []
-        for index, frame in enumerate(iter_frames(clip)):
-            if index in wanted:
-                picked.append(Image.fromarray(frame))
-            if len(picked) == len(wanted):
-                break
+        picked = [Image.fromarray(frame) for frame in frames_at(clip, wanted)]
     if not picked:
         raise ValueError(f"{clip} has no frames")
     height = max(1, round(picked[0].height * width / picked[0].width))
