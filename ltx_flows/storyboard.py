@@ -89,9 +89,14 @@ class ModelConfig(_Strict):
         "tiny",
         min_length=1,
         description="`tiny` = the offline test model of the family (renders noise); else a hub id "
-        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder.",
+        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder. LTX-2.5 is refused (its hub "
+        "ids, and folders with `transformer_full/` or `diffusion_decoder/`).",
     )
-    steps: int = Field(8, ge=1, le=200, description="Denoising steps (distilled models: ~8).")
+    steps: int = Field(
+        8, ge=1, le=200,
+        description="Denoising steps (distilled models: ~8). LTX-2 dev checkpoints (and `tiny`) need at least 2 "
+        "unless `sigmas` are given.",
+    )
     sigmas: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
         None,
         description="Noise schedule, highest first, one per step (distilled presets set the one they were "
