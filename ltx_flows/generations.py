@@ -243,3 +243,6 @@ UNSUPPORTED_CHECKPOINTS: dict[str, Unsupported] = {
     # The original-format repo (single files for Lightricks' own pipelines): no diffusers layout at all.
     "Lightricks/LTX-2.5": _LTX25,
 }
+# The same, for a local checkpoint folder: one with any of these subfolders is in LTX-2.5's diffusers layout (the
+# dev weights and the diffusion decoder that LTX2ConditionPipeline would ignore, see `_LTX25`).
+UNSUPPORTED_SUBFOLDERS: dict[str, Unsupported] = {"transformer_full": _LTX25, "diffusion_decoder": _LTX25}

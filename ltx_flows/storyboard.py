@@ -6,6 +6,7 @@ The models below are the single source of truth: validation, the JSON Schema
 
 import difflib
 import functools
+import json
 import math
 import os
 import re
@@ -42,7 +43,7 @@ from .frames import (
     snap_frames,
     split_take,
 )
-from .generations import UNSUPPORTED_CHECKPOINTS
+from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS
 from .presets import PRESETS, REFINE_SIGMAS, apply_preset, preset_file
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -88,9 +89,14 @@ class ModelConfig(_Strict):
         "tiny",
         min_length=1,
         description="`tiny` = the offline test model of the family (renders noise); else a hub id "
-        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder.",
+        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder. LTX-2.5 is refused (its hub "
+        "ids, and folders with `transformer_full/` or `diffusion_decoder/`).",
     )
-    steps: int = Field(8, ge=1, le=200, description="Denoising steps (distilled models: ~8).")
+    steps: int = Field(
+        8, ge=1, le=200,
+        description="Denoising steps (distilled models: ~8). LTX-2 dev checkpoints (and `tiny`) need at least 2 "
+        "unless `sigmas` are given.",
+    )
     sigmas: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
         None,
         description="Noise schedule, highest first, one per step (distilled presets set the one they were "
@@ -1126,6 +1132,36 @@ def film_audio(storyboard: Storyboard) -> str | Path:
     return "generate" if storyboard.model.family == "ltx2" else "none"
 
 
+# Published LTX-2 pipeline repos whose scheduler ships `shift_terminal` off (the distilled ones); the dev ones and
+# the tiny LTX-2 checkpoint ship it on.
+_UNSTRETCHED_REPOS = {repo for g in GENERATIONS.values() for repo, kind in g.repos.items() if kind == "pipeline (distilled)"}
+
+
+def _one_step_fails(model: ModelConfig) -> bool:
+    """Whether `steps: 1` fails in diffusers: LTX-2 with the pipeline's own schedule, on a checkpoint whose scheduler
+    stretches the schedule to end at `shift_terminal`.
+
+    LTX2ConditionPipeline's schedule for one step is [1.0]; `stretch_shift_to_terminal` divides by 1 minus the last
+    sigma, so the one timestep is NaN and `scheduler.step` fails to find it (IndexError, installed
+    schedulers/scheduling_flow_match_euler_discrete.py:422). One step works everywhere else: given sigmas run
+    unshifted (`ltx2.sigmas_as_given`), so does the refine pass (always given its sigmas), and LTX-Video's schedulers
+    have no `shift_terminal`. A local folder says in its scheduler config; a hub id not published as distilled is
+    taken to stretch, as LTX-2's dev checkpoints do.
+    """
+    if model.family != "ltx2" or model.steps != 1 or model.sigmas is not None:
+        return False
+    # With `checkpoint: tiny` a preset renders its repo's twin, which has that repo's scheduler.
+    repo = PRESETS[model.preset].checkpoint if model.checkpoint == "tiny" and model.preset is not None else model.checkpoint
+    folder = _local_path(repo)
+    if folder is None:
+        return repo not in _UNSTRETCHED_REPOS
+    try:
+        config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    except (OSError, ValueError):
+        return False  # not a loadable folder: `_check_local_models` reports it, or from_pretrained will
+    return isinstance(config, dict) and bool(config.get("shift_terminal"))
+
+
 def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     """Rules between the model, the output and the shots: presets, two-pass, sound and controls."""
     problems: list[tuple[Loc, str]] = []
@@ -1140,6 +1176,12 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "
                          "for the pipeline's own schedule"))
+    if _one_step_fails(model):
+        problems.append((("model", "steps"),
+                         f"LTX-2 with `{model.checkpoint}` needs at least 2 denoising steps: its scheduler stretches the "
+                         "pipeline's schedule to end at `shift_terminal`, which one step (at sigma 1.0) cannot do, and "
+                         "diffusers fails mid-render; set `steps: 2` or more, or give the one step's noise level "
+                         "(`sigmas: [1.0]`, used as given)"))
     for key, sigmas in (("sigmas", model.sigmas), ("refine_sigmas", model.refine_sigmas)):
         if sigmas is not None and any(a <= b for a, b in zip(sigmas, sigmas[1:])):
             problems.append((("model", key), "sigmas must go strictly down (highest noise first)"))
@@ -1210,6 +1252,8 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
             problems.append((("model", "checkpoint"),
                              f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
                              "model_index.json; point at the folder that holds it"))
+        else:
+            problems += _unsupported_folder(model.checkpoint, checkpoint)
     upsampler = _local_path(model.upsampler)
     if upsampler is not None and not upsampler.is_dir():
         problems.append((("model", "upsampler"),
@@ -1220,6 +1264,17 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
             problems.append((("shots", index, "control", "lora"),
                              missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
     return problems
+
+
+def _unsupported_folder(value: str, folder: Path) -> list[tuple[Loc, str]]:
+    """A local checkpoint folder in the layout of a refused generation (LTX-2.5: `transformer_full/`,
+    `diffusion_decoder/`), refused as its hub ids are: the folder would load, then render the wrong model."""
+    for subfolder, refused in UNSUPPORTED_SUBFOLDERS.items():
+        if (folder / subfolder).is_dir():
+            return [(("model", "checkpoint"),
+                     f"`{value}` ({folder.resolve()}) is an {refused.name} folder (it has `{subfolder}/`), and "
+                     f"{refused.name} is not supported: {refused.why}; {refused.instead}")]
+    return []
 
 
 def storyboard_json_schema() -> dict:

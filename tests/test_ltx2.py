@@ -174,6 +174,23 @@ def test_distilled_sigmas_are_used_as_given(write_storyboard, tiny_cache):
     assert pipe.scheduler.config.use_dynamic_shifting  # the pipeline's own scheduler is back
 
 
+def test_one_step_renders_with_given_sigmas_and_fails_with_the_stretched_default(write_storyboard, tiny_cache):
+    """Why validation refuses LTX-2 `steps: 1` without `sigmas` on the tiny (dev-like) checkpoint, and only then: the
+    one given sigma, and a one-sigma refine pass, render; the pipeline's own one-step schedule does not (diffusers
+    stretches [1.0] to `shift_terminal`: a NaN timestep). Should diffusers fix that, the refusal can go."""
+    path = write_storyboard(BOARD.format(family="ltx2", two_pass="true", keyframes="").replace(
+        "steps: 2", "steps: 1, sigmas: [1.0], refine_sigmas: [0.9]"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    pipe = generate.load_pipeline(plan.model)
+    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
+    assert clip.frames.shape == (17, 64, 128, 3) and np.isfinite(clip.audio.samples).all()
+
+    default_schedule = plan.model.model_copy(update={"sigmas": None, "two_pass": False})
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in divide"), pytest.raises(IndexError):
+        generate.generate_shot(pipe, plan.shots[0], default_schedule, plan.output)
+
+
 def test_in_context_pipeline_keeps_the_pipelines_dtype(write_storyboard, tiny_cache):
     plan = plan_for(write_storyboard)
     pipe = generate.load_pipeline(plan.model)

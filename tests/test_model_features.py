@@ -81,6 +81,54 @@ def test_sigmas_follow_the_steps_and_go_down(write_storyboard):
     assert any("model.refine_sigmas: sigmas must go strictly down" in p for p in found)
 
 
+ONE_STEP = """
+version: 1
+name: spot
+model:
+  {model}
+  steps: 1
+shots: [{{id: a, prompt: x, frames: 9}}]
+"""
+
+
+@pytest.mark.parametrize("model", [
+    "family: ltx2",
+    "preset: ltx2-dev\n  checkpoint: tiny",
+    "preset: ltx2.3-dev\n  two_pass: true",
+])
+def test_one_step_is_refused_where_ltx2_stretches_its_schedule(write_storyboard, model):
+    # LTX-2's dev schedulers (and the tiny checkpoint's) stretch the schedule to `shift_terminal`: one step at
+    # sigma 1.0 gives a NaN timestep and diffusers fails mid-render (IndexError), long takes and two-pass alike.
+    path = write_storyboard(ONE_STEP.format(model=model))
+    line = 5 + model.count("\n")  # of `steps: 1`
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:{line}:10: model.steps: LTX-2 with `") and "needs at least 2 denoising steps" in problem
+    assert "set `steps: 2` or more" in problem and "`sigmas: [1.0]`" in problem
+
+
+def test_one_step_is_allowed_where_it_renders(write_storyboard, workspace):
+    def validates(model: str) -> bool:
+        return load_storyboard(write_storyboard(ONE_STEP.format(model=model))).model.steps == 1
+
+    assert validates("family: ltxv")  # LTX-Video's schedulers have no `shift_terminal`
+    assert validates("family: ltx2\n  sigmas: [1.0]")  # given sigmas run unshifted
+    assert validates("family: ltx2\n  checkpoint: rootonchair/LTX-2-19b-distilled")  # distilled: no stretch
+    # A preset's twin has its repo's scheduler; the distilled preset's 8 sigmas must go for one step.
+    assert validates("preset: ltx2.3-distilled\n  checkpoint: tiny\n  sigmas: null")
+    # A one-sigma refine pass is given its sigmas too.
+    assert validates("family: ltx2\n  sigmas: [1.0]\n  two_pass: true\n  refine_sigmas: [0.9]\n  upsampler: tiny")
+    # A local folder: its scheduler config says.
+    scheduler = workspace / "my-ltx2" / "scheduler"
+    scheduler.mkdir(parents=True)
+    (workspace / "my-ltx2" / "model_index.json").write_text("{}")
+    (scheduler / "scheduler_config.json").write_text('{"use_dynamic_shifting": false, "shift_terminal": null}')
+    assert validates("family: ltx2\n  checkpoint: my-ltx2")
+    (scheduler / "scheduler_config.json").write_text('{"use_dynamic_shifting": true, "shift_terminal": 0.1}')
+    path = write_storyboard(ONE_STEP.format(model="family: ltx2\n  checkpoint: my-ltx2"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:6:10: model.steps: LTX-2 with `my-ltx2` needs at least 2 denoising steps")
+
+
 def test_two_pass_needs_sizes_of_64_and_an_upsampler(write_storyboard, workspace):
     (workspace / "my-model").mkdir()
     (workspace / "my-model" / "model_index.json").write_text("{}")  # a local diffusers folder (checked at validation)

@@ -125,6 +125,37 @@ def test_ltx2_5_is_refused_where_it_is_named_with_what_to_use_instead(write_stor
     assert not any(p.generation.startswith("ltx2-2.5") for p in PRESETS.values())
 
 
+@pytest.mark.parametrize("subfolders", [["transformer_full"], ["diffusion_decoder"], ["transformer_full", "diffusion_decoder"]])
+def test_a_local_ltx2_5_folder_is_refused_like_its_hub_ids(write_storyboard, workspace, subfolders):
+    """A diffusers folder in LTX-2.5's layout loads as quietly as the hub repo (the extra subfolders are ignored),
+    so validation refuses it too, naming the folder, with the same reason and the same suggestion."""
+    folder = workspace / "models" / "ltx-2.5"
+    for name in ["transformer", "vae", *subfolders]:
+        (folder / name).mkdir(parents=True)
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "LTX2ConditionPipeline"}))
+    path = write_storyboard("""
+        version: 1
+        name: spot
+        model:
+          family: ltx2
+          checkpoint: models/ltx-2.5
+        shots: [{id: a, prompt: x, frames: 9}]
+        """)
+    with pytest.raises(StoryboardError) as info:
+        load_storyboard(path)
+    [problem] = [p.format(path) for p in info.value.problems]
+    assert problem.startswith(
+        f"{path}:5:15: model.checkpoint: `models/ltx-2.5` ({folder}) is an LTX-2.5 folder (it has `{subfolders[0]}/`), "
+        "and LTX-2.5 is not supported: "
+    )
+    assert "diffusion decoder" in problem and problem.endswith("use LTX-2.3 (`preset: ltx2.3-distilled` or `preset: ltx2.3-dev`)")
+
+    # The same folder without LTX-2.5's subfolders is an ordinary local checkpoint.
+    for name in subfolders:
+        (folder / name).rmdir()
+    assert load_storyboard(path).model.checkpoint == "models/ltx-2.5"
+
+
 def _plan(write_storyboard, preset: str, **model):
     settings = ", ".join(f"{k}: {v}" for k, v in {"preset": preset, "two_pass": "true", **model}.items())
     path = write_storyboard(f"""
