@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -128,6 +128,10 @@ class _Reporter:
     def __call__(self, action: Callable, *args) -> None:
         self._threads.submit(contextvars.copy_context().run, self._run, action, *args)
 
+    def submit(self, work: Callable, *args) -> Future:
+        """Run `work` on the same threads as the artifacts (before those asked for later); its future."""
+        return self._threads.submit(work, *args)
+
     @staticmethod
     def _run(action: Callable, *args) -> None:
         try:
@@ -207,13 +211,22 @@ class _Storyboard:
     reporter: _Reporter  # makes its artifacts
     progress: _ProgressArtifact | None = None  # attached to the progress events while the storyboard renders
     failures: dict[str, str] = field(default_factory=dict)
+    thumbnails: dict[str, Future] = field(default_factory=dict)  # shot id -> its summary thumbnail, being made
 
     def start_progress(self) -> None:
         self.progress = _ProgressArtifact(self.plan, self.source, self.reporter)
         progress_log.addHandler(self.progress)
         progress.planned(self.plan.name, [(shot.id, len(shot.segments)) for shot in self.plan.shots])
-        for shot_id in self.renders:
-            progress.shot_finished(self.plan.name, shot_id, "cached")
+        for shot in self.plan.shots:
+            if shot.id in self.renders:
+                progress.shot_finished(self.plan.name, shot.id, "cached")
+                self.make_thumbnail(shot)
+
+    def make_thumbnail(self, shot: ShotPlan) -> None:
+        """Start making the shot's summary thumbnail (a decode) now, so the summary at the storyboard's end,
+        after its stitch, only puts it in place: 0.5 s less at the end of a 150-shot storyboard here."""
+        self.thumbnails[shot.id] = self.reporter.submit(report.thumbnail, self.film_dir / shot.clip, shot,
+                                                        self.plan.output.fps)
 
     def close(self, ok: bool) -> None:
         """The storyboard is finished (or the batch broke): end its progress and release its film."""
@@ -475,6 +488,7 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
                 continue
             try:
                 board.renders[shot.id] = future.result()
+                board.make_thumbnail(shot)
             except Exception as error:  # one failed shot does not stop the others
                 board.failures[shot.id] = describe(error)
                 logger.error("Shot %s of %s failed: %s", shot.id, board.plan.name, board.failures[shot.id])
@@ -509,17 +523,20 @@ def _storyboard_artifacts(board: _Storyboard, finished: Finished | None) -> None
     """The storyboard's shot table and summary (thumbnails, prompts, seeds, this run's outcomes, film and review page),
     made by the run's reporter from this moment's outcomes."""
     board.reporter(_make_storyboard_artifacts, board.plan, board.film_dir, board.source,
-                   report.outcomes(board.plan, board.renders, board.failures), finished)
+                   report.outcomes(board.plan, board.renders, board.failures), finished, dict(board.thumbnails))
 
 
-def _make_storyboard_artifacts(plan: RenderPlan, film_dir: Path, source: str, results, finished: Finished | None) -> None:
+def _make_storyboard_artifacts(plan: RenderPlan, film_dir: Path, source: str, results, finished: Finished | None,
+                               thumbnails: dict[str, Future]) -> None:
+    # Made on the reporter's threads before this job was queued: waiting for them never waits for this job's own pool.
+    thumbnails = {shot_id: made.result() for shot_id, made in thumbnails.items()}
     create_table_artifact(report.shot_rows(plan, film_dir, results), key=report.artifact_key(source, plan.name, "shots"),
                           description=report.storyboard_description(plan, "shots", source))
     if finished is None:
-        markdown = report.storyboard_markdown(plan, film_dir, results, None)
+        markdown = report.storyboard_markdown(plan, film_dir, results, None, thumbnails=thumbnails)
     else:
         markdown = report.storyboard_markdown(plan, film_dir, results, finished.film, finished.info.duration,
-                                              finished.review)
+                                              finished.review, thumbnails)
     create_markdown_artifact(markdown, key=report.artifact_key(source, plan.name, "summary"),
                              description=report.storyboard_description(plan, "summary", source))
 

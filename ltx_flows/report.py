@@ -143,8 +143,13 @@ def storyboard_markdown(
     film: Path | None,
     film_seconds: float | None = None,
     review: Path | None = None,
+    thumbnails: dict[str, str | None] | None = None,
 ) -> str:
-    """The storyboard's summary: where the film and review page are, and per shot a thumbnail, prompt, seed and outcome."""
+    """The storyboard's summary: where the film and review page are, and per shot a thumbnail, prompt, seed and outcome.
+
+    `thumbnails`: shot id -> `thumbnail`, made beforehand (the flow makes each as its shot finishes); the others are
+    made here.
+    """
     film_dir = film_dir.resolve()
     failed = [shot_id for shot_id, outcome in results.items() if outcome.status == "failed"]
     lines = [f"# {plan.name}", ""]
@@ -164,7 +169,9 @@ def storyboard_markdown(
     ]
     for shot in plan.shots:
         outcome = results.get(shot.id)
-        image = thumbnail(film_dir / shot.clip, shot, plan.output.fps) if outcome and outcome.status != "failed" else None
+        image = None
+        if outcome and outcome.status != "failed":
+            image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot, plan.output.fps)
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
         what = cell(outcome.describe()) if outcome else "not run"

@@ -8,6 +8,8 @@ manifest's facts. Written after the film, atomically, just before the manifest.
 """
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
@@ -93,6 +95,9 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
     """The page for a finished render, from its plan (prompts) and its manifest (everything else)."""
     film = manifest["film"]
     shots = {shot["id"]: shot for shot in manifest["shots"]}
+    # Decoding releases the GIL: one thread per core makes a long film's filmstrips (most of the page's time).
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as threads:
+        strips = list(threads.map(lambda shot: _filmstrip(film_dir / shot.clip, shot.frames, plan.output.fps), plan.shots))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -107,7 +112,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         "</section>",
         '<section id="shots"><h2>Shots</h2>',
     ]
-    for shot in plan.shots:
+    for shot, strip in zip(plan.shots, strips):
         facts = shots[shot.id]
         status = facts["status"]
         when = (f"rendered in {facts['render_seconds']:.1f} s" if status == "rendered"
@@ -125,7 +130,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
             f'<p class="prompt">{escape(shot.prompt)}</p>',
             f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
             f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
-            _filmstrip(film_dir / shot.clip, shot.frames, plan.output.fps),
+            strip,
             f'<div class="media">{"".join(media)}</div>',
         ]
         if facts.get("segments"):
