@@ -16,12 +16,17 @@ interleaved with the two others, so a change's before and after are measured sid
 Each flow process first renders a throw-away copy (not timed): imports, Prefect's ephemeral server
 (or the one at PREFECT_API_URL) and the model load; the bare loop loads the model and makes the same
 throw-away shot before timing. Children run with OMP_NUM_THREADS=1 unless it is set.
+
+The bare loop makes only the clips. `--pipeline` adds a third kind: the flow's own work without Prefect (each shot
+through the shot cache, then the film, review page and manifest, one after another in one thread), so the flow's
+cost splits into the work the bare loop leaves out (pipeline/bare) and what Prefect adds to it (flow/pipeline).
 """
 
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +63,27 @@ def bare_loop(board: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def pipeline_loop(board: Path, out: Path) -> float:
+    """The flow's work without Prefect: each shot through the shot cache (its clip, record and checks), one after
+    another, then the storyboard's film, review page and manifest, as the flow's tasks call them."""
+    from ltx_flows import generate
+    from ltx_flows.cache import render_shot_cached
+    from ltx_flows.finish import finish_storyboard
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.storyboard import load_storyboard
+
+    warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
+    generate.load_pipeline(warm.model)
+    for shot in warm.shots:
+        render_shot_cached(warm, shot, out / "warm-up", force=False, failed_attempts=[])
+    start = time.perf_counter()
+    plan = plan_storyboard(load_storyboard(board, board.parent), board)
+    film_dir = out / plan.name
+    renders = {shot.id: render_shot_cached(plan, shot, film_dir, force=False, failed_attempts=[]) for shot in plan.shots}
+    finish_storyboard(plan, film_dir, renders)
+    return time.perf_counter() - start
+
+
 def flow_run(board: Path, warm: Path, out: Path) -> float:
     from ltx_flows.flow import render_batch
 
@@ -74,7 +100,12 @@ def child(kind: str, work: Path, rep: int) -> None:
     out = work / f"{kind}-{rep}"
     out.mkdir()
     board = work / "bench.yaml"
-    seconds = bare_loop(board, out) if kind == "bare" else flow_run(board, work / "warm.yaml", out)
+    if kind == "bare":
+        seconds = bare_loop(board, out)
+    elif kind == "pipeline":
+        seconds = pipeline_loop(board, out)
+    else:
+        seconds = flow_run(board, work / "warm.yaml", out)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import ltx_flows  # which checkout this child ran: --before's children run the other one
@@ -107,7 +138,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="bare loops and flow runs, interleaved")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that only checks the script works")
     parser.add_argument("--before", type=Path, help="also measure the flow of this other ltx-flows checkout")
-    parser.add_argument("--child", choices=["bare", "flow", "flow-before"], help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also measure the flow's work without Prefect (film, review page and manifest included)")
+    parser.add_argument("--child", choices=["bare", "pipeline", "flow", "flow-before"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rep", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -121,7 +154,8 @@ def main() -> None:
     (work / "warm.yaml").write_text(storyboard_text("warm", 1, args.width, args.height, args.frames, args.steps))
     print(f"{args.shots} shots of {args.frames} frames at {args.width}x{args.height}, {args.steps} steps, "
           f"tiny checkpoint; in {work}")
-    results: dict[str, list[dict]] = {"bare": [], "flow": [], **({"flow-before": []} if args.before else {})}
+    results: dict[str, list[dict]] = {"bare": [], **({"pipeline": []} if args.pipeline or args.smoke else {}), "flow": [],
+                                      **({"flow-before": []} if args.before else {})}
     for rep in range(args.repeat):  # interleaved: on a shared machine the best of each is the fairest pair
         for kind in results:
             results[kind].append(measure(kind, work, rep, args.before))
@@ -130,9 +164,14 @@ def main() -> None:
         print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB (code in {runs[0]['code']})")
     best = {kind: min(r["seconds"] for r in runs) for kind, runs in results.items()}
     peak = {kind: max(r["peak_mb"] for r in runs) for kind, runs in results.items()}
+    median = {kind: statistics.median(r["seconds"] for r in runs) for kind, runs in results.items()}
     for flow in [kind for kind in results if kind != "bare"]:
-        print(f"{flow}/bare time (best of {args.repeat} each): {best[flow] / best['bare']:.2f}")
+        print(f"{flow}/bare time (best of {args.repeat} each): {best[flow] / best['bare']:.2f} "
+              f"(medians: {median[flow] / median['bare']:.2f})")
         print(f"{flow}/bare peak memory: {peak[flow] / peak['bare']:.2f}")
+    if "pipeline" in results:
+        print(f"flow/pipeline time (best of {args.repeat} each): {best['flow'] / best['pipeline']:.2f} "
+              f"(medians: {median['flow'] / median['pipeline']:.2f}): what Prefect adds to the same work")
 
 
 if __name__ == "__main__":
