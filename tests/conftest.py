@@ -47,6 +47,18 @@ def prefect_server():
         yield
 
 
+@pytest.fixture
+def prefect_api_url(prefect_server) -> str:
+    """The session's Prefect API, for `ltx-flows` subprocesses to report to as a worker reports to its team's server.
+
+    Without it each CLI run that renders starts (and stops) an ephemeral server of its own: 4-10 s a run here, more
+    on a new PREFECT_HOME. `test_cli.py::test_render_quickstart_like_the_readme` keeps that path covered.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
     """One tiny-checkpoint cache for the whole test session (built once, ~seconds)."""

@@ -164,12 +164,13 @@ def test_render_quickstart_like_the_readme(tmp_path, tiny_cache):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_render_the_controlled_ltx2_example_offline(tmp_path, tiny_cache):
+def test_render_the_controlled_ltx2_example_offline(tmp_path, tiny_cache, prefect_api_url):
     """The LTX-2 example with sound, a canny and a depth control, on the tiny model and tiny detector weights."""
     shutil.copytree(REPO / "storyboards", tmp_path / "storyboards")
     shutil.copytree(REPO / "controls", tmp_path / "controls")
     env = {"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)}
-    env = {k: v for k, v in {**os.environ, **env}.items() if k not in ("PREFECT_API_URL", "LTX_FLOWS_ANNOTATORS")}
+    env = {k: v for k, v in {**os.environ, **env}.items() if k != "LTX_FLOWS_ANNOTATORS"}
+    env["PREFECT_API_URL"] = prefect_api_url  # the session's server (conftest.py)
     result = subprocess.run(
         [sys.executable, "-m", "ltx_flows.cli", "render", "storyboards/pour-controlled.yaml"],
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900,

@@ -270,10 +270,10 @@ def test_ffmpeg_runs_in_its_own_process_group(tmp_path):
 # --- through the CLI, as the nightly job runs it ---------------------------------------------------
 
 
-def cli_env(tmp_path: Path, tiny_cache: Path) -> dict:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)}
-    env.pop("PREFECT_API_URL", None)
-    return env
+def cli_env(tmp_path: Path, tiny_cache: Path, api_url: str) -> dict:
+    # The session's server: a killed run's Prefect is not what these tests look at (test_cli covers the ephemeral one).
+    return {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache),
+            "PREFECT_API_URL": api_url}
 
 
 def start_render(tmp_path: Path, env: dict, *args) -> subprocess.Popen:
@@ -317,10 +317,10 @@ def consistent_after_a_stop(film_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_any_point_then_the_next_run_makes_the_right_film(tmp_path, tiny_cache):
+def test_sigkill_at_any_point_then_the_next_run_makes_the_right_film(tmp_path, tiny_cache, prefect_api_url):
     """Kill a real `ltx-flows render` (and its ffmpeg) at several points of a re-render; after each,
     the folder is consistent and the next run makes the film the storyboard describes."""
-    env = cli_env(tmp_path, tiny_cache)
+    env = cli_env(tmp_path, tiny_cache, prefect_api_url)
     board = tmp_path / "board.yaml"
     board.write_text(CROSSFADE)
     assert render(tmp_path, env).returncode == 0
@@ -349,8 +349,8 @@ def test_sigkill_at_any_point_then_the_next_run_makes_the_right_film(tmp_path, t
 
 
 @pytest.mark.slow
-def test_two_renders_of_one_film_at_once(tmp_path, tiny_cache):
-    env = cli_env(tmp_path, tiny_cache)
+def test_two_renders_of_one_film_at_once(tmp_path, tiny_cache, prefect_api_url):
+    env = cli_env(tmp_path, tiny_cache, prefect_api_url)
     (tmp_path / "board.yaml").write_text(CUTS)
     first, second = start_render(tmp_path, env), start_render(tmp_path, env)
     results = [(p.wait(timeout=600), *p.communicate()) for p in (first, second)]
@@ -363,9 +363,9 @@ def test_two_renders_of_one_film_at_once(tmp_path, tiny_cache):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path, tiny_cache):
+def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path, tiny_cache, prefect_api_url):
     """Ctrl-C from a terminal (SIGINT to the whole foreground process group) during a re-render."""
-    env = cli_env(tmp_path, tiny_cache)
+    env = cli_env(tmp_path, tiny_cache, prefect_api_url)
     board = tmp_path / "board.yaml"
     board.write_text(CUTS)
     assert render(tmp_path, env).returncode == 0
@@ -388,14 +388,14 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(tmp_path, tiny_cache):
 
 
 @pytest.mark.slow
-def test_a_full_disk_fails_the_film_and_reports_no_success(tmp_path, tiny_cache):
+def test_a_full_disk_fails_the_film_and_reports_no_success(tmp_path, tiny_cache, prefect_api_url):
     mount = tmp_path / "small"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN): {made.stderr.strip()}")
     try:
-        env = cli_env(tmp_path, tiny_cache)
+        env = cli_env(tmp_path, tiny_cache, prefect_api_url)
         (tmp_path / "board.yaml").write_text(CUTS.replace("96, height: 64", "256, height: 256"))
         result = render(tmp_path, env, "--out", str(mount))
         assert result.returncode == 1, result.stderr[-3000:]

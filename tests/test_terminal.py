@@ -60,9 +60,9 @@ def run_in_terminal(command: list[str], cwd, env, timeout: float = 600) -> tuple
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_long_take_render_shows_one_clean_progress_display(tmp_path, tiny_cache):
+def test_long_take_render_shows_one_clean_progress_display(tmp_path, tiny_cache, prefect_api_url):
     (tmp_path / "take.yaml").write_text(LONG_TAKE)
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url}  # the session's server (conftest.py)
     env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache),
                 "COLUMNS": "140", "LINES": "40", "TERM": "xterm-256color"})
     code, screen = run_in_terminal([sys.executable, "-m", "ltx_flows.cli", "render", "take.yaml", "--verbose"],
@@ -103,11 +103,11 @@ def test_log_text_prints_as_written(capsys):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_ctrl_c_during_a_render_exits_130(tmp_path, tiny_cache):
+def test_ctrl_c_during_a_render_exits_130(tmp_path, tiny_cache, prefect_api_url):
     import signal
 
     (tmp_path / "take.yaml").write_text(LONG_TAKE.replace("steps: 4", "steps: 20"))  # long enough to interrupt
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api_url}  # the session's server (conftest.py)
     env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)})
     process = subprocess.Popen(
         [sys.executable, "-m", "ltx_flows.cli", "render", "take.yaml"], cwd=tmp_path, env=env, text=True,
