@@ -78,6 +78,33 @@ def test_read_frames_round_trips(tmp_path):
     assert np.abs(decoded.astype(int) - frames).mean() < 4
 
 
+def test_frame_readers_give_what_pyav_gives_frame_by_frame(tmp_path):
+    """The kept reformatter (media._rgb_converter) converts exactly as a fresh one per frame does, across clips
+    of two sizes; frames_at gives the frames at those indices; muxed_frames counts the frames written."""
+    small = write_clip(make_frames(13, color=GREEN), tmp_path / "small.mp4", fps=24, crf=18)
+    large = write_clip(make_frames(9, color=BLUE, height=128, width=160), tmp_path / "large.mp4", fps=24, crf=18)
+    for path, count in ((small, 13), (large, 9), (small, 13)):
+        with av.open(str(path)) as container:
+            expected = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+        assert np.array_equal(read_frames(path), expected)
+        assert np.array_equal(np.stack(media.frames_at(path, [count - 1, 0, 5])), expected[[0, 5, count - 1]])
+        assert media.muxed_frames(path) == count
+    assert len(media.frames_at(small, [12, 40])) == 1  # past the end: left out
+
+
+def test_a_threaded_decode_counts_like_one_thread_and_fails_on_damage(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (30, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    path = write_clip(noise, tmp_path / "clip.mp4", fps=24, crf=18)
+    assert media.decoded_frames(path, threads=2) == media.decoded_frames(path) == 30
+    data = bytearray(path.read_bytes())
+    for offset in range(len(data) // 2, len(data) - 64, 211):  # damaged in place in its second half
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for threads in (1, 2):
+        with pytest.raises(media.DamagedMediaError, match="does not decode"):
+            media.decoded_frames(path, threads=threads)
+
+
 def test_exception_inside_writer_leaves_nothing(tmp_path):
     target = tmp_path / "clip.mp4"
     with pytest.raises(KeyError):
