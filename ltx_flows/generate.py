@@ -376,7 +376,7 @@ def render_long_take(
                 rendered = generate_shot(
                     pipe, _segment_as_shot(shot, segment), plan.model, output, upsample_pipe,
                     _control_slice(control, segment.start, segment.frames), memory, condition,
-                    on_step=_take_steps(on_step, segment.index, len(shot.segments)), audio_condition=audio_condition,
+                    on_step=part_steps(on_step, segment.index, len(shot.segments)), audio_condition=audio_condition,
                 )
                 found = Segment(rendered.frames, rendered.audio, rendered.audio_latents)
                 if reference is not None:
@@ -482,8 +482,9 @@ def _continued_sound(
     return ltx2.AudioCondition(latents=values, hold=hold)
 
 
-def _take_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):
-    # Segment `index` of `count`: its steps continue the count of the segments before it.
+def part_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):
+    """`on_step` for part `index` of `count` generations (a long take's segments, a shot's retake stages): its steps
+    continue the count of the parts before it, each part an equal share, so progress never goes back."""
     if on_step is None:
         return None
     return lambda done, total: on_step(index * total + done, count * total)

@@ -62,15 +62,16 @@ def render_retaken(
 ) -> Path:
     """Render a shot with retakes: its own render (kept, or rendered now), each retake on top of the one before
     (kept, or rendered now), then the shot clip; returns the clip path. `force` renders every stage again."""
-    from .generate import render_shot  # a shot with retakes renders its base exactly as a shot without them
+    from .generate import part_steps, render_shot  # a shot with retakes renders its base as a shot without them
 
+    parts = 1 + len(shot.retakes)  # generations: the shot's own render, then each retake (a cached one's steps are done)
     base = film_dir / base_clip(shot)
     if force or cached_record(base, shot.base_hash, shot.frames) is None:
         _discard(base)
         own = shot.model_copy(update={
             "retakes": [], "base_hash": None, "content_hash": shot.base_hash, "clip": base_clip(shot),
         })
-        render_shot(plan, own, film_dir, memory, on_step=on_step, force=force)
+        render_shot(plan, own, film_dir, memory, on_step=part_steps(on_step, 0, parts), force=force)
         write_clip_record(base, shot.base_hash)
     else:
         log.info("Shot %s: its render before retakes is cached in %s", shot.id, base_clip(shot))
@@ -81,7 +82,7 @@ def render_retaken(
         if force or cached_record(stage, retake.content_hash, shot.frames) is None:
             _discard(stage)
             start = time.perf_counter()
-            apply_retake(plan, shot, retake, film_dir, previous, memory, on_step)
+            apply_retake(plan, shot, retake, film_dir, previous, memory, part_steps(on_step, retake.index + 1, parts))
             write_clip_record(stage, retake.content_hash)
             log.info("%s: rendered in %.1fs", label, time.perf_counter() - start)
         else:

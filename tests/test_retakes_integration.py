@@ -55,12 +55,12 @@ def _recorder(pipeline_class, monkeypatch):
     return calls
 
 
-def _render(folder: Path, text: str, film_dir: Path):
+def _render(folder: Path, text: str, film_dir: Path, on_step=None):
     path = folder / "board.yaml"
     path.write_text(textwrap.dedent(text).lstrip())
     plan = plan_storyboard(load_storyboard(path, folder), path)
     before = len(generate.generation_events)
-    record = render_shot_cached(plan, plan.shots[0], film_dir, force=False, failed_attempts=[])
+    record = render_shot_cached(plan, plan.shots[0], film_dir, force=False, failed_attempts=[], on_step=on_step)
     return plan, record, generate.generation_events[before:]
 
 
@@ -178,11 +178,12 @@ def ltx2(tiny_cache, tmp_path_factory):
     film_dir = folder / "renders" / "gift"
     with pytest.MonkeyPatch.context() as monkeypatch:
         calls = _recorder(LTX2ConditionPipeline, monkeypatch)
+        steps = []
         plan, record, events = _render(folder, BOARD.format(family="ltx2", audio=", audio: generate", retakes=ONE),
-                                       film_dir)
+                                       film_dir, on_step=lambda done, total: steps.append((done, total)))
     shot = plan.shots[0]
     return SimpleNamespace(
-        plan=plan, shot=shot, record=record, events=events, calls=calls,
+        plan=plan, shot=shot, record=record, events=events, calls=calls, steps=steps,
         base_audio=read_audio(film_dir / base_clip(shot)), shot_audio=read_audio(film_dir / shot.clip),
         base_latents=np.load(audio_latents_path(film_dir / base_clip(shot))),
         stage_latents=np.load(audio_latents_path(film_dir / shot.retakes[0].cache)),
@@ -200,6 +201,9 @@ def test_ltx2_retake_holds_the_sound_around_the_window_and_keeps_it_outside(ltx2
         (h.latent_index, h.last_frame - h.first_frame + 1) for h in retake.held]
     event = ltx2.events[1]
     assert 0 < event["audio_held"] < len(ltx2.base_latents)
+    # One step count for the shot's two generations (its own render, then the retake): it never goes back.
+    fractions = [done / total for done, total in ltx2.steps]
+    assert len(fractions) == 4 and fractions == sorted(fractions) and fractions[-1] == 1.0 and fractions[1] == 0.5
 
     # Audio tokens (25 a second) outside the window and its blends are the shot's own; inside they are new.
     per_frame = 25 / 24
