@@ -221,3 +221,40 @@ def test_ltx2_retake_holds_the_sound_around_the_window_and_keeps_it_outside(ltx2
     kept = np.abs(final[:, outside] - base[:, outside]).mean()
     replaced = np.abs(final[:, inside] - base[:, inside]).mean()
     assert kept < 0.25 * np.abs(base[:, outside]).mean() and replaced > 2 * kept, (kept, replaced)
+
+
+TAKE = """
+version: 1
+name: take
+model: {{checkpoint: tiny, steps: 2}}
+output: {{width: 96, height: 64, fps: 24}}
+shots:
+  - id: run
+    prompt: "a runner on a track at dawn"
+    frames: 33
+    segments: {{frames: 17, overlap: 9}}
+    retakes:
+{retakes}
+"""
+
+
+def test_a_retake_across_a_long_takes_joins_renders_one_window_over_the_kept_take(tiny_cache, tmp_path):
+    """A long take (three segments, joins at frames 8-16 and 16-24), then a retake over both joins: the segments are
+    not rendered again, one generation makes the window, and every frame outside it and its blends is the take's."""
+    film_dir = tmp_path / "renders" / "take"
+    plan, first, first_events = _render(tmp_path, TAKE.format(retakes="      []"), film_dir)
+    take = read_frames(film_dir / plan.shots[0].clip)
+    plan, record, events = _render(tmp_path, TAKE.format(retakes='      - {from: 10, to: 22, prompt: "she looks up"}'),
+                                   film_dir)
+    retake = plan.shots[0].retakes[0]
+
+    assert first["status"] == record["status"] == "rendered" and len(first_events) == 3  # three segments
+    assert [event["frames"] for event in events] == [retake.clip_frames]  # the window only: the take was kept
+    base, stage = read_frames(film_dir / base_clip(plan.shots[0])), read_frames(film_dir / retake.cache)
+    shot = read_frames(film_dir / plan.shots[0].clip)
+    assert base.shape == stage.shape == shot.shape == (33, 64, 96, 3)
+    assert np.abs(base.astype(int) - take).mean() < 4  # the kept take is the render (lossless RGB of its frames)
+    outside = np.r_[0 : retake.blend_start, retake.blend_end : 33]
+    assert len(outside) > 0 and np.array_equal(stage[outside], base[outside])
+    window = slice(retake.start, retake.end)
+    assert np.abs(stage[window].astype(int) - base[window]).mean() > 10
