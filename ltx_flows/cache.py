@@ -5,9 +5,10 @@ every machine that shares the render storage shares the cache, and deleting a cl
 enough to have it rendered again. Records are written after their clip and removed (with the
 clip) before a new render, so a record never vouches for a clip it did not see finished.
 
-A record holds the clip's sha256 and its frame count (counted from its packets when it was made;
-the film that holds it is decoded whole before it is reported done): a clip damaged or replaced in place, even at the same size, no longer matches and is
-rendered again, and the log names it.
+A record holds the clip's sha256 and its frame count: counted from its packets for a shot clip
+just rendered (the film that holds it is decoded whole before it is reported done), by decoding
+for kept renders and retake stages. A clip damaged or replaced in place, even at the same size,
+no longer matches and is rendered again, and the log names it.
 
 This module imports no torch: the render path is imported only when a shot is rendered.
 """
@@ -70,17 +71,17 @@ def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> d
     return None
 
 
-def clip_record(clip: Path, content_hash: str) -> dict:
-    """The record that vouches for `clip` as rendered from `content_hash` (frames counted by decoding it)."""
+def clip_record(clip: Path, content_hash: str, frames: int) -> dict:
+    """The record that vouches for `clip` as rendered from `content_hash`, with its `frames` as the caller counted them."""
     return {
-        "content_hash": content_hash, "frames": decoded_frames(clip), "bytes": clip.stat().st_size,
+        "content_hash": content_hash, "frames": frames, "bytes": clip.stat().st_size,
         "sha256": file_sha256(clip), "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 def write_clip_record(clip: Path, content_hash: str) -> dict:
-    """Write `clip_record` beside the clip; returns it."""
-    record = clip_record(clip, content_hash)
+    """Write `clip_record` beside the clip, its frames counted by decoding it; returns it."""
+    record = clip_record(clip, content_hash, decoded_frames(clip))
     write_json_atomic(record, sidecar(clip))
     return record
 
@@ -112,7 +113,7 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
         copy_file_atomic(kept, clip)  # byte for byte: the shot's own render as it was
     # As the shot cache's records are (the manifest lists them), with what is known of how the kept clip was made.
     made = {"attempts": [], "memory": None, "render_seconds": 0.0, "rendered_by": None, **kept_record}
-    record = {**made, **clip_record(clip, shot.content_hash), "id": shot.id, "clip": shot.clip,
+    record = {**made, **clip_record(clip, shot.content_hash, decoded_frames(clip)), "id": shot.id, "clip": shot.clip,
               "restored_from": source}
     record["rendered_at"] = kept_record.get("rendered_at") or record["rendered_at"]
     write_json_atomic(record, sidecar(clip))
@@ -194,15 +195,11 @@ def render_shot_cached(
         raise
     record = {
         "id": shot.id,
-        "content_hash": shot.content_hash,
+        **clip_record(clip, shot.content_hash, frames),
         "clip": shot.clip,
-        "frames": frames,
-        "bytes": clip.stat().st_size,
-        "sha256": file_sha256(clip),
         "render_seconds": round(time.perf_counter() - start, 3),
         "attempts": [*failed_attempts, attempt],
         "memory": asdict(memory),
-        "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rendered_by": {"host": socket.gethostname(), "pid": os.getpid(), "device": pick_device(plan.model.device)},
     }
     write_json_atomic(record, sidecar(clip))

@@ -439,25 +439,29 @@ def _rgb_converter() -> Callable[[av.VideoFrame], np.ndarray]:
     return lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
+def _decoded(path: str | os.PathLike) -> Iterator[av.VideoFrame]:
+    """A video's decoded frames, not yet converted: readers convert only the frames they keep (converting costs
+    more than decoding a small frame)."""
+    with av.open(str(path)) as container:
+        yield from container.decode(video=0)
+
+
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """A video's frames one at a time, as (H, W, 3) uint8 RGB arrays: memory stays at one frame."""
     rgb = _rgb_converter()
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield rgb(frame)
+    for frame in _decoded(path):
+        yield rgb(frame)
 
 
 def frames_at(path: str | os.PathLike, indices: list[int]) -> list[np.ndarray]:
-    """The frames at these indices (in order, each (H, W, 3) uint8 RGB); decoding stops after the last one, and
-    only those are converted to RGB (the conversion costs more than decoding a small frame). Frames past the
-    video's end are left out."""
+    """The frames at these indices (in order, each (H, W, 3) uint8 RGB); decoding stops after the last one.
+    Frames past the video's end are left out."""
     wanted, found, rgb = set(indices), {}, _rgb_converter()
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index in wanted:
-                found[index] = rgb(frame)
-                if len(found) == len(wanted):
-                    break
+    for index, frame in enumerate(_decoded(path)):
+        if index in wanted:
+            found[index] = rgb(frame)
+            if len(found) == len(wanted):
+                break
     return [found[index] for index in sorted(found)]
 
 
@@ -480,7 +484,8 @@ def read_frames(path: str | os.PathLike, start: int = 0, count: int | None = Non
     Decoding stops after the last frame asked for, and only the run asked for is kept. Fewer frames than
     `count` come back when the video ends early: callers say what they needed.
     """
-    frames = list(itertools.islice(iter_frames(path), start, None if count is None else start + count))
+    rgb = _rgb_converter()
+    frames = [rgb(frame) for frame in itertools.islice(_decoded(path), start, None if count is None else start + count)]
     if not frames and count is None:
         raise ValueError(f"{path} has no video frames")
     return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)
