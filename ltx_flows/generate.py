@@ -117,7 +117,10 @@ def _drop_models(device: str) -> None:
     """Forget every pipeline loaded for `device` (and what hangs off it), then return their memory."""
     from . import annotators
 
-    for key in [key for key in _pipelines if key[-1] == device]:
+    dropped = [key for key in _pipelines if key[-1] == device]
+    if not dropped:  # the device's first model: nothing to free (a full collection after the imports takes 1 s here)
+        return
+    for key in dropped:
         pipe = _pipelines.pop(key)
         for up_key in [k for k in _upsamplers if k[0] == id(pipe)]:
             del _upsamplers[up_key]

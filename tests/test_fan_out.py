@@ -1,10 +1,13 @@
 """Unit tests of the fan-out's bookkeeping in flow.py: the progress artifact's updates and a render worker's
 Prefect state. The Prefect API calls are stubbed (say so: they record what would be sent); the logic around
-them is the real one. The fan-out itself runs for real in test_scale_out.py and test_batch_integration.py."""
+them is the real one. The fan-out itself runs for real in test_scale_out.py and test_batch_integration.py.
+The last test runs a real flow on the session's Prefect server."""
 
 import threading
 from contextlib import contextmanager
 from types import SimpleNamespace
+
+import pytest
 
 from ltx_flows import flow, progress
 
@@ -114,3 +117,29 @@ def test_a_render_worker_keeps_its_prefect_client_while_the_settings_stay_the_sa
     assert str(other_client.client.api_url).startswith("http://127.0.0.1:10/api")
     for client in (first_client, other_client):
         client.client.__exit__(None, None, None)
+
+
+@pytest.mark.integration
+def test_a_cli_run_learns_it_has_no_deployment_without_asking_the_api(prefect_server, monkeypatch):
+    """The run's source (artifact keys) and its allowed folders come from the flow run in context. Prefect's
+    `runtime.deployment` fetches the flow run from the API with a new client on every read: 0.05-0.2 s each,
+    four reads a run. Prefect's fetch is wrapped to count (and still made), the flow run is real."""
+    from prefect import flow as prefect_flow
+    from prefect.runtime import deployment
+
+    fetched = []
+    fetch = deployment._get_flow_run
+
+    async def counted(run_id):
+        fetched.append(run_id)
+        return await fetch(run_id)
+
+    monkeypatch.setattr(deployment, "_get_flow_run", counted)
+
+    @prefect_flow
+    def probe_run() -> tuple:
+        return flow._run_source(), flow._allowed_roots(), flow._deployment_id(), deployment.id
+
+    source, roots, deployment_id, runtime_id = probe_run()
+    assert (source, roots, deployment_id, runtime_id) == ("cli", None, None, None)
+    assert len(fetched) == 1  # only the last read, through prefect.runtime, asked the API
