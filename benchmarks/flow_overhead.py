@@ -9,6 +9,7 @@ repeated; prints the best time of each, flow/bare, and each one's peak resident 
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --shots 150 --frames 9 --width 96 --height 64
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --smoke
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --before /tmp/old   # also an older checkout's flow, interleaved
+    PYTHONPATH=$PWD python benchmarks/flow_overhead.py --gpu-stand-in 1.0  # generation off the CPU, as on a GPU
 
 `--before DIR` also runs the flow from another checkout of ltx-flows (`git worktree add /tmp/old <commit>`),
 interleaved with the two others, so a change's before and after are measured side by side in one run.
@@ -20,6 +21,12 @@ throw-away shot before timing. Children run with OMP_NUM_THREADS=1 unless it is 
 The bare loop makes only the clips. `--pipeline` adds a third kind: the flow's own work without Prefect (each shot
 through the shot cache, then the film, review page and manifest, one after another in one thread), so the flow's
 cost splits into the work the bare loop leaves out (pipeline/bare) and what Prefect adds to it (flow/pipeline).
+
+On these CPU-only machines the tiny model generates on the same two cores as everything else, so every bit of the
+flow's own work (encoding one clip while the next shot generates, Prefect, the film's check) competes with
+generation. `--gpu-stand-in SECONDS` replaces each generation by a sleep that holds the device's lock, as a GPU
+generation holds the GPU and leaves the CPU free, in every kind of run alike (a documented stand-in, like
+benchmarks/makespan.py's).
 """
 
 import argparse
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -41,6 +49,34 @@ def storyboard_text(name: str, shots: int, width: int, height: int, frames: int,
         f"version: 1\nname: {name}\nmodel: {{checkpoint: tiny, steps: {steps}}}\n"
         f"output: {{width: {width}, height: {height}, fps: 24}}\ndefaults: {{seed: 11}}\nshots:\n{lines}\n"
     )
+
+
+def install_gpu_stand_in(board: Path, seconds: float) -> None:
+    """Generation becomes a sleep of `seconds` a shot, holding the device's lock as a generation does, and returns
+    the frames the real model made for that shot once, before timing.
+
+    As on a GPU, the CPU is free while a shot generates: the flow's own work (encoding, its bookkeeping, the film's
+    check) can overlap generation instead of competing with it for these cores. What this leaves out is the CPU
+    cost of generating, the same for every kind of run.
+    """
+    from ltx_flows import generate
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.storyboard import load_storyboard
+
+    real = generate.generate_shot
+    made = {}
+    for path in (board, board.parent / "warm.yaml"):
+        plan = plan_storyboard(load_storyboard(path, board.parent), path)
+        pipe = generate.load_pipeline(plan.model)
+        for shot in plan.shots:
+            made[shot.content_hash] = real(pipe, shot, plan.model, plan.output)
+
+    def stand_in(pipe, shot, model, output, *args, **kwargs):
+        with generate._device_locks[generate.pick_device(model.device)]:
+            time.sleep(seconds)
+        return made[shot.content_hash]
+
+    generate.generate_shot = stand_in
 
 
 def bare_loop(board: Path, out: Path) -> float:
@@ -84,36 +120,45 @@ def pipeline_loop(board: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def flow_run(board: Path, warm: Path, out: Path) -> float:
+def flow_run(board: Path, warm: Path, out: Path) -> tuple[float, float]:
+    """(seconds until the call returned, seconds until the run's final state was set)."""
     from ltx_flows.flow import render_batch
 
     render_batch([str(warm)], out=str(out / "warm-up"), root=str(board.parent))
+    started = datetime.now(timezone.utc)
     start = time.perf_counter()
     state = render_batch([str(board)], out=str(out), root=str(board.parent), return_state=True)
     seconds = time.perf_counter() - start
     if not state.is_completed():
         raise SystemExit(f"the flow failed: {state.message}")
-    return seconds
+    # After its final state, Prefect's sync engine joins the run's heartbeat thread, which sleeps in one-second
+    # steps (prefect/flow_engine.py, _send_heartbeats): the call returns on the next whole second of the run.
+    return seconds, (state.timestamp - started).total_seconds()
 
 
-def child(kind: str, work: Path, rep: int) -> None:
+def child(kind: str, work: Path, rep: int, gpu_stand_in: float | None) -> None:
     out = work / f"{kind}-{rep}"
     out.mkdir()
     board = work / "bench.yaml"
+    if gpu_stand_in is not None:
+        install_gpu_stand_in(board, gpu_stand_in)
     if kind == "bare":
         seconds = bare_loop(board, out)
     elif kind == "pipeline":
         seconds = pipeline_loop(board, out)
     else:
-        seconds = flow_run(board, work / "warm.yaml", out)
+        seconds, to_final_state = flow_run(board, work / "warm.yaml", out)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import ltx_flows  # which checkout this child ran: --before's children run the other one
 
-    print("RESULT=" + json.dumps({"seconds": seconds, "peak_mb": peak, "code": str(Path(ltx_flows.__file__).parent.parent)}))
+    result = {"seconds": seconds, "peak_mb": peak, "code": str(Path(ltx_flows.__file__).parent.parent)}
+    if kind.startswith("flow"):
+        result["to_final_state"] = to_final_state
+    print("RESULT=" + json.dumps(result))
 
 
-def measure(kind: str, work: Path, rep: int, before: Path | None = None) -> dict:
+def measure(kind: str, work: Path, rep: int, before: Path | None = None, gpu_stand_in: float | None = None) -> dict:
     # One intra-op thread for torch in both: on a few shared cores, OpenMP's spinning threads make
     # multi-threaded generation times swing several-fold from one call to the next.
     env = {"OMP_NUM_THREADS": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", **os.environ,
@@ -121,7 +166,8 @@ def measure(kind: str, work: Path, rep: int, before: Path | None = None) -> dict
     env.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     if kind == "flow-before":
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep)],
+    stand_in = ["--gpu-stand-in", str(gpu_stand_in)] if gpu_stand_in is not None else []
+    result = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(work), "--rep", str(rep), *stand_in],
                             env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -140,12 +186,15 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="also measure the flow of this other ltx-flows checkout")
     parser.add_argument("--pipeline", action="store_true",
                         help="also measure the flow's work without Prefect (film, review page and manifest included)")
+    parser.add_argument("--gpu-stand-in", type=float, metavar="SECONDS",
+                        help="generation becomes a sleep of SECONDS a shot (the CPU free while it generates, as on a "
+                             "GPU), returning frames the real model made before timing")
     parser.add_argument("--child", choices=["bare", "pipeline", "flow", "flow-before"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rep", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.work, args.rep)
+        return child(args.child, args.work, args.rep, args.gpu_stand_in)
     if args.smoke:
         args.shots, args.width, args.height, args.frames, args.steps, args.repeat = 2, 96, 64, 9, 2, 1
 
@@ -154,13 +203,17 @@ def main() -> None:
     (work / "warm.yaml").write_text(storyboard_text("warm", 1, args.width, args.height, args.frames, args.steps))
     print(f"{args.shots} shots of {args.frames} frames at {args.width}x{args.height}, {args.steps} steps, "
           f"tiny checkpoint; in {work}")
+    if args.gpu_stand_in is not None:
+        print(f"GPU stand-in: each shot's generation is a sleep of {args.gpu_stand_in} s (frames made before timing)")
     results: dict[str, list[dict]] = {"bare": [], **({"pipeline": []} if args.pipeline or args.smoke else {}), "flow": [],
                                       **({"flow-before": []} if args.before else {})}
     for rep in range(args.repeat):  # interleaved: on a shared machine the best of each is the fairest pair
         for kind in results:
-            results[kind].append(measure(kind, work, rep, args.before))
+            results[kind].append(measure(kind, work, rep, args.before, args.gpu_stand_in))
     for kind, runs in results.items():
         times = " ".join(f"{r['seconds']:.2f}s" for r in runs)
+        if kind.startswith("flow"):
+            times += " (final state at " + " ".join(f"{r['to_final_state']:.2f}s" for r in runs) + ")"
         print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB (code in {runs[0]['code']})")
     best = {kind: min(r["seconds"] for r in runs) for kind, runs in results.items()}
     peak = {kind: max(r["peak_mb"] for r in runs) for kind, runs in results.items()}
@@ -169,6 +222,9 @@ def main() -> None:
         print(f"{flow}/bare time (best of {args.repeat} each): {best[flow] / best['bare']:.2f} "
               f"(medians: {median[flow] / median['bare']:.2f})")
         print(f"{flow}/bare peak memory: {peak[flow] / peak['bare']:.2f}")
+    final = min(r["to_final_state"] for r in results["flow"])
+    print(f"flow/bare to the flow run's final state (best of {args.repeat} each): {final / best['bare']:.2f}: "
+          "the same runs without the wait for Prefect's heartbeat thread (0-1 s) before the call returns")
     if "pipeline" in results:
         print(f"flow/pipeline time (best of {args.repeat} each): {best['flow'] / best['pipeline']:.2f} "
               f"(medians: {median['flow'] / median['pipeline']:.2f}): what Prefect adds to the same work")
