@@ -3,7 +3,8 @@
 Renders a storyboard of N shots with the tiny offline checkpoint through `render-batch`, and makes
 the same generation calls in a bare Python loop (same shapes, steps, seeds, same encoding). Each
 measurement runs in a fresh process (so peak memory is its own), bare and flow interleaved and
-repeated; prints the best time of each, flow/bare, and each one's peak resident memory.
+repeated; prints the best time of each, flow/bare, each one's peak resident memory, and the CPU time that
+its process and children (ffmpeg, Prefect's ephemeral server) spent over the timed part.
 
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py                      # 6 shots of 49 frames at 384x256
     PYTHONPATH=$PWD python benchmarks/flow_overhead.py --shots 150 --frames 9 --width 96 --height 64
@@ -41,6 +42,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
+
 
 def storyboard_text(name: str, shots: int, width: int, height: int, frames: int, steps: int) -> str:
     lines = "\n".join(f'  - {{id: s{i:03d}, prompt: "shot {i}: a paper boat drifts down a rainy street", frames: {frames}}}'
@@ -49,6 +52,18 @@ def storyboard_text(name: str, shots: int, width: int, height: int, frames: int,
         f"version: 1\nname: {name}\nmodel: {{checkpoint: tiny, steps: {steps}}}\n"
         f"output: {{width: {width}, height: {height}, fps: 24}}\ndefaults: {{seed: 11}}\nshots:\n{lines}\n"
     )
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its children, live (Prefect's ephemeral server) and finished (ffmpeg)."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:4])  # user, system, and those of the children already waited for
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:  # it ended between listing and asking: waited for, so counted above
+            pass
+    return total
 
 
 def install_gpu_stand_in(board: Path, seconds: float) -> None:
@@ -79,7 +94,7 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
     generate.generate_shot = stand_in
 
 
-def bare_loop(board: Path, out: Path) -> float:
+def bare_loop(board: Path, out: Path) -> dict:
     """The same generation calls and encoding as the flow's shots, with nothing around them."""
     from ltx_flows import generate
     from ltx_flows.media import write_clip
@@ -92,14 +107,14 @@ def bare_loop(board: Path, out: Path) -> float:
     for shot in warm.shots:  # and one generation and encode untimed, as the flow's warm-up run made them
         clip = generate.generate_shot(pipe, shot, warm.model, warm.output)
         write_clip(clip.frames, out / f"warm-{shot.id}.mp4", fps=warm.output.fps, crf=warm.output.crf)
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     for shot in plan.shots:
         clip = generate.generate_shot(pipe, shot, plan.model, plan.output)
         write_clip(clip.frames, out / f"{shot.id}.mp4", fps=plan.output.fps, crf=plan.output.crf)
-    return time.perf_counter() - start
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
 
 
-def pipeline_loop(board: Path, out: Path) -> float:
+def pipeline_loop(board: Path, out: Path) -> dict:
     """The flow's work without Prefect: each shot through the shot cache (its clip, record and checks), one after
     another, then the storyboard's film, review page and manifest, as the flow's tasks call them."""
     from ltx_flows import generate
@@ -112,28 +127,27 @@ def pipeline_loop(board: Path, out: Path) -> float:
     generate.load_pipeline(warm.model)
     for shot in warm.shots:
         render_shot_cached(warm, shot, out / "warm-up", force=False, failed_attempts=[])
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
     film_dir = out / plan.name
     renders = {shot.id: render_shot_cached(plan, shot, film_dir, force=False, failed_attempts=[]) for shot in plan.shots}
     finish_storyboard(plan, film_dir, renders)
-    return time.perf_counter() - start
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
 
 
-def flow_run(board: Path, warm: Path, out: Path) -> tuple[float, float]:
-    """(seconds until the call returned, seconds until the run's final state was set)."""
+def flow_run(board: Path, warm: Path, out: Path) -> dict:
     from ltx_flows.flow import render_batch
 
     render_batch([str(warm)], out=str(out / "warm-up"), root=str(board.parent))
     started = datetime.now(timezone.utc)
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     state = render_batch([str(board)], out=str(out), root=str(board.parent), return_state=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if not state.is_completed():
         raise SystemExit(f"the flow failed: {state.message}")
     # After its final state, Prefect's sync engine joins the run's heartbeat thread, which sleeps in one-second
     # steps (prefect/flow_engine.py, _send_heartbeats): the call returns on the next whole second of the run.
-    return seconds, (state.timestamp - started).total_seconds()
+    return {"seconds": seconds, "cpu_seconds": cpu, "to_final_state": (state.timestamp - started).total_seconds()}
 
 
 def child(kind: str, work: Path, rep: int, gpu_stand_in: float | None) -> None:
@@ -143,19 +157,16 @@ def child(kind: str, work: Path, rep: int, gpu_stand_in: float | None) -> None:
     if gpu_stand_in is not None:
         install_gpu_stand_in(board, gpu_stand_in)
     if kind == "bare":
-        seconds = bare_loop(board, out)
+        result = bare_loop(board, out)
     elif kind == "pipeline":
-        seconds = pipeline_loop(board, out)
+        result = pipeline_loop(board, out)
     else:
-        seconds, to_final_state = flow_run(board, work / "warm.yaml", out)
+        result = flow_run(board, work / "warm.yaml", out)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import ltx_flows  # which checkout this child ran: --before's children run the other one
 
-    result = {"seconds": seconds, "peak_mb": peak, "code": str(Path(ltx_flows.__file__).parent.parent)}
-    if kind.startswith("flow"):
-        result["to_final_state"] = to_final_state
-    print("RESULT=" + json.dumps(result))
+    print("RESULT=" + json.dumps({**result, "peak_mb": peak, "code": str(Path(ltx_flows.__file__).parent.parent)}))
 
 
 def measure(kind: str, work: Path, rep: int, before: Path | None = None, gpu_stand_in: float | None = None) -> dict:
@@ -214,10 +225,14 @@ def main() -> None:
         times = " ".join(f"{r['seconds']:.2f}s" for r in runs)
         if kind.startswith("flow"):
             times += " (final state at " + " ".join(f"{r['to_final_state']:.2f}s" for r in runs) + ")"
-        print(f"{kind}: {times}, peak {max(r['peak_mb'] for r in runs):.0f} MB (code in {runs[0]['code']})")
+        cpu = " ".join(f"{r['cpu_seconds']:.1f}s" for r in runs)
+        print(f"{kind}: {times}, CPU {cpu}, peak {max(r['peak_mb'] for r in runs):.0f} MB (code in {runs[0]['code']})")
     best = {kind: min(r["seconds"] for r in runs) for kind, runs in results.items()}
     peak = {kind: max(r["peak_mb"] for r in runs) for kind, runs in results.items()}
     median = {kind: statistics.median(r["seconds"] for r in runs) for kind, runs in results.items()}
+    cpu = {kind: statistics.median(r["cpu_seconds"] for r in runs) for kind, runs in results.items()}
+    print("CPU seconds over the timed part, this process and its children (medians): "
+          + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu.items()))
     for flow in [kind for kind in results if kind != "bare"]:
         print(f"{flow}/bare time (best of {args.repeat} each): {best[flow] / best['bare']:.2f} "
               f"(medians: {median[flow] / median['bare']:.2f})")
