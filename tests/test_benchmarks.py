@@ -31,6 +31,7 @@ def test_the_gpu_stand_in_sleeps_holding_the_device_and_gives_back_the_models_fr
     """`flow_overhead.py --gpu-stand-in`: a shot's generation becomes a sleep under the device's lock, returning the
     frames the real tiny model made for it (checked against a real generation; no pipeline is passed to the stand-in)."""
     import importlib.util
+    import threading
     import time
 
     import numpy as np
@@ -52,8 +53,14 @@ def test_the_gpu_stand_in_sleeps_holding_the_device_and_gives_back_the_models_fr
 
     bench.install_gpu_stand_in(board, 0.3)
     lock = generate._device_locks[generate.pick_device(plan.model.device)]
-    held, sleep = [], time.sleep
-    monkeypatch.setattr(time, "sleep", lambda seconds: (held.append(lock.locked()), sleep(seconds)))
+    held, sleep, this_thread = [], time.sleep, threading.get_ident()
+
+    def watched_sleep(seconds):  # Prefect's threads from earlier tests may sleep too: only this thread's count
+        if threading.get_ident() == this_thread:
+            held.append(lock.locked())
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", watched_sleep)
     start = time.perf_counter()
     clip = generate.generate_shot(None, shot, plan.model, plan.output)
     assert time.perf_counter() - start >= 0.3
