@@ -39,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -66,6 +68,15 @@ def cpu_seconds() -> float:
     return total
 
 
+@contextmanager
+def timed() -> Iterator[dict]:
+    """Wall and CPU seconds (`cpu_seconds`) of the block, in the dict it yields."""
+    result: dict = {}
+    cpu, start = cpu_seconds(), time.perf_counter()
+    yield result
+    result.update(seconds=time.perf_counter() - start, cpu_seconds=cpu_seconds() - cpu)
+
+
 def install_gpu_stand_in(board: Path, seconds: float) -> None:
     """Generation becomes a sleep of `seconds` a shot, holding the device's lock as a generation does, and returns
     the frames the real model made for that shot once, before timing.
@@ -84,7 +95,8 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
         plan = plan_storyboard(load_storyboard(path, board.parent), path)
         pipe = generate.load_pipeline(plan.model)
         for shot in plan.shots:
-            made[shot.content_hash] = real(pipe, shot, plan.model, plan.output)
+            if shot.content_hash not in made:
+                made[shot.content_hash] = real(pipe, shot, plan.model, plan.output)
 
     def stand_in(pipe, shot, model, output, *args, **kwargs):
         with generate._device_locks[generate.pick_device(model.device)]:
@@ -107,11 +119,11 @@ def bare_loop(board: Path, out: Path) -> dict:
     for shot in warm.shots:  # and one generation and encode untimed, as the flow's warm-up run made them
         clip = generate.generate_shot(pipe, shot, warm.model, warm.output)
         write_clip(clip.frames, out / f"warm-{shot.id}.mp4", fps=warm.output.fps, crf=warm.output.crf)
-    cpu, start = cpu_seconds(), time.perf_counter()
-    for shot in plan.shots:
-        clip = generate.generate_shot(pipe, shot, plan.model, plan.output)
-        write_clip(clip.frames, out / f"{shot.id}.mp4", fps=plan.output.fps, crf=plan.output.crf)
-    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
+    with timed() as result:
+        for shot in plan.shots:
+            clip = generate.generate_shot(pipe, shot, plan.model, plan.output)
+            write_clip(clip.frames, out / f"{shot.id}.mp4", fps=plan.output.fps, crf=plan.output.crf)
+    return result
 
 
 def pipeline_loop(board: Path, out: Path) -> dict:
@@ -127,12 +139,13 @@ def pipeline_loop(board: Path, out: Path) -> dict:
     generate.load_pipeline(warm.model)
     for shot in warm.shots:
         render_shot_cached(warm, shot, out / "warm-up", force=False, failed_attempts=[])
-    cpu, start = cpu_seconds(), time.perf_counter()
-    plan = plan_storyboard(load_storyboard(board, board.parent), board)
-    film_dir = out / plan.name
-    renders = {shot.id: render_shot_cached(plan, shot, film_dir, force=False, failed_attempts=[]) for shot in plan.shots}
-    finish_storyboard(plan, film_dir, renders)
-    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
+    with timed() as result:
+        plan = plan_storyboard(load_storyboard(board, board.parent), board)
+        film_dir = out / plan.name
+        renders = {shot.id: render_shot_cached(plan, shot, film_dir, force=False, failed_attempts=[])
+                   for shot in plan.shots}
+        finish_storyboard(plan, film_dir, renders)
+    return result
 
 
 def flow_run(board: Path, warm: Path, out: Path) -> dict:
@@ -140,14 +153,13 @@ def flow_run(board: Path, warm: Path, out: Path) -> dict:
 
     render_batch([str(warm)], out=str(out / "warm-up"), root=str(board.parent))
     started = datetime.now(timezone.utc)
-    cpu, start = cpu_seconds(), time.perf_counter()
-    state = render_batch([str(board)], out=str(out), root=str(board.parent), return_state=True)
-    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    with timed() as result:
+        state = render_batch([str(board)], out=str(out), root=str(board.parent), return_state=True)
     if not state.is_completed():
         raise SystemExit(f"the flow failed: {state.message}")
     # After its final state, Prefect's sync engine joins the run's heartbeat thread, which sleeps in one-second
     # steps (prefect/flow_engine.py, _send_heartbeats): the call returns on the next whole second of the run.
-    return {"seconds": seconds, "cpu_seconds": cpu, "to_final_state": (state.timestamp - started).total_seconds()}
+    return {**result, "to_final_state": (state.timestamp - started).total_seconds()}
 
 
 def child(kind: str, work: Path, rep: int, gpu_stand_in: float | None) -> None:
