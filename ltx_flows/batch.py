@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .storyboard import StoryboardError, load_storyboard
+from .storyboard import StoryboardError, load_storyboard, path_error
 
 _SUFFIXES = (".yaml", ".yml")
 ALLOWED_ROOTS_VARIABLE = "LTX_FLOWS_ALLOWED_ROOTS"
@@ -64,20 +64,29 @@ def find_storyboards(
     problems: dict[str, str] = {}
     for spec in specs:
         path = Path(spec)
-        if allowed is not None and not glob.has_magic(spec) and not _inside(path, allowed):
-            # Said before looking, so a run cannot even learn what exists outside.
-            problems[spec] = f"outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE})"
+        try:
+            # A file that exists is taken as named, before glob expansion: `take[1].yaml` is a file name, not a
+            # pattern (lexists: a symlink loop is named as one below, not matched as a glob).
+            pattern = glob.has_magic(spec) and not os.path.lexists(spec)
+            if allowed is not None and not pattern and not _inside(path, allowed):
+                # Said before looking, so a run cannot even learn what exists outside.
+                problems[spec] = f"outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE})"
+                continue
+            if pattern:
+                found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
+            elif path.is_dir():
+                found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+            elif path.exists():
+                found = [path]
+            elif path.is_symlink():
+                raise RuntimeError(f"Symlink loop from {spec!r}")  # exists() follows the link and says False
+            else:
+                problems[spec] = "no such file or folder"
+                continue
+            outside = [file for file in found if allowed is not None and not _inside(file, allowed)]
+        except (RuntimeError, OSError) as error:
+            problems[spec] = f"cannot be opened: {path_error(error)}"
             continue
-        if glob.has_magic(spec):
-            found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
-        elif path.exists():
-            found = [path]
-        else:
-            problems[spec] = "no such file or folder"
-            continue
-        outside = [file for file in found if allowed is not None and not _inside(file, allowed)]
         if outside:
             problems[spec] = f"{len(outside)} file(s) outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE}); skipped"
             found = [file for file in found if file not in outside]

@@ -5,6 +5,7 @@ The models below are the single source of truth: validation, the JSON Schema
 """
 
 import difflib
+import errno
 import functools
 import json
 import math
@@ -210,14 +211,33 @@ def resolve_media_path(value: str, base_dir: Path, root: Path) -> Path:
     path = Path(value)
     if path.is_absolute():
         raise ValueError(f"`{value}` is absolute; give a path relative to the storyboard's folder ({base_dir})")
-    # resolve() follows symlinks, so a link pointing out of the root is caught too.
-    full = (base_dir / path).resolve()
-    root = root.resolve()
-    if not full.is_relative_to(root):
-        raise ValueError(f"`{value}` resolves to {full}, outside the workspace root {root}; move it inside, or pass --root")
-    if not full.is_file():
+    try:
+        # resolve() follows symlinks, so a link pointing out of the root is caught too.
+        full = (base_dir / path).resolve()
+        root = root.resolve()
+        if not full.is_relative_to(root):
+            raise ValueError(f"`{value}` resolves to {full}, outside the workspace root {root}; move it inside, or pass --root")
+        is_file = full.is_file()
+    except (RuntimeError, OSError) as error:
+        # A symlink loop (resolve() raises RuntimeError) or a name the file system refuses (ENAMETOOLONG).
+        raise ValueError(f"`{_short(value)}` cannot be opened: {path_error(error)}; fix the path") from None
+    if not is_file:
         raise ValueError(f"file not found: {full} (paths are relative to the storyboard's folder, {base_dir})")
     return full
+
+
+def path_error(error: RuntimeError | OSError) -> str:
+    """Why a path cannot be opened, in words (no traceback, no errno number)."""
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
+        return "it is a symlink loop (a link that leads back to itself)"
+    if getattr(error, "errno", None) == errno.ENAMETOOLONG:
+        return "a part of it is longer than the file system allows (usually 255 bytes)"
+    return (error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+
+
+def _short(value: str, limit: int = 80) -> str:
+    # A name of thousands of characters is shown by its start and end.
+    return value if len(value) <= limit else f"{value[: limit // 2]}...{value[-limit // 4:]}"
 
 
 class Keyframe(_Strict):
@@ -1231,7 +1251,10 @@ def _local_path(value: str | None, hub_id_allowed: bool = True) -> Path | None:
     if value.startswith(("/", "./", "../", "~")) or not (hub_id_allowed and _HUB_ID.match(value)):
         return Path(value).expanduser()
     local = Path(value).expanduser()
-    return local if local.exists() else None  # `owner/repo` may also be a local folder
+    try:
+        return local if local.exists() else None  # `owner/repo` may also be a local folder
+    except OSError:  # e.g. a name too long for the file system: not a folder here, so a hub id
+        return None
 
 
 def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
@@ -1243,26 +1266,39 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         return (f"`{value}` is a local path and there is no {what} at {path.resolve()} (local paths are relative to "
                 f"the folder ltx-flows runs in); fix the path, or give a hub id such as `{hub_example}`")
 
-    checkpoint = _local_path(model.checkpoint)
-    if checkpoint is not None:
-        if not checkpoint.is_dir():
-            problems.append((("model", "checkpoint"),
-                             missing(model.checkpoint, checkpoint, "folder", "Lightricks/LTX-Video-0.9.7-distilled")))
-        elif not (checkpoint / "model_index.json").is_file():
-            problems.append((("model", "checkpoint"),
-                             f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
-                             "model_index.json; point at the folder that holds it"))
-        else:
-            problems += _unsupported_folder(model.checkpoint, checkpoint)
-    upsampler = _local_path(model.upsampler)
-    if upsampler is not None and not upsampler.is_dir():
-        problems.append((("model", "upsampler"),
-                         missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
+    def unopenable(value: str, error: RuntimeError | OSError) -> str:
+        return f"`{_short(value)}` is a local path that cannot be opened: {path_error(error)}; fix the path"
+
+    # Each check may meet a symlink loop or a name too long for the file system: a located problem, not a traceback.
+    try:
+        checkpoint = _local_path(model.checkpoint)
+        if checkpoint is not None:
+            if not checkpoint.is_dir():
+                problems.append((("model", "checkpoint"),
+                                 missing(model.checkpoint, checkpoint, "folder", "Lightricks/LTX-Video-0.9.7-distilled")))
+            elif not (checkpoint / "model_index.json").is_file():
+                problems.append((("model", "checkpoint"),
+                                 f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
+                                 "model_index.json; point at the folder that holds it"))
+            else:
+                problems += _unsupported_folder(model.checkpoint, checkpoint)
+    except (RuntimeError, OSError) as error:
+        problems.append((("model", "checkpoint"), unopenable(model.checkpoint, error)))
+    try:
+        upsampler = _local_path(model.upsampler)
+        if upsampler is not None and not upsampler.is_dir():
+            problems.append((("model", "upsampler"),
+                             missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
+    except (RuntimeError, OSError) as error:
+        problems.append((("model", "upsampler"), unopenable(model.upsampler, error)))
     for index, shot in enumerate(storyboard.shots):
-        lora = _local_path(shot.control.lora) if shot.control is not None else None
-        if lora is not None and not lora.is_file():
-            problems.append((("shots", index, "control", "lora"),
-                             missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
+        try:
+            lora = _local_path(shot.control.lora) if shot.control is not None else None
+            if lora is not None and not lora.is_file():
+                problems.append((("shots", index, "control", "lora"),
+                                 missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
+        except (RuntimeError, OSError) as error:
+            problems.append((("shots", index, "control", "lora"), unopenable(shot.control.lora, error)))
     return problems
 
 
