@@ -66,6 +66,8 @@ MAX_SHOT_FRAMES = MAX_SHOT_SECONDS * 120
 # Keyframe images and control media are decoded at validation; one frame may hold this many pixels
 # (8K UHD is 33 M): a small file that decodes to gigabytes is refused before it is decoded.
 MAX_MEDIA_PIXELS = 40_000_000
+# Keyframes a shot may pin (and never more than one a frame): each conditions the render.
+MAX_KEYFRAMES = 1000
 
 
 class _Strict(BaseModel):
@@ -1018,10 +1020,18 @@ def _cross_check(
         return problems
 
     frames_by_index = {index: snap_frames(shot.requested_frames(fps)) for index, shot in shots}
+    shots_by_index = dict(shots)
     for index, shot in shots:
         frames = frames_by_index[index]
         problems += _check_segments(index, shot, frames, fps, family, max_segments)
         problems += _check_retakes(index, shot, frames, fps, family)
+        most = min(frames, MAX_KEYFRAMES)
+        if len(shot.keyframes) > most:
+            # Every keyframe conditions the render: thousands on a short shot validate in a second and never render.
+            problems.append((("shots", index, "keyframes"),
+                             f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a frame, "
+                             f"at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
+            continue
         for k, keyframe in enumerate(shot.keyframes):
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
@@ -1037,7 +1047,18 @@ def _cross_check(
                                  f"a {shot.transition.seconds}s crossfade is less than one frame at {fps} fps"))
             else:
                 next_frames = frames_by_index.get(index + 1, frames)
-                if fade >= min(frames, next_frames):
+                previous = shots_by_index.get(index - 1)
+                fade_in = (seconds_to_frames(previous.transition.seconds, fps)
+                           if previous is not None and previous.transition.kind == "crossfade" else 0)
+                if fade < min(frames, next_frames) and 0 < fade_in < frames and fade_in + fade > frames:
+                    # Each crossfade fits on its own, but the one in and the one out overlap inside this shot;
+                    # stitching would fail after every shot had rendered.
+                    problems.append((("shots", index, "transition"),
+                                     f"the crossfade into this shot ({fade_in} frames) and this {shot.transition.seconds:g}s "
+                                     f"crossfade out of it ({fade} frames at {fps} fps) overlap inside its {frames} frames: "
+                                     f"together they may take at most {frames} frames; shorten a crossfade (here at most "
+                                     f"{{crossfade: {math.floor((frames - fade_in) / fps * 100) / 100:g}}}) or lengthen the shot"))
+                elif fade >= min(frames, next_frames):
                     # In seconds, as the storyboard gives crossfades; frames in brackets.
                     longest = (min(frames, next_frames) - 1) / fps
                     problems.append((("shots", index, "transition"),
