@@ -310,16 +310,23 @@ def _image_problem(path: Path) -> str | None:
 def _audio_problem(path: Path) -> str | None:
     import av  # here, so checking storyboards without media stays light
 
+    decoded, seconds = 0, None
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 return "it has no audio stream"
             stream = container.streams.audio[0]
             stream.codec_context.options = {"err_detect": "explode"}
-            if not any(True for _ in container.decode(stream)):
+            # Every frame, not the first only: damage in the middle of a bed is a dropout in the film.
+            decoded = 0
+            for frame in container.decode(stream):
+                decoded += frame.samples
+                seconds = frame.time
+            if not decoded:
                 return "its audio stream has no sound that decodes"
     except (av.FFmpegError, OSError) as error:
-        return f"it does not decode ({type(error).__name__})"
+        where = f" after {seconds:.1f}s" if decoded and seconds is not None else ""
+        return f"it does not decode{where} ({type(error).__name__}): it is damaged or truncated"
     return None
 
 
