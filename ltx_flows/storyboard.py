@@ -629,6 +629,7 @@ def _load(path: Path, root: Path, text: str) -> Storyboard:
     ]
     problems += [_problem(node, loc, msg) for loc, msg in _check_model_features(storyboard)]
     problems += [_problem(node, loc, msg) for loc, msg in _check_local_models(storyboard)]
+    problems += [_problem(node, loc, msg) for loc, msg in _check_hub_ids(storyboard)]
     if problems:
         raise StoryboardError(path, problems)
     return storyboard
@@ -1327,6 +1328,52 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
                                  missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
         except (RuntimeError, OSError) as error:
             problems.append((("shots", index, "control", "lora"), unopenable(shot.control.lora, error)))
+    return problems
+
+
+# Every hub repo ltx-flows knows (the presets' checkpoints, upsamplers and LoRAs are among them); refused ones aside.
+_KNOWN_HUB_REPOS = sorted({repo for generation in GENERATIONS.values() for repo in generation.repos})
+# A typo is a few characters; a longer difference is a name of its own (a fine-tune, a quantized copy).
+_TYPO_EDITS = 2
+
+
+def _hub_id_typo(value: str) -> str | None:
+    """The known hub id a hub id that ltx-flows does not know was most likely meant to be, or None.
+
+    Offline (no hub is asked): `owner/repo` is compared with the known repos, ignoring case, and counts as a typo
+    when at most `_TYPO_EDITS` characters differ and its version numbers are the same (`0.9.6` for `0.9.7` is
+    another model, not a typo). An unknown id far from every known one is taken as the user's own repo.
+    """
+    parts = value.split("/")
+    owner_repo, rest = "/".join(parts[:2]), "/".join(parts[2:])
+    if owner_repo in _KNOWN_HUB_REPOS or value in UNSUPPORTED_CHECKPOINTS:
+        return None
+    lowered = owner_repo.lower()
+    for known in _KNOWN_HUB_REPOS:
+        if re.findall(r"\d+", known) != re.findall(r"\d+", owner_repo):
+            continue
+        opcodes = difflib.SequenceMatcher(None, lowered, known.lower()).get_opcodes()
+        edits = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in opcodes if tag != "equal")
+        if edits <= _TYPO_EDITS:
+            return f"{known}/{rest}" if rest else known
+    return None
+
+
+def _check_hub_ids(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """Hub ids one typo away from a known one (`Lightricks/LTX-Video-0.9.7-distiled`): a did-you-mean at validation,
+    not a failed download at render time."""
+    model = storyboard.model
+    values: list[tuple[Loc, str | None]] = [(("model", "checkpoint"), model.checkpoint), (("model", "upsampler"), model.upsampler)]
+    values += [(("shots", index, "control", "lora"), shot.control.lora)
+               for index, shot in enumerate(storyboard.shots) if shot.control is not None]
+    problems: list[tuple[Loc, str]] = []
+    for loc, value in values:
+        if value is None or value == "tiny" or not _HUB_ID.match(value) or _local_path(value) is not None:
+            continue
+        meant = _hub_id_typo(value)
+        if meant is not None:
+            problems.append((loc, f"`{value}` is one typo away from the hub id `{meant}`, and not one ltx-flows knows; "
+                                  f"did you mean `{meant}`? (see docs/models.md for repos of your own)"))
     return problems
 
 
