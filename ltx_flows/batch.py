@@ -76,14 +76,13 @@ def find_storyboards(
                 found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
             elif path.is_dir():
                 found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
-            elif path.exists():
-                found = [path]
-            elif path.is_symlink():
-                raise RuntimeError(f"Symlink loop from {spec!r}")  # exists() follows the link and says False
             else:
-                problems[spec] = "no such file or folder"
-                continue
+                path.stat()  # exists() says False for a symlink loop as for a missing file: stat() says which
+                found = [path]
             outside = [file for file in found if allowed is not None and not _inside(file, allowed)]
+        except FileNotFoundError:
+            problems[spec] = "no such file or folder"
+            continue
         except (RuntimeError, OSError) as error:
             problems[spec] = f"cannot be opened: {path_error(error)}"
             continue

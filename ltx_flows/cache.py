@@ -63,9 +63,9 @@ def cached_record(
     Whole means: the clip's sha256 is the one recorded when it was made, its sound latents
     (`<clip>.audio.npy`, when there are any) are the ones recorded with it, and (given `frames`)
     the record says it has that many frames. The record must also hold each of `keys` with one of
-    its types (a shot clip's by default; `STAGE_RECORD_KEYS` for retake stages and kept renders). A clip that is there but does not match its
-    record, or a record that is not what ltx-flows writes, is logged by name before the clip is
-    rendered again.
+    its types (a shot clip's by default; `STAGE_RECORD_KEYS` for retake stages and kept renders).
+    A clip that is there but does not match its record, or a record that is not what ltx-flows
+    writes, is logged by name before the clip is rendered again.
     """
     try:
         size = clip.stat().st_size

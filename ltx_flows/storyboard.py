@@ -234,7 +234,7 @@ def path_error(error: RuntimeError | OSError) -> str:
         return "it is a symlink loop (a link that leads back to itself)"
     if getattr(error, "errno", None) == errno.ENAMETOOLONG:
         return "a part of it is longer than the file system allows (usually 255 bytes)"
-    return (error.strerror if isinstance(error, OSError) and error.strerror else str(error))
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
 def _short(value: str, limit: int = 80) -> str:
