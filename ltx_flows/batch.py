@@ -65,13 +65,14 @@ def find_storyboards(
     for spec in specs:
         path = Path(spec)
         try:
-            # A file that exists is taken as named, before glob expansion: `take[1].yaml` is a file name, not a
-            # pattern (lexists: a symlink loop is named as one below, not matched as a glob).
-            pattern = glob.has_magic(spec) and not os.path.lexists(spec)
-            if allowed is not None and not pattern and not _inside(path, allowed):
+            magic = glob.has_magic(spec)
+            if allowed is not None and not magic and not _inside(path, allowed):
                 # Said before looking, so a run cannot even learn what exists outside.
                 problems[spec] = f"outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE})"
                 continue
+            # A file that exists is taken as named, before glob expansion: `take[1].yaml` is a file name, not a
+            # pattern. Looked for only where it may be read; lexists, so a symlink loop is named as one below.
+            pattern = magic and not ((allowed is None or _inside(path, allowed)) and os.path.lexists(spec))
             if pattern:
                 found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
             elif path.is_dir():
