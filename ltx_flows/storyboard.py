@@ -1037,8 +1037,8 @@ def _cross_check(
         if len(shot.keyframes) > most:
             # Every keyframe conditions the render: thousands on a short shot validate in a second and never render.
             problems.append((("shots", index, "keyframes"),
-                             f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a frame, "
-                             f"at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
+                             f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a "
+                             f"frame, at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
             continue
         for k, keyframe in enumerate(shot.keyframes):
             position = resolve_position(keyframe.at, fps, frames)
@@ -1061,11 +1061,13 @@ def _cross_check(
                 if fade < min(frames, next_frames) and 0 < fade_in < frames and fade_in + fade > frames:
                     # Each crossfade fits on its own, but the one in and the one out overlap inside this shot;
                     # stitching would fail after every shot had rendered.
+                    room = math.floor((frames - fade_in) / fps * 100) / 100  # seconds left for the fade out
                     problems.append((("shots", index, "transition"),
-                                     f"the crossfade into this shot ({fade_in} frames) and this {shot.transition.seconds:g}s "
-                                     f"crossfade out of it ({fade} frames at {fps} fps) overlap inside its {frames} frames: "
-                                     f"together they may take at most {frames} frames; shorten a crossfade (here at most "
-                                     f"{{crossfade: {math.floor((frames - fade_in) / fps * 100) / 100:g}}}) or lengthen the shot"))
+                                     f"the crossfade into this shot ({fade_in} frames) and this "
+                                     f"{shot.transition.seconds:g}s crossfade out of it ({fade} frames at {fps} fps) "
+                                     f"overlap inside its {frames} frames: together they may take at most {frames} "
+                                     f"frames; shorten a crossfade (here at most {{crossfade: {room:g}}}) or lengthen "
+                                     "the shot"))
                 elif fade >= min(frames, next_frames):
                     # In seconds, as the storyboard gives crossfades; frames in brackets.
                     longest = (min(frames, next_frames) - 1) / fps
@@ -1363,7 +1365,9 @@ def _check_hub_ids(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     """Hub ids one typo away from a known one (`Lightricks/LTX-Video-0.9.7-distiled`): a did-you-mean at validation,
     not a failed download at render time."""
     model = storyboard.model
-    values: list[tuple[Loc, str | None]] = [(("model", "checkpoint"), model.checkpoint), (("model", "upsampler"), model.upsampler)]
+    values: list[tuple[Loc, str | None]] = [
+        (("model", "checkpoint"), model.checkpoint), (("model", "upsampler"), model.upsampler),
+    ]
     values += [(("shots", index, "control", "lora"), shot.control.lora)
                for index, shot in enumerate(storyboard.shots) if shot.control is not None]
     problems: list[tuple[Loc, str]] = []
