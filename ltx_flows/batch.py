@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .storyboard import StoryboardError, load_storyboard
+from .storyboard import StoryboardError, load_storyboard, path_error
 
 _SUFFIXES = (".yaml", ".yml")
 ALLOWED_ROOTS_VARIABLE = "LTX_FLOWS_ALLOWED_ROOTS"
@@ -64,20 +64,29 @@ def find_storyboards(
     problems: dict[str, str] = {}
     for spec in specs:
         path = Path(spec)
-        if allowed is not None and not glob.has_magic(spec) and not _inside(path, allowed):
-            # Said before looking, so a run cannot even learn what exists outside.
-            problems[spec] = f"outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE})"
-            continue
-        if glob.has_magic(spec):
-            found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
-        elif path.exists():
-            found = [path]
-        else:
+        try:
+            magic = glob.has_magic(spec)
+            if allowed is not None and not magic and not _inside(path, allowed):
+                # Said before looking, so a run cannot even learn what exists outside.
+                problems[spec] = f"outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE})"
+                continue
+            # A file that exists is taken as named, before glob expansion: `take[1].yaml` is a file name, not a
+            # pattern. Looked for only where it may be read; lexists, so a symlink loop is named as one below.
+            pattern = magic and not ((allowed is None or _inside(path, allowed)) and os.path.lexists(spec))
+            if pattern:
+                found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).suffix in _SUFFIXES]
+            elif path.is_dir():
+                found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+            else:
+                path.stat()  # exists() says False for a symlink loop as for a missing file: stat() says which
+                found = [path]
+            outside = [file for file in found if allowed is not None and not _inside(file, allowed)]
+        except FileNotFoundError:
             problems[spec] = "no such file or folder"
             continue
-        outside = [file for file in found if allowed is not None and not _inside(file, allowed)]
+        except (RuntimeError, OSError) as error:
+            problems[spec] = f"cannot be opened: {path_error(error)}"
+            continue
         if outside:
             problems[spec] = f"{len(outside)} file(s) outside the folders this worker may read ({ALLOWED_ROOTS_VARIABLE}); skipped"
             found = [file for file in found if file not in outside]

@@ -22,6 +22,8 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .failures import describe, is_out_of_memory, release_memory
 from .manifest import copy_file_atomic, manifest_path, write_json_atomic
 from .media import decoded_frames, muxed_frames
@@ -43,26 +45,58 @@ def audio_latents_path(clip: Path) -> Path:
     return clip.with_name(clip.name + ".audio.npy")
 
 
-def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> dict | None:
+# What is read from a clip's record besides what vouches for the bytes, and the types it must have: a retake
+# stage's or kept render's (`write_clip_record`), and a shot clip's, which the manifest and the batch summary read.
+# A record without one of these (hand-edited, or written by another version) is no record: the clip is rendered again.
+STAGE_RECORD_KEYS: dict[str, tuple[type, ...]] = {"frames": (int,), "rendered_at": (str,)}
+SHOT_RECORD_KEYS: dict[str, tuple[type, ...]] = {
+    **STAGE_RECORD_KEYS, "attempts": (list,), "memory": (dict, type(None)), "render_seconds": (int, float),
+    "rendered_by": (dict, type(None)),
+}
+
+
+def cached_record(
+    clip: Path, content_hash: str, frames: int | None = None, keys: dict[str, tuple[type, ...]] = SHOT_RECORD_KEYS
+) -> dict | None:
     """The clip's record when the clip is there, whole, and was rendered from `content_hash`; else None.
 
-    Whole means: the clip's sha256 is the one recorded when it was made, and (given `frames`) the
-    record says it has that many frames. A clip that is there but does not match its record is
-    logged by name before it is rendered again.
+    Whole means: the clip's sha256 is the one recorded when it was made, its sound latents
+    (`<clip>.audio.npy`, when there are any) are the ones recorded with it, and (given `frames`)
+    the record says it has that many frames. The record must also hold each of `keys` with one of
+    its types (a shot clip's by default; `STAGE_RECORD_KEYS` for retake stages and kept renders).
+    A clip that is there but does not match its record, or a record that is not what ltx-flows
+    writes, is logged by name before the clip is rendered again.
     """
     try:
-        record = json.loads(sidecar(clip).read_text())
         size = clip.stat().st_size
-    except (OSError, ValueError):
+        text = sidecar(clip).read_text()
+    except FileNotFoundError:
+        return None  # no clip, or no record: nothing to say
+    except OSError as error:
+        log.warning("%s: its record cannot be read (%s): rendering it again", clip, error.strerror or error)
         return None
-    if not isinstance(record, dict) or record.get("content_hash") != content_hash:
-        return None  # no record, or the shot changed: nothing is wrong with the file
-    if record.get("bytes") != size:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        log.warning("%s: its record %s is not a JSON object (torn or not ltx-flows'): rendering it again",
+                    clip, sidecar(clip).name)
+        return None
+    if record.get("content_hash") != content_hash:
+        return None  # the shot changed: nothing is wrong with the file
+    wrong = [key for key, types in keys.items()
+             if key not in record or not isinstance(record[key], types) or isinstance(record[key], bool)]
+    if wrong:
+        problem = f"its record lacks {', '.join(f'`{key}`' for key in wrong)} or holds something else there"
+    elif record.get("bytes") != size:
         problem = f"it has {size} bytes, its record says {record.get('bytes')}"
     elif frames is not None and record.get("frames") != frames:
         problem = f"its record says {record.get('frames')} frames, the plan {frames}"
     elif not record.get("sha256"):
         problem = "its record has no sha256 (written by an older ltx-flows)"
+    elif (latents := _latents_problem(clip, record)) is not None:
+        problem = latents
     elif file_sha256(clip) != record["sha256"]:
         problem = "its sha256 differs from the one recorded when it was made (damaged or replaced in place)"
     else:
@@ -71,11 +105,47 @@ def cached_record(clip: Path, content_hash: str, frames: int | None = None) -> d
     return None
 
 
+def _latents_problem(clip: Path, record: dict) -> str | None:
+    """Why the sound latents beside `clip` are not the ones its record holds (a retake reads them), or None."""
+    path = audio_latents_path(clip)
+    recorded = record.get("audio_latents")
+    try:
+        present = path.is_file()
+        if recorded is None:
+            if not present:
+                return None
+            if "audio_latents" not in record:
+                return f"its record does not cover {path.name} (written by an older ltx-flows)"
+            return f"{path.name} is there but its record says the clip has none"
+        if not present:
+            return f"{path.name} is missing"
+        if not isinstance(recorded, dict) or recorded.get("bytes") != path.stat().st_size \
+                or recorded.get("sha256") != file_sha256(path):
+            return f"{path.name} is not the file recorded with the clip (damaged or replaced)"
+    except OSError as error:
+        return f"{path.name} cannot be read ({error.strerror or error})"
+    return None
+
+
+def read_array(path: Path) -> np.ndarray:
+    """An array that `write_array_atomic` wrote beside a clip (sound latents, a segment's sound); a file that does
+    not read is named, with what to do."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise RuntimeError(f"{path} cannot be read ({error}); delete it and the record beside its clip "
+                           "(.mp4.json) to render that clip again") from None
+
+
 def clip_record(clip: Path, content_hash: str, frames: int) -> dict:
-    """The record that vouches for `clip` as rendered from `content_hash`, with its `frames` as the caller counted them."""
+    """The record that vouches for `clip` as rendered from `content_hash`, with its `frames` as the caller counted them,
+    and for its sound latents (`<clip>.audio.npy`) when it has any."""
+    latents = audio_latents_path(clip)
     return {
         "content_hash": content_hash, "frames": frames, "bytes": clip.stat().st_size,
         "sha256": file_sha256(clip), "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "audio_latents": ({"bytes": latents.stat().st_size, "sha256": file_sha256(latents)}
+                          if latents.is_file() else None),
     }
 
 
@@ -96,7 +166,7 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
 
     clip = film_dir / shot.clip
     source = shot.retakes[-1].cache if shot.retakes else base_clip(shot)
-    kept_record = cached_record(film_dir / source, shot.content_hash, shot.frames)
+    kept_record = cached_record(film_dir / source, shot.content_hash, shot.frames, keys=STAGE_RECORD_KEYS)
     if kept_record is None:
         return None
     # As before any render: the film and manifest list the clip being replaced, and its old record must go.
@@ -177,6 +247,7 @@ def render_shot_cached(
     keep_base(shot, film_dir)
     sidecar(clip).unlink(missing_ok=True)
     clip.unlink(missing_ok=True)
+    audio_latents_path(clip).unlink(missing_ok=True)  # a render without sound latents must not inherit old ones
     start = time.perf_counter()
     try:
         # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps

@@ -31,7 +31,7 @@ from PIL import Image
 
 from .annotators import WEIGHT_FILES, annotators_source, check_weights, load_detector
 from .checkpoints import cache_dir, resolve_lora
-from .media import ClipWriter, fit_image, iter_frames, probe, read_frames
+from .media import ClipWriter, decoded_frames, fit_image, iter_frames, probe, read_frames
 from .plan import ControlPlan, RenderPlan, ShotPlan
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,8 @@ def source_frames(path: Path) -> tuple[Iterator[np.ndarray], int, float | None]:
     except Exception:
         pass  # not an image: a video
     info = probe(path)
-    if info.frames == 0:
-        raise ValueError(f"{path} has no video frames")
-    return iter_frames(path), info.frames, info.fps
+    # Counted by decoding, not from the header: a clip cut with `-c copy` holds packets its edit list hides.
+    return iter_frames(path), decoded_frames(path), info.fps
 
 
 def source_indices(frames: int, fps: int, source_frames: int, source_fps: float | None) -> list[int]:

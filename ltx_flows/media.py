@@ -349,13 +349,20 @@ def decoded_frames(path: str | os.PathLike, max_pixels: int | None = None, threa
             # "explode": stop at the first decoding error instead of concealing it (a concealed frame decodes
             # "fine" and its damage shows in the film).
             stream.codec_context.options = {"err_detect": "explode"}
-            count = sum(1 for _ in container.decode(stream))
+            # A clip cut without re-encoding (`ffmpeg -ss ... -c copy`) keeps the packets from the keyframe before
+            # the cut and an edit list that hides them: the demuxer flags those packets "discard" and the decoder
+            # drops their frames. The header counts them, so they are counted here to compare like with like.
+            count = discarded = 0
+            for packet in container.demux(stream):
+                discarded += bool(packet.size and packet.is_discard)
+                count += sum(1 for _ in packet.decode())
     except av.FFmpegError as error:
         raise DamagedMediaError(f"{path} does not decode: {error}") from None
     if count == 0:
         raise DamagedMediaError(f"{path} has no video frames that decode")
-    if claimed and count != claimed:
-        raise DamagedMediaError(f"{path} decodes to {count} frames but its header claims {claimed}: it is truncated or damaged")
+    if claimed and count != claimed - discarded:
+        raise DamagedMediaError(f"{path} decodes to {count} frames but its header claims {claimed - discarded}: "
+                                "it is truncated or damaged")
     return count
 
 

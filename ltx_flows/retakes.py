@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cache import audio_latents_path, cached_record, sidecar, write_clip_record
+from .cache import STAGE_RECORD_KEYS, audio_latents_path, cached_record, read_array, sidecar, write_clip_record
 from .manifest import write_array_atomic
 from .media import Audio, ClipWriter, iter_frames, read_audio, read_frames
 from .memory import MemorySettings
@@ -66,7 +66,7 @@ def render_retaken(
 
     parts = 1 + len(shot.retakes)  # generations: the shot's own render, then each retake (a cached one's steps are done)
     base = film_dir / base_clip(shot)
-    if force or cached_record(base, shot.base_hash, shot.frames) is None:
+    if force or cached_record(base, shot.base_hash, shot.frames, keys=STAGE_RECORD_KEYS) is None:
         _discard(base)
         own = shot.model_copy(update={
             "retakes": [], "base_hash": None, "content_hash": shot.base_hash, "clip": base_clip(shot),
@@ -79,7 +79,7 @@ def render_retaken(
     for retake in shot.retakes:
         stage = film_dir / retake.cache
         label = f"retake {retake.index + 1}/{len(shot.retakes)} of {shot.id} (frames {retake.start}-{retake.end - 1})"
-        if force or cached_record(stage, retake.content_hash, shot.frames) is None:
+        if force or cached_record(stage, retake.content_hash, shot.frames, keys=STAGE_RECORD_KEYS) is None:
             _discard(stage)
             start = time.perf_counter()
             apply_retake(plan, shot, retake, film_dir, previous, memory, part_steps(on_step, retake.index + 1, parts))
@@ -133,7 +133,7 @@ def apply_retake(
     replaced = splice_window(old, new.frames, retake)
     audio = read_audio(previous)
     latents_file = audio_latents_path(previous)
-    latents = np.load(latents_file) if latents_file.is_file() else None
+    latents = read_array(latents_file) if latents_file.is_file() else None
     if retake.sound and new.audio is not None and audio is not None:
         fps = plan.output.fps
         audio = splice_sound(audio, new.audio, retake.clip_start / fps, retake.blend_start / fps,
@@ -174,7 +174,7 @@ class _SoundHold:
             log.info("Retake of %s: no audio latents beside %s; its sound is not held", shot.id, previous.name)
             return None
         pipe, fps = load_pipeline(plan.model), plan.output.fps
-        shot_latents = np.load(path)
+        shot_latents = read_array(path)
         if len(shot_latents) != audio_tokens(pipe, shot.frames, fps):
             log.warning("Retake of %s: %s does not match the shot's length; its sound is not held", shot.id, path.name)
             return None

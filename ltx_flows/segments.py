@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import sidecar
+from .cache import read_array, sidecar
 from .manifest import write_array_atomic, write_json_atomic
 from .media import Audio, read_frames, write_clip
 from .plan import SegmentPlan, ShotPlan, file_sha256
@@ -68,13 +68,16 @@ def load_segment(film_dir: Path, segment: SegmentPlan, label: str, sound: bool =
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
         log.warning("%s: %s has no readable record; rendering it again", label, segment.cache)
         return None
     expected = {"content_hash": segment.content_hash, "frames": segment.frames, "format": FORMAT}
     if any(record.get(key) != value for key, value in expected.items()):
         log.info("%s: %s was cached from other settings; rendering it again", label, segment.cache)
         return None
-    if sound and not all(key in record for key in _sound_paths(path)):
+    if sound and not (all(isinstance(record.get(key), dict) for key in _sound_paths(path))
+                      and isinstance(record["sound"].get("rate"), int)):
         log.info("%s: %s was cached without its sound; rendering it again", label, segment.cache)
         return None
     sounds = _sound_paths(path) if sound else {}
@@ -90,8 +93,8 @@ def load_segment(film_dir: Path, segment: SegmentPlan, label: str, sound: bool =
     log.info("%s: cached in %s", label, segment.cache)
     if not sound:
         return Segment(frames)
-    audio = Audio(np.load(sounds["sound"], allow_pickle=False), record["sound"]["rate"])
-    return Segment(frames, audio, np.load(sounds["audio_latents"], allow_pickle=False))
+    audio = Audio(read_array(sounds["sound"]), record["sound"]["rate"])
+    return Segment(frames, audio, read_array(sounds["audio_latents"]))
 
 
 def save_segment(found: Segment, film_dir: Path, segment: SegmentPlan, fps: int) -> None:

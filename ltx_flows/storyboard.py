@@ -5,6 +5,7 @@ The models below are the single source of truth: validation, the JSON Schema
 """
 
 import difflib
+import errno
 import functools
 import json
 import math
@@ -65,6 +66,8 @@ MAX_SHOT_FRAMES = MAX_SHOT_SECONDS * 120
 # Keyframe images and control media are decoded at validation; one frame may hold this many pixels
 # (8K UHD is 33 M): a small file that decodes to gigabytes is refused before it is decoded.
 MAX_MEDIA_PIXELS = 40_000_000
+# Keyframes a shot may pin (and never more than one a frame): each conditions the render.
+MAX_KEYFRAMES = 1000
 
 
 class _Strict(BaseModel):
@@ -210,14 +213,33 @@ def resolve_media_path(value: str, base_dir: Path, root: Path) -> Path:
     path = Path(value)
     if path.is_absolute():
         raise ValueError(f"`{value}` is absolute; give a path relative to the storyboard's folder ({base_dir})")
-    # resolve() follows symlinks, so a link pointing out of the root is caught too.
-    full = (base_dir / path).resolve()
-    root = root.resolve()
-    if not full.is_relative_to(root):
-        raise ValueError(f"`{value}` resolves to {full}, outside the workspace root {root}; move it inside, or pass --root")
-    if not full.is_file():
+    try:
+        # resolve() follows symlinks, so a link pointing out of the root is caught too.
+        full = (base_dir / path).resolve()
+        root = root.resolve()
+        if not full.is_relative_to(root):
+            raise ValueError(f"`{value}` resolves to {full}, outside the workspace root {root}; move it inside, or pass --root")
+        is_file = full.is_file()
+    except (RuntimeError, OSError) as error:
+        # A symlink loop (resolve() raises RuntimeError) or a name the file system refuses (ENAMETOOLONG).
+        raise ValueError(f"`{_short(value)}` cannot be opened: {path_error(error)}; fix the path") from None
+    if not is_file:
         raise ValueError(f"file not found: {full} (paths are relative to the storyboard's folder, {base_dir})")
     return full
+
+
+def path_error(error: RuntimeError | OSError) -> str:
+    """Why a path cannot be opened, in words (no traceback, no errno number)."""
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
+        return "it is a symlink loop (a link that leads back to itself)"
+    if getattr(error, "errno", None) == errno.ENAMETOOLONG:
+        return "a part of it is longer than the file system allows (usually 255 bytes)"
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def _short(value: str, limit: int = 80) -> str:
+    # A name of thousands of characters is shown by its start and end.
+    return value if len(value) <= limit else f"{value[: limit // 2]}...{value[-limit // 4:]}"
 
 
 class Keyframe(_Strict):
@@ -288,16 +310,23 @@ def _image_problem(path: Path) -> str | None:
 def _audio_problem(path: Path) -> str | None:
     import av  # here, so checking storyboards without media stays light
 
+    decoded, seconds = 0, None
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 return "it has no audio stream"
             stream = container.streams.audio[0]
             stream.codec_context.options = {"err_detect": "explode"}
-            if not any(True for _ in container.decode(stream)):
+            # Every frame, not the first only: damage in the middle of a bed is a dropout in the film.
+            decoded = 0
+            for frame in container.decode(stream):
+                decoded += frame.samples
+                seconds = frame.time
+            if not decoded:
                 return "its audio stream has no sound that decodes"
     except (av.FFmpegError, OSError) as error:
-        return f"it does not decode ({type(error).__name__})"
+        where = f" after {seconds:.1f}s" if decoded and seconds is not None else ""
+        return f"it does not decode{where} ({type(error).__name__}): it is damaged or truncated"
     return None
 
 
@@ -600,6 +629,7 @@ def _load(path: Path, root: Path, text: str) -> Storyboard:
     ]
     problems += [_problem(node, loc, msg) for loc, msg in _check_model_features(storyboard)]
     problems += [_problem(node, loc, msg) for loc, msg in _check_local_models(storyboard)]
+    problems += [_problem(node, loc, msg) for loc, msg in _check_hub_ids(storyboard)]
     if problems:
         raise StoryboardError(path, problems)
     return storyboard
@@ -998,10 +1028,18 @@ def _cross_check(
         return problems
 
     frames_by_index = {index: snap_frames(shot.requested_frames(fps)) for index, shot in shots}
+    shots_by_index = dict(shots)
     for index, shot in shots:
         frames = frames_by_index[index]
         problems += _check_segments(index, shot, frames, fps, family, max_segments)
         problems += _check_retakes(index, shot, frames, fps, family)
+        most = min(frames, MAX_KEYFRAMES)
+        if len(shot.keyframes) > most:
+            # Every keyframe conditions the render: thousands on a short shot validate in a second and never render.
+            problems.append((("shots", index, "keyframes"),
+                             f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a "
+                             f"frame, at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
+            continue
         for k, keyframe in enumerate(shot.keyframes):
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
@@ -1017,7 +1055,20 @@ def _cross_check(
                                  f"a {shot.transition.seconds}s crossfade is less than one frame at {fps} fps"))
             else:
                 next_frames = frames_by_index.get(index + 1, frames)
-                if fade >= min(frames, next_frames):
+                previous = shots_by_index.get(index - 1)
+                fade_in = (seconds_to_frames(previous.transition.seconds, fps)
+                           if previous is not None and previous.transition.kind == "crossfade" else 0)
+                if fade < min(frames, next_frames) and 0 < fade_in < frames and fade_in + fade > frames:
+                    # Each crossfade fits on its own, but the one in and the one out overlap inside this shot;
+                    # stitching would fail after every shot had rendered.
+                    room = math.floor((frames - fade_in) / fps * 100) / 100  # seconds left for the fade out
+                    problems.append((("shots", index, "transition"),
+                                     f"the crossfade into this shot ({fade_in} frames) and this "
+                                     f"{shot.transition.seconds:g}s crossfade out of it ({fade} frames at {fps} fps) "
+                                     f"overlap inside its {frames} frames: together they may take at most {frames} "
+                                     f"frames; shorten a crossfade (here at most {{crossfade: {room:g}}}) or lengthen "
+                                     "the shot"))
+                elif fade >= min(frames, next_frames):
                     # In seconds, as the storyboard gives crossfades; frames in brackets.
                     longest = (min(frames, next_frames) - 1) / fps
                     problems.append((("shots", index, "transition"),
@@ -1231,7 +1282,10 @@ def _local_path(value: str | None, hub_id_allowed: bool = True) -> Path | None:
     if value.startswith(("/", "./", "../", "~")) or not (hub_id_allowed and _HUB_ID.match(value)):
         return Path(value).expanduser()
     local = Path(value).expanduser()
-    return local if local.exists() else None  # `owner/repo` may also be a local folder
+    try:
+        return local if local.exists() else None  # `owner/repo` may also be a local folder
+    except OSError:  # e.g. a name too long for the file system: not a folder here, so a hub id
+        return None
 
 
 def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
@@ -1243,26 +1297,87 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         return (f"`{value}` is a local path and there is no {what} at {path.resolve()} (local paths are relative to "
                 f"the folder ltx-flows runs in); fix the path, or give a hub id such as `{hub_example}`")
 
-    checkpoint = _local_path(model.checkpoint)
-    if checkpoint is not None:
-        if not checkpoint.is_dir():
-            problems.append((("model", "checkpoint"),
-                             missing(model.checkpoint, checkpoint, "folder", "Lightricks/LTX-Video-0.9.7-distilled")))
-        elif not (checkpoint / "model_index.json").is_file():
-            problems.append((("model", "checkpoint"),
-                             f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
-                             "model_index.json; point at the folder that holds it"))
-        else:
-            problems += _unsupported_folder(model.checkpoint, checkpoint)
-    upsampler = _local_path(model.upsampler)
-    if upsampler is not None and not upsampler.is_dir():
-        problems.append((("model", "upsampler"),
-                         missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
+    def unopenable(value: str, error: RuntimeError | OSError) -> str:
+        return f"`{_short(value)}` is a local path that cannot be opened: {path_error(error)}; fix the path"
+
+    # Each check may meet a symlink loop or a name too long for the file system: a located problem, not a traceback.
+    try:
+        checkpoint = _local_path(model.checkpoint)
+        if checkpoint is not None:
+            if not checkpoint.is_dir():
+                problems.append((("model", "checkpoint"),
+                                 missing(model.checkpoint, checkpoint, "folder", "Lightricks/LTX-Video-0.9.7-distilled")))
+            elif not (checkpoint / "model_index.json").is_file():
+                problems.append((("model", "checkpoint"),
+                                 f"`{model.checkpoint}` ({checkpoint.resolve()}) is not a diffusers folder: it has no "
+                                 "model_index.json; point at the folder that holds it"))
+            else:
+                problems += _unsupported_folder(model.checkpoint, checkpoint)
+    except (RuntimeError, OSError) as error:
+        problems.append((("model", "checkpoint"), unopenable(model.checkpoint, error)))
+    try:
+        upsampler = _local_path(model.upsampler)
+        if upsampler is not None and not upsampler.is_dir():
+            problems.append((("model", "upsampler"),
+                             missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
+    except (RuntimeError, OSError) as error:
+        problems.append((("model", "upsampler"), unopenable(model.upsampler, error)))
     for index, shot in enumerate(storyboard.shots):
-        lora = _local_path(shot.control.lora) if shot.control is not None else None
-        if lora is not None and not lora.is_file():
-            problems.append((("shots", index, "control", "lora"),
-                             missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
+        try:
+            lora = _local_path(shot.control.lora) if shot.control is not None else None
+            if lora is not None and not lora.is_file():
+                problems.append((("shots", index, "control", "lora"),
+                                 missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
+        except (RuntimeError, OSError) as error:
+            problems.append((("shots", index, "control", "lora"), unopenable(shot.control.lora, error)))
+    return problems
+
+
+# Every hub repo ltx-flows knows (the presets' checkpoints, upsamplers and LoRAs are among them); refused ones aside.
+_KNOWN_HUB_REPOS = sorted({repo for generation in GENERATIONS.values() for repo in generation.repos})
+# A typo is a few characters; a longer difference is a name of its own (a fine-tune, a quantized copy).
+_TYPO_EDITS = 2
+
+
+def _hub_id_typo(value: str) -> str | None:
+    """The known hub id a hub id that ltx-flows does not know was most likely meant to be, or None.
+
+    Offline (no hub is asked): `owner/repo` is compared with the known repos, ignoring case, and counts as a typo
+    when at most `_TYPO_EDITS` characters differ and its version numbers are the same (`0.9.6` for `0.9.7` is
+    another model, not a typo). An unknown id far from every known one is taken as the user's own repo.
+    """
+    parts = value.split("/")
+    owner_repo, rest = "/".join(parts[:2]), "/".join(parts[2:])
+    if owner_repo in _KNOWN_HUB_REPOS or value in UNSUPPORTED_CHECKPOINTS:
+        return None
+    lowered = owner_repo.lower()
+    for known in _KNOWN_HUB_REPOS:
+        if re.findall(r"\d+", known) != re.findall(r"\d+", owner_repo):
+            continue
+        opcodes = difflib.SequenceMatcher(None, lowered, known.lower()).get_opcodes()
+        edits = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in opcodes if tag != "equal")
+        if edits <= _TYPO_EDITS:
+            return f"{known}/{rest}" if rest else known
+    return None
+
+
+def _check_hub_ids(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """Hub ids one typo away from a known one (`Lightricks/LTX-Video-0.9.7-distiled`): a did-you-mean at validation,
+    not a failed download at render time."""
+    model = storyboard.model
+    values: list[tuple[Loc, str | None]] = [
+        (("model", "checkpoint"), model.checkpoint), (("model", "upsampler"), model.upsampler),
+    ]
+    values += [(("shots", index, "control", "lora"), shot.control.lora)
+               for index, shot in enumerate(storyboard.shots) if shot.control is not None]
+    problems: list[tuple[Loc, str]] = []
+    for loc, value in values:
+        if value is None or value == "tiny" or not _HUB_ID.match(value) or _local_path(value) is not None:
+            continue
+        meant = _hub_id_typo(value)
+        if meant is not None:
+            problems.append((loc, f"`{value}` is one typo away from the hub id `{meant}`, and not one ltx-flows knows; "
+                                  f"did you mean `{meant}`? (see docs/models.md for repos of your own)"))
     return problems
 
 

@@ -6,12 +6,16 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from ltx_flows.batch import find_storyboards, render_folder
-from ltx_flows.cache import cached_record, sidecar
+from ltx_flows.cache import (
+    STAGE_RECORD_KEYS, audio_latents_path, cached_record, clip_record, read_array, sidecar,
+)
 from ltx_flows.failures import describe, is_out_of_memory, is_transient
+from ltx_flows.manifest import write_array_atomic
 from ltx_flows.plan import file_sha256
 from ltx_flows.memory import MemorySettings, memory_for_attempt, memory_steps
 from ltx_flows.storyboard import ModelConfig
@@ -25,7 +29,8 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
     clip.write_bytes(b"x" * 100)
     assert cached_record(clip, "h1") is None  # no record yet
 
-    record = {"content_hash": "h1", "bytes": 100, "frames": 9, "sha256": file_sha256(clip)}
+    record = {"content_hash": "h1", "bytes": 100, "frames": 9, "sha256": file_sha256(clip), "rendered_at": "2026-12-03",
+              "attempts": [], "memory": None, "render_seconds": 1.5, "rendered_by": None}
     sidecar(clip).write_text(json.dumps(record))
     assert sidecar(clip).name == "a.mp4.json"
     assert cached_record(clip, "h1") == record
@@ -101,3 +106,57 @@ def test_render_folder_refuses_urls_with_what_to_do():
     with pytest.raises(ValueError, match="mount every worker shares"):
         render_folder("s3://studio/renders")
     assert str(render_folder("/mnt/renders")) == "/mnt/renders"
+
+
+def test_a_record_that_is_not_what_ltx_flows_writes_is_no_record_and_the_log_says_why(tmp_path, caplog):
+    """A clip record missing a key the manifest reads (`attempts`) failed every run with the bare text `'attempts'`:
+    now the clip is rendered again, and the log says which key. Real files, no stubs."""
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"x" * 100)
+    full = {**clip_record(clip, "h1", 9), "attempts": [], "memory": None, "render_seconds": 1.0, "rendered_by": None}
+    sidecar(clip).write_text(json.dumps(full))
+    assert cached_record(clip, "h1") == full
+    for broken in ({key: value for key, value in full.items() if key != "attempts"}, {**full, "attempts": "many"},
+                   {**full, "frames": "9"}):
+        sidecar(clip).write_text(json.dumps(broken))
+        caplog.clear()
+        assert cached_record(clip, "h1") is None
+        assert f"{clip} does not match its record" in caplog.text and "its record lacks" in caplog.text
+    sidecar(clip).write_text(json.dumps([full]))  # JSON, but not a record
+    caplog.clear()
+    assert cached_record(clip, "h1") is None and "is not a JSON object" in caplog.text
+    # A retake stage's record has no render history: checked for what stages hold.
+    stage = {key: value for key, value in full.items() if key not in ("attempts", "memory", "render_seconds", "rendered_by")}
+    sidecar(clip).write_text(json.dumps(stage))
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) == stage
+
+
+def test_a_clips_sound_latents_are_covered_by_its_record(tmp_path, caplog):
+    """A damaged `<clip>.audio.npy` made every retake on its shot fail for good ("Failed to read all data for
+    array", naming no file): the record now holds its sha256, so a damaged one has the clip rendered again, and a
+    read error names the file. Real files, no stubs."""
+    clip = tmp_path / "base.mp4"
+    clip.write_bytes(b"x" * 100)
+    latents = audio_latents_path(clip)
+    write_array_atomic(np.arange(64, dtype=np.float32).reshape(8, 8), latents)
+    record = clip_record(clip, "h1", 9)
+    sidecar(clip).write_text(json.dumps(record))
+    assert record["audio_latents"]["sha256"] == file_sha256(latents)
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) == record
+    assert read_array(latents).shape == (8, 8)
+
+    latents.write_bytes(latents.read_bytes()[:-40])  # cut short, as a full disk or a killed copy leaves it
+    caplog.clear()
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is None
+    assert f"{clip} does not match its record" in caplog.text and "base.mp4.audio.npy" in caplog.text
+    with pytest.raises(RuntimeError, match=f"^{latents} cannot be read"):
+        read_array(latents)
+    latents.unlink()  # gone while the record says the clip has sound latents
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is None
+
+    # A record of an older ltx-flows, which does not cover the latents beside it, vouches for nothing it did not see.
+    write_array_atomic(np.zeros((8, 8), np.float32), latents)
+    sidecar(clip).write_text(json.dumps({key: value for key, value in record.items() if key != "audio_latents"}))
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is None
+    latents.unlink()
+    assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is not None  # no latents, nothing to cover

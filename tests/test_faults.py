@@ -466,3 +466,64 @@ def test_leftovers_of_every_partial_name_are_removed_and_nothing_else(tmp_path):
         pass
     assert [path for path in leftovers if path.exists()] == []
     assert all(path.exists() for path in kept)
+
+
+# --- issue 18: records that heal ---
+
+RETAKE_BOARD = """
+version: 1
+name: gift
+model: {{family: ltx2, checkpoint: tiny, steps: 2}}
+output: {{width: 96, height: 64, fps: 24, audio: generate}}
+shots:
+  - id: reveal
+    prompt: "hands lift the lid of a gift box"
+    frames: 49
+    retakes:
+      - {{from: 20, to: 28, prompt: "{prompt}"}}
+"""
+
+
+def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(tiny_cache, workspace, caplog):
+    """A damaged `<clip>.audio.npy` (which no record covered) made every retake on its shot fail for good with "Failed
+    to read all data for array", naming no file; a shot record missing `attempts` failed every run with the bare text
+    `'attempts'`. Now the damaged file has its clip rendered again (the log names it) and the record without the key is
+    no record. The real tiny LTX-2 pipeline, real ffmpeg, in process (no Prefect: the shot cache is what is tested)."""
+    from ltx_flows.cache import audio_latents_path, render_shot_cached, sidecar
+    from ltx_flows.plan import plan_storyboard
+    from ltx_flows.retakes import base_clip
+    from ltx_flows.storyboard import load_storyboard
+
+    film_dir = workspace / "renders" / "gift"
+
+    def render_shot(prompt: str) -> tuple:
+        path = workspace / "board.yaml"
+        path.write_text(RETAKE_BOARD.format(prompt=prompt).lstrip())
+        plan = plan_storyboard(load_storyboard(path, workspace), path)
+        return plan.shots[0], render_shot_cached(plan, plan.shots[0], film_dir, force=False, failed_attempts=[])
+
+    shot, first = render_shot("the lid catches the light")
+    base_latents = audio_latents_path(film_dir / base_clip(shot))
+    assert first["status"] == "rendered" and base_latents.is_file()
+    data = base_latents.read_bytes()
+    base_latents.write_bytes(data[: len(data) - 64])  # cut short, as a full disk or a killed copy leaves it
+
+    # Another retake prompt: the window renders again from the shot's own render, whose sound latents it holds.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        shot, second = render_shot("the lid falls shut")
+    assert second["status"] == "rendered"
+    assert f"{film_dir / base_clip(shot)} does not match its record" in caplog.text and base_latents.name in caplog.text
+    assert len(np.load(base_latents)) > 0  # rendered again, whole
+    assert decoded_frames(film_dir / shot.clip) == 49
+
+    # A record without `attempts` (hand-edited, another version) is no record: the clip is made again (here from the
+    # cached retake stages, no model), and its new record holds every key.
+    record = json.loads(sidecar(film_dir / shot.clip).read_text())
+    del record["attempts"]
+    sidecar(film_dir / shot.clip).write_text(json.dumps(record))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        shot, third = render_shot("the lid falls shut")
+    assert "its record lacks `attempts`" in caplog.text
+    assert isinstance(third["attempts"], list) and "attempts" in json.loads(sidecar(film_dir / shot.clip).read_text())

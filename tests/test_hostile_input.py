@@ -153,3 +153,129 @@ def test_media_is_decoded_at_validation_and_the_file_named(write_storyboard, wor
     assert f"{workspace / 'controls' / 'truncated.mp4'} is neither an image nor a video" in text
     assert "clip.mp4" not in text  # the whole clip is fine
     assert len(lines) == 3, lines
+
+
+# --- issue 18: paths that cannot be opened, rules between fields, damaged beds, literal file names, hub-id typos ---
+
+LONG_PART = "x" * 300  # longer than any file system allows one path part (255 bytes)
+
+
+def test_symlink_loops_and_overlong_names_are_located_problems_naming_the_path(write_storyboard, workspace):
+    """`Path.resolve` raised RuntimeError on a symlink loop and `is_file` OSError (ENAMETOOLONG) on a path part too
+    long: `validate` and `render` crashed with a traceback. Every user path (keyframes, control sources, music beds,
+    local models, storyboard specs on the command line) now gets a located problem naming it. Real files, no stubs."""
+    os.symlink("loop-b.png", workspace / "keyframes" / "loop-a.png")
+    os.symlink("loop-a.png", workspace / "keyframes" / "loop-b.png")
+    os.symlink("bed-loop.wav", workspace / "bed-loop.wav")
+    path = write_storyboard(
+        "version: 1\nname: s\nmodel: {family: ltx2, checkpoint: ./" + LONG_PART + "}\n"
+        "output: {width: 128, height: 128, audio: bed-loop.wav}\nshots:\n"
+        "- {id: a, prompt: x, frames: 9, keyframes: [{image: keyframes/loop-a.png}]}\n"
+        "- {id: b, prompt: x, frames: 9, keyframes: [{image: keyframes/" + LONG_PART + ".png}]}\n"
+        "- {id: c, prompt: x, frames: 9, control: {kind: canny, source: " + LONG_PART + "/clip.mp4}}\n"
+    )
+    lines = problems(path)
+    text = "\n".join(lines)
+    assert len(lines) == 4, lines
+    assert f"{path}:4:" in text and "output.audio: `bed-loop.wav` cannot be opened: it is a symlink loop" in text
+    assert f"{path}:6:" in text and "`keyframes/loop-a.png` cannot be opened: it is a symlink loop" in text
+    assert f"{path}:7:" in text and "shots[1].keyframes[0].image: `keyframes/xxx" in text
+    assert f"{path}:8:" in text and "shots[2].control.source:" in text
+    assert text.count("longer than the file system allows") == 2
+    # Local models are checked once the rest is valid.
+    [line] = problems(write_storyboard(HEAD + "model: {checkpoint: ./" + LONG_PART + "}\nshots: [{id: a, prompt: x, frames: 9}]\n"))
+    assert ":3:" in line and "model.checkpoint:" in line and "longer than the file system allows" in line
+
+    # The same through the command line, text and JSON: exit 2, no traceback.
+    os.symlink("spec-loop.yaml", workspace / "spec-loop.yaml")
+    for output_format in ("text", "json"):
+        result = validate("--format", output_format, path, "spec-loop.yaml", LONG_PART + ".yaml", cwd=workspace)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        shown = result.stdout + result.stderr
+        assert "spec-loop.yaml" in shown and "symlink loop" in shown and "longer than the file system allows" in shown
+
+
+def test_crossfades_in_and_out_of_a_shot_may_not_overlap_inside_it(write_storyboard):
+    """Each crossfade fit its shots on its own, yet the two around a short middle shot overlapped inside it: stitching
+    failed after every shot had rendered. Now refused at validation, saying the fix."""
+    board = HEAD + ("shots:\n- {{id: a, prompt: x, frames: 25, transition: {{crossfade: 0.5}}}}\n"
+                    "- {{id: b, prompt: x, frames: 17, transition: {{crossfade: {out}}}}}\n- {{id: c, prompt: x, frames: 25}}\n")
+    path = write_storyboard(board.format(out=0.5))
+    [line] = problems(path)
+    assert line.startswith(f"{path}:5:") and "shots[1].transition:" in line
+    assert "overlap inside its 17 frames" in line and "shorten a crossfade" in line and "lengthen the shot" in line
+    suggested = float(line.split("at most {crossfade: ")[1].split("}")[0])
+    # The suggestion fits: 12 frames in, 4 out (0.17 s) in a 17-frame shot.
+    load_storyboard(write_storyboard(board.format(out=suggested)))
+
+
+def test_keyframes_are_at_most_one_a_frame(write_storyboard):
+    """5,000 keyframes on a 9-frame shot validated, and the render never finished."""
+    keyframes = ", ".join(["{image: keyframes/a.png}"] * 5000)
+    path = write_storyboard(HEAD + f"shots:\n- {{id: a, prompt: x, frames: 9, keyframes: [{keyframes}]}}\n")
+    start = time.perf_counter()
+    [line] = problems(path)
+    assert time.perf_counter() - start < 30
+    assert line.startswith(f"{path}:4:") and "shots[0].keyframes: 5000 keyframes on a 9-frame shot" in line
+    assert "at most 9" in line
+    nine = ", ".join(f"{{image: keyframes/a.png, at: {i}}}" for i in range(9))
+    load_storyboard(write_storyboard(HEAD + f"shots:\n- {{id: a, prompt: x, frames: 9, keyframes: [{nine}]}}\n"))
+
+
+def test_a_music_bed_damaged_in_its_middle_is_refused_naming_it(write_storyboard, workspace):
+    """Validation decoded only a bed's first frame, so a bed damaged in its middle shipped as a film with a dropout
+    and exit 0. Real ffmpeg-made AAC, damaged in place."""
+    import imageio_ffmpeg
+
+    bed = workspace / "bed.m4a"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=6", "-ac", "2", str(bed)], check=True)
+    board = HEAD + "output: {{audio: {bed}}}\nshots:\n- {{id: a, prompt: x, frames: 9}}\n"
+    load_storyboard(write_storyboard(board.format(bed="bed.m4a")))
+    data = bytearray(bed.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = bytes((i * 37 + 11) % 256 for i in range(4000))
+    (workspace / "damaged.m4a").write_bytes(bytes(data))
+    path = write_storyboard(board.format(bed="damaged.m4a"))
+    [line] = problems(path)
+    assert line.startswith(f"{path}:3:") and f"{workspace / 'damaged.m4a'}" in line
+    assert "does not decode after" in line and "damaged or truncated" in line
+
+
+def test_a_storyboard_whose_name_has_brackets_is_taken_literally(workspace):
+    """`take[1].yaml` was read as a glob (matching `take1.yaml`), so the file could not be named at all."""
+    (workspace / "take[1].yaml").write_text("version: 1\nname: take\nshots: [{id: a, prompt: x, frames: 9}]\n")
+    result = validate("take[1].yaml", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert "take[1].yaml" in result.stdout
+    # A glob still expands when no file has that name.
+    result = validate("tak[e]*.yaml", cwd=workspace)
+    assert result.returncode == 0 and "take[1].yaml" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "key, value, meant",
+    [
+        ("checkpoint", "Lightricks/LTX-Video-0.9.7-distiled", "Lightricks/LTX-Video-0.9.7-distilled"),
+        ("checkpoint", "lightricks/ltx-2", "Lightricks/LTX-2"),
+        ("upsampler", "Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler",
+         None),  # known: no problem
+        ("upsampler", "Lightrick/ltxv-spatial-upscaler-0.9.7/latent_upsampler",
+         "Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler"),
+        # Far from every known id: a repo of one's own, accepted as it is.
+        ("checkpoint", "myorg/LTX-Video-0.9.7-distilled", None),
+        ("checkpoint", "Lightricks/LTX-Video-0.9.7-distilled-gguf", None),
+        # Another version number is another model, not a typo.
+        ("checkpoint", "Lightricks/LTX-Video-0.9.6-distilled", None),
+    ],
+)
+def test_a_hub_id_one_typo_from_a_known_one_gets_a_did_you_mean(write_storyboard, key, value, meant):
+    """A mistyped hub id was never checked at validation; it failed at render time as "not fully cached". Offline."""
+    two_pass = "two_pass: true, " if key == "upsampler" else ""
+    path = write_storyboard(HEAD + f"model: {{{two_pass}{key}: {value}}}\n"
+                            "output: {width: 768, height: 512}\nshots:\n- {id: a, prompt: x, frames: 9}\n")
+    if meant is None:
+        load_storyboard(path)
+        return
+    [line] = problems(path)
+    assert line.startswith(f"{path}:3:") and f"model.{key}:" in line and f"did you mean `{meant}`?" in line

@@ -1,5 +1,7 @@
 """Integration tests for ltx_flows.media with the real ffmpeg binary (a few seconds)."""
 
+import subprocess
+
 import av
 import numpy as np
 import pytest
@@ -463,3 +465,38 @@ def test_music_bed_goes_under_the_film_cut_and_faded_at_its_end(tmp_path, bed_se
     else:
         assert loudness(sound, 0.1, 0.9) > 0.2
         assert loudness(sound, 1.1, 4.0) < 0.01  # a shorter bed is followed by silence
+
+
+def test_a_clip_cut_with_stream_copy_is_counted_by_decoding_and_accepted(tmp_path):
+    """`ffmpeg -ss 1.3 -i in.mp4 -c copy out.mp4` keeps the packets from the keyframe before the cut and writes an
+    edit list that hides them: the header counts 48 frames, 40 decode. It was called "truncated or damaged"; now the
+    frames are counted by decoding (honouring the edit list), validation accepts it as a control source, and the
+    control reads exactly the frames a player shows. Real ffmpeg, real files."""
+    from ltx_flows.controls import source_frames
+    from ltx_flows.media import DamagedMediaError, decoded_frames, ffmpeg_exe
+    from ltx_flows.storyboard import load_storyboard
+
+    frames = np.random.default_rng(1).integers(0, 256, (72, 128, 128, 3), dtype=np.uint8)
+    source = write_clip(frames, tmp_path / "source.mp4", fps=24)  # a keyframe every 12 frames
+    trimmed = tmp_path / "trimmed.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-ss", "1.3", "-i", str(source), "-c", "copy", str(trimmed)],
+                   check=True)
+    with av.open(str(trimmed)) as container:
+        header = container.streams.video[0].frames
+        shown = sum(1 for _ in container.decode(video=0))
+    assert header > shown > 0  # the edit list hides frames the header counts
+
+    assert decoded_frames(trimmed) == decoded_frames(trimmed, threads=4) == shown
+    iterator, count, fps = source_frames(trimmed)
+    assert count == shown == len(list(iterator)) and fps == 24
+
+    board = tmp_path / "board.yaml"
+    board.write_text("version: 1\nname: s\nmodel: {family: ltx2}\noutput: {width: 128, height: 128}\n"
+                     "shots: [{id: a, prompt: x, frames: 9, control: {kind: canny, source: trimmed.mp4}}]\n")
+    load_storyboard(board, tmp_path)
+
+    # A clip that really is cut short still fails.
+    data = source.read_bytes()
+    (tmp_path / "short.mp4").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(DamagedMediaError, match="short.mp4"):
+        decoded_frames(tmp_path / "short.mp4")
