@@ -605,7 +605,7 @@ def _validate(path: Path, root: Path, node: yaml.Node | None, data: Any, duplica
 
     raw_shots = data.get("shots") if isinstance(data.get("shots"), list) else []
     problems += [_problem(node, loc, msg) for loc, msg in _duplicate_ids(raw_shots)]
-    problems += [_problem(node, loc, msg) for loc, msg in _both_lengths(raw_shots)]
+    problems += [_problem(node, loc, msg, at_key=True) for loc, msg in _both_lengths(raw_shots)]
     context = {"base_dir": path.parent.resolve(), "root": root}
     try:
         storyboard = Storyboard.model_validate(data, context=context)
@@ -1035,8 +1035,11 @@ def _dotted(loc: Loc) -> str:
     return text
 
 
-def _problem(root: yaml.Node | None, loc: Loc, message: str) -> Problem:
-    node, matched, _ = _locate(root, loc)
+def _problem(root: yaml.Node | None, loc: Loc, message: str, at_key: bool = False) -> Problem:
+    """A problem at `loc`'s value, or with `at_key` at its key (when the key, not its value, is what is wrong)."""
+    node, matched, key_node = _locate(root, loc)
+    if at_key and key_node is not None and matched == loc:
+        node = key_node
     mark = node.start_mark if node is not None else None
     return Problem(
         line=mark.line + 1 if mark else 1, column=mark.column + 1 if mark else 1, where=_dotted(matched), message=message
