@@ -1352,7 +1352,8 @@ def _cross_check(
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
                 problems.append((("shots", index, "keyframes", k, "at"),
-                                 f"frame {position} is past the shot's last frame ({frames - 1})"))
+                                 f"{_as_written(keyframe.at, position)} is past the shot's last frame"
+                                 f"{_last_frame(keyframe.at, frames, fps)}"))
         if shot.transition.kind == "crossfade":
             fade = seconds_to_frames(shot.transition.seconds, fps)
             if index == shot_count - 1:
@@ -1382,11 +1383,13 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
         loc = ("shots", index, "retakes", k)
         first, end = retake.window(fps, frames)
         if first >= frames:
-            problems.append(((*loc, "from"), f"frame {first} is past the shot's last frame ({frames - 1})"))
+            problems.append(((*loc, "from"), f"{_as_written(retake.from_, first)} is past the shot's last frame"
+                                             f"{_last_frame(retake.from_, frames, fps)}"))
             continue
         if end > frames:
-            problems.append(((*loc, "to"), f"frame {end} is past the shot's end ({frames} frames: frames 0-{frames - 1}); "
-                                           "use `to: end` to reach the last frame"))
+            problems.append(((*loc, "to"), f"{_as_written(retake.to, end)} is past the shot's end ({frames} frames"
+                                           f"{f', {frames / fps:.2f}s' if _in_seconds(retake.to) else ''}: frames "
+                                           f"0-{frames - 1}); use `to: end` to reach the last frame"))
             continue
         if end <= first:
             problems.append(((*loc, "to"), f"`to` (frame {end}) must come after `from` (frame {first}); "
@@ -1404,13 +1407,29 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
             continue
         for other_first, other_end, other in windows:
             if first < other_end and other_first < end:
-                problems.append(((*loc, "from"), f"the window (frames {first}-{end - 1}) overlaps retake {other + 1}'s "
-                                                 f"(frames {other_first}-{other_end - 1}); windows of one shot must not "
-                                                 "overlap: merge them or move one"))
+                # Named by its path, as the problem's own place is (`retakes[1]`), never "retake 1".
+                problems.append(((*loc, "from"), f"the window (frames {first}-{end - 1}) overlaps the window of "
+                                                 f"retakes[{other}] (frames {other_first}-{other_end - 1}); windows of "
+                                                 "one shot must not overlap: merge them or move one"))
                 break
         else:
             windows.append((first, end, k))
     return problems
+
+
+def _in_seconds(position: Any) -> bool:
+    return isinstance(position, str) and position.endswith("s") and position not in ("start", "end")
+
+
+def _as_written(position: Any, frame: int) -> str:
+    """A position in the unit the storyboard wrote it, with its frame: `4s (frame 96)`, or `frame 96`."""
+    return f"{position} (frame {frame})" if _in_seconds(position) else f"frame {frame}"
+
+
+def _last_frame(position: Any, frames: int, fps: int) -> str:
+    """The shot's last frame, in seconds too when the position was written in seconds: `, 3s (frame 72)` or ` (72)`."""
+    last = frames - 1
+    return f", {round(last / fps, 2):g}s (frame {last})" if _in_seconds(position) else f" ({last})"
 
 
 def _wider(first: int, frames: int) -> str:
@@ -1518,7 +1537,14 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     if model.checkpoint in UNSUPPORTED_CHECKPOINTS:
         refused = UNSUPPORTED_CHECKPOINTS[model.checkpoint]
         problems.append((("model", "checkpoint"), f"{refused.name} is not supported: {refused.why}; {refused.instead}"))
-    if model.sigmas is not None and len(model.sigmas) != model.steps:
+    preset = PRESETS[model.preset] if model.preset is not None else None
+    if model.sigmas is not None and len(model.sigmas) != model.steps and preset is not None and model.sigmas == preset.sigmas:
+        # The schedule is the preset's (which sets its steps too): the storyboard's `steps` is what to drop.
+        problems.append((("model", "steps"),
+                         f"`steps: {model.steps}` does not fit preset `{model.preset}`, whose distilled schedule "
+                         f"(`sigmas`) has {len(model.sigmas)} steps: drop `steps` to use the preset's {preset.steps}, or "
+                         f"give {model.steps} `sigmas` of your own"))
+    elif model.sigmas is not None and len(model.sigmas) != model.steps:
         problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "
                          "for the pipeline's own schedule"))
@@ -1635,8 +1661,17 @@ def storyboard_json_schema() -> dict:
     # Exactly one of duration and frames.
     defs["Shot"]["anyOf"] = [{"required": ["duration"]}, {"required": ["frames"]}]
     defs["Shot"]["not"] = {"required": ["duration", "frames"]}
-    # `family` is ltxv unless set otherwise (so also when `model` or `family` is left out): no generated sound.
-    schema["if"] = {"properties": {"model": {"properties": {"family": {"const": "ltxv"}}}}}
+    # No generated sound when the film's family is ltxv: `family: ltxv`, or no `family` and no preset of another
+    # family (a preset sets the family, e.g. `preset: ltx2-distilled` alone is ltx2). An `if` without `required`
+    # would also match where `family` is left out.
+    ltxv_presets = [name for name, preset in PRESETS.items() if preset.family == "ltxv"]
+    schema["if"] = {"anyOf": [
+        {"not": {"required": ["model"]}},
+        {"required": ["model"], "properties": {"model": {"anyOf": [
+            {"required": ["family"], "properties": {"family": {"const": "ltxv"}}},
+            {"not": {"required": ["family"]}, "properties": {"preset": {"enum": [*ltxv_presets, None]}}},
+        ]}}},
+    ]}
     schema["then"] = {"properties": {"output": {"properties": {"audio": {
         "not": {"const": "generate"},
         "markdownDescription": "LTX-Video makes no sound: `generate` needs `model.family: ltx2`.",
