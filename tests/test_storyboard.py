@@ -1,6 +1,7 @@
 """Unit tests: the storyboard language, its validation messages and their line numbers."""
 
 import json
+import re
 import textwrap
 
 import jsonschema
@@ -167,9 +168,58 @@ def test_shipped_schema_is_generated_from_the_models_and_examples_match_it():
     assert shipped == storyboard_json_schema(), "run: ltx-flows schema > storyboards/storyboard.schema.json"
     for example in sorted((REPO / "storyboards").glob("*.yaml")):
         text = example.read_text()
-        assert text.startswith("# yaml-language-server: $schema=storyboard.schema.json"), example
-        jsonschema.validate(yaml.safe_load(text), shipped)
+        jsonschema.Draft202012Validator(shipped).validate(yaml.safe_load(text))
         load_storyboard(example, root=REPO)
+
+
+def _glob_regex(glob: str) -> re.Pattern:
+    """A `yaml.schemas` glob (relative to the project root) as the YAML language server matches it."""
+    pattern = re.escape(glob).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+    return re.compile(pattern + "$")
+
+
+def test_storyboards_in_subfolders_get_the_editor_schema():
+    """The schema reaches storyboards in subfolders: `.vscode/settings.json` globs cover them, and no example carries
+    a modeline (relative to its file, it would override the globs and point nowhere once copied into a subfolder)."""
+    settings = json.loads((REPO / ".vscode" / "settings.json").read_text())
+    [(schema, globs)] = settings["yaml.schemas"].items()
+    assert (REPO / schema).resolve() == REPO / "storyboards" / "storyboard.schema.json"
+    for path in ("storyboards/a.yaml", "storyboards/client/a.yaml", "storyboards/client/2027/a.yml"):
+        assert any(_glob_regex(glob).match(path) for glob in globs), (path, globs)
+    for example in sorted((REPO / "storyboards").rglob("*.y*ml")):
+        assert "yaml-language-server" not in example.read_text(), f"{example}: drop its modeline (see docs/storyboards.md)"
+    docs = (REPO / "docs" / "storyboards.md").read_text()
+    assert "yaml-language-server: $schema" not in docs.split("## Checking storyboards")[0]  # the first example
+
+
+@pytest.mark.parametrize("name", ["long-take-sound.yaml", "pour-controlled.yaml", "retake.yaml"])
+def test_following_an_example_s_preset_advice_gives_a_valid_storyboard(name, tmp_path):
+    """Each example that says "replace `a`, `b` ... with `preset: X`" does what it says: done to the letter, the
+    storyboard validates (the CLI's rules, and the editor schema as yaml-language-server runs it)."""
+    text = (REPO / "storyboards" / name).read_text()
+    comment = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    advice = re.search(r"replace ((?:`\w+`(?:, | and )?)+) with `preset: ([\w.-]+)`", comment)
+    assert advice, comment
+    data = yaml.safe_load(text)
+    for key in re.findall(r"`(\w+)`", advice[1]):
+        del data["model"][key]
+    data["model"] = {"preset": advice[2], **data["model"]}
+    jsonschema.Draft202012Validator(storyboard_json_schema()).validate(data)
+    copy = REPO / "storyboards" / f".advice-{name}"  # beside the original: its media paths are relative
+    try:
+        copy.write_text(yaml.safe_dump(data, sort_keys=False))
+        assert load_storyboard(copy, root=REPO).model.preset == advice[2]
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def test_steps_against_a_preset_schedule_name_the_key_to_drop(write_storyboard):
+    path = write_storyboard("version: 1\nname: s\nmodel: {preset: ltx2-distilled, checkpoint: tiny, steps: 4}\n"
+                            "output: {width: 384, height: 256}\nshots: [{id: a, prompt: x, frames: 9}]\n")
+    assert problems(path) == [
+        f"{path}:3:58: model.steps: `steps: 4` does not fit preset `ltx2-distilled`, whose distilled schedule "
+        "(`sigmas`) has 8 steps: drop `steps` to use the preset's 8, or give 4 `sigmas` of your own"
+    ]
 
 
 def test_schema_rejects_what_the_models_reject():
@@ -188,6 +238,11 @@ SCHEMA_BASE = {"version": 1, "name": "spot", "shots": [{"id": "a", "prompt": "x"
         ({}, True),
         ({"output": {"width": 768, "height": 512, "audio": "none"}}, True),
         ({"model": {"family": "ltx2", "preset": None}, "output": {"audio": "generate"}}, True),
+        ({"model": {"preset": "ltx2-distilled"}, "output": {"audio": "generate"}}, True),  # the preset's family
+        ({"model": {"preset": "ltx2.3-dev", "checkpoint": "tiny"}, "output": {"audio": "generate"}}, True),
+        ({"model": {"preset": "ltxv-0.9.8-distilled"}, "output": {"audio": "generate"}}, False),
+        ({"model": {"preset": "ltx2-distilled", "family": "ltxv"}, "output": {"audio": "generate"}}, False),
+        ({"model": {"steps": 4}, "output": {"audio": "generate"}}, False),  # no family, no preset: ltxv
         ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "keyframes": [{"image": "k.png", "at": "2.5s"}]}]}, True),
         ({"shots": [{"id": "a", "prompt": "x", "frames": 9, "transition": {"crossfade": 0.5}}]}, True),
         ({"output": {"width": 770}}, False),  # not a multiple of 32
@@ -223,8 +278,6 @@ def test_editor_schema_hover_text_and_hints():
     assert preset["markdownEnumDescriptions"] == [p.description for p in PRESETS.values()]
     [crossfade] = [s for s in defs["Shot"]["properties"]["transition"]["defaultSnippets"] if s["label"] == "crossfade"]
     assert crossfade["body"] == {"crossfade": "^${1:0.5}"}
-    settings = json.loads((REPO / ".vscode" / "settings.json").read_text())
-    assert settings["yaml.schemas"] == {"./storyboards/storyboard.schema.json": ["storyboards/**/*.yaml"]}
 
 
 def test_field_reference_is_generated_from_the_models():
