@@ -404,3 +404,126 @@ def test_local_model_paths_are_checked_at_validation(write_storyboard, workspace
     # `tiny` and hub ids are not checked here (a worker may have them cached, or reach the hub).
     path.write_text(path.read_text().replace("models/not-diffusers", "Lightricks/LTX-2"))
     assert load_storyboard(path).model.checkpoint == "Lightricks/LTX-2"
+
+
+# --- YAML slips: explained by what is out of line, and one round reports them all ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("shots:\n  - id: a\n    prompt: x\n   duration: 2\n",
+         "4:4: invalid YAML: `duration:` is indented 3 spaces, less than `prompt:` on line 3 (4 spaces): indent it 4 "
+         "spaces to keep it in the same mapping as `prompt:`"),
+        ("model:\n    steps: 4\n  family: ltx2\n",
+         "3:3: invalid YAML: `family:` is indented 2 spaces, less than `steps:` on line 2 (4 spaces): indent it 4 "
+         "spaces to keep it in the same mapping as `steps:`"),
+        ("model:\n  steps: 4\n   family: ltx2\n",
+         "3:4: invalid YAML: `family:` is indented 3 spaces, more than `steps:` on line 2 (2 spaces), which has a value "
+         "and so cannot hold keys: indent it 2 spaces to keep it in the same mapping as `steps:`"),
+        ("shots:\n  - id: a\n    prompt: x\n - id: b\n",
+         "4:2: invalid YAML: `- id` is indented 1 space, less than `- id` on line 2 (2 spaces): indent it 2 spaces to "
+         "continue that list"),
+        ("shots:\n  - id: a\n    control:\n      kind: canny\n     source: x.png\n",
+         "5:6: invalid YAML: `source:` is indented 5 spaces, less than `kind:` on line 4 (6 spaces): indent it 6 "
+         "spaces to keep it in the same mapping as `kind:`"),
+    ],
+)
+def test_indentation_slips_say_what_is_out_of_line(write_storyboard, text, expected):
+    path = write_storyboard(text)
+    found = [line for line in problems(path) if "invalid YAML" in line]
+    assert found == [f"{path}:{expected}"]
+    assert "<block" not in "\n".join(problems(path))  # never PyYAML's parser states
+
+
+def test_one_round_reports_every_mistake(write_storyboard):
+    """Nine mistakes, four of them YAML slips: all nine in one round, each at its line and column."""
+    path = write_storyboard(
+        "version: 1\n"
+        "name: spot\n"
+        "model:\n"
+        "  family: ltxv\n"
+        "   steps: 4\n"               # 5: indented under a key with a value
+        "output:\n"
+        "  width: 770\n"              # 7: not a multiple of 32
+        "  audio: generate\n"         # 8: ltxv makes no sound (a film-wide rule, not hidden by the shots' mistakes)
+        "shots:\n"
+        "  - id: a\n"
+        "    prompt: a man says: hello\n"  # 11: `: ` in a value
+        "    duration: 2\n"
+        "    frames: 9\n"             # 13: both lengths
+        "  - id: b\n"
+        "    prompt: y\n"
+        "   duration: 3\n"            # 16: under-indented
+        "    seed: -1\n"              # 17: out of range
+        "  - id: c\n"
+        "    prompt: z\n"
+        "    durtion: 2\n"            # 20: unknown key
+        "\t\n"                        # (a blank line with a tab: white space)
+        " - id: d\n"                  # 22: under-indented item
+        "   prompt: w\n"
+        "   frames: 9\n"
+    )
+    assert [line.removeprefix(f"{path}:") for line in problems(path)] == [
+        "5:4: invalid YAML: `steps:` is indented 3 spaces, more than `family:` on line 4 (2 spaces), which has a value "
+        "and so cannot hold keys: indent it 2 spaces to keep it in the same mapping as `family:`",
+        "7:10: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
+        "8:10: output.audio: LTX-Video makes no sound: use `model.family: ltx2`, a music bed file, or `none`",
+        '11:23: invalid YAML: `: ` inside a value starts a new key; quote the value: prompt: "a man says: hello"',
+        "13:5: shots[0].frames: `duration` and `frames` are both given: give exactly one (remove one of them)",
+        "16:4: invalid YAML: `duration:` is indented 3 spaces, less than `prompt:` on line 15 (4 spaces): indent it 4 "
+        "spaces to keep it in the same mapping as `prompt:`",
+        "17:11: shots[1].seed: `-1` is out of range: `seed` must be at least 0",
+        "20:5: shots[2]: unknown key `durtion`; did you mean `duration`? Allowed here: id, prompt, duration, frames, "
+        "seed, negative_prompt, keyframes, segments, control, mute, transition, retakes",
+        "22:2: invalid YAML: `- id` is indented 1 space, less than `- id` on line 18 (2 spaces): indent it 2 spaces "
+        "to continue that list",
+    ]
+
+
+def test_a_slip_with_no_sure_fix_still_reports_the_slips_before_it(write_storyboard):
+    path = write_storyboard("version: 1\nname: spot\nmodel:\n  steps: 4\n   family: ltx2\nshots: [{id: a, prompt: \"x}]\n")
+    assert [line.removeprefix(f"{path}:").split(" is ")[0] for line in problems(path)] == [
+        "5:4: invalid YAML: `family:`",
+        "6:25: invalid YAML: the quote opened on line 6, column 25",
+    ]
+
+
+# --- Messages in the user's units and places ------------------------------------------------------
+
+
+def test_positions_past_the_end_answer_in_the_unit_written(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        shots:
+          - id: a
+            prompt: x
+            duration: 3
+            keyframes:
+              - {image: keyframes/a.png, at: 4s}
+              - {image: keyframes/a.png, at: 100}
+            retakes:
+              - {from: 0, to: 16}
+              - {from: 8, to: 24}
+              - {from: 3.5s, to: end}
+              - {from: 1s, to: 3.5s}
+          - id: b
+            prompt: y
+            frames: 9
+            duration: 1
+        """
+    )
+    assert [line.removeprefix(f"{path}:") for line in problems(path)] == [
+        "8:38: shots[0].keyframes[0].at: 4s (frame 96) is past the shot's last frame, 3s (frame 72)",
+        "9:38: shots[0].keyframes[1].at: frame 100 is past the shot's last frame (72)",
+        # The other window named by its path, counted from 0 as the problem's own place is.
+        "12:16: shots[0].retakes[1].from: the window (frames 8-23) overlaps the window of retakes[0] (frames 0-15); "
+        "windows of one shot must not overlap: merge them or move one",
+        "13:16: shots[0].retakes[2].from: 3.5s (frame 84) is past the shot's last frame, 3s (frame 72)",
+        "14:24: shots[0].retakes[3].to: 3.5s (frame 84) is past the shot's end (73 frames, 3.04s: frames 0-72); use "
+        "`to: end` to reach the last frame",
+        # At the second of the two keys, not at `- id`.
+        "18:5: shots[1].duration: `duration` and `frames` are both given: give exactly one (remove one of them)",
+    ]
