@@ -790,24 +790,45 @@ def _yaml_slip(error: yaml.MarkedYAMLError, text: str) -> _Slip:
         indent = _tab_indent_guess(lines, mark.line)
         return slip(mark, "a tab: YAML indents with spaces only; replace the tab with spaces",
                     *_reindented(text, mark.line, _line_shape(line.lstrip(" \t")), indent))
+    at_line_start = mark is not None and mark.line < len(lines) and mark.column == _indent_of(lines[mark.line])
+    unquoted = _unquoted_value(lines[mark.line]) if mark is not None and mark.line < len(lines) else None
     if problem == "mapping values are not allowed here" and mark is not None and mark.line < len(lines):
         line = lines[mark.line]
-        found = re.match(r"^(\s*(?:- )?)([^\s:#{\[][^:#]*?):\s+(.*?)\s*$", line)
-        if found and ": " in found[3] and not found[3].startswith(("\"", "'", "{", "[")):
-            key, value = found[2], found[3].replace("\\", "\\\\").replace('"', '\\"')
-            fixed = f'{found[1]}{key}: "{value}"'
-            start = found.start(3)
-            return slip(mark, f"`: ` inside a value starts a new key; quote the value: {_safe(fixed.strip())}",
-                        _replace_line(text, mark.line, fixed), (_Shift(mark.line + 1, start + 1, 1),))
+        if unquoted is not None and ": " in unquoted.value:
+            return slip(mark, f"`: ` inside a value starts a new key; quote the value: {_safe(unquoted.fixed.strip())}",
+                        _replace_line(text, mark.line, unquoted.fixed), (_Shift(mark.line + 1, unquoted.column, 1),))
         if "{" in line[: mark.column]:
             return slip(mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}')
+        if ":" in line[_indent_of(line): mark.column]:
+            return slip(mark, "`: ` after the value starts a new key: put the whole value inside the quotes")
         indentation = _indentation_slip(text, lines, mark.line)
         return indentation or slip(mark, "a key here is indented differently from the keys of its mapping above; "
                                          "line them up")
-    if "expected <block end>" in problem and mark is not None and mark.line < len(lines):
+    if "expected <block end>" in problem and at_line_start:
         indentation = _indentation_slip(text, lines, mark.line)
-        if indentation is not None:
-            return indentation
+        return indentation or slip(mark, "this line does not line up with the block above it: indent it like the keys "
+                                         "(or the `- ` list items) it belongs with")
+    if "expected <block end>, but found '<scalar>'" in problem:
+        return slip(mark, "text after a closing quote: put the whole value inside the quotes")
+    if "cannot start any token" in problem and mark is not None:
+        character = _quoted(text[mark.index]) if mark.index < len(text) else "this character"
+        if unquoted is not None:
+            return slip(mark, f"{character} cannot start an unquoted value; quote the value: "
+                              f"{_safe(unquoted.fixed.strip())}",
+                        _replace_line(text, mark.line, unquoted.fixed), (_Shift(mark.line + 1, unquoted.column, 1),))
+        return slip(mark, f"{character} cannot start an unquoted value: put the value in quotes")
+    if problem.startswith("could not find expected ':'") and error.context_mark is not None:
+        start = error.context_mark
+        return slip(start, "this line is neither `key: value` nor a `- ` list item: add its key, or, if it continues the "
+                           "value above, indent it deeper than that value's key")
+    if problem.startswith("found undefined alias"):
+        name = _safe(problem.removeprefix("found undefined alias").strip(" '"))
+        return slip(mark, f"`*{name}` refers to no anchor: define `&{name}` on a value above it, or quote the text if "
+                          "the `*` is meant as text")
+    if re.fullmatch(r"expected <block end>, but found '[\]}]'", problem):
+        return slip(mark, f"a `{problem[-2]}` with no `{'[' if problem[-2] == ']' else '{'}` open before it: remove it")
+    if problem == "but found another document":
+        return slip(mark, "a storyboard is one YAML document: remove this `---` (or split the file in two)")
     if "while scanning a quoted scalar" in context and error.context_mark is not None:
         start = error.context_mark
         return slip(start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; close it")
@@ -817,7 +838,7 @@ def _yaml_slip(error: yaml.MarkedYAMLError, text: str) -> _Slip:
         closer = {"[": "]", "{": "}"}.get(opener, "]")
         return slip(start, f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
                            f"separate items with `,` and end with `{closer}`")
-    return slip(mark, _safe(" ".join(filter(None, [context, problem]))))
+    return slip(mark, _safe(" ".join(filter(None, [context, problem])), limit=4 * MAX_ECHOED_CHARACTERS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -837,13 +858,14 @@ class _LineShape:
         return f"`{_safe(self.key)}:`"
 
 
+MAX_SHAPE_CHARACTERS = 500
 _SHAPE = re.compile(r"^( *)((?:-(?: +|$))*)(.*)$")
 _KEY = re.compile(r"""^([^\s#'"{\[\]:,&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?|"[^"]*"|'[^']*')\s*:(?:\s+(.*))?$""")
 
 
 def _line_shape(line: str) -> _LineShape | None:
     """The shape of a line that holds a key or a list item; None for blank lines, comments and text."""
-    found = _SHAPE.match(line)
+    found = _SHAPE.match(line[:MAX_SHAPE_CHARACTERS])  # keys are short: a long line costs no more
     indent, dashes, rest = len(found[1]), found[2], found[3]
     if not rest.strip() and not dashes or rest.startswith("#"):
         return None
@@ -865,7 +887,7 @@ def _indentation_slip(text: str, lines: list[str], number: int) -> _Slip | None:
         return None
     item = here.dash is not None
     levels: list[tuple[int, int, _LineShape]] = []  # (column, line number, shape) a line like this one may take
-    limit = len(lines[number])
+    limit = math.inf
     for above in range(number - 1, -1, -1):
         shape = _line_shape(lines[above])
         if shape is None:
@@ -895,6 +917,30 @@ def _indentation_slip(text: str, lines: list[str], number: int) -> _Slip | None:
     repaired, shifts = _reindented(text, number, here, column)
     return _Slip(Problem(line=number + 1, column=here.indent + 1, where="", message=f"invalid YAML: {message}"),
                  repaired, shifts)
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unquoted:
+    """A `key: value` line whose value is not quoted, and the line with the value quoted."""
+
+    value: str
+    column: int  # 1-based, where the value starts
+    fixed: str
+
+
+def _unquoted_value(line: str) -> _Unquoted | None:
+    found = re.match(r"^(\s*(?:- )?)([^\s:#{\[][^:#]*?):\s+(.*)$", line[:MAX_SHAPE_CHARACTERS])
+    if found is None or len(line) > MAX_SHAPE_CHARACTERS:
+        return None
+    value = found[3].rstrip()
+    if not value or value.startswith(("\"", "'", "{", "[", "|", ">", "#")):
+        return None
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return _Unquoted(value=value, column=found.start(3) + 1, fixed=f'{found[1]}{found[2]}: "{escaped}"')
 
 
 def _tab_indent_guess(lines: list[str], number: int) -> int:
@@ -1291,7 +1337,8 @@ def _both_lengths(raw_shots: list) -> list[tuple[Loc, str]]:
 def _partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: dict) -> list[tuple[Loc, str]]:
     """The rules between model, output and shots (`_check_model_features`, `_check_local_models`) over the parts of a
     storyboard that failed validation which are valid on their own, so a mistake in a shot does not hide them."""
-    model = _valid_part(ModelConfig, data.get("model", {}), context, needed=("family", "preset", "checkpoint"))
+    model = _valid_part(ModelConfig, data.get("model", {}), context,
+                        needed=("family", "preset", "checkpoint", "steps", "sigmas"))
     output = _valid_part(OutputConfig, data.get("output", {}), context, needed=())
     if model is None or output is None:
         return []  # reported by the full validation; the rules need both

@@ -527,3 +527,37 @@ def test_positions_past_the_end_answer_in_the_unit_written(write_storyboard):
         # At the second of the two keys, not at `- id`.
         "18:5: shots[1].duration: `duration` and `frames` are both given: give exactly one (remove one of them)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name spot\nshots: []\n", "3:1: invalid YAML: this line is neither `key: value` nor a `- ` list item: add "
+                                    "its key, or, if it continues the value above, indent it deeper than that value's key"),
+        ("name: @spot\n", "3:7: invalid YAML: '@' cannot start an unquoted value; quote the value: name: \"@spot\""),
+        ("name: *spot\n", "3:7: invalid YAML: `*spot` refers to no anchor: define `&spot` on a value above it, or quote "
+                          "the text if the `*` is meant as text"),
+        ("a: 1\n---\nb: 2\n", "4:1: invalid YAML: a storyboard is one YAML document: remove this `---` (or split the "
+                              "file in two)"),
+        ('name: "spot" two\n', '3:14: invalid YAML: text after a closing quote: put the whole value inside the quotes'),
+        ("a: [1, 2]]\n", "3:10: invalid YAML: a `]` with no `[` open before it: remove it"),
+    ],
+)
+def test_other_yaml_slips_are_said_plainly(write_storyboard, text, expected):
+    path = write_storyboard(f"version: 1\nx: 1\n{text}")
+    assert [line for line in problems(path) if "invalid YAML" in line] == [f"{path}:{expected}"]
+
+
+def test_many_slips_and_long_lines_cost_little(write_storyboard):
+    """Repairs are bounded (each reads the file again): a file of slips gets a bounded answer, quickly; and a long
+    line is never scanned by a pattern that backtracks."""
+    import time
+
+    slips = "".join(f"  - id: s{i}\n    prompt: x\n   frames: 9\n" for i in range(200))
+    path = write_storyboard(f"version: 1\nname: spot\nshots:\n{slips}")
+    start = time.perf_counter()
+    found = problems(path)
+    assert 1 < len(found) <= 21 and all("is indented 3 spaces" in line for line in found)
+    path = write_storyboard("version: 1\nname: spot\nshots:\n  - id: a\n    prompt: x\n   d" + "a " * 300_000 + "b: 1\n")
+    assert len(problems(path)) == 1
+    assert time.perf_counter() - start < 15
