@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from PIL import Image
-from pydantic_core import PydanticCustomError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .frames import (
     DEFAULT_MAX_SEGMENTS,
@@ -584,8 +584,12 @@ def _load(path: Path, root: Path, text: str) -> Storyboard:
     try:
         storyboard = _validate(path, root, parsed.node, parsed.data, parsed.duplicates)
     except StoryboardError as error:
-        # What the repaired text gets wrong besides its syntax slips, at the columns of the file as written.
-        raise StoryboardError(path, [*parsed.slips, *(_unshift(p, parsed.shifts) for p in error.problems)]) from None
+        # What the repaired text gets wrong besides its syntax slips, at the columns of the file as written; a line
+        # that holds a control character is never quoted back (printed, the character would act on the terminal).
+        unquotable = {slip.line for slip in parsed.slips if not slip.quote_source}
+        others = [_unshift(p, parsed.shifts) for p in error.problems]
+        others = [p.model_copy(update={"quote_source": False}) if p.line in unquotable else p for p in others]
+        raise StoryboardError(path, [*parsed.slips, *others]) from None
     if parsed.slips:
         raise StoryboardError(path, parsed.slips)
     return storyboard
