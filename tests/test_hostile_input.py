@@ -171,12 +171,15 @@ def test_a_control_character_is_a_located_problem(write_storyboard, character, n
 
 def test_control_characters_fail_validate_and_render_without_a_traceback(workspace):
     path = workspace / "nul.yaml"
-    path.write_bytes(HEAD.encode() + b"shots:\n  - {id: a, prompt: \"x\x00\x0c\", frames: 9}\n")
+    path.write_bytes(HEAD.encode() + b"shots:\n  - {id: a, prompt: \"x\x00\x0c\", frames: 9, seed: -1}\n")
     result = validate("--format", "json", path, cwd=workspace)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert [(p["line"], p["column"]) for p in __import__("json").loads(result.stdout)] == [(4, 23), (4, 24)]
-    result = validate(path, cwd=workspace)  # text: the line with the character is not quoted to the terminal
+    assert [(p["line"], p["column"], p["path"]) for p in __import__("json").loads(result.stdout)] == [
+        (4, 23, ""), (4, 24, ""), (4, 45, "shots[0].seed")]
+    # Text: no line that holds such a character is quoted to the terminal, whatever its problem.
+    result = validate(path, cwd=workspace)
     assert result.returncode == 2 and "\x00" not in result.stderr and "\x0c" not in result.stderr
+    assert "shots[0].seed: `-1` is out of range" in result.stderr
     command = [sys.executable, "-m", "ltx_flows.cli", "render", str(path), "--out", str(workspace / "out")]
     result = subprocess.run(command, cwd=workspace, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
