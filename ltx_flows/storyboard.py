@@ -4,6 +4,7 @@ The models below are the single source of truth: validation, the JSON Schema
 (`ltx-flows schema`) and the field reference in docs/storyboards.md are all generated from them.
 """
 
+import dataclasses
 import difflib
 import errno
 import functools
@@ -28,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .frames import (
     DEFAULT_MAX_SEGMENTS,
@@ -194,9 +196,9 @@ def _check_position(value: Any) -> Any:
         return value
     if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?s", value):
         if float(value[:-1]) > MAX_SHOT_SECONDS:
-            raise ValueError(f"{value[:20]!r} is past the longest shot ({MAX_SHOT_SECONDS}s)")
+            raise ValueError(f"{_quoted(value)} is past the longest shot ({MAX_SHOT_SECONDS}s)")
         return value
-    raise ValueError(f"{value!r} is not a position: use a frame number (e.g. 48), seconds (e.g. \"2.5s\"), \"start\" or \"end\"")
+    raise ValueError(f"{_quoted(value)} is not a position: use a frame number (e.g. 48), seconds (e.g. \"2.5s\"), \"start\" or \"end\"")
 
 
 Position = Annotated[
@@ -416,11 +418,11 @@ class Transition(_Strict):
             seconds = value["crossfade"]
             if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
                     or not 0 < seconds <= MAX_SHOT_SECONDS):
-                raise ValueError(f"crossfade must be a positive number of seconds, e.g. {{crossfade: 0.5}}, not {seconds!r}")
+                raise ValueError(f"crossfade must be a positive number of seconds, e.g. {{crossfade: 0.5}}, not {_quoted(seconds)}")
             return {"kind": "crossfade", "seconds": float(seconds)}
         if isinstance(value, dict) and "kind" in value:  # already in model form (e.g. from JSON)
             return value
-        raise ValueError(f"{value!r} is not a transition: use `cut` or `{{crossfade: SECONDS}}`")
+        raise ValueError(f"{_quoted(value)} is not a transition: use `cut` or `{{crossfade: SECONDS}}`")
 
 
 TransitionField = Annotated[
@@ -463,6 +465,9 @@ class Retake(_Strict):
         return resolve_position(self.from_, fps, frames), end
 
 
+_BOTH_LENGTHS = "`duration` and `frames` are both given: give exactly one (remove one of them)"
+
+
 class Shot(_Strict):
     """One shot of the film."""
 
@@ -489,7 +494,10 @@ class Shot(_Strict):
     def _duration_or_frames(self) -> "Shot":
         # After field validation, so a typo such as `durtion:` is reported as an unknown key
         # (with its did-you-mean) rather than hidden behind this rule.
-        if (self.duration is None) == (self.frames is None):
+        if self.duration is not None and self.frames is not None:
+            # Its own type: loading reports it at the second of the two keys, even beside other mistakes of the shot.
+            raise PydanticCustomError("duration_and_frames", _BOTH_LENGTHS)
+        if self.duration is None and self.frames is None:
             raise ValueError("give exactly one of `duration` (seconds) or `frames`")
         return self
 
@@ -532,6 +540,12 @@ class Problem(BaseModel):
     # Whether showing the source line helps: not for a problem with the whole file, which may not be a
     # storyboard at all (a config with secrets, a device) and whose content is never repeated.
     quote_source: bool = Field(default=True, exclude=True)
+
+    @field_validator("where", "message")
+    @classmethod
+    def _printable(cls, text: str) -> str:
+        # Whatever a message echoes from the file, no control character reaches a terminal or a log line.
+        return _escape_unprintable(text)
 
     def format(self, path: Path | str) -> str:
         where = f" {self.where}:" if self.where else ""
@@ -593,8 +607,25 @@ def read_storyboard_text(path: Path) -> str:
 
 
 def _load(path: Path, root: Path, text: str) -> Storyboard:
-    node, data = _parse_yaml(path, text)
-    problems = _duplicate_keys(node)
+    parsed = _parse_repairing(path, text)
+    if not parsed.complete:
+        raise StoryboardError(path, parsed.slips)
+    try:
+        storyboard = _validate(path, root, parsed.node, parsed.data, parsed.duplicates)
+    except StoryboardError as error:
+        # What the repaired text gets wrong besides its syntax slips, at the columns of the file as written; a line
+        # that holds a control character is never quoted back (printed, the character would act on the terminal).
+        unquotable = {slip.line for slip in parsed.slips if not slip.quote_source}
+        others = [_unshift(p, parsed.shifts) for p in error.problems]
+        others = [p.model_copy(update={"quote_source": False}) if p.line in unquotable else p for p in others]
+        raise StoryboardError(path, [*parsed.slips, *others]) from None
+    if parsed.slips:
+        raise StoryboardError(path, parsed.slips)
+    return storyboard
+
+
+def _validate(path: Path, root: Path, node: yaml.Node | None, data: Any, duplicates: list[Problem]) -> Storyboard:
+    problems = list(duplicates)
     if not isinstance(data, dict):
         problems.append(_problem(node, (), "a storyboard is a mapping with `version`, `name` and `shots`"))
         raise StoryboardError(path, problems)
@@ -607,17 +638,20 @@ def _load(path: Path, root: Path, text: str) -> Storyboard:
 
     raw_shots = data.get("shots") if isinstance(data.get("shots"), list) else []
     problems += [_problem(node, loc, msg) for loc, msg in _duplicate_ids(raw_shots)]
+    problems += [_problem(node, loc, msg, at_key=True) for loc, msg in _both_lengths(raw_shots)]
     context = {"base_dir": path.parent.resolve(), "root": root}
     try:
         storyboard = Storyboard.model_validate(data, context=context)
     except ValidationError as error:
-        problems += [_problem_from_pydantic(node, e) for e in error.errors()]
+        # (`duration` with `frames` is reported above, on the raw shots, at its second key.)
+        problems += [_problem_from_pydantic(node, e) for e in error.errors() if e["type"] != "duration_and_frames"]
         # Still check the shots that are fine on their own, so one typo does not hide the rest.
         fps, family, max_segments = _partial_output(data)
         shots = _valid_shots(raw_shots, context)
         problems += [
             _problem(node, loc, msg) for loc, msg in _cross_check(shots, len(raw_shots), fps, family, max_segments)
         ]
+        problems += [_problem(node, loc, msg) for loc, msg in _partial_model_checks(data, shots, context)]
         raise StoryboardError(path, problems) from None
 
     problems += [
@@ -635,10 +669,113 @@ def _load(path: Path, root: Path, text: str) -> Storyboard:
     return storyboard
 
 
-def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
-    # SafeLoader: no Python tags, no object construction. The node tree keeps line/column marks.
-    loader = yaml.SafeLoader(text)
+# Repairing syntax slips: after one, the text is repaired as the message says and read again, so one slip does not
+# hide the others. Bounded: a storyboard is a few kilobytes, and each round parses the whole text again.
+MAX_YAML_REPAIRS = 20
+MAX_REPAIR_BYTES = 2 * 1024 * 1024
+# Characters YAML does not allow in a file (control characters but tab and newlines, and a few more): PyYAML's set.
+_NOT_IN_YAML = yaml.reader.Reader.NON_PRINTABLE
+_CONTROL_NAMES = {0x00: "NUL", 0x08: "backspace", 0x0C: "form feed", 0x1B: "escape", 0x7F: "delete"}
+MAX_CHARACTER_PROBLEMS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shift:
+    """A repair moved the characters of `line` from `column` on (both 1-based, as written) by `delta` columns."""
+
+    line: int
+    column: int
+    delta: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slip:
+    """A YAML syntax slip: the problem to report (None for one repaired silently), and the text repaired as the
+    message suggests (None when no repair is sure enough to read on)."""
+
+    problem: Problem | None
+    repaired: str | None = None
+    shifts: tuple[_Shift, ...] = ()
+
+
+class _SlipError(Exception):
+    def __init__(self, slip: _Slip):
+        super().__init__(slip.problem.message if slip.problem else "")
+        self.slip = slip
+
+
+@dataclasses.dataclass
+class _ParsedYaml:
+    node: yaml.Node | None
+    data: Any
+    duplicates: list[Problem]  # duplicate keys, found before merge keys (`<<`) are folded in
+    slips: list[Problem]  # syntax problems, each repaired to read on
+    shifts: list[_Shift]  # where the repairs moved columns
+    complete: bool  # whether the (repaired) text was read to its end
+
+
+def _parse_repairing(path: Path, text: str) -> _ParsedYaml:
+    """Parse the storyboard; after a syntax slip, repair it as its message says and parse again, so that one
+    round of `validate` reports every slip it can (and, once the repaired text reads, every other problem)."""
+    slips, text = _control_characters(text)
+    shifts: list[_Shift] = []
+    rounds = max(1, min(MAX_YAML_REPAIRS, MAX_REPAIR_BYTES // max(len(text), 1)))
+    for _ in range(rounds + 1):
+        try:
+            node, data, duplicates = _parse_yaml(path, text)
+        except _SlipError as error:
+            slip = error.slip
+            if slip.problem is not None:
+                problem = _unshift(slip.problem, shifts)
+                if problem in slips:
+                    break  # the repair did not take: stop rather than report it again
+                slips.append(problem)
+            if slip.repaired is None:
+                break
+            text = slip.repaired
+            shifts += slip.shifts
+            continue
+        except StoryboardError as error:  # refused outright (nesting, alias bombs): nothing more is read
+            raise StoryboardError(path, [*slips, *error.problems]) from None
+        return _ParsedYaml(node=node, data=data, duplicates=duplicates, slips=slips, shifts=shifts, complete=True)
+    if not slips:
+        slips.append(_whole_file("invalid YAML: it cannot be read; check its indentation and quotes"))
+    return _ParsedYaml(node=None, data=None, duplicates=[], slips=slips, shifts=shifts, complete=False)
+
+
+def _unshift(problem: Problem, shifts: list[_Shift]) -> Problem:
+    """A problem found in repaired text, at the column of the text as written."""
+    column = problem.column
+    for shift in reversed(shifts):
+        if shift.line == problem.line and column >= shift.column + shift.delta:
+            column -= shift.delta
+    return problem if column == problem.column else problem.model_copy(update={"column": max(column, 1)})
+
+
+def _control_characters(text: str) -> tuple[list[Problem], str]:
+    """Each character YAML refuses in a file (NUL, form feed, escape...), located; and the text with them blanked.
+    The source line is not quoted: printed, the character would act on the terminal."""
+    problems = []
+    found = list(_NOT_IN_YAML.finditer(text))
+    for match in found[:MAX_CHARACTER_PROBLEMS]:
+        code = ord(match[0])
+        name = f"U+{code:04X}" + (f", {_CONTROL_NAMES[code]}" if code in _CONTROL_NAMES else "")
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start() - text.rfind("\n", 0, match.start())
+        problems.append(Problem(line=line, column=column, where="", quote_source=False, message=(
+            f"invalid YAML: an invisible control character ({name}) is not allowed in a storyboard; delete it")))
+    if len(found) > MAX_CHARACTER_PROBLEMS:
+        problems[-1] = problems[-1].model_copy(update={"message": problems[-1].message + (
+            f" ({len(found) - MAX_CHARACTER_PROBLEMS} more such characters follow: was a binary file renamed?)")})
+    return problems, _NOT_IN_YAML.sub(" ", text) if found else text
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any, list[Problem]]:
+    """The node tree (with line/column marks), the data, and duplicate keys; a syntax slip raises _SlipError."""
+    loader = None
     try:
+        # SafeLoader: no Python tags, no object construction. Built inside the `try`: its reader checks characters.
+        loader = yaml.SafeLoader(text)
         _check_depth(path, text)  # on the event stream, before PyYAML's recursive composer sees the text
         node = loader.get_single_node()
         if node is not None:
@@ -652,46 +789,231 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
             if message:
                 mark = node.start_mark
                 raise StoryboardError(path, [Problem(line=mark.line + 1, column=mark.column + 1, where="", message=message)])
+        duplicates = _duplicate_keys(node)  # before construction folds merge keys (`<<: *base`) into their mappings
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
-        mark, message = _yaml_message(error, text)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise StoryboardError(path, [Problem(line=line, column=column, where="", message=f"invalid YAML: {message}")]) from None
+        raise _SlipError(_yaml_slip(error, text)) from None
     except yaml.YAMLError as error:
-        raise StoryboardError(path, [Problem(line=1, column=1, where="", message=f"invalid YAML: {error}")]) from None
+        raise _SlipError(_Slip(_whole_file(f"invalid YAML: {_safe(str(error))}"))) from None
     finally:
-        loader.dispose()
-    return node, data
+        if loader is not None:
+            loader.dispose()
+    return node, data, duplicates
 
 
-def _yaml_message(error: yaml.MarkedYAMLError, text: str) -> tuple[Any, str]:
-    """Where a YAML syntax error is and what to do about it, for the mistakes people make in storyboards."""
+def _yaml_slip(error: yaml.MarkedYAMLError, text: str) -> _Slip:
+    """Where a YAML syntax error is, what to do about it (for the mistakes people make in storyboards), and the
+    text with that done, when the fix is clear enough to read on."""
     mark = error.problem_mark or error.context_mark
     problem, context = error.problem or "", error.context or ""
     lines = text.splitlines()
+
+    def slip(at: Any, message: str, repaired: str | None = None, shifts: tuple[_Shift, ...] = ()) -> _Slip:
+        line, column = (at.line + 1, at.column + 1) if at is not None else (1, 1)
+        return _Slip(Problem(line=line, column=column, where="", message=f"invalid YAML: {message}"), repaired, shifts)
+
     if isinstance(error, yaml.constructor.ConstructorError):
-        return mark, f"{context} {problem} (only plain YAML is allowed: no Python or custom tags)".strip()
-    if "cannot start any token" in problem and "\\t" in problem:
-        return mark, "a tab: YAML indents with spaces only; replace the tab with spaces"
+        return slip(mark, f"{_safe(context)} {_safe(problem)} (only plain YAML is allowed: no Python or custom tags)".strip())
+    if "cannot start any token" in problem and "\\t" in problem and mark is not None and mark.line < len(lines):
+        line = lines[mark.line]
+        if line[: mark.column].strip() or not line.strip():
+            # A tab between or after values is white space to YAML; PyYAML refuses it. Read every such tab as a space.
+            rows = [re.match(r"^([ \t]*)(.*)$", row) for row in text.split("\n")]
+            repaired = "\n".join(row[1] + row[2].replace("\t", " ") if row[2].strip() else "" for row in rows)
+            return _Slip(None, repaired if repaired != text else None)
+        indent = _tab_indent_guess(lines, mark.line)
+        return slip(mark, "a tab: YAML indents with spaces only; replace the tab with spaces",
+                    *_reindented(text, mark.line, _line_shape(line.lstrip(" \t")), indent))
+    at_line_start = mark is not None and mark.line < len(lines) and mark.column == _indent_of(lines[mark.line])
+    unquoted = _unquoted_value(lines[mark.line]) if mark is not None and mark.line < len(lines) else None
     if problem == "mapping values are not allowed here" and mark is not None and mark.line < len(lines):
         line = lines[mark.line]
-        found = re.match(r"^(\s*(?:- )?)([^\s:#{\[][^:#]*?):\s+(.*?)\s*$", line)
-        if found and ": " in found[3] and not found[3].startswith(("\"", "'", "{", "[")):
-            key, value = found[2], found[3].replace('"', '\\"')
-            return mark, f'`: ` inside a value starts a new key; quote the value: {key}: "{value}"'
+        if unquoted is not None and ": " in unquoted.value:
+            return slip(mark, f"`: ` inside a value starts a new key; quote the value: {_safe(unquoted.fixed.strip())}",
+                        _replace_line(text, mark.line, unquoted.fixed), (_Shift(mark.line + 1, unquoted.column, 1),))
         if "{" in line[: mark.column]:
-            return mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}'
-        return mark, "a key here is indented differently from the keys of its mapping above; line them up"
+            return slip(mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}')
+        if ":" in line[_indent_of(line): mark.column]:
+            return slip(mark, "`: ` after the value starts a new key: put the whole value inside the quotes")
+        indentation = _indentation_slip(text, lines, mark.line)
+        return indentation or slip(mark, "a key here is indented differently from the keys of its mapping above; "
+                                         "line them up")
+    if "expected <block end>" in problem and at_line_start:
+        indentation = _indentation_slip(text, lines, mark.line)
+        return indentation or slip(mark, "this line does not line up with the block above it: indent it like the keys "
+                                         "(or the `- ` list items) it belongs with")
+    if "expected <block end>, but found '<scalar>'" in problem:
+        return slip(mark, "text after a closing quote: put the whole value inside the quotes")
+    if "cannot start any token" in problem and mark is not None:
+        character = _quoted(text[mark.index]) if mark.index < len(text) else "this character"
+        if unquoted is not None:
+            return slip(mark, f"{character} cannot start an unquoted value; quote the value: "
+                              f"{_safe(unquoted.fixed.strip())}",
+                        _replace_line(text, mark.line, unquoted.fixed), (_Shift(mark.line + 1, unquoted.column, 1),))
+        return slip(mark, f"{character} cannot start an unquoted value: put the value in quotes")
+    if problem.startswith("could not find expected ':'") and error.context_mark is not None:
+        start = error.context_mark
+        return slip(start, "this line is neither `key: value` nor a `- ` list item: add its key, or, if it continues the "
+                           "value above, indent it deeper than that value's key")
+    if problem.startswith("found undefined alias"):
+        name = _safe(problem.removeprefix("found undefined alias").strip(" '"))
+        return slip(mark, f"`*{name}` refers to no anchor: define `&{name}` on a value above it, or quote the text if "
+                          "the `*` is meant as text")
+    if re.fullmatch(r"expected <block end>, but found '[\]}]'", problem):
+        return slip(mark, f"a `{problem[-2]}` with no `{'[' if problem[-2] == ']' else '{'}` open before it: remove it")
+    if problem == "but found another document":
+        return slip(mark, "a storyboard is one YAML document: remove this `---` (or split the file in two)")
     if "while scanning a quoted scalar" in context and error.context_mark is not None:
         start = error.context_mark
-        return start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; close it"
+        return slip(start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; close it")
     if context.startswith("while parsing a flow") and error.context_mark is not None:
         start = error.context_mark
         opener = lines[start.line][start.column] if start.line < len(lines) else "["
         closer = {"[": "]", "{": "}"}.get(opener, "]")
-        return start, (f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
-                       f"separate items with `,` and end with `{closer}`")
-    return mark, " ".join(filter(None, [context, problem]))
+        return slip(start, f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
+                           f"separate items with `,` and end with `{closer}`")
+    return slip(mark, _safe(" ".join(filter(None, [context, problem])), limit=4 * MAX_ECHOED_CHARACTERS))
+
+
+@dataclasses.dataclass(frozen=True)
+class _LineShape:
+    """What a line of block YAML starts with: its indentation, a list item's dash, a key."""
+
+    indent: int
+    dash: int | None  # column of `- ` (0-based), for a list item
+    key: str | None
+    key_column: int  # where the key (or the item's content) starts
+    opens: bool  # a key with nothing after it: the lines below may be indented deeper
+
+    @property
+    def label(self) -> str:
+        if self.dash is not None:
+            return f"`- {_safe(self.key)}`" if self.key else "the list item `-`"
+        return f"`{_safe(self.key)}:`"
+
+
+MAX_SHAPE_CHARACTERS = 500
+_SHAPE = re.compile(r"^( *)((?:-(?: +|$))*)(.*)$")
+_KEY = re.compile(r"""^([^\s#'"{\[\]:,&*!|>%@`-][^#:]*?|-[^\s#:][^#:]*?|"[^"]*"|'[^']*')\s*:(?:\s+(.*))?$""")
+
+
+def _line_shape(line: str) -> _LineShape | None:
+    """The shape of a line that holds a key or a list item; None for blank lines, comments and text."""
+    found = _SHAPE.match(line[:MAX_SHAPE_CHARACTERS])  # keys are short: a long line costs no more
+    indent, dashes, rest = len(found[1]), found[2], found[3]
+    if not rest.strip() and not dashes or rest.startswith("#"):
+        return None
+    key = _KEY.match(rest)
+    if key is None and not dashes:
+        return None
+    value = (key[2] or "").split(" #")[0].strip() if key else rest
+    return _LineShape(indent=indent, dash=indent if dashes else None, key=key[1] if key else None,
+                      key_column=indent + len(dashes), opens=key is not None and not value)
+
+
+def _indentation_slip(text: str, lines: list[str], number: int) -> _Slip | None:
+    """A line indented to no level of the block above it: what it is out of line with, and the fix.
+
+    The levels it could have are those of the lines above that are still open: the nearest key (a sibling), the
+    list item it may continue, and their parents. It most likely meant the nearest (ties: the deeper one)."""
+    here = _line_shape(lines[number])
+    if here is None:
+        return None
+    item = here.dash is not None
+    levels: list[tuple[int, int, _LineShape]] = []  # (column, line number, shape) a line like this one may take
+    limit = math.inf
+    for above in range(number - 1, -1, -1):
+        shape = _line_shape(lines[above])
+        if shape is None:
+            continue
+        if item and shape.dash is not None and shape.dash < limit:
+            levels.append((shape.dash, above, shape))
+        if not item and shape.key is not None and shape.key_column < limit:
+            levels.append((shape.key_column, above, shape))
+        limit = min(limit, shape.indent)
+        if limit == 0:
+            break
+    if not levels:
+        return None
+    column, above, shape = min(levels, key=lambda level: (abs(level[0] - here.indent), -level[0]))
+    if column == here.indent:
+        return None
+    spaces = lambda n: f"{n} space{'' if n == 1 else 's'}"  # noqa: E731
+    if here.indent < column:
+        how = f"less than {shape.label} on line {above + 1} ({spaces(column)})"
+    else:
+        how = f"more than {shape.label} on line {above + 1} ({spaces(column)})"
+        if not item and not shape.opens:
+            how += ", which has a value and so cannot hold keys"
+    what = "continue that list" if item else f"keep it in the same mapping as {shape.label}"
+    fix = f"indent it {spaces(column)}" if column else "start it at the beginning of the line"
+    message = f"{here.label} is indented {spaces(here.indent)}, {how}: {fix} to {what}"
+    repaired, shifts = _reindented(text, number, here, column)
+    return _Slip(Problem(line=number + 1, column=here.indent + 1, where="", message=f"invalid YAML: {message}"),
+                 repaired, shifts)
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unquoted:
+    """A `key: value` line whose value is not quoted, and the line with the value quoted."""
+
+    value: str
+    column: int  # 1-based, where the value starts
+    fixed: str
+
+
+def _unquoted_value(line: str) -> _Unquoted | None:
+    found = re.match(r"^(\s*(?:- )?)([^\s:#{\[][^:#]*?):\s+(.*)$", line[:MAX_SHAPE_CHARACTERS])
+    if found is None or len(line) > MAX_SHAPE_CHARACTERS:
+        return None
+    value = found[3].rstrip()
+    if not value or value.startswith(("\"", "'", "{", "[", "|", ">", "#")):
+        return None
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return _Unquoted(value=value, column=found.start(3) + 1, fixed=f'{found[1]}{found[2]}: "{escaped}"')
+
+
+def _tab_indent_guess(lines: list[str], number: int) -> int:
+    """The indentation a tab-indented line most likely meant: under a key that opens a block, one level deeper;
+    else that of the nearest key or item above."""
+    for above in range(number - 1, -1, -1):
+        shape = _line_shape(lines[above])
+        if shape is not None:
+            return shape.key_column + 2 if shape.opens else shape.key_column
+    return 0
+
+
+def _reindented(text: str, number: int, shape: _LineShape | None, new: int) -> tuple[str, tuple[_Shift, ...]]:
+    """`text` with line `number` (0-based) moved to indentation `new`, with the lines nested under it when they
+    line up with it as written (a key's block, a list item's further keys); and the shifts that makes."""
+    rows = text.split("\n")
+    old = len(rows[number]) - len(rows[number].lstrip(" \t"))
+    delta = new - old
+    shifts = []
+    for index in range(number, len(rows)):
+        row = rows[index]
+        stripped = row.lstrip(" \t")
+        depth = len(row) - len(stripped)
+        if index > number and stripped and not stripped.startswith("#"):
+            if depth <= old:
+                break
+            if index == number + 1 and shape is not None and not (shape.opens or shape.dash is not None
+                                                                  and depth == shape.key_column):
+                break  # not nested under it: that line is out of line by itself (and reported by itself)
+        if index == number or stripped:
+            rows[index] = " " * max(depth + delta if index > number else new, 0) + stripped
+            shifts.append(_Shift(index + 1, depth + 1, len(rows[index]) - len(row)))
+    return "\n".join(rows), tuple(shifts)
+
+
+def _replace_line(text: str, number: int, line: str) -> str:
+    rows = text.split("\n")
+    rows[number] = line
+    return "\n".join(rows)
 
 
 def _check_depth(path: Path, text: str) -> None:
@@ -750,12 +1072,13 @@ def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> list[Problem]:
     if isinstance(node, yaml.MappingNode):
         seen = {}
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
+            # A merge key (`<<: *base`) brings in keys that the mapping's own keys may override: not duplicates.
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                 if key.value in seen:
                     first = seen[key.value]
                     problems.append(
                         Problem(line=key.start_mark.line + 1, column=key.start_mark.column + 1, where=_dotted((*loc, key.value)),
-                                message=f"duplicate key `{key.value}` (first set on line {first}); keep one")
+                                message=f"duplicate key `{_safe(key.value)}` (first set on line {first}); keep one")
                     )
                 else:
                     seen[key.value] = key.start_mark.line + 1
@@ -771,7 +1094,9 @@ def _locate(root: yaml.Node | None, loc: Loc) -> tuple[yaml.Node | None, Loc, ya
     node, matched, key_node = root, (), None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            # The last of equal keys is the one the data holds: merged keys (`<<`) are folded in before the mapping's own.
+            found = next((pair for pair in reversed(node.value)
+                          if isinstance(pair[0], yaml.ScalarNode) and pair[0].value == str(part)), None)
             if found is None:
                 break
             key_node, node = found
@@ -786,12 +1111,15 @@ def _locate(root: yaml.Node | None, loc: Loc) -> tuple[yaml.Node | None, Loc, ya
 def _dotted(loc: Loc) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{_safe(str(part))}" if text else _safe(str(part)))
     return text
 
 
-def _problem(root: yaml.Node | None, loc: Loc, message: str) -> Problem:
-    node, matched, _ = _locate(root, loc)
+def _problem(root: yaml.Node | None, loc: Loc, message: str, at_key: bool = False) -> Problem:
+    """A problem at `loc`'s value, or with `at_key` at its key (when the key, not its value, is what is wrong)."""
+    node, matched, key_node = _locate(root, loc)
+    if at_key and key_node is not None and matched == loc:
+        node = key_node
     mark = node.start_mark if node is not None else None
     return Problem(
         line=mark.line + 1 if mark else 1, column=mark.column + 1 if mark else 1, where=_dotted(matched), message=message
@@ -810,7 +1138,7 @@ def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
         problem = _problem(root, loc[:-1], f"missing required key `{loc[-1]}`")
         return problem.model_copy(update={"where": _dotted(loc)})
     if kind == "string_pattern_mismatch":
-        message = (f"{error['input']!r} is not a valid name: use lowercase letters, digits, `-` and `_`, "
+        message = (f"{_quoted(error['input'])} is not a valid name: use lowercase letters, digits, `-` and `_`, "
                    "starting with a letter or digit, at most 64 characters")
     else:
         message = _value_message(loc, error)
@@ -818,14 +1146,38 @@ def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
 
 
 def _shown(value: Any) -> str:
-    """A value as the user wrote it in YAML, in backticks."""
+    """A value as the user wrote it in YAML, in backticks, safe to print (see `_safe`)."""
     if isinstance(value, bool):
         return "`true`" if value else "`false`"
     if value is None:
         return "`null`"
     if isinstance(value, (dict, list)):
-        return f"`{yaml.safe_dump(value, default_flow_style=True, width=1000).strip()}`"
-    return f"`{value}`"
+        return f"`{_safe(yaml.safe_dump(value, default_flow_style=True, width=1000).strip())}`"
+    return f"`{_safe(str(value))}`"
+
+
+# Control characters, and the invisible ones that reorder or hide text (zero widths, bidi controls, line separators).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+MAX_ECHOED_CHARACTERS = 80
+
+
+def _escape_unprintable(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _safe(text: str, limit: int = MAX_ECHOED_CHARACTERS) -> str:
+    """Text from the file as a message echoes it: control characters escaped as Python writes them (`\\x1b`,
+    `\\n`), so no escape sequence or line break reaches the terminal, and at most `limit` characters of it."""
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters)"
+    return _escape_unprintable(text)
+
+
+def _quoted(value: Any) -> str:
+    """A value in Python quotes (which escape control characters), at most MAX_ECHOED_CHARACTERS of it."""
+    if isinstance(value, str) and len(value) > MAX_ECHOED_CHARACTERS:
+        return f"{value[:MAX_ECHOED_CHARACTERS]!r}... ({len(value):,} characters)"
+    return _safe(repr(value), limit=4 * MAX_ECHOED_CHARACTERS)
 
 
 _NUMBER_WITH_UNIT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
@@ -928,6 +1280,7 @@ def _unknown_key_message(loc: Loc) -> str:
     key = str(loc[-1])
     allowed = _allowed_keys(loc[:-1])
     close = difflib.get_close_matches(key, allowed, n=1)
+    key = _safe(key)
     if close:
         return f"unknown key `{key}`; did you mean `{close[0]}`? Allowed here: {', '.join(allowed)}"
     homes = [section for section, model in _KEY_HOMES if key in _keys(model) and model is not _model_at(loc[:-1])]
@@ -1004,6 +1357,50 @@ def _valid_shots(raw_shots: list, context: dict) -> list[tuple[int, Shot]]:
     return shots
 
 
+def _both_lengths(raw_shots: list) -> list[tuple[Loc, str]]:
+    """Shots with both `duration` and `frames`, at the second of the two (on the raw shots, so other mistakes of the
+    shot do not hide it)."""
+    problems = []
+    for index, raw in enumerate(raw_shots):
+        if isinstance(raw, dict) and "duration" in raw and "frames" in raw:
+            second = [key for key in raw if key in ("duration", "frames")][-1]
+            problems.append((("shots", index, second), _BOTH_LENGTHS))
+    return problems
+
+
+def _partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: dict) -> list[tuple[Loc, str]]:
+    """The rules between model, output and shots (`_check_model_features`, `_check_local_models`) over the parts of a
+    storyboard that failed validation which are valid on their own, so a mistake in a shot does not hide them."""
+    model = _valid_part(ModelConfig, data.get("model", {}), context,
+                        needed=("family", "preset", "checkpoint", "steps", "sigmas"))
+    output = _valid_part(OutputConfig, data.get("output", {}), context, needed=())
+    if model is None or output is None:
+        return []  # reported by the full validation; the rules need both
+    partial = Storyboard.model_construct(model=model, output=output, defaults=Defaults(), shots=[shot for _, shot in shots])
+    indices = [index for index, _ in shots]
+    return [
+        (("shots", indices[loc[1]], *loc[2:]) if loc[:1] == ("shots",) else loc, message)
+        for loc, message in [*_check_model_features(partial), *_check_local_models(partial)]
+    ]
+
+
+def _valid_part(model: type[BaseModel], raw: Any, context: dict, needed: tuple[str, ...]) -> Any:
+    """`raw` validated as `model`, its invalid keys left to their defaults (they are reported already); None when
+    it is not a mapping, or a key that the rules depend on (`needed`) is invalid."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as error:
+        bad = {e["loc"][0] for e in error.errors() if e["loc"]}
+    if bad & set(needed):
+        return None
+    try:
+        return model.model_validate({key: value for key, value in raw.items() if key not in bad}, context=context)
+    except ValidationError:
+        return None
+
+
 def _duplicate_ids(raw_shots: list) -> list[tuple[Loc, str]]:
     # On the raw shots, so a duplicate is reported even when one of the pair has other errors.
     problems, first_seen = [], {}
@@ -1013,7 +1410,7 @@ def _duplicate_ids(raw_shots: list) -> list[tuple[Loc, str]]:
             continue
         if shot_id in first_seen:
             problems.append(
-                (("shots", index, "id"), f"duplicate shot id `{shot_id}` (also shots[{first_seen[shot_id]}]); ids must be unique")
+                (("shots", index, "id"), f"duplicate shot id `{_safe(shot_id)}` (also shots[{first_seen[shot_id]}]); ids must be unique")
             )
         first_seen.setdefault(shot_id, index)
     return problems
@@ -1044,7 +1441,8 @@ def _cross_check(
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
                 problems.append((("shots", index, "keyframes", k, "at"),
-                                 f"frame {position} is past the shot's last frame ({frames - 1})"))
+                                 f"{_as_written(keyframe.at, position)} is past the shot's last frame"
+                                 f"{_last_frame(keyframe.at, frames, fps)}"))
         if shot.transition.kind == "crossfade":
             fade = seconds_to_frames(shot.transition.seconds, fps)
             if index == shot_count - 1:
@@ -1087,11 +1485,13 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
         loc = ("shots", index, "retakes", k)
         first, end = retake.window(fps, frames)
         if first >= frames:
-            problems.append(((*loc, "from"), f"frame {first} is past the shot's last frame ({frames - 1})"))
+            problems.append(((*loc, "from"), f"{_as_written(retake.from_, first)} is past the shot's last frame"
+                                             f"{_last_frame(retake.from_, frames, fps)}"))
             continue
         if end > frames:
-            problems.append(((*loc, "to"), f"frame {end} is past the shot's end ({frames} frames: frames 0-{frames - 1}); "
-                                           "use `to: end` to reach the last frame"))
+            problems.append(((*loc, "to"), f"{_as_written(retake.to, end)} is past the shot's end ({frames} frames"
+                                           f"{f', {frames / fps:.2f}s' if _in_seconds(retake.to) else ''}: frames "
+                                           f"0-{frames - 1}); use `to: end` to reach the last frame"))
             continue
         if end <= first:
             problems.append(((*loc, "to"), f"`to` (frame {end}) must come after `from` (frame {first}); "
@@ -1109,13 +1509,29 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
             continue
         for other_first, other_end, other in windows:
             if first < other_end and other_first < end:
-                problems.append(((*loc, "from"), f"the window (frames {first}-{end - 1}) overlaps retake {other + 1}'s "
-                                                 f"(frames {other_first}-{other_end - 1}); windows of one shot must not "
-                                                 "overlap: merge them or move one"))
+                # Named by its path, as the problem's own place is (`retakes[1]`), never "retake 1".
+                problems.append(((*loc, "from"), f"the window (frames {first}-{end - 1}) overlaps the window of "
+                                                 f"retakes[{other}] (frames {other_first}-{other_end - 1}); windows of "
+                                                 "one shot must not overlap: merge them or move one"))
                 break
         else:
             windows.append((first, end, k))
     return problems
+
+
+def _in_seconds(position: Any) -> bool:
+    return isinstance(position, str) and position.endswith("s") and position not in ("start", "end")
+
+
+def _as_written(position: Any, frame: int) -> str:
+    """A position in the unit the storyboard wrote it, with its frame: `4s (frame 96)`, or `frame 96`."""
+    return f"{position} (frame {frame})" if _in_seconds(position) else f"frame {frame}"
+
+
+def _last_frame(position: Any, frames: int, fps: int) -> str:
+    """The shot's last frame, in seconds too when the position was written in seconds: `, 3s (frame 72)` or ` (72)`."""
+    last = frames - 1
+    return f", {round(last / fps, 2):g}s (frame {last})" if _in_seconds(position) else f" ({last})"
 
 
 def _wider(first: int, frames: int) -> str:
@@ -1223,7 +1639,14 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     if model.checkpoint in UNSUPPORTED_CHECKPOINTS:
         refused = UNSUPPORTED_CHECKPOINTS[model.checkpoint]
         problems.append((("model", "checkpoint"), f"{refused.name} is not supported: {refused.why}; {refused.instead}"))
-    if model.sigmas is not None and len(model.sigmas) != model.steps:
+    preset = PRESETS[model.preset] if model.preset is not None else None
+    if model.sigmas is not None and len(model.sigmas) != model.steps and preset is not None and model.sigmas == preset.sigmas:
+        # The schedule is the preset's (which sets its steps too): the storyboard's `steps` is what to drop.
+        problems.append((("model", "steps"),
+                         f"`steps: {model.steps}` does not fit preset `{model.preset}`, whose distilled schedule "
+                         f"(`sigmas`) has {len(model.sigmas)} steps: drop `steps` to use the preset's {preset.steps}, or "
+                         f"give {model.steps} `sigmas` of your own"))
+    elif model.sigmas is not None and len(model.sigmas) != model.steps:
         problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "
                          "for the pipeline's own schedule"))
@@ -1404,8 +1827,17 @@ def storyboard_json_schema() -> dict:
     # Exactly one of duration and frames.
     defs["Shot"]["anyOf"] = [{"required": ["duration"]}, {"required": ["frames"]}]
     defs["Shot"]["not"] = {"required": ["duration", "frames"]}
-    # `family` is ltxv unless set otherwise (so also when `model` or `family` is left out): no generated sound.
-    schema["if"] = {"properties": {"model": {"properties": {"family": {"const": "ltxv"}}}}}
+    # No generated sound when the film's family is ltxv: `family: ltxv`, or no `family` and no preset of another
+    # family (a preset sets the family, e.g. `preset: ltx2-distilled` alone is ltx2). An `if` without `required`
+    # would also match where `family` is left out.
+    ltxv_presets = [name for name, preset in PRESETS.items() if preset.family == "ltxv"]
+    schema["if"] = {"anyOf": [
+        {"not": {"required": ["model"]}},
+        {"required": ["model"], "properties": {"model": {"anyOf": [
+            {"required": ["family"], "properties": {"family": {"const": "ltxv"}}},
+            {"not": {"required": ["family"]}, "properties": {"preset": {"enum": [*ltxv_presets, None]}}},
+        ]}}},
+    ]}
     schema["then"] = {"properties": {"output": {"properties": {"audio": {
         "not": {"const": "generate"},
         "markdownDescription": "LTX-Video makes no sound: `generate` needs `model.family: ltx2`.",

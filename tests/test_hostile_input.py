@@ -279,3 +279,79 @@ def test_a_hub_id_one_typo_from_a_known_one_gets_a_did_you_mean(write_storyboard
         return
     [line] = problems(path)
     assert line.startswith(f"{path}:3:") and f"model.{key}:" in line and f"did you mean `{meant}`?" in line
+
+
+# --- Issue 18: control characters, merge keys, tabs after values, echoed values -------------------
+
+
+@pytest.mark.parametrize("character, name", [("\x00", "U+0000, NUL"), ("\x0c", "U+000C, form feed"),
+                                             ("\x1b", "U+001B, escape"), ("\x9b", "U+009B")])
+def test_a_control_character_is_a_located_problem(write_storyboard, character, name):
+    path = write_storyboard(f"{HEAD}shots:\n  - id: a\n    prompt: \"a{character}b\"\n    frames: 9\n    seed: -1\n")
+    lines = problems(path)
+    assert lines[0] == (f"{path}:5:15: invalid YAML: an invisible control character ({name}) is not allowed in "
+                        "a storyboard; delete it")
+    # The rest of the file is still read (the character read as a space), so its other mistakes come in the same round.
+    assert lines[1:] == [f"{path}:7:11: shots[0].seed: `-1` is out of range: `seed` must be at least 0"]
+
+
+def test_control_characters_fail_validate_and_render_without_a_traceback(workspace):
+    path = workspace / "nul.yaml"
+    path.write_bytes(HEAD.encode() + b"shots:\n  - {id: a, prompt: \"x\x00\x0c\", frames: 9, seed: -1}\n")
+    result = validate("--format", "json", path, cwd=workspace)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert [(p["line"], p["column"], p["path"]) for p in __import__("json").loads(result.stdout)] == [
+        (4, 23, ""), (4, 24, ""), (4, 45, "shots[0].seed")]
+    # Text: no line that holds such a character is quoted to the terminal, whatever its problem.
+    result = validate(path, cwd=workspace)
+    assert result.returncode == 2 and "\x00" not in result.stderr and "\x0c" not in result.stderr
+    assert "shots[0].seed: `-1` is out of range" in result.stderr
+    command = [sys.executable, "-m", "ltx_flows.cli", "render", str(path), "--out", str(workspace / "out")]
+    result = subprocess.run(command, cwd=workspace, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{path}:4:23: invalid YAML: an invisible control character (U+0000, NUL)" in result.stderr
+
+
+def test_a_merge_key_that_overrides_a_key_is_valid_yaml(write_storyboard):
+    path = write_storyboard(
+        f"{HEAD}shots:\n"
+        "  - &base {id: a, prompt: a sunset, frames: 9}\n"
+        "  - <<: *base\n"
+        "    id: b\n"  # an explicit key overrides the merged one: not a duplicate
+        "  - <<: *base\n"
+        "    id: c\n"
+        "    id: d\n"  # two explicit keys: a duplicate
+    )
+    assert problems(path) == [f"{path}:9:5: shots[2].id: duplicate key `id` (first set on line 8); keep one"]
+    path.write_text(path.read_text().replace("    id: d\n", ""))
+    assert [(shot.id, shot.prompt) for shot in load_storyboard(path).shots] == [
+        ("a", "a sunset"), ("b", "a sunset"), ("c", "a sunset")]
+
+
+def test_a_merged_shot_s_problem_points_at_its_own_key(write_storyboard):
+    path = write_storyboard(f"{HEAD}shots:\n  - &base {{id: a, prompt: x, frames: 9}}\n  - <<: *base\n    id: b\n    frames: 0\n")
+    assert problems(path) == [f"{path}:7:13: shots[1].frames: `0` is out of range: `frames` must be at least 1"]
+
+
+def test_tabs_after_values_are_white_space_and_indenting_tabs_are_refused(write_storyboard):
+    path = write_storyboard(f"version: 1\t\nname:\ts\t# a comment\t\nshots:\n  - id: a\t\n    prompt: x\n    frames: 9\t\n")
+    storyboard = load_storyboard(path)
+    assert (storyboard.name, storyboard.shots[0].id, storyboard.shots[0].frames) == ("s", "a", 9)
+    path = write_storyboard(f"{HEAD}shots:\n  - id: a\n\tprompt: x\n    frames: 9\n")
+    assert [line for line in problems(path) if "invalid YAML" in line] == [
+        f"{path}:5:1: invalid YAML: a tab: YAML indents with spaces only; replace the tab with spaces"]
+
+
+def test_echoed_values_are_escaped_and_capped(write_storyboard):
+    path = write_storyboard(
+        f"version: 1\nname: \"a\\x1b[31mred\\nline\"\nshots:\n"
+        f"  - {{id: a, prompt: x, frames: 9, seed: \"\\x1b[2J\\u202e{'z' * 5000}\"}}\n"
+        f"  - {{id: b, prompt: x, frames: 9, \"\\x1b]0;pwned\\x07\": 1}}\n"
+    )
+    text = str(pytest.raises(StoryboardError, load_storyboard, path).value)
+    assert not any(ch in text for ch in "\x1b\x07\u202e"), text
+    lines = text.splitlines()
+    assert len(lines) == 3 and all(len(line) < 400 for line in lines), lines
+    assert "name: 'a\\x1b[31mred\\nline' is not a valid name" in lines[0]
+    assert "shots[0].seed: `\\x1b[2J\\u202ezzz" in lines[1] and "... (5,005 characters)` is not a whole number" in lines[1]
+    assert "unknown key `\\x1b]0;pwned\\x07`" in lines[2]

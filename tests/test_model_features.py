@@ -76,8 +76,9 @@ def test_sigmas_follow_the_steps_and_go_down(write_storyboard):
         """
     )
     found = problems(path)
-    # The preset set the sigmas, so the problem points at `model`, where they came from.
-    assert any(f"{path}:3:8: model: 8 sigmas for 4 steps" in p and "`sigmas: null`" in p for p in found)
+    # The preset set the sigmas (and its own steps): the problem points at the `steps` to drop.
+    assert any(f"{path}:3:58: model.steps: `steps: 4` does not fit preset `ltx2-distilled`" in p
+               and "drop `steps` to use the preset's 8" in p for p in found)
     assert any("model.refine_sigmas: sigmas must go strictly down" in p for p in found)
 
 

@@ -49,8 +49,8 @@ def test_bad_windows_are_located_with_line_and_column(write_storyboard):
       - {from: 2.5s, to: 50}""")
     found = problems(path)
     assert len(found) == 5, found
-    assert found[0].endswith(":11:16: shots[0].retakes[1].from: the window (frames 48-71) overlaps retake 1's "
-                             "(frames 36-59); windows of one shot must not overlap: merge them or move one")
+    assert found[0].endswith(":11:16: shots[0].retakes[1].from: the window (frames 48-71) overlaps the window of "
+                             "retakes[0] (frames 36-59); windows of one shot must not overlap: merge them or move one")
     assert ":12:24: shots[0].retakes[2].to: the window is frames 90-93 (4 frames)" in found[1]
     assert "at least one latent frame (8 frames) wide" in found[1] and "`from: 89` and `to: end`" in found[1]
     assert ":13:24: shots[0].retakes[3].to: frame 200 is past the shot's end (97 frames" in found[2]
