@@ -1380,7 +1380,7 @@ def _partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: di
     indices = [index for index, _ in shots]
     return [
         (("shots", indices[loc[1]], *loc[2:]) if loc[:1] == ("shots",) else loc, message)
-        for loc, message in [*_check_model_features(partial), *_check_local_models(partial)]
+        for loc, message in [*_check_model_features(partial), *_check_local_models(partial), *_check_hub_ids(partial)]
     ]
 
 

@@ -176,13 +176,14 @@ def test_symlink_loops_and_overlong_names_are_located_problems_naming_the_path(w
     )
     lines = problems(path)
     text = "\n".join(lines)
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
+    assert f"{path}:3:" in text and "model.checkpoint: `./xxx" in text  # model rules run beside the shots' mistakes
     assert f"{path}:4:" in text and "output.audio: `bed-loop.wav` cannot be opened: it is a symlink loop" in text
     assert f"{path}:6:" in text and "`keyframes/loop-a.png` cannot be opened: it is a symlink loop" in text
     assert f"{path}:7:" in text and "shots[1].keyframes[0].image: `keyframes/xxx" in text
     assert f"{path}:8:" in text and "shots[2].control.source:" in text
-    assert text.count("longer than the file system allows") == 2
-    # Local models are checked once the rest is valid.
+    assert text.count("longer than the file system allows") == 3
+    # And alone.
     [line] = problems(write_storyboard(HEAD + "model: {checkpoint: ./" + LONG_PART + "}\nshots: [{id: a, prompt: x, frames: 9}]\n"))
     assert ":3:" in line and "model.checkpoint:" in line and "longer than the file system allows" in line
 
