@@ -7,6 +7,7 @@ storyboards stays instant.
 import json
 import logging
 import os
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -346,18 +347,28 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
                 handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
+class _EtaColumn(ProgressColumn):
+    """The time left of a storyboard, from its own progress model: denoising steps, each shot's decode and
+    encode, as timed so far (progress.StoryboardProgress.eta); re-read at every refresh, so it counts down
+    while no event comes (a decode)."""
+
+    def render(self, task) -> Text:
+        eta = task.fields["progress"].eta(time.time())
+        return Text(f"eta {'-:--:--' if eta is None else eta}", style="progress.remaining")
+
+
 def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
-    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
-    from .batch import BatchFailed
-    from .flow import render_batch
+    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
+
+    The bars show at once, before Prefect is imported and started, so the terminal is never blank.
+    """
     from .progress import StoryboardProgress
     from .progress import log as progress_log
-    from .stop import stop_on_interrupt
+    from .progress import phase
 
-    _route_prefect_logs(err_console, verbose)
     columns = (
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
     )
     with Progress(*columns, console=err_console) as display:
         bars: dict[str, tuple[int, StoryboardProgress]] = {}
@@ -365,17 +376,30 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         class _ProgressHandler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
                 name = record.storyboard
-                if name not in bars:
-                    bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
-                bar, state = bars[name]
+                state = bars[name][1] if name in bars else StoryboardProgress(name)
                 state.update(record)
-                display.update(bar, completed=100 * state.fraction, description=state.describe())
+                if name not in bars:  # shown with its first event's words, never blank
+                    bars[name] = (display.add_task(state.describe(), total=100, name=name, progress=state), state)
+                display.update(bars[name][0], completed=100 * state.fraction, description=state.describe())
 
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
+        names = _storyboard_names(files, root)
         try:
+            for name in names:
+                phase(name, "loading Prefect")
+            from .batch import BatchFailed
+            from .flow import render_batch
+            from .stop import stop_on_interrupt
+
+            _route_prefect_logs(err_console, verbose)
+            for name in names:
+                phase(name, "starting Prefect")
             with stop_on_interrupt():
                 state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            for name, (_, board) in bars.items():
+                if board.stage == "waiting":  # failed before its plan: no event says so
+                    phase(name, "failed")
         finally:
             progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
@@ -384,6 +408,17 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
     if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
         raise summary
     return summary
+
+
+def _storyboard_names(files: list[str], root: Optional[Path]) -> list[str]:
+    """The names the flow's progress events will carry (its plans' names), for bars shown before it starts."""
+    names = []
+    for file in files:
+        try:
+            names.append(load_storyboard(Path(file), root).name)
+        except StoryboardError:  # validated a moment ago; the flow reports whatever changed since
+            continue
+    return list(dict.fromkeys(names))
 
 
 @app.command()
