@@ -2,6 +2,7 @@
 Console(width=..., record=True); no stubs): nothing a user copies is cut, nothing runs past the edge, and user
 text (prompts, file names) prints as written, never as rich markup (issue 18, items 10 and 17a)."""
 
+import io
 import shutil
 
 import pytest
@@ -12,30 +13,11 @@ from ltx_flows.plan import plan_storyboard
 from ltx_flows.presets import presets_json
 from ltx_flows.storyboard import load_storyboard
 
-# Markup-like prompts and a file name with `[`: rich would crash on `[/]` and swallow `[red]`.
-BOARD = """
-version: 1
-name: tables
-model: {family: ltx2, checkpoint: tiny, steps: 4}
-output: {width: 384, height: 256, fps: 24}
-shots:
-  - id: reveal
-    prompt: "[/]"
-    duration: 4
-    keyframes:
-      - {image: "keyframes/key[1].png", at: 0}
-    retakes:
-      - {from: 1.5s, to: 2.5s, prompt: "[red]x[/red]"}
-      - {from: 3.25s, to: end}
-  - id: orbit
-    prompt: "[bold]orbit"
-    frames: 33
-    segments: {frames: 17, overlap: 9}
-"""
+from .test_cli import TABLES_BOARD as BOARD
 
 
 def shown(parts: list, width: int) -> str:
-    console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     for part in parts:
         console.print(part)
     return console.export_text()
