@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -208,9 +208,9 @@ def _table_or_blocks(title: Text, columns: list[_Column], rows: list[list[Text]]
 
     Every cell is Text: user text (prompts, file names) is never read as rich markup."""
     widths = [
-        max(len(column.name), *(cell.cell_len for cell in cells)) if column.whole
-        else min(max(cell.cell_len for cell in [Text(column.name), *cells]), _READABLE)
-        for column, cells in zip(columns, zip(*rows, strict=True) if rows else [[]] * len(columns))
+        max([len(column.name), *(cell.cell_len for cell in cells)]) if column.whole
+        else min(max([len(column.name), *(cell.cell_len for cell in cells)]), _READABLE)
+        for column, cells in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns))
     ]
     if sum(widths) + 3 * len(columns) + 1 <= width:  # borders and padding: 3 a column, 1 at the end
         table = Table(title=title, caption=caption)
@@ -243,8 +243,7 @@ def _calls_table(render_plan: RenderPlan, width: int) -> list:
     )
     rows = [
         [Text(call.step), Text(call.pipeline), Text(", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())),
-         Text(call.lora or "-")]
-        for call in render_plan.calls
+         Text(call.lora or "-")] for call in render_plan.calls
     ]
     columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
                _Column("LoRA", whole=True)]
@@ -280,7 +279,8 @@ def _plan_table(render_plan: RenderPlan, width: int) -> list:
 
 
 def _blended_back(r: RetakePlan) -> str:
-    """The frames blended back at each edge of a retake's window: a window that runs to the shot's end has none after it."""
+    """The frames blended back at each edge of a retake's window (a window that runs to the shot's end has none
+    after it)."""
     edges = [f"{start}-{end - 1}" for start, end in ((r.blend_start, r.start), (r.end, r.blend_end)) if end > start]
     return ", ".join(edges) or "-"
 
@@ -441,10 +441,11 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
 
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
-        names = _storyboard_names(files, root)
+        names = []
         try:
-            for name in names:
+            for name in _storyboard_names(files, root):  # each bar as soon as its name is known
                 phase(name, "loading Prefect")
+                names.append(name)
             from .batch import BatchFailed
             from .flow import render_batch
             from .stop import stop_on_interrupt
@@ -467,15 +468,18 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
     return summary
 
 
-def _storyboard_names(files: list[str], root: Optional[Path]) -> list[str]:
-    """The names the flow's progress events will carry (its plans' names), for bars shown before it starts."""
-    names = []
+def _storyboard_names(files: list[str], root: Optional[Path]) -> Iterator[str]:
+    """The names the flow's progress events will carry (its plans' names), each once, for bars shown before it
+    starts."""
+    seen = set()
     for file in files:
         try:
-            names.append(load_storyboard(Path(file), root).name)
+            name = load_storyboard(Path(file), root).name
         except StoryboardError:  # validated a moment ago; the flow reports whatever changed since
             continue
-    return list(dict.fromkeys(names))
+        if name not in seen:
+            seen.add(name)
+            yield name
 
 
 @app.command()

@@ -137,7 +137,8 @@ class StoryboardProgress:
             self.stage, self.phase = "rendering", None
         elif event == "step" and record.shot in self.shots:
             shot = self.shots[record.shot]
-            if shot.steps is not None and shot.step_at is not None and record.done > shot.steps[0] and not shot.decoding:
+            # Seconds a step, from the step before (not across a decode between a long take's segments).
+            if shot.steps and shot.step_at is not None and record.done > shot.steps[0] and not shot.decoding:
                 self._sample(self.step_seconds, (now - shot.step_at) / (record.done - shot.steps[0]))
             shot.steps, shot.step_at, shot.phase = (record.done, record.total), now, None
             if record.total and record.done == record.total:

@@ -33,7 +33,8 @@ def board_plan(write_storyboard, workspace):
 def plan_text(render_plan, width: int) -> str:
     parts = _plan_table(render_plan, width)
     for shot in render_plan.shots:
-        parts += (_segments_table(shot, width) if shot.segments else []) + (_retakes_table(shot, width) if shot.retakes else [])
+        parts += _segments_table(shot, width) if shot.segments else []
+        parts += _retakes_table(shot, width) if shot.retakes else []
     return shown(parts + _calls_table(render_plan, width), width)
 
 
