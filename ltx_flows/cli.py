@@ -451,8 +451,10 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
             from .stop import stop_on_interrupt
 
             _route_prefect_logs(err_console, verbose)
+            # Without an API to report to, Prefect starts a temporary server first: 5-15 s.
+            server = "" if os.environ.get("PREFECT_API_URL") or _profile_api_url() else " (a temporary local API server)"
             for name in names:
-                phase(name, "starting Prefect")
+                phase(name, f"starting Prefect{server}")
             with stop_on_interrupt():
                 state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
             for name, (_, board) in bars.items():

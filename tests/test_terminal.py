@@ -153,8 +153,8 @@ def test_render_says_what_it_does_from_the_start(tmp_path, tiny_cache):
     bars = [line for line in lines if line.startswith("pair ") and "━" in line]
     said = list(dict.fromkeys(re.sub(r"^pair [━╺╸ ]+ +\d+% \d:\d\d:\d\d eta \S+ ?", "", line) for line in bars))
     # The storyboard's bar shows first thing, saying what happens before its plan is known.
-    assert said[:2] == ["loading Prefect", "starting Prefect"], said
-    assert said.index("starting Prefect") < said.index("0/2 shots"), said
+    assert said[:2] == ["loading Prefect", "starting Prefect (a temporary local API server)"], said
+    assert said.index("0/2 shots") == 2, said
     assert any(re.fullmatch(r"shot [12]/2 (intro|outro): loading model tiny.*", text) for text in said), said
     # After its last step a shot decodes and encodes; the bar says so instead of "step 4/4".
     assert any(re.fullmatch(r"shot [12]/2 (intro|outro): (decoding and encoding|encoding)", text) for text in said), said
