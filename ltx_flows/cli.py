@@ -7,19 +7,21 @@ storyboards stays instant.
 import json
 import logging
 import os
+import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from .batch import find_storyboards
-from .plan import RenderPlan, ShotPlan, plan_storyboard
+from .plan import RenderPlan, RetakePlan, ShotPlan, plan_storyboard
 from .stop import STOPPED_MESSAGE
 from .storyboard import (
     Problem,
@@ -167,7 +169,7 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what will be rendered: frames asked and rendered, seeds, keyframes, content hashes, long-take segments,
-    retakes."""
+    retakes, each pipeline call's arguments and a GPU memory estimate."""
     loaded = _load_all([file], root)
     if len(loaded) != 1:
         err_console.print(f"{file}: names {len(loaded)} storyboards; `plan` shows one at a time")
@@ -177,42 +179,89 @@ def plan(
     if as_json:
         print(render_plan.model_dump_json(indent=2))
         return
-    out_console.print(_plan_table(render_plan))
+    width = out_console.width
+    parts = _plan_table(render_plan, width)
     for shot in render_plan.shots:
         if shot.segments:
-            out_console.print(_segments_table(shot))
+            parts += _segments_table(shot, width)
         if shot.retakes:
-            out_console.print(_retakes_table(shot))
-    out_console.print(_calls_table(render_plan))
+            parts += _retakes_table(shot, width)
+    parts += _calls_table(render_plan, width)
+    for part in parts:
+        out_console.print(part)
 
 
-def _calls_table(render_plan: RenderPlan) -> Table:
-    """Each pipeline call of a shot and its keyword arguments (what `plan --json` lists under `calls`)."""
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    whole: bool = False  # ids, numbers and ranges: never wrapped, folded only where nothing else can give
+
+
+# A column whose text wraps still needs this many characters to read (a prompt, a list of keyframes).
+_READABLE = 16
+
+
+def _table_or_blocks(title: Text, columns: list[_Column], rows: list[list[Text]], width: int,
+                     caption: Text | None = None) -> list:
+    """A table, when its whole values and a readable width of the rest fit in `width` columns; else one block per row,
+    a `column  value` line each, so nothing a user copies is cut and no column shrinks to a few letters.
+
+    Every cell is Text: user text (prompts, file names) is never read as rich markup."""
+    widths = [
+        max([len(column.name), *(cell.cell_len for cell in cells)]) if column.whole
+        else min(max([len(column.name), *(cell.cell_len for cell in cells)]), _READABLE)
+        for column, cells in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns))
+    ]
+    if sum(widths) + 3 * len(columns) + 1 <= width:  # borders and padding: 3 a column, 1 at the end
+        table = Table(title=title, caption=caption)
+        for column in columns:
+            table.add_column(column.name, no_wrap=column.whole, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        return [table]
+    blocks: list = [Text.assemble("\n", title, style="table.title")]
+    for row in rows:
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for column, cell in zip(columns, row):
+            block.add_row(column.name, cell)
+        blocks += [block, Text("")]
+    return blocks + ([caption] if caption else [])
+
+
+def _calls_table(render_plan: RenderPlan, width: int) -> list:
+    """Each pipeline call of a shot and its keyword arguments (what `plan --json` lists under `calls`), and the
+    GPU memory estimate."""
     vram = render_plan.vram
-    caption = (
+    caption = Text(
         f"GPU memory, estimate (bf16, longest shot, {vram.tokens} tokens): ~{vram.resident_gb:g} GB resident, "
         f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.sequential_offload_gb:g} GB with sequential offload"
-        if vram else None
+        if vram else
+        f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
+        "model size: set `model.preset`)"
     )
-    table = Table(title="pipeline calls per shot (besides prompt, frames, conditions and tensors)", caption=caption)
-    for column in ("step", "pipeline", "keyword arguments", "LoRA"):
-        table.add_column(column)
-    for call in render_plan.calls:
-        kwargs = ", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())
-        table.add_row(call.step, call.pipeline, kwargs, call.lora or "-")
-    return table
+    rows = [
+        [Text(call.step), Text(call.pipeline), Text(", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())),
+         Text(call.lora or "-")] for call in render_plan.calls
+    ]
+    columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
+               _Column("LoRA", whole=True)]
+    return _table_or_blocks(Text("pipeline calls per shot (besides prompt, frames, conditions and tensors)"), columns,
+                            rows, width, caption)
 
 
-def _plan_table(render_plan: RenderPlan) -> Table:
+def _plan_table(render_plan: RenderPlan, width: int) -> list:
     output = render_plan.output
-    table = Table(
-        title=f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
+    title = Text(
+        f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
         f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.family} "
         f"{render_plan.model.checkpoint}{', two-pass' if render_plan.model.two_pass else ''}, sound: {render_plan.audio}"
     )
-    for column in ("shot", "frames (asked -> rendered)", "seconds", "seed", "keyframes", "control", "into next",
-                   "content hash"):
-        table.add_column(column)
+    columns = [_Column("shot", whole=True), _Column("frames (asked -> rendered)"), _Column("seconds", whole=True),
+               _Column("seed", whole=True), _Column("keyframes"), _Column("control"), _Column("into next"),
+               _Column("content hash", whole=True)]
+    rows = []
     for shot in render_plan.shots:
         # LTX-2 moves keyframes onto its latent grid: show where each one lands.
         keyframes = ", ".join(
@@ -222,48 +271,57 @@ def _plan_table(render_plan: RenderPlan) -> Table:
         control = f"{shot.control.kind} {shot.control.source.name}" if shot.control else "-"
         join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
         frames = f"{shot.requested_frames} -> {shot.frames}" + (f" in {len(shot.segments)} segments" if shot.segments else "")
-        table.add_row(
-            shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed),
-            keyframes, control, join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
-        )
-    return table
+        rows.append([Text(cell) for cell in (
+            shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed), keyframes, control,
+            join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
+        )])
+    return _table_or_blocks(title, columns, rows, width)
 
 
-def _retakes_table(shot: ShotPlan) -> Table:
-    table = Table(title=f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)")
-    for column in ("retake", "window (shot frames)", "generated", "held as conditions", "blended back", "seed", "sound",
-                   "prompt", "content hash"):
-        table.add_column(column)
+def _blended_back(r: RetakePlan) -> str:
+    """The frames blended back at each edge of a retake's window (a window that runs to the shot's end has none
+    after it)."""
+    edges = [f"{start}-{end - 1}" for start, end in ((r.blend_start, r.start), (r.end, r.blend_end)) if end > start]
+    return ", ".join(edges) or "-"
+
+
+def _retakes_table(shot: ShotPlan, width: int) -> list:
+    columns = [_Column("retake", whole=True), _Column("window (shot frames)"), _Column("generated"),
+               _Column("held as conditions"), _Column("blended back"), _Column("seed", whole=True), _Column("sound"),
+               _Column("prompt"), _Column("content hash", whole=True)]
+    rows = []
     for r in shot.retakes:
         held = ", ".join(
             f"{h.first_frame}-{h.last_frame} at {h.at}" + (f" (latent {h.latent_index})" if h.latent_index is not None else "")
             for h in r.held
         ) or "-"
-        table.add_row(
+        rows.append([Text(cell) for cell in (
             f"{r.index + 1}/{len(shot.retakes)}", f"{r.start}-{r.end - 1} ({r.end - r.start})",
-            f"{r.clip_start}-{r.clip_start + r.clip_frames - 1} ({r.clip_frames})", held,
-            f"{r.blend_start}-{r.start - 1}, {r.end}-{r.blend_end - 1}" if r.blend_end > r.end or r.blend_start < r.start else "-",
+            f"{r.clip_start}-{r.clip_start + r.clip_frames - 1} ({r.clip_frames})", held, _blended_back(r),
             str(r.seed), "regenerated" if r.sound else "kept", r.prompt, r.content_hash[:12],
-        )
-    return table
+        )])
+    title = Text(f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)")
+    return _table_or_blocks(title, columns, rows, width)
 
 
-def _segments_table(shot: ShotPlan) -> Table:
-    table = Table(
-        title=f"long take {shot.id}: {len(shot.segments)} segments, {shot.overlap} frames shared at each join, "
+def _segments_table(shot: ShotPlan, width: int) -> list:
+    title = Text(
+        f"long take {shot.id}: {len(shot.segments)} segments, {shot.overlap} frames shared at each join, "
         f"{shot.frames} frames in all"
     )
-    for column in ("segment", "shot frames", "seed", "continues frames", "keyframes (local frame)", "prompt", "content hash"):
-        table.add_column(column)
+    columns = [_Column("segment", whole=True), _Column("shot frames"), _Column("seed", whole=True),
+               _Column("continues frames"), _Column("keyframes (local frame)"), _Column("prompt"),
+               _Column("content hash", whole=True)]
+    rows = []
     for segment in shot.segments:
         condition = segment.condition
         tail = f"{condition.first_frame}-{condition.last_frame} @ {condition.strength:g}" if condition else "-"
         keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in segment.keyframes) or "-"
-        table.add_row(
+        rows.append([Text(cell) for cell in (
             f"{segment.index + 1}/{len(shot.segments)}", f"{segment.start}-{segment.start + segment.frames - 1} "
             f"({segment.frames})", str(segment.seed), tail, keyframes, segment.prompt, segment.content_hash[:12],
-        )
-    return table
+        )])
+    return _table_or_blocks(title, columns, rows, width)
 
 
 @app.command()
@@ -346,18 +404,28 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
                 handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
+class _EtaColumn(ProgressColumn):
+    """The time left of a storyboard, from its own progress model: denoising steps, each shot's decode and
+    encode, as timed so far (progress.StoryboardProgress.eta); re-read at every refresh, so it counts down
+    while no event comes (a decode)."""
+
+    def render(self, task) -> Text:
+        eta = task.fields["progress"].eta(time.time())
+        return Text(f"eta {'-:--:--' if eta is None else eta}", style="progress.remaining")
+
+
 def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
-    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
-    from .batch import BatchFailed
-    from .flow import render_batch
+    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
+
+    The bars show at once, before Prefect is imported and started, so the terminal is never blank.
+    """
     from .progress import StoryboardProgress
     from .progress import log as progress_log
-    from .stop import stop_on_interrupt
+    from .progress import phase
 
-    _route_prefect_logs(err_console, verbose)
     columns = (
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
     )
     with Progress(*columns, console=err_console) as display:
         bars: dict[str, tuple[int, StoryboardProgress]] = {}
@@ -365,17 +433,33 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         class _ProgressHandler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
                 name = record.storyboard
-                if name not in bars:
-                    bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
-                bar, state = bars[name]
+                state = bars[name][1] if name in bars else StoryboardProgress(name)
                 state.update(record)
-                display.update(bar, completed=100 * state.fraction, description=state.describe())
+                if name not in bars:  # shown with its first event's words, never blank
+                    bars[name] = (display.add_task(state.describe(), total=100, name=name, progress=state), state)
+                display.update(bars[name][0], completed=100 * state.fraction, description=state.describe())
 
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
+        names = []
         try:
+            for name in _storyboard_names(files, root):  # each bar as soon as its name is known
+                phase(name, "loading Prefect")
+                names.append(name)
+            from .batch import BatchFailed
+            from .flow import render_batch
+            from .stop import stop_on_interrupt
+
+            _route_prefect_logs(err_console, verbose)
+            # Without an API to report to, Prefect starts a temporary server first: 5-15 s.
+            server = "" if os.environ.get("PREFECT_API_URL") or _profile_api_url() else " (a temporary local API server)"
+            for name in names:
+                phase(name, f"starting Prefect{server}")
             with stop_on_interrupt():
                 state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            for name, (_, board) in bars.items():
+                if board.stage == "waiting":  # failed before its plan: no event says so
+                    phase(name, "failed")
         finally:
             progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
@@ -386,25 +470,65 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
     return summary
 
 
+def _storyboard_names(files: list[str], root: Optional[Path]) -> Iterator[str]:
+    """The names the flow's progress events will carry (its plans' names), each once, for bars shown before it
+    starts."""
+    seen = set()
+    for file in files:
+        try:
+            name = load_storyboard(Path(file), root).name
+        except StoryboardError:  # validated a moment ago; the flow reports whatever changed since
+            continue
+        if name not in seen:
+            seen.add(name)
+            yield name
+
+
 @app.command()
 def presets(
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the presets as JSON.")] = False,
 ) -> None:
-    """List the model presets: generation, checkpoint, upsampler, LoRAs."""
+    """List the model presets: generation, checkpoint, upsampler, LoRAs, recipe."""
     from .presets import presets_json
 
     found = presets_json()
     if as_json:
         print(json.dumps(found, indent=2))
         return
-    table = Table(title="model presets")
-    for column in ("preset", "generation", "checkpoint", "upsampler", "stage-2 LoRA", "IC-LoRAs"):
-        table.add_column(column)
+    for part in _presets_blocks(found):
+        out_console.print(part)
+
+
+def _presets_blocks(found: list[dict]) -> list:
+    """One block per preset, a `field  value` line each: hub ids are longer than any table column at 80-120
+    columns, and a name or id a user copies must never be cut (a value too long for the line folds)."""
+    parts: list = [Text("model presets (`model: {preset: NAME}`)", style="table.title")]
     for preset in found:
-        loras = "\n".join(f"{kind}: {lora}" for kind, lora in preset["loras"].items()) or "-"
-        table.add_row(preset["name"], preset["generation"], preset["checkpoint"], preset["upsampler"] or "-",
-                      preset["stage2_lora"] or "-", loras)
-    out_console.print(table)
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        recipe = preset["recipe"]
+        rows = {
+            "preset": preset["name"],
+            "generation": f"{preset['generation']} ({preset['family']})",
+            "what": preset["description"],
+            "checkpoint": preset["checkpoint"],
+            "upsampler": preset["upsampler"] or "-",
+            "stage-2 LoRA": preset["stage2_lora"] or "-",
+            "IC-LoRAs": "\n".join(f"{kind}: {lora}" for kind, lora in preset["loras"].items()) or "-",
+            "recipe": "\n".join([
+                f"{preset['steps']} steps{' (distilled schedule)' if preset['sigmas'] else ''}, guidance "
+                f"{preset['guidance_scale']:g}, {preset['width']}x{preset['height']}",
+                *(f"{call}: " + ", ".join(f"{key}={value!r}" for key, value in recipe[call].items())
+                  for call in ("first", "upsample", "refine") if recipe[call]),
+                *([f"two-pass first pass at {recipe['first_pass_scale']:.3g} of the size"]
+                  if recipe["upsample"] or recipe["refine"] else []),
+            ]),
+        }
+        for field_name, value in rows.items():
+            block.add_row(field_name, Text(value))
+        parts += [Text(""), block]
+    return parts
 
 
 @app.command()

@@ -26,7 +26,7 @@ import torch
 import transformers
 from diffusers import LTX2ConditionPipeline, LTX2LatentUpsamplePipeline, LTXConditionPipeline, LTXLatentUpsamplePipeline
 
-from . import ltx2, ltxv
+from . import ltx2, ltxv, progress
 from .cache import audio_latents_path
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
@@ -180,6 +180,15 @@ def load_upsampler(model: ModelConfig, upsampler: str, pipe) -> LTXLatentUpsampl
         return _upsamplers[key]
 
 
+def _load_models(plan: RenderPlan, shot: ShotPlan):
+    """The pipeline (and, two-pass, the upsampler) for a shot, saying so on the progress display first: a first
+    load (and a tiny twin's first build) takes a while, and a loaded model returns at once."""
+    twin = " (its tiny twin is built on first use)" if plan.model.checkpoint == "tiny" else ""
+    progress.phase(plan.name, f"loading model {plan.model.checkpoint}{twin}", shot.id)
+    pipe = load_pipeline(plan.model)
+    return pipe, load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+
+
 def generate_shot(
     pipe: LTXConditionPipeline | LTX2ConditionPipeline,
     shot: ShotPlan,
@@ -262,8 +271,7 @@ def render_shot(
     if shot.segments:
         return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step, force=force)
     control = _control_slice(control, 0, shot.frames)
-    pipe = load_pipeline(plan.model)
-    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+    pipe, upsample_pipe = _load_models(plan, shot)
     start = time.perf_counter()
     rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step)
     generated = time.perf_counter()
@@ -274,6 +282,7 @@ def render_shot(
         audio = Audio.silence() if shot.mute else rendered.audio
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
+    progress.phase(plan.name, "encoding", shot.id)
     write_clip(rendered.frames, clip, fps=plan.output.fps, crf=plan.output.crf, audio=audio)
     if rendered.audio_latents is not None:
         # Beside the clip, so a later generation (a retake) can hold this shot's sound around what it changes.
@@ -299,8 +308,7 @@ def generate_window(
     """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
     with `held` frames (and LTX-2 sound) as conditions and the slice of the shot's control under it."""
     control = _control_slice(_prepare_control(plan, shot, film_dir), start, window.frames)
-    pipe = load_pipeline(plan.model)
-    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+    pipe, upsample_pipe = _load_models(plan, shot)
     return generate_shot(pipe, window, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step, held=held,
                          audio_condition=audio_condition)
 
@@ -353,8 +361,7 @@ def render_long_take(
     are cached with it. Every LTX-2 take renders so, whatever the film does with its sound, so the
     cached segments stay the same take when `mute` or `output.audio` change.
     """
-    pipe = load_pipeline(plan.model)
-    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+    pipe, upsample_pipe = _load_models(plan, shot)
     output, overlap = plan.output, shot.overlap
     with_sound = plan.model.family == "ltx2"
     sound = TakeSound(output.fps, overlap) if with_sound else None

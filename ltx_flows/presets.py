@@ -239,8 +239,10 @@ def presets_json() -> list[dict]:
     return [
         {"name": name, "generation": p.generation, "family": p.family, "checkpoint": p.checkpoint,
          "upsampler": p.upsampler, "stage2_lora": p.stage2_lora, "loras": dict(p.control_loras),
-         "steps": p.steps, "guidance_scale": p.guidance_scale, "width": p.width, "height": p.height,
-         "description": p.description}
+         "steps": p.steps, "guidance_scale": p.guidance_scale, "sigmas": p.sigmas, "width": p.width, "height": p.height,
+         "description": p.description,
+         "recipe": {"first": p.recipe.first, "upsample": p.recipe.upsample, "refine": p.recipe.refine,
+                    "first_pass_scale": p.recipe.first_pass_scale}}
         for name, p in PRESETS.items()
     ]
 

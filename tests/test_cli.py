@@ -183,3 +183,46 @@ def test_render_the_controlled_ltx2_example_offline(tmp_path, tiny_cache, prefec
     for control in ("pour-canny.mp4", "glass-depth.mp4"):
         info = probe(film_dir / "controls" / control)
         assert (info.frames, info.width, info.height) == (49, 384, 256)
+
+
+# Markup-like prompts and a file name with `[`: rich would crash on `[/]` and swallow `[red]`.
+TABLES_BOARD = """
+version: 1
+name: tables
+model: {family: ltx2, checkpoint: tiny, steps: 4}
+output: {width: 384, height: 256, fps: 24}
+shots:
+  - id: reveal
+    prompt: "[/]"
+    duration: 4
+    keyframes:
+      - {image: "keyframes/key[1].png", at: 0}
+    retakes:
+      - {from: 1.5s, to: 2.5s, prompt: "[red]x[/red]"}
+      - {from: 3.25s, to: end}
+  - id: orbit
+    prompt: "[bold]orbit"
+    frames: 33
+    segments: {frames: 17, overlap: 9}
+"""
+
+
+def test_plan_and_presets_read_at_80_columns_and_cut_nothing(workspace):
+    """`plan` and `presets` as a user runs them in an 80- (and 120-) column terminal: no line past the edge,
+    nothing cut short with `…`, prompts and file names printed as written (`[/]` crashed `plan`, `[red]`
+    vanished), a retake to the shot's end blends back only before it (issue 18, items 10 and 17a)."""
+    shutil.copy(workspace / "keyframes" / "a.png", workspace / "keyframes" / "key[1].png")
+    (workspace / "tables.yaml").write_text(TABLES_BOARD)
+    for width in (80, 120):
+        result = ltx_flows("plan", "tables.yaml", cwd=workspace, env={"COLUMNS": str(width)})
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        lines = result.stdout.splitlines()
+        assert all(len(line) <= width for line in lines) and "…" not in result.stdout, result.stdout
+        assert "[red]x[/red]" in result.stdout and "key[1].png@0" in result.stdout and "[/]" in result.stdout
+        assert "97-96" not in result.stdout and "GPU memory, estimate" in result.stdout
+        result = ltx_flows("presets", cwd=workspace, env={"COLUMNS": str(width)})
+        assert result.returncode == 0 and "…" not in result.stdout, result.stdout
+        assert all(len(line) <= width for line in result.stdout.splitlines())
+        for name in ("ltxv-0.9.7-distilled", "Lightricks/LTX-Video-0.9.8-13B-distilled", "rootonchair/LTX-2-19b-distilled"):
+            assert any(line.split()[-1:] == [name] for line in result.stdout.splitlines()), name
+        assert "recipe" in result.stdout

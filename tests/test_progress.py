@@ -33,15 +33,84 @@ def test_events_fold_into_shot_segment_and_step(monkeypatch):
         progress.step_reporter("other", "x")(1, 2)  # another storyboard's events do not count here
     finally:
         progress.log.removeHandler(collect)
-    assert collect.seen[:-1] == [
+    assert collect.seen[:-2] == [
         (0.0, "0/2 shots"),
-        (0.059, "shot 1/2 intro, step 1/8"),
+        (0.0, "shot 1/2 intro: starting"),
+        (0.053, "shot 1/2 intro, step 1/8"),
         (0.475, "1/2 shots"),
-        (0.623, "shot 2/2 walk, segment 2/4, step 1/4"),
-        (0.95, "shot 2/2 walk, segment 4/4, step 4/4"),
+        (0.475, "shot 2/2 walk: starting"),
+        (0.609, "shot 2/2 walk, segment 2/4, step 1/4"),
+        (0.902, "shot 2/2 walk, segment 4/4: decoding and encoding"),  # no step left: not "step 4/4"
         (0.95, "2/2 shots"),
         (0.975, "stitching the film"),
         (1.0, "done"),
+    ]
+
+
+def event(created: float, **fields) -> logging.LogRecord:
+    """A progress record made at `created` (time.time() seconds), as the module's functions make them."""
+    return logging.makeLogRecord({"storyboard": "film", "created": created, **fields})
+
+
+def steps(state, shot: str, start: float, total: int, every: float = 1.0) -> float:
+    """`total` steps of `shot`, one each `every` seconds from `start`; returns the time of the last."""
+    for done in range(1, total + 1):
+        state.update(event(start + done * every, event="step", shot=shot, done=done, total=total))
+    return start + total * every
+
+
+def test_eta_counts_each_shots_decode_and_encode():
+    """The ETA covers the whole storyboard: after a shot's last step it says it is decoding and does not claim
+    the steps' few seconds; once one decode and encode is timed, each shot left is counted with one."""
+    state = progress.StoryboardProgress("film")
+    state.update(event(0.0, event="phase", what="starting Prefect", shot=None))
+    assert (state.describe(), state.eta(5.0)) == ("starting Prefect", None)  # nothing timed: no figure
+    state.update(event(10.0, event="planned", shots=[("a", 0), ("b", 0)]))
+    state.update(event(10.0, event="phase", what="loading model tiny", shot="a"))
+    assert state.describe() == "shot 1/2 a: loading model tiny"
+    last = steps(state, "a", 20.0, 12)  # 1 s a step
+    # 48 s of decoding and encoding, not yet timed: a lower bound (b's 12 steps), never "0:00:02" for all of it.
+    assert state.describe() == "shot 1/2 a: decoding and encoding"
+    assert state.eta(last + 30) == progress.Eta(12.0, at_least=True) and str(state.eta(last + 30)) == "≥0:00:12"
+    state.update(event(last + 40, event="phase", what="encoding", shot="a"))
+    assert state.describe() == "shot 1/2 a: encoding"
+    state.update(event(last + 48, event="shot", shot="a", status="rendered"))
+    # b: its 12 steps and a decode and encode as long as a's.
+    assert state.eta(last + 48) == progress.Eta(12.0 + 48.0)
+    b_last = steps(state, "b", last + 50, 12)
+    assert state.eta(b_last + 18) == progress.Eta(30.0)  # counts down while no event comes
+    assert str(state.eta(b_last + 60)) == "≥0:00:00"  # slower than a's: at least nothing, not a made-up figure
+    state.update(event(b_last + 50, event="shot", shot="b", status="rendered"))
+    state.update(event(b_last + 50, event="stitch"))
+    assert state.describe() == "stitching the film" and state.eta(b_last + 51).at_least
+    state.update(event(b_last + 52, event="finished", ok=True))
+    assert state.eta(b_last + 52) == progress.Eta(0.0)
+
+
+def test_eta_of_a_long_take_skips_the_decodes_between_its_segments():
+    """A long take decodes each segment after its last step: that gap is not a slow step (unit test)."""
+    state = progress.StoryboardProgress("film")
+    state.update(event(0.0, event="planned", shots=[("walk", 2)]))
+    for done in range(1, 5):
+        state.update(event(done * 2.0, event="step", shot="walk", done=done, total=8))
+    assert state.describe() == "shot 1/1 walk, segment 1/2: decoding"
+    for done in range(5, 9):  # the second segment starts 30 s later (decode, cache write)
+        state.update(event(30.0 + done * 2.0, event="step", shot="walk", done=done, total=8))
+    assert state.step_seconds and max(state.step_seconds) == 2.0
+
+
+def test_phases_reach_the_progress_log(monkeypatch):
+    collect = Collect()
+    progress.log.addHandler(collect)
+    try:
+        progress.phase("film", "starting Prefect")
+        progress.planned("film", [("intro", 0)])
+        progress.step_reporter("film", "intro")  # made as the shot's task starts
+        progress.phase("film", "loading model tiny", "intro")
+    finally:
+        progress.log.removeHandler(collect)
+    assert [line for _, line in collect.seen] == [
+        "starting Prefect", "0/1 shots", "shot 1/1 intro: starting", "shot 1/1 intro: loading model tiny",
     ]
 
 

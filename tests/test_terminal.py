@@ -75,9 +75,9 @@ def test_long_take_render_shows_one_clean_progress_display(tmp_path, tiny_cache,
     assert bars, screen[-3000:]
     # One display: every bar line is the storyboard's bar alone, never glued to a log line.
     for line in bars:
-        assert re.fullmatch(r"take [━╺╸ ]+ +\d+% \d:\d\d:\d\d eta (\d:\d\d:\d\d|-:--:--)( .*)?", line), line
+        assert re.fullmatch(r"take [━╺╸ ]+ +\d+% \d:\d\d:\d\d eta (≥?\d:\d\d:\d\d|-:--:--)( .*)?", line), line
     # It moves through the long take's segments (4 of 17 frames, 4 denoising steps each), then stitches.
-    seen = [int(m[1]) for line in bars for m in [re.search(r"shot 2/2 walk, segment (\d)/4, step [1-4]/4$", line)] if m]
+    seen = [int(m[1]) for line in bars for m in [re.search(r"shot 2/2 walk, segment (\d)/4(, step [1-4]/4|: decoding( and encoding)?)$", line)] if m]
     assert seen == sorted(seen) and {1, 4} <= set(seen), bars
     assert any(line.endswith("done") and "100%" in line for line in bars)
     # Prefect's log lines (shown with --verbose) are whole lines of their own, printed as written.
@@ -123,3 +123,40 @@ def test_ctrl_c_during_a_render_exits_130(tmp_path, tiny_cache, prefect_api_url)
     assert process.returncode == 130, err[-3000:]
     assert err.rstrip().endswith("interrupted") and "Traceback" not in err
     assert not (tmp_path / "renders" / "take" / "manifest.json").exists()
+
+
+TWO_SHOTS = """\
+version: 1
+name: pair
+model: {checkpoint: tiny, steps: 4}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: intro, prompt: "a red ball", frames: 9}
+  - {id: outro, prompt: "a blue ball", frames: 17}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_render_says_what_it_does_from_the_start(tmp_path, tiny_cache):
+    """No blank terminal while Prefect starts and the model loads, and no ETA of a few seconds while a shot
+    decodes and encodes: each phase is said on the storyboard's bar (issue 18, item 8). Prefect's own
+    ephemeral API, as a first `ltx-flows render` starts it."""
+    (tmp_path / "pair.yaml").write_text(TWO_SHOTS)
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache),
+                "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"})
+    code, screen = run_in_terminal([sys.executable, "-m", "ltx_flows.cli", "render", "pair.yaml"], tmp_path, env)
+    (tmp_path / "terminal.txt").write_text(screen)
+    assert code == 0, screen[-3000:]
+    lines = [line.strip() for line in re.split(r"[\r\n]+", ANSI.sub("", screen)) if line.strip()]
+    bars = [line for line in lines if line.startswith("pair ") and "━" in line]
+    said = list(dict.fromkeys(re.sub(r"^pair [━╺╸ ]+ +\d+% \d:\d\d:\d\d eta \S+ ?", "", line) for line in bars))
+    # The storyboard's bar shows first thing, saying what happens before its plan is known.
+    assert said[:2] == ["loading Prefect", "starting Prefect (a temporary local API server)"], said
+    assert said.index("0/2 shots") == 2, said
+    assert any(re.fullmatch(r"shot [12]/2 (intro|outro): loading model tiny.*", text) for text in said), said
+    # After its last step a shot decodes and encodes; the bar says so instead of "step 4/4".
+    assert any(re.fullmatch(r"shot [12]/2 (intro|outro): (decoding and encoding|encoding)", text) for text in said), said
+    assert not any(text.endswith("step 4/4") for text in said), said
+    assert said[-1] == "done"
