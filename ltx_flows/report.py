@@ -20,8 +20,14 @@ from .plan import RenderPlan, ShotPlan
 # small JPEGs keep it a few kilobytes per shot.
 THUMBNAIL_WIDTH = 160
 JPEG_QUALITY = 70
-# Table cells are one line: a long prompt or error is cut here (the full text is in the logs and manifest).
+# Table cells are one line: a long value is cut here (the full text is in the logs and manifest).
 CELL_CHARS = 160
+# A failure's reason is what its reader acts on: our own reasons say what failed and what to do within their
+# first line; a foreign error's first line may need this much before its remedy.
+REASON_CHARS = 400
+# The prompt cell comes last and short, so a long prompt never pushes a shot's outcome out of sight
+# (the full prompt is on the review page and in the manifest).
+PROMPT_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class ShotOutcome:
             return f"rendered in {self.seconds:.1f} s"
         if self.status == "cached":
             return "reused (unchanged)"
-        return f"failed: {first_line(self.reason or '')}"
+        return f"failed: {first_line(self.reason or '', REASON_CHARS)}"
 
 
 def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> dict[str, ShotOutcome]:
@@ -77,10 +83,38 @@ def artifact_key(source: str, storyboard: str, kind: str) -> str:
 
 
 def batch_run_name(source: str, when: datetime) -> str:
-    """`nightly-2026-11-21` for a deployment's run; command-line runs add the time (several a day)."""
-    if source == "cli":
-        return f"cli-{when:%Y-%m-%d-%H%M}"
-    return f"{source}-{when:%Y-%m-%d}"
+    """`on-demand-2026-12-03-09:15:23`: where the run came from and when, to the second (runs of a day differ)."""
+    return f"{source}-{when:%Y-%m-%d-%H:%M:%S}"
+
+
+# What Prefect 3 names a run it was not given a name for (`generate_slug(2)`: two lowercase words, e.g.
+# `educational-wolverine`). A run created with a name (`prefect deployment run --flow-run-name`, the UI's
+# custom run) keeps it: that is the name `--watch` printed.
+_GENERATED_NAME = re.compile(r"[a-z]+-[a-z]+")
+
+
+def given_run_name(current: str | None) -> str | None:
+    """`current`, unless it is missing or one Prefect made up (then the flow names the run itself)."""
+    if not current or _GENERATED_NAME.fullmatch(current):
+        return None
+    return current
+
+
+def storyboard_failure(name: str, shots: int, failures: dict[str, str]) -> str:
+    """Why a storyboard failed, in one line: `pour: 2 of 3 shots failed: <reason>` when they failed alike,
+    else each shot's reason (first lines only: the full text is in the run's logs)."""
+    reasons = {shot_id: first_line(why, REASON_CHARS) for shot_id, why in failures.items()}
+    distinct = list(dict.fromkeys(reasons.values()))
+    head = f"{name}: {len(failures)} of {shots} shots failed"
+    if len(distinct) == 1:
+        return f"{head}: {distinct[0]}"
+    return f"{head} ({'; '.join(f'shot {shot_id}: {why}' for shot_id, why in reasons.items())})"
+
+
+def batch_failure(failed: dict[str, str], total: int) -> str:
+    """The failed batch's state message: `1 of 2 storyboards failed (file: reason; ...)`, each reason's first line."""
+    reasons = "; ".join(f"{file}: {first_line(why, REASON_CHARS)}" for file, why in failed.items())
+    return f"{len(failed)} of {total} storyboards failed ({reasons})"
 
 
 def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH, fps: float | None = None) -> bytes:
@@ -164,7 +198,8 @@ def storyboard_markdown(
     lines += [
         f"Storyboard `{plan.storyboard}`: {counts['rendered']} rendered, {counts['cached']} reused, {counts['failed']} failed.",
         "",
-        "| frame | shot | prompt | seed | frames | this run |",
+        # The outcome first and the prompt last: a long prompt never pushes what happened off the screen.
+        "| shot | this run | seed | frames | frame | prompt |",
         "|---|---|---|---|---|---|",
     ]
     for shot in plan.shots:
@@ -174,10 +209,11 @@ def storyboard_markdown(
             image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot, plan.output.fps)
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
-        what = cell(outcome.describe()) if outcome else "not run"
+        what = cell(outcome.describe(), REASON_CHARS) if outcome else "not run"
         if outcome and outcome.status == "failed":
             what = f"**{what}**"
-        lines.append(f"| {picture} | `{cell(shot.id)}`{take} | {cell(shot.prompt)} | {shot.seed} | {shot.frames} | {what} |")
+        lines.append(f"| `{cell(shot.id)}`{take} | {what} | {shot.seed} | {shot.frames} | {picture} | "
+                     f"{cell(shot.prompt, PROMPT_CHARS)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -204,18 +240,30 @@ def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
     return f"{plan.name} ({source} run): {what}"
 
 
+def finished_result(result: dict) -> str:
+    """What this run did for a finished storyboard (`render-batch`'s result for it): rendered, or reused whole."""
+    statuses = list(result.get("shots", {}).values())
+    rendered = statuses.count("rendered")
+    if statuses and rendered == 0:
+        return f"unchanged: all {_count(len(statuses), 'shot')} reused, nothing rendered"
+    reused = len(statuses) - rendered
+    return f"rendered ({_count(rendered, 'shot')}" + (f", {reused} reused)" if reused else ")")
+
+
 def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
     """The batch summary: one table row per storyboard, whatever its error says."""
+    unchanged = sum(finished_result(result).startswith("unchanged") for result in succeeded.values())
     lines = [f"# Render batch ({source})", "",
-             f"{_count(len(succeeded), 'storyboard')} rendered, {len(failed)} failed.", "",
+             f"{_count(len(succeeded) - unchanged, 'storyboard')} rendered, {unchanged} unchanged (every shot reused), "
+             f"{len(failed)} failed.", "",
              "| storyboard | result | film | review page |", "|---|---|---|---|"]
     for file, result in succeeded.items():
         film = Path(result["film"]).resolve()
         review = result.get("review")
-        lines.append(f"| `{cell(file)}` | rendered | `{cell(film, 400)}` | "
+        lines.append(f"| `{cell(file)}` | {finished_result(result)} | `{cell(film, 400)}` | "
                      f"{f'`{cell(Path(review).resolve(), 400)}`' if review else '-'} |")
     for file, why in failed.items():
-        lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why))} | - | - |")
+        lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why, REASON_CHARS), REASON_CHARS)} | - | - |")
     return "\n".join(lines) + "\n"
 
 
