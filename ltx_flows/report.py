@@ -5,6 +5,7 @@ review page (`review.py`) uses the same filmstrips.
 """
 
 import base64
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -87,28 +88,34 @@ def batch_run_name(source: str, when: datetime) -> str:
     return f"{source}-{when:%Y-%m-%d-%H:%M:%S}"
 
 
-# What Prefect 3 names a run it was not given a name for (`generate_slug(2)`: two lowercase words, e.g.
-# `educational-wolverine`). A run created with a name (`prefect deployment run --flow-run-name`, the UI's
-# custom run) keeps it: that is the name `--watch` printed.
-_GENERATED_NAME = re.compile(r"[a-z]+-[a-z]+")
-
-
 def given_run_name(current: str | None) -> str | None:
-    """`current`, unless it is missing or one Prefect made up (then the flow names the run itself)."""
-    if not current or _GENERATED_NAME.fullmatch(current):
+    """`current`, unless it is missing or one Prefect made up (then the flow names the run itself).
+
+    A run created with a name (`prefect deployment run --flow-run-name`, the UI's custom run) keeps it: that is
+    the name `--watch` printed. Prefect names the others itself (`generate_slug(2)`: two words of coolname's,
+    e.g. `educational-wolverine`).
+    """
+    if not current:
         return None
-    return current
+    words = current.split("-")
+    return None if len(words) == 2 and all(word in _generated_name_words() for word in words) else current
+
+
+@functools.cache
+def _generated_name_words() -> frozenset[str]:
+    from coolname.data import config  # Prefect's dependency, the words of its generated names
+
+    return frozenset(word for part in config.values() if part.get("type") == "words" for word in part["words"])
 
 
 def storyboard_failure(name: str, shots: int, failures: dict[str, str]) -> str:
-    """Why a storyboard failed, in one line: `pour: 2 of 3 shots failed: <reason>` when they failed alike,
-    else each shot's reason (first lines only: the full text is in the run's logs)."""
-    reasons = {shot_id: first_line(why, REASON_CHARS) for shot_id, why in failures.items()}
-    distinct = list(dict.fromkeys(reasons.values()))
-    head = f"{name}: {len(failures)} of {shots} shots failed"
-    if len(distinct) == 1:
-        return f"{head}: {distinct[0]}"
-    return f"{head} ({'; '.join(f'shot {shot_id}: {why}' for shot_id, why in reasons.items())})"
+    """Why a storyboard failed, in one line: `pour: 3 of 3 shots failed (shots a, b, c: <reason>)`, shots that
+    failed alike named once with their reason (its first line: the full text is in the run's logs)."""
+    by_reason: dict[str, list[str]] = {}
+    for shot_id, why in failures.items():
+        by_reason.setdefault(first_line(why, REASON_CHARS), []).append(shot_id)
+    reasons = "; ".join(f"{'shots' if len(ids) > 1 else 'shot'} {', '.join(ids)}: {why}" for why, ids in by_reason.items())
+    return f"{name}: {len(failures)} of {shots} shots failed ({reasons})"
 
 
 def batch_failure(failed: dict[str, str], total: int) -> str:
@@ -243,8 +250,10 @@ def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
 def finished_result(result: dict) -> str:
     """What this run did for a finished storyboard (`render-batch`'s result for it): rendered, or reused whole."""
     statuses = list(result.get("shots", {}).values())
+    if not statuses:
+        return "rendered"
     rendered = statuses.count("rendered")
-    if statuses and rendered == 0:
+    if rendered == 0:
         return f"unchanged: all {_count(len(statuses), 'shot')} reused, nothing rendered"
     reused = len(statuses) - rendered
     return f"rendered ({_count(rendered, 'shot')}" + (f", {reused} reused)" if reused else ")")
