@@ -26,9 +26,12 @@ CELL_CHARS = 160
 # A failure's reason is what its reader acts on: our own reasons say what failed and what to do within their
 # first line; a foreign error's first line may need this much before its remedy.
 REASON_CHARS = 400
-# The prompt cell comes last and short, so a long prompt never pushes a shot's outcome out of sight
-# (the full prompt is on the review page and in the manifest).
-PROMPT_CHARS = 80
+# Prefect's V1 UI never wraps a markdown table's cells (the table scrolls sideways in a column ~1000 pixels wide
+# at a 1600-pixel window) and its V2 UI wraps them into a column ~600 pixels wide: tables hold only short cells,
+# the outcome first, the prompt last and cut here (the full prompt is on the review page and in the manifest),
+# and failures' reasons go below the table, where text wraps.
+PROMPT_CHARS = 40
+FAILED_CELL = "**failed** (why: below)"
 
 
 @dataclass(frozen=True)
@@ -216,12 +219,19 @@ def storyboard_markdown(
             image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot, plan.output.fps)
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
-        what = cell(outcome.describe(), REASON_CHARS) if outcome else "not run"
-        if outcome and outcome.status == "failed":
-            what = f"**{what}**"
+        what = (FAILED_CELL if outcome.status == "failed" else cell(outcome.describe())) if outcome else "not run"
         lines.append(f"| `{cell(shot.id)}`{take} | {what} | {shot.seed} | {shot.frames} | {picture} | "
                      f"{cell(shot.prompt, PROMPT_CHARS)} |")
-    return "\n".join(lines) + "\n"
+    reasons = {shot.id: results[shot.id].reason or "" for shot in plan.shots if shot.id in failed}
+    return "\n".join(lines + _why_failed("shots", reasons)) + "\n"
+
+
+def _why_failed(what: str, reasons: dict[str, str]) -> list[str]:
+    """Below a table: each failure's reason, the first line of it whole (a list item wraps; a table cell may not)."""
+    if not reasons:
+        return []
+    return ["", f"**Why the {what} failed** (the first line of each reason; the run's logs have the rest):", ""] + [
+        f"- `{name}`: {first_line(why, REASON_CHARS)}" for name, why in reasons.items()]
 
 
 def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome]) -> list[dict]:
@@ -234,8 +244,10 @@ def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome])
             "frames": shot.frames,
             "seconds": round(shot.seconds, 2),
             "seed": shot.seed,
-            "this run": outcome.describe() if outcome else "not run",
+            "this run": ("failed" if outcome.status == "failed" else outcome.describe()) if outcome else "not run",
             "clip": str((film_dir / shot.clip).resolve()) if outcome and outcome.status != "failed" else "-",
+            # Last: a long reason in a table that does not wrap hides no other column.
+            "why": first_line(outcome.reason or "", REASON_CHARS) if outcome and outcome.status == "failed" else "-",
         })
     return rows
 
@@ -260,7 +272,7 @@ def finished_result(result: dict) -> str:
 
 
 def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
-    """The batch summary: one table row per storyboard, whatever its error says."""
+    """The batch summary: one table row per storyboard, whatever its error says, and why each failed below it."""
     unchanged = sum(finished_result(result).startswith("unchanged") for result in succeeded.values())
     lines = [f"# Render batch ({source})", "",
              f"{_count(len(succeeded) - unchanged, 'storyboard')} rendered, {unchanged} unchanged (every shot reused), "
@@ -271,9 +283,9 @@ def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: s
         review = result.get("review")
         lines.append(f"| `{cell(file)}` | {finished_result(result)} | `{cell(film, 400)}` | "
                      f"{f'`{cell(Path(review).resolve(), 400)}`' if review else '-'} |")
-    for file, why in failed.items():
-        lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why, REASON_CHARS), REASON_CHARS)} | - | - |")
-    return "\n".join(lines) + "\n"
+    for file in failed:
+        lines.append(f"| `{cell(file)}` | {FAILED_CELL} | - | - |")
+    return "\n".join(lines + _why_failed("storyboards", failed)) + "\n"
 
 
 def _count(n: int, noun: str) -> str:
