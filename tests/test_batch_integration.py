@@ -319,3 +319,20 @@ def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace)
 
         logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[batch_run])))]
     assert any("Shot a: model tiny, 9 frames generated in" in message and "encoded in" in message for message in logs)
+
+
+def test_a_run_keeps_the_name_it_was_created_with(prefect_server, tiny_cache, workspace):
+    """`prefect deployment run --flow-run-name NAME --watch` prints NAME: the flow, which names its runs as they start,
+    keeps a name given at creation and replaces only one Prefect made up."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    parameters = {"storyboards": [], "out": str(workspace / "renders")}  # an empty batch: Completed at once
+    with get_client(sync_client=True) as client:
+        named = client.create_flow_run(flow.render_batch, name="on-demand-pour-take-2", parameters=parameters)
+        unnamed = client.create_flow_run(flow.render_batch, parameters=parameters)
+        for run in (named, unnamed):
+            assert run_flow(flow.render_batch, flow_run=run, return_type="state").is_completed()
+        names = [client.read_flow_run(run.id).name for run in (named, unnamed)]
+    assert names[0] == "on-demand-pour-take-2"
+    assert re.fullmatch(r"cli-\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}", names[1]), names
