@@ -123,9 +123,10 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 2 * * *"]
         assert nightly["parameters"]["storyboards"] == ["storyboards/"]
 
-        # ... and a run of the on-demand deployment, watched to the end.
+        # ... and a run of the on-demand deployment, named as the docs do, watched to the end.
         run = prefect(
             "deployment", "run", "render-batch/on-demand", "--param", 'storyboards=["storyboards/tiny.yaml"]',
+            "--flow-run-name", "on-demand-tiny-first",
             "--watch", "--watch-interval", "1", "--watch-timeout", "300", cwd=checkout, env=env, timeout=330,
         )
         flow_runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {}}, timeout=10).json()
@@ -137,8 +138,8 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         assert sorted((r["name"], r["state"]["type"]) for r in task_runs) == [
             ("shot-tiny-a", "COMPLETED"), ("shot-tiny-b", "COMPLETED"), ("stitch-tiny", "COMPLETED")
         ]
-        # A batch run's name says what and when.
-        assert re.fullmatch(r"on-demand-\d{4}-\d{2}-\d{2}", batch["name"]), batch["name"]
+        # The name --watch printed is the one the UI shows: the run keeps the name it was created with.
+        assert batch["name"] == "on-demand-tiny-first" and "'on-demand-tiny-first'" in run.stdout, run.stdout[-3000:]
         artifacts = read_artifacts(api)
 
         # A failed batch ends Failed with its message, not with Prefect's "TypeError: Unexpected result
@@ -153,6 +154,18 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
         [failed] = [r for r in flow_runs if r["state"]["type"] == "FAILED" and not r["parent_task_run_id"]]
         assert failed["state"]["message"].startswith("1 of 1 storyboards failed (storyboards/broken.yaml: ")
         assert "TypeError" not in (tmp_path / "worker.log").read_text()
+        # Created without a name, it is named when it starts: what and when, to the second.
+        assert re.fullmatch(r"on-demand-\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}", failed["name"]), failed["name"]
+        # Its log ends with why, in one line: not "Engine execution exited with unexpected exception" and a traceback.
+        deadline = time.monotonic() + 60  # the run's last logs may reach the API after its final state
+        while True:
+            run_logs = [log["message"] for log in httpx.post(f"{api}/logs/filter", json={
+                "logs": {"flow_run_id": {"any_": [failed["id"]]}}, "sort": "TIMESTAMP_ASC"}, timeout=10).json()]
+            if any(message.startswith(("Batch failed", "Engine execution")) for message in run_logs) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert not any("Engine execution exited" in message or "Traceback" in message for message in run_logs), run_logs
+        assert any(message == f"Batch failed: {failed['state']['message']}" for message in run_logs), run_logs
     finally:
         for process in reversed(processes):
             stop(process)
@@ -178,8 +191,8 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
     assert f"**Review page**: `{film_dir / 'review.html'}` ([open]({(film_dir / 'review.html').as_uri()}))" in summary
     seeds = {shot["id"]: shot["seed"] for shot in manifest["shots"]}
     for shot, prompt in (("a", "a red ball"), ("b", "a blue ball")):
-        row = re.search(rf"^\| !\[{shot}\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\) \| `{shot}` \| {prompt} \| "
-                        rf"{seeds[shot]} \| 9 \| rendered in [0-9.]+ s \|$", summary, re.MULTILINE)
+        row = re.search(rf"^\| `{shot}` \| rendered in [0-9.]+ s \| {seeds[shot]} \| 9 \| "
+                        rf"!\[{shot}\]\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\) \| {prompt} \|$", summary, re.MULTILINE)
         assert row, summary[:3000]
         thumbnail = Image.open(io.BytesIO(base64.b64decode(row[1])))
         assert (thumbnail.format, thumbnail.width) == ("JPEG", 160)
@@ -189,7 +202,8 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
     rows = json.loads(artifacts["on-demand-tiny-shots"].data)
     assert [(r["shot"], r["clip"]) for r in rows] == [("a", str(film_dir / "shots/a.mp4")), ("b", str(film_dir / "shots/b.mp4"))]
     batch_summary = artifacts["on-demand-render-batch-summary"].data
-    assert f"| `storyboards/tiny.yaml` | rendered | `{film_dir / 'tiny.mp4'}` | `{film_dir / 'review.html'}` |" in batch_summary
+    assert (f"| `storyboards/tiny.yaml` | rendered (2 shots) | `{film_dir / 'tiny.mp4'}` | `{film_dir / 'review.html'}` |"
+            in batch_summary)
 
 
 def read_artifacts(api: str) -> dict:
