@@ -391,7 +391,8 @@ def not_cached(error: BaseException, storyboard: Path | str) -> ModelNotCached |
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         chain.append(error)
-        error = error.__cause__ or error.__context__
+        # As a traceback shows the chain: an error raised `from None` has said what it means (annotators.py does).
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     if not any(isinstance(link, LocalEntryNotFoundError) or any(text in str(link) for text in _NOT_CACHED_TEXT)
                for link in chain):
         return None
