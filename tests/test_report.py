@@ -26,8 +26,11 @@ def test_batch_summary_stays_one_table_whatever_the_errors_say(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3
     assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), text  # 4 cells each, pipes escaped
-    assert rows[3] == r"| `boards/a\|b.yaml` | **failed**: a.yaml:3:5: model.steps: `x` is not a whole number | - | - |"
-    assert rows[4] == "| `boards/c.yaml` | **failed**: Traceback (most recent call last): | - | - |"
+    assert rows[3] == r"| `boards/a\|b.yaml` | **failed** (why: below) | - | - |"
+    assert rows[4] == "| `boards/c.yaml` | **failed** (why: below) | - | - |"
+    # Why, below the table: the first line of each reason (a list item wraps; Prefect's V1 UI never wraps a cell).
+    assert text.endswith("\n- `boards/a|b.yaml`: a.yaml:3:5: model.steps: `x` is not a whole number\n"
+                         "- `boards/c.yaml`: Traceback (most recent call last):\n")
     assert rows[2] == f"| `boards/ok.yaml` | rendered | `{tmp_path / 'ok.mp4'}` | `{tmp_path / 'review.html'}` |"
 
 
@@ -100,8 +103,8 @@ def test_failure_reasons_keep_their_remedy_in_every_place_they_are_shown():
         "pour: 2 of 3 shots failed (shot b: RuntimeError: NaNs; shot a: OSError: gone)")
     message = batch_failure({"storyboards/pour.yaml": three_shots}, total=2)
     assert message == f"1 of 2 storyboards failed (storyboards/pour.yaml: {three_shots})"
-    row = batch_markdown({}, {"storyboards/pour.yaml": three_shots}, "nightly").splitlines()[-1]
-    assert row == f"| `storyboards/pour.yaml` | **failed**: {three_shots} | - | - |"
+    why = batch_markdown({}, {"storyboards/pour.yaml": three_shots}, "nightly").splitlines()[-1]
+    assert why == f"- `storyboards/pour.yaml`: {three_shots}"
     assert ShotOutcome("failed", reason=NOT_CACHED).describe() == f"failed: {NOT_CACHED}"
 
 
@@ -142,9 +145,12 @@ def summary_with_long_prompt(write_storyboard, tmp_path) -> str:
 def test_the_summary_table_shows_each_shots_outcome_before_its_prompt(write_storyboard, tmp_path):
     """The outcome, seed and frames come first and the prompt last, cut short: a long prompt pushed them off
     a 1600-pixel screen (the full prompt is on the review page and in the manifest)."""
-    rows = [line for line in summary_with_long_prompt(write_storyboard, tmp_path).splitlines() if line.startswith("|")]
+    text = summary_with_long_prompt(write_storyboard, tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("|")]
     assert rows[0] == "| shot | this run | seed | frames | frame | prompt |"
     cells = [row.strip("| ").split(" | ") for row in rows[2:]]
-    assert [cell[:4] for cell in cells] == [["`a`", f"**failed: {NOT_CACHED}**", "7", "9"],
+    assert [cell[:4] for cell in cells] == [["`a`", "**failed** (why: below)", "7", "9"],
                                             ["`b`", "reused (unchanged)", "8", "17"]]
-    assert all(cell[5].strip() == LONG_PROMPT[:79] + "…" for cell in cells)
+    assert all(cell[5].strip() == LONG_PROMPT[:39] + "…" for cell in cells)
+    # The reason whole, below the table (where text wraps): what failed and what to run.
+    assert text.endswith(f"\n- `a`: {NOT_CACHED}\n")
