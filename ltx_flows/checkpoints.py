@@ -387,12 +387,12 @@ def not_cached(error: BaseException, storyboard: Path | str) -> ModelNotCached |
     file needs is missing from the local Hugging Face cache; None for any other error."""
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    chain, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        chain.append(error)
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and all(link is not seen for seen in chain):
+        chain.append(link)
         # As a traceback shows the chain: an error raised `from None` has said what it means (annotators.py does).
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
     if not any(isinstance(link, LocalEntryNotFoundError) or any(text in str(link) for text in _NOT_CACHED_TEXT)
                for link in chain):
         return None

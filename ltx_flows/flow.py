@@ -60,6 +60,7 @@ from .storyboard import load_storyboard
 progress_log = progress.log
 logging.getLogger("ltx_flows").setLevel(logging.INFO)
 
+
 class _BatchFailedInOneLine(logging.Filter):
     """Prefect's engine ends every flow run that ends Failed by re-raising its state's exception and logging it
     to the run as "Engine execution exited with unexpected exception" with a 20-line traceback of its own frames
@@ -145,8 +146,8 @@ def _run_source() -> str:
 def _batch_run_name() -> str:
     """The run's name, set when it starts: the one it was created with, else `<deployment or cli>-<date>-<time>`."""
     context = FlowRunContext.get()
-    given = report.given_run_name(context.flow_run.name if context is not None and context.flow_run is not None else None)
-    if given is not None:
+    run = context.flow_run if context is not None else None
+    if (given := report.given_run_name(run.name if run is not None else None)) is not None:
         return given
     source = _run_source()
     when = runtime.flow_run.scheduled_start_time if source != "cli" else None
@@ -664,7 +665,7 @@ def render_batch(
         report.batch_markdown(succeeded, failed, source), key=report.artifact_key(source, "render-batch", "summary"),
         description=f"render-batch ({source} run): each storyboard's film and review page, or why it failed",
     )
-    unchanged = sum(report.finished_result(result).startswith("unchanged") for result in succeeded.values())
+    unchanged = sum(map(report.reused_whole, succeeded.values()))
     logger.info("Batch: %d storyboards rendered, %d unchanged (every shot reused), %d failed",
                 len(succeeded) - unchanged, unchanged, len(failed))
     if failed:

@@ -117,7 +117,8 @@ def storyboard_failure(name: str, shots: int, failures: dict[str, str]) -> str:
     by_reason: dict[str, list[str]] = {}
     for shot_id, why in failures.items():
         by_reason.setdefault(first_line(why, REASON_CHARS), []).append(shot_id)
-    reasons = "; ".join(f"{'shots' if len(ids) > 1 else 'shot'} {', '.join(ids)}: {why}" for why, ids in by_reason.items())
+    reasons = "; ".join(f"{'shots' if len(ids) > 1 else 'shot'} {', '.join(ids)}: {why}"
+                        for why, ids in by_reason.items())
     return f"{name}: {len(failures)} of {shots} shots failed ({reasons})"
 
 
@@ -259,21 +260,27 @@ def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
     return f"{plan.name} ({source} run): {what}"
 
 
-def finished_result(result: dict) -> str:
-    """What this run did for a finished storyboard (`render-batch`'s result for it): rendered, or reused whole."""
+def reused_whole(result: dict) -> bool:
+    """Whether this run rendered nothing of a finished storyboard (`render-batch`'s result for it): every shot reused."""
     statuses = list(result.get("shots", {}).values())
+    return bool(statuses) and "rendered" not in statuses
+
+
+def finished_result(result: dict) -> str:
+    """What this run did for a finished storyboard: `rendered (1 shot, 2 reused)`, or that it rendered nothing."""
+    statuses = list(result.get("shots", {}).values())
+    if reused_whole(result):
+        return f"unchanged: all {_count(len(statuses), 'shot')} reused, nothing rendered"
     if not statuses:
         return "rendered"
     rendered = statuses.count("rendered")
-    if rendered == 0:
-        return f"unchanged: all {_count(len(statuses), 'shot')} reused, nothing rendered"
     reused = len(statuses) - rendered
     return f"rendered ({_count(rendered, 'shot')}" + (f", {reused} reused)" if reused else ")")
 
 
 def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
     """The batch summary: one table row per storyboard, whatever its error says, and why each failed below it."""
-    unchanged = sum(finished_result(result).startswith("unchanged") for result in succeeded.values())
+    unchanged = sum(map(reused_whole, succeeded.values()))
     lines = [f"# Render batch ({source})", "",
              f"{_count(len(succeeded) - unchanged, 'storyboard')} rendered, {unchanged} unchanged (every shot reused), "
              f"{len(failed)} failed.", "",
