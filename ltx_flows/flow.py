@@ -597,7 +597,8 @@ def _fail_storyboard(board: _Storyboard) -> str:
     # An earlier film, manifest and review page no longer describe this storyboard: nothing may claim success.
     invalidate_film(plan, board.film_dir)
     _storyboard_artifacts(board, None)
-    reason = report.storyboard_failure(plan.name, len(plan.shots), board.failures)
+    in_order = {shot.id: board.failures[shot.id] for shot in plan.shots if shot.id in board.failures}  # not as they ended
+    reason = report.storyboard_failure(plan.name, len(plan.shots), in_order)
     board.close(ok=False, reason=reason)
     return reason
 
