@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import string
 import threading
@@ -368,6 +369,38 @@ def resolve_checkpoint(checkpoint: str, family: str = "ltxv") -> str:
     if local.is_dir():
         return str(local.resolve())
     return checkpoint
+
+
+class ModelNotCached(FileNotFoundError):
+    """A model a storyboard needs is not in this machine's Hugging Face cache, and the Hub could not fill it in."""
+
+
+# What huggingface_hub and diffusers say when a model is missing from the local cache and the Hub is out of reach
+# (or HF_HUB_OFFLINE is set): their own text is a paragraph whose remedy, if any, is about Python arguments.
+_NOT_CACHED_TEXT = ("not fully cached locally", "couldn't find it in the cached files",
+                    "Cannot find an appropriate cached snapshot folder")
+_MODEL_NAMED = re.compile(r"Cannot load model (\S+?):")
+
+
+def not_cached(error: BaseException, storyboard: Path | str) -> ModelNotCached | None:
+    """`error` as one line saying what to run, when it (or what it was raised from) means a model the `storyboard`
+    file needs is missing from the local Hugging Face cache; None for any other error."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and all(link is not seen for seen in chain):
+        chain.append(link)
+        # As a traceback shows the chain: an error raised `from None` has said what it means (annotators.py does).
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+    if not any(isinstance(link, LocalEntryNotFoundError) or any(text in str(link) for text in _NOT_CACHED_TEXT)
+               for link in chain):
+        return None
+    named = next((found[1] for link in chain if (found := _MODEL_NAMED.search(str(link)))), None)
+    return ModelNotCached(
+        f"{f'model {named}' if named else 'a model it needs'} is not in this machine's Hugging Face cache and the Hub "
+        f"could not be reached: run `ltx-flows download {storyboard}` (with network, same HF_HOME), then render again"
+    )
 
 
 def resolve_upsampler(upsampler: str, family: str) -> tuple[str, str | None]:

@@ -47,6 +47,7 @@ from prefect.utilities.annotations import quote
 from . import progress, report
 from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
 from .cache import invalidate_film, render_shot_cached
+from .checkpoints import not_cached
 from .cluster import GPU_SLOT, connect_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from .controls import check_controls
 from .failures import describe, is_transient
@@ -58,6 +59,24 @@ from .storyboard import load_storyboard
 # The CLI's display and the progress artifacts listen here (events: see progress.py).
 progress_log = progress.log
 logging.getLogger("ltx_flows").setLevel(logging.INFO)
+
+
+class _BatchFailedInOneLine(logging.Filter):
+    """Prefect's engine ends every flow run that ends Failed by re-raising its state's exception and logging it
+    to the run as "Engine execution exited with unexpected exception" with a 20-line traceback of its own frames
+    (prefect.flow_engine.run_flow, as a worker runs a deployment; Prefect 3.8.8 has no setting for it). For a
+    batch whose storyboards failed that is expected, and the state's message and the batch summary say why:
+    the record keeps its level and becomes that one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BatchFailed):
+            record.msg, record.args, record.exc_info, record.exc_text = "Batch failed: %s", (str(error),), None, None
+        return True
+
+
+# The logger Prefect's engine gives a deployment's run (prefect.flow_engine.flow_run_logger).
+logging.getLogger("prefect.flow_runs").addFilter(_BatchFailedInOneLine())
 
 # Waits before the retries of a shot that failed for a transient reason (jittered by 20%).
 RETRY_DELAYS = [10, 30, 90]
@@ -83,7 +102,13 @@ def _retry_if_transient(task, task_run, state) -> bool:
 def render_shot_task(plan: RenderPlan, shot: ShotPlan, film_dir: str, force: bool = False) -> dict:
     failed = _failed_attempts[runtime.task_run.id]
     on_step = progress.step_reporter(plan.name, shot.id)
-    record = render_shot_cached(plan, shot, Path(film_dir), force, failed, on_step=on_step)
+    try:
+        record = render_shot_cached(plan, shot, Path(film_dir), force, failed, on_step=on_step)
+    except Exception as error:
+        # A model missing from the local cache: say what to run, not the hub's paragraph (chained, in the logs).
+        if (missing := not_cached(error, plan.storyboard)) is not None:
+            raise missing from error
+        raise
     _failed_attempts.pop(runtime.task_run.id, None)
     if record["status"] == "cached":
         get_run_logger().info("Shot %s: unchanged (content hash %s), clip reused", shot.id, shot.content_hash[:12])
@@ -119,6 +144,11 @@ def _run_source() -> str:
 
 
 def _batch_run_name() -> str:
+    """The run's name, set when it starts: the one it was created with, else `<deployment or cli>-<date>-<time>`."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if (given := report.given_run_name(run.name if run is not None else None)) is not None:
+        return given
     source = _run_source()
     when = runtime.flow_run.scheduled_start_time if source != "cli" else None
     return report.batch_run_name(source, when or datetime.now(timezone.utc))
@@ -174,6 +204,7 @@ class _ProgressArtifact(logging.Handler):
         self.reporter = reporter
         self.artifact = None  # its id, once created (with the first update)
         self.waiting: tuple[float, str] | None = None  # the newest update not sent yet
+        self.failure: str | None = None  # why the storyboard failed, once it has
         self.sending = False
         self.guard = threading.Lock()
 
@@ -184,7 +215,11 @@ class _ProgressArtifact(logging.Handler):
         if self.state.stage not in ("done", "failed") and not self.throttle.ready():
             return
         with self.guard:
-            self.waiting = (100.0 * self.state.fraction, f"{self.description}. Now: {self.state.describe()}")
+            if self.state.stage == "failed":
+                # Over, not stuck at 95%: the bar ends full and the description says it failed, and why.
+                self.waiting = (100.0, f"{self.description}. FAILED: {self.failure or 'see the run logs'}")
+            else:
+                self.waiting = (100.0 * self.state.fraction, f"{self.description}. Now: {self.state.describe()}")
             if self.sending:  # the update in flight sends this one after it
                 return
             self.sending = True
@@ -241,9 +276,11 @@ class _Storyboard:
         self.thumbnails[shot.id] = self.reporter.submit(report.thumbnail, self.film_dir / shot.clip, shot,
                                                         self.plan.output.fps)
 
-    def close(self, ok: bool) -> None:
-        """The storyboard is finished (or the batch broke): end its progress and release its film."""
+    def close(self, ok: bool, reason: str | None = None) -> None:
+        """The storyboard is finished (or the batch broke: `reason`): end its progress and release its film."""
         if self.progress is not None:
+            if not ok:
+                self.progress.failure = reason or "the batch stopped before it finished (see the run logs)"
             progress.finished(self.plan.name, ok=ok)
             progress_log.removeHandler(self.progress)
             self.progress = None
@@ -417,7 +454,7 @@ def _plan_storyboards(
                 check_controls(plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
         except Exception as error:  # one bad storyboard does not stop the others
             lock.close()
-            failed[str(file)] = str(error)
+            failed[str(file)] = str(not_cached(error, file) or error)
             logger.error("%s: %s", file, error)
             continue
         logger.info(
@@ -496,7 +533,8 @@ def _render_planned(boards: list["_Storyboard"], failed: dict[str, str], force: 
                     finished = future.result()
                     succeeded[board.file] = _succeed_storyboard(board, finished)
                 except Exception as error:
-                    failed[board.file] = f"{board.plan.name}: {describe(error)}"
+                    failed[board.file] = f"{board.plan.name}: stitching failed: {describe(error)}"
+                    board.close(ok=False, reason=failed[board.file])
                     logger.error("Stitching %s failed: %s", board.plan.name, describe(error))
                 continue
             try:
@@ -559,9 +597,10 @@ def _fail_storyboard(board: _Storyboard) -> str:
     # An earlier film, manifest and review page no longer describe this storyboard: nothing may claim success.
     invalidate_film(plan, board.film_dir)
     _storyboard_artifacts(board, None)
-    board.close(ok=False)
-    reason = "; ".join(f"shot {shot_id}: {report.first_line(why)}" for shot_id, why in board.failures.items())
-    return f"{plan.name}: {len(board.failures)} of {len(plan.shots)} shots failed ({reason})"
+    in_order = {shot.id: board.failures[shot.id] for shot in plan.shots if shot.id in board.failures}  # not as they ended
+    reason = report.storyboard_failure(plan.name, len(plan.shots), in_order)
+    board.close(ok=False, reason=reason)
+    return reason
 
 
 def _succeed_storyboard(board: _Storyboard, finished: Finished) -> dict:
@@ -627,12 +666,13 @@ def render_batch(
         report.batch_markdown(succeeded, failed, source), key=report.artifact_key(source, "render-batch", "summary"),
         description=f"render-batch ({source} run): each storyboard's film and review page, or why it failed",
     )
-    logger.info("Batch: %d storyboards rendered, %d failed", len(succeeded), len(failed))
+    unchanged = sum(map(report.reused_whole, succeeded.values()))
+    logger.info("Batch: %d storyboards rendered, %d unchanged (every shot reused), %d failed",
+                len(succeeded) - unchanged, unchanged, len(failed))
     if failed:
         # The state carries an exception that holds the summary (a failed state's data must be one:
         # a dict gives "TypeError: Unexpected result for failed state"); the artifact shows it too.
-        reasons = "; ".join(f"{file}: {report.first_line(why)}" for file, why in failed.items())
-        message = f"{len(failed)} of {len(failed) + len(succeeded)} storyboards failed ({reasons})"
+        message = report.batch_failure(failed, total=len(failed) + len(succeeded))
         return Failed(message=message, data=BatchFailed(message, summary))
     return summary
 

@@ -5,6 +5,7 @@ review page (`review.py`) uses the same filmstrips.
 """
 
 import base64
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -20,8 +21,17 @@ from .plan import RenderPlan, ShotPlan
 # small JPEGs keep it a few kilobytes per shot.
 THUMBNAIL_WIDTH = 160
 JPEG_QUALITY = 70
-# Table cells are one line: a long prompt or error is cut here (the full text is in the logs and manifest).
+# Table cells are one line: a long value is cut here (the full text is in the logs and manifest).
 CELL_CHARS = 160
+# A failure's reason is what its reader acts on: our own reasons say what failed and what to do within their
+# first line; a foreign error's first line may need this much before its remedy.
+REASON_CHARS = 400
+# Prefect's V1 UI never wraps a markdown table's cells (the table scrolls sideways in a column ~1000 pixels wide
+# at a 1600-pixel window) and its V2 UI wraps them into a column ~600 pixels wide: tables hold only short cells,
+# the outcome first, the prompt last and cut here (the full prompt is on the review page and in the manifest),
+# and failures' reasons go below the table, where text wraps.
+PROMPT_CHARS = 40
+FAILED_CELL = "**failed** (why: below)"
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class ShotOutcome:
             return f"rendered in {self.seconds:.1f} s"
         if self.status == "cached":
             return "reused (unchanged)"
-        return f"failed: {first_line(self.reason or '')}"
+        return f"failed: {first_line(self.reason or '', REASON_CHARS)}"
 
 
 def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> dict[str, ShotOutcome]:
@@ -77,10 +87,45 @@ def artifact_key(source: str, storyboard: str, kind: str) -> str:
 
 
 def batch_run_name(source: str, when: datetime) -> str:
-    """`nightly-2026-11-21` for a deployment's run; command-line runs add the time (several a day)."""
-    if source == "cli":
-        return f"cli-{when:%Y-%m-%d-%H%M}"
-    return f"{source}-{when:%Y-%m-%d}"
+    """`on-demand-2026-12-03-09:15:23`: where the run came from and when, to the second (runs of a day differ)."""
+    return f"{source}-{when:%Y-%m-%d-%H:%M:%S}"
+
+
+def given_run_name(current: str | None) -> str | None:
+    """`current`, unless it is missing or one Prefect made up (then the flow names the run itself).
+
+    A run created with a name (`prefect deployment run --flow-run-name`, the UI's custom run) keeps it: that is
+    the name `--watch` printed. Prefect names the others itself (`generate_slug(2)`: two words of coolname's,
+    e.g. `educational-wolverine`).
+    """
+    if not current:
+        return None
+    words = current.split("-")
+    return None if len(words) == 2 and all(word in _generated_name_words() for word in words) else current
+
+
+@functools.cache
+def _generated_name_words() -> frozenset[str]:
+    from coolname.data import config  # Prefect's dependency, the words of its generated names
+
+    return frozenset(word for part in config.values() if part.get("type") == "words" for word in part["words"])
+
+
+def storyboard_failure(name: str, shots: int, failures: dict[str, str]) -> str:
+    """Why a storyboard failed, in one line: `pour: 3 of 3 shots failed (shots a, b, c: <reason>)`, shots that
+    failed alike named once with their reason (its first line: the full text is in the run's logs)."""
+    by_reason: dict[str, list[str]] = {}
+    for shot_id, why in failures.items():
+        by_reason.setdefault(first_line(why, REASON_CHARS), []).append(shot_id)
+    reasons = "; ".join(f"{'shots' if len(ids) > 1 else 'shot'} {', '.join(ids)}: {why}"
+                        for why, ids in by_reason.items())
+    return f"{name}: {len(failures)} of {shots} shots failed ({reasons})"
+
+
+def batch_failure(failed: dict[str, str], total: int) -> str:
+    """The failed batch's state message: `1 of 2 storyboards failed (file: reason; ...)`, each reason's first line."""
+    reasons = "; ".join(f"{file}: {first_line(why, REASON_CHARS)}" for file, why in failed.items())
+    return f"{len(failed)} of {total} storyboards failed ({reasons})"
 
 
 def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH, fps: float | None = None) -> bytes:
@@ -164,7 +209,8 @@ def storyboard_markdown(
     lines += [
         f"Storyboard `{plan.storyboard}`: {counts['rendered']} rendered, {counts['cached']} reused, {counts['failed']} failed.",
         "",
-        "| frame | shot | prompt | seed | frames | this run |",
+        # The outcome first and the prompt last: a long prompt never pushes what happened off the screen.
+        "| shot | this run | seed | frames | frame | prompt |",
         "|---|---|---|---|---|---|",
     ]
     for shot in plan.shots:
@@ -174,11 +220,19 @@ def storyboard_markdown(
             image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot, plan.output.fps)
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
-        what = cell(outcome.describe()) if outcome else "not run"
-        if outcome and outcome.status == "failed":
-            what = f"**{what}**"
-        lines.append(f"| {picture} | `{cell(shot.id)}`{take} | {cell(shot.prompt)} | {shot.seed} | {shot.frames} | {what} |")
-    return "\n".join(lines) + "\n"
+        what = (FAILED_CELL if outcome.status == "failed" else cell(outcome.describe())) if outcome else "not run"
+        lines.append(f"| `{cell(shot.id)}`{take} | {what} | {shot.seed} | {shot.frames} | {picture} | "
+                     f"{cell(shot.prompt, PROMPT_CHARS)} |")
+    reasons = {shot.id: results[shot.id].reason or "" for shot in plan.shots if shot.id in failed}
+    return "\n".join(lines + _why_failed("shots", reasons)) + "\n"
+
+
+def _why_failed(what: str, reasons: dict[str, str]) -> list[str]:
+    """Below a table: each failure's reason, the first line of it whole (a list item wraps; a table cell may not)."""
+    if not reasons:
+        return []
+    return ["", f"**Why the {what} failed** (the first line of each reason; the run's logs have the rest):", ""] + [
+        f"- `{name}`: {first_line(why, REASON_CHARS)}" for name, why in reasons.items()]
 
 
 def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome]) -> list[dict]:
@@ -191,8 +245,10 @@ def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome])
             "frames": shot.frames,
             "seconds": round(shot.seconds, 2),
             "seed": shot.seed,
-            "this run": outcome.describe() if outcome else "not run",
+            "this run": ("failed" if outcome.status == "failed" else outcome.describe()) if outcome else "not run",
             "clip": str((film_dir / shot.clip).resolve()) if outcome and outcome.status != "failed" else "-",
+            # Last: a long reason in a table that does not wrap hides no other column.
+            "why": first_line(outcome.reason or "", REASON_CHARS) if outcome and outcome.status == "failed" else "-",
         })
     return rows
 
@@ -204,19 +260,39 @@ def storyboard_description(plan: RenderPlan, kind: str, source: str) -> str:
     return f"{plan.name} ({source} run): {what}"
 
 
+def reused_whole(result: dict) -> bool:
+    """Whether this run rendered nothing of a finished storyboard (`render-batch`'s result for it): every shot reused."""
+    statuses = list(result.get("shots", {}).values())
+    return bool(statuses) and "rendered" not in statuses
+
+
+def finished_result(result: dict) -> str:
+    """What this run did for a finished storyboard: `rendered (1 shot, 2 reused)`, or that it rendered nothing."""
+    statuses = list(result.get("shots", {}).values())
+    if reused_whole(result):
+        return f"unchanged: all {_count(len(statuses), 'shot')} reused, nothing rendered"
+    if not statuses:
+        return "rendered"
+    rendered = statuses.count("rendered")
+    reused = len(statuses) - rendered
+    return f"rendered ({_count(rendered, 'shot')}" + (f", {reused} reused)" if reused else ")")
+
+
 def batch_markdown(succeeded: dict[str, dict], failed: dict[str, str], source: str) -> str:
-    """The batch summary: one table row per storyboard, whatever its error says."""
+    """The batch summary: one table row per storyboard, whatever its error says, and why each failed below it."""
+    unchanged = sum(map(reused_whole, succeeded.values()))
     lines = [f"# Render batch ({source})", "",
-             f"{_count(len(succeeded), 'storyboard')} rendered, {len(failed)} failed.", "",
+             f"{_count(len(succeeded) - unchanged, 'storyboard')} rendered, {unchanged} unchanged (every shot reused), "
+             f"{len(failed)} failed.", "",
              "| storyboard | result | film | review page |", "|---|---|---|---|"]
     for file, result in succeeded.items():
         film = Path(result["film"]).resolve()
         review = result.get("review")
-        lines.append(f"| `{cell(file)}` | rendered | `{cell(film, 400)}` | "
+        lines.append(f"| `{cell(file)}` | {finished_result(result)} | `{cell(film, 400)}` | "
                      f"{f'`{cell(Path(review).resolve(), 400)}`' if review else '-'} |")
-    for file, why in failed.items():
-        lines.append(f"| `{cell(file)}` | **failed**: {cell(first_line(why))} | - | - |")
-    return "\n".join(lines) + "\n"
+    for file in failed:
+        lines.append(f"| `{cell(file)}` | {FAILED_CELL} | - | - |")
+    return "\n".join(lines + _why_failed("storyboards", failed)) + "\n"
 
 
 def _count(n: int, noun: str) -> str:

@@ -67,6 +67,16 @@ def task_run_names(state) -> list[str]:
     return sorted(run.name for run in runs)
 
 
+def latest_artifacts(*keys: str) -> dict:
+    """The latest artifact of each key, from the test's Prefect server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return {artifact.key: artifact for artifact in client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys))))}
+
+
 def generations(since: int) -> list[str]:
     return [event["shot"] for event in generate.generation_events[since:]]
 
@@ -88,6 +98,10 @@ def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, work
     state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "cached"}
     assert generations(calls) == []
+    # Nothing rendered, and the batch summary says so (it said "rendered").
+    batch_summary = latest_artifacts("cli-render-batch-summary")["cli-render-batch-summary"].data
+    assert "0 storyboards rendered, 1 unchanged (every shot reused), 0 failed." in batch_summary
+    assert f"| `{path}` | unchanged: all 3 shots reused, nothing rendered | " in batch_summary
     # As a deployment runs it: nothing to render submits no shot task at all, only the (kept) film's check.
     assert task_run_names(state) == ["stitch-cache"]
     manifest = json.loads((film_dir / "manifest.json").read_text())
@@ -181,21 +195,86 @@ def test_a_failed_shot_fails_its_storyboard_cleanly_and_the_batch_goes_on(
     assert not (broken_dir / "review.html").exists()
 
     # The batch summary stays one table whatever the errors say (multi-line, with pipes).
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        latest = {a.key: a for a in client.read_latest_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["cli-render-batch-summary", "cli-broken-summary"])))}
+    latest = latest_artifacts("cli-render-batch-summary", "cli-broken-summary", "cli-broken-progress")
     batch = latest["cli-render-batch-summary"]
-    # The storyboard's own summary: the failed shot with the first line of its reason, the others reused.
-    assert ("| - | `b` | the ball shatters | 659693093 | 9 | **failed: RuntimeError: decoder produced NaNs (injected by "
-            "the test)** |") in latest["cli-broken-summary"].data
+    # The storyboard's own summary: the failed shot first with its outcome, its reason (first line) below the table.
+    summary = latest["cli-broken-summary"].data
+    assert "| `b` | **failed** (why: below) | 659693093 | 9 | - | the ball shatters |" in summary
+    assert summary.endswith("\n- `b`: RuntimeError: decoder produced NaNs (injected by the test)\n")
+    # Its progress artifact ends, failed and why, not at 95%.
+    progress = latest["cli-broken-progress"]
+    assert progress.data == 100.0
+    assert progress.description.endswith("FAILED: broken: 1 of 3 shots failed (shot b: RuntimeError: decoder produced "
+                                         "NaNs (injected by the test))")
     rows = [line for line in batch.data.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 3 and all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), batch.data
-    # The invalid storyboard's row: its first located problem (no Prefect wording around it).
-    assert rows[-1].startswith(f"| `{invalid}` | **failed**: {invalid}:4:35: shots[0]: unknown key `sed`; did you mean `seed`?")
-    assert rows[-1].endswith("… | - | - |")  # one line, cut to fit a cell
+    assert rows[-1] == f"| `{invalid}` | **failed** (why: below) | - | - |"
+    # The invalid storyboard's reason: its first located problem whole (no Prefect wording around it).
+    assert f"\n- `{invalid}`: {invalid}:4:35: shots[0]: unknown key `sed`; did you mean `seed`?" in batch.data
+
+
+NOT_CACHED = """
+version: 1
+name: uncached
+model: {checkpoint: Lightricks/LTX-Video-0.9.7-distilled, steps: 2}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: a, prompt: "a red ball", frames: 9}
+  - {id: b, prompt: "a blue ball", frames: 9}
+"""
+
+
+def test_a_model_missing_from_the_hub_cache_says_to_download_it(prefect_server, tiny_cache, workspace, monkeypatch,
+                                                                tmp_path_factory):
+    """Offline with an empty hub cache (huggingface_hub's own settings, as HF_HUB_OFFLINE=1 and HF_HUB_CACHE set them),
+    diffusers' real error for a real checkpoint id: every place that shows the reason says to run `ltx-flows download`
+    (it said "...not fully cached locally (Cannot find an appropriate cached snapshot folde...")."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub-cache")))
+    path = workspace / "uncached.yaml"
+    path.write_text(NOT_CACHED)
+    state, summary = run_batch([path], workspace)
+    remedy = (f"ModelNotCached: model Lightricks/LTX-Video-0.9.7-distilled is not in this machine's Hugging Face cache "
+              f"and the Hub could not be reached: run `ltx-flows download {path}` (with network, same HF_HOME), then render "
+              f"again")
+    assert state.is_failed()
+    assert state.message == f"1 of 1 storyboards failed ({path}: uncached: 2 of 2 shots failed (shots a, b: {remedy}))"
+    latest = latest_artifacts("cli-render-batch-summary", "cli-uncached-summary", "cli-uncached-progress")
+    assert latest["cli-uncached-summary"].data.endswith(f"\n- `a`: {remedy}\n- `b`: {remedy}\n")
+    assert latest["cli-render-batch-summary"].data.endswith(f"\n- `{path}`: uncached: 2 of 2 shots failed (shots a, b: {remedy})\n")
+    assert latest["cli-uncached-progress"].description.endswith(f"FAILED: uncached: 2 of 2 shots failed (shots a, b: {remedy})")
+
+
+def test_an_expected_batch_failure_ends_the_run_log_in_one_line(prefect_server, tiny_cache, workspace):
+    """As a worker runs a deployment (prefect.engine: run_flow with the flow run's logger as error_logger), a batch
+    with a failed storyboard ends its log with one line, not "Engine execution exited with unexpected exception"
+    and Prefect's traceback."""
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import flow_run_logger, run_flow
+
+    invalid = workspace / "invalid.yaml"
+    invalid.write_text("version: 1\nname: invalid\nshots:\n  - {id: a, prompt: x, frames: 9, sed: 4}\n")
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(flow.render_batch, parameters={"storyboards": [str(invalid)],
+                                                                         "out": str(workspace / "renders")})
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("prefect.flow_runs")
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(BatchFailed):
+            run_flow(flow.render_batch, flow_run=flow_run, error_logger=flow_run_logger(flow_run=flow_run))
+    finally:
+        logger.removeHandler(handler)
+    messages = [record.getMessage() for record in records]
+    assert not any(record.exc_info for record in records), messages
+    assert "Engine execution exited with unexpected exception" not in messages
+    assert messages[-1].startswith(f"Batch failed: 1 of 1 storyboards failed ({invalid}: {invalid}:4:35: shots[0]: ")
 
 
 def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace):
@@ -240,3 +319,20 @@ def test_what_the_prefect_ui_shows(prefect_server, tiny_cache, board, workspace)
 
         logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[batch_run])))]
     assert any("Shot a: model tiny, 9 frames generated in" in message and "encoded in" in message for message in logs)
+
+
+def test_a_run_keeps_the_name_it_was_created_with(prefect_server, tiny_cache, workspace):
+    """`prefect deployment run --flow-run-name NAME --watch` prints NAME: the flow, which names its runs as they start,
+    keeps a name given at creation and replaces only one Prefect made up."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    parameters = {"storyboards": [], "out": str(workspace / "renders")}  # an empty batch: Completed at once
+    with get_client(sync_client=True) as client:
+        named = client.create_flow_run(flow.render_batch, name="on-demand-pour-take-2", parameters=parameters)
+        unnamed = client.create_flow_run(flow.render_batch, parameters=parameters)
+        for run in (named, unnamed):
+            assert run_flow(flow.render_batch, flow_run=run, return_type="state").is_completed()
+        names = [client.read_flow_run(run.id).name for run in (named, unnamed)]
+    assert names[0] == "on-demand-pour-take-2"
+    assert re.fullmatch(r"cli-\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}", names[1]), names

@@ -527,3 +527,32 @@ def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(t
         shot, third = render_shot("the lid falls shut")
     assert "its record lacks `attempts`" in caplog.text
     assert isinstance(third["attempts"], list) and "attempts" in json.loads(sidecar(film_dir / shot.clip).read_text())
+
+
+# --- issue 18 (helper: Prefect-facing messages) ---
+
+
+def test_a_model_missing_from_an_offline_cache_is_told_apart_from_other_errors(tmp_path):
+    """huggingface_hub's real error for a file missing from an empty cache with the Hub off limits: told to run
+    `ltx-flows download FILE`. An error that already said what it means (`raise ... from None`, as annotators.py does
+    for detector weights) and any other error are left alone."""
+    from huggingface_hub import hf_hub_download
+
+    from ltx_flows.checkpoints import ModelNotCached, not_cached
+
+    try:
+        hf_hub_download("Lightricks/LTX-2", "ltx-2-19b-distilled.safetensors", cache_dir=tmp_path, local_files_only=True)
+    except Exception as error:
+        missing = error
+    told = not_cached(missing, "storyboards/pour.yaml")
+    assert isinstance(told, ModelNotCached) and str(told) == (
+        "a model it needs is not in this machine's Hugging Face cache and the Hub could not be reached: run "
+        "`ltx-flows download storyboards/pour.yaml` (with network, same HF_HOME), then render again")
+    try:
+        try:
+            raise missing
+        except Exception:
+            raise FileNotFoundError("depth control needs depth.pth from the hub repo X; download it ...") from None
+    except FileNotFoundError as explained:
+        assert not_cached(explained, "storyboards/pour.yaml") is None
+    assert not_cached(RuntimeError("decoder produced NaNs"), "storyboards/pour.yaml") is None
