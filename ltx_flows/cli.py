@@ -66,7 +66,7 @@ def main(
 ) -> None:
     """Turn storyboard YAML into finished videos with LTX models.
 
-    Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 interrupted.
+    Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
     """
 
 
@@ -298,24 +298,46 @@ def render(
         from .cluster import SCHEDULER_ENV
 
         os.environ[SCHEDULER_ENV] = cluster
+    from .stop import stop_on_signals
+
+    try:
+        with stop_on_signals() as stop:
+            try:
+                summary = _finish_or_render(loaded, out, root, force, verbose)
+            except typer.Exit:
+                raise
+            except Exception as error:
+                if stop.signum is None and (reason := _environment_fault(error)):
+                    err_console.print(reason, soft_wrap=True)
+                    raise typer.Exit(EXIT_FAILED) from None
+                if stop.signum is None:
+                    raise
+    except KeyboardInterrupt:  # a Ctrl-C before the stop handlers were in place
+        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if stop.signum is not None:
+        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
+        raise typer.Exit(stop.exit_code)
+    _report(summary, as_json)
+
+
+def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Optional[Path], force: bool,
+                      verbose: bool) -> dict:
+    """Finish the films here when nothing needs a render, else render them through Prefect; the batch summary."""
     summary = None if force else _finish_unchanged(loaded, out)
     if summary is not None:
-        _report(summary, as_json)
-        return
+        return summary
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
+    # The temporary API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    _check_api()  # after the settings above: it may read Prefect's profile
+    if not os.environ.get("PREFECT_API_URL"):
+        _check_prefect_home()  # before Prefect is imported: it creates its home then
+    api = _check_api()  # after the settings above: it may read Prefect's profile
     _check_writable(out)
-    try:
-        summary = _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
-    except KeyboardInterrupt:
-        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    _report(summary, as_json)
+    return _render_batch([str(file) for file, _ in loaded], out, root, force, verbose, api_url=api)
 
 
 def _report(summary: dict, as_json: bool) -> None:
@@ -333,7 +355,9 @@ def _report(summary: dict, as_json: bool) -> None:
 
 def _route_prefect_logs(console: Console, verbose: bool) -> None:
     """Send Prefect's console log lines through `console` (so they print above the progress display, as
-    written), and keep them to warnings unless `verbose`."""
+    written). Without `verbose` only our own warnings print: Prefect's lines (its ERROR lines repeat each
+    failure the CLI's report states once) and the Hugging Face libraries' warnings are left to the run's
+    logs (the Prefect UI) and to --verbose."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
     loggers = [logging.getLogger()] + [
@@ -344,46 +368,101 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
             if isinstance(handler, PrefectConsoleHandler):
                 handler.console = console
                 handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
+                if verbose:
+                    handler.removeFilter(_not_prefect)
+                else:
+                    handler.addFilter(_not_prefect)
+    if not verbose:
+        # diffusers and transformers print through handlers of their own; huggingface_hub warns on its logger.
+        for name in ("diffusers", "transformers", "huggingface_hub"):
+            library = logging.getLogger(name)
+            library.setLevel(logging.ERROR)
+            library.propagate = False
 
 
-def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
-    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary."""
+def _not_prefect(record: logging.LogRecord) -> bool:
+    return record.name != "prefect" and not record.name.startswith("prefect.")
+
+
+def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool,
+                  api_url: str | None = None) -> dict:
+    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
+
+    Without `api_url`, on a temporary Prefect API server of our own (lifetime.py: it dies with us, whatever
+    kills us). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
+    """
+    from contextlib import ExitStack
+
     from .batch import BatchFailed
     from .flow import render_batch
+    from .lifetime import ApiServerFailed, temporary_api_server
     from .progress import StoryboardProgress
     from .progress import log as progress_log
-    from .stop import stop_on_interrupt
 
     _route_prefect_logs(err_console, verbose)
     columns = (
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
     )
-    with Progress(*columns, console=err_console) as display:
-        bars: dict[str, tuple[int, StoryboardProgress]] = {}
+    with ExitStack() as context:
+        if api_url is None:
+            timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+            try:
+                api_url = context.enter_context(temporary_api_server(startup_timeout=timeout))
+            except ApiServerFailed as error:
+                err_console.print(f"error: the temporary Prefect API server did not start ({error}); set "
+                                  "PREFECT_API_URL to a running server (`prefect server start`), or fix the cause",
+                                  soft_wrap=True)
+                raise typer.Exit(EXIT_FAILED) from None
+        with Progress(*columns, console=err_console) as display:
+            bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
-        class _ProgressHandler(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                name = record.storyboard
-                if name not in bars:
-                    bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
-                bar, state = bars[name]
-                state.update(record)
-                display.update(bar, completed=100 * state.fraction, description=state.describe())
+            class _ProgressHandler(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    name = record.storyboard
+                    if name not in bars:
+                        bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
+                    bar, state = bars[name]
+                    state.update(record)
+                    display.update(bar, completed=100 * state.fraction, description=state.describe())
 
-        handler = _ProgressHandler()
-        progress_log.addHandler(handler)
-        try:
-            with stop_on_interrupt():
-                state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
-        finally:
-            progress_log.removeHandler(handler)
+            handler = _ProgressHandler()
+            progress_log.addHandler(handler)
+            try:
+                state = _on_own_thread(
+                    lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+                )
+            finally:
+                progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
         return summary.summary
     if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
         raise summary
     return summary
+
+
+def _on_own_thread(call):
+    """`call()` on a new thread (with this thread's context: Prefect's settings), waited for here; its result,
+    or its exception raised here. Signal handlers keep running in this (main) thread meanwhile."""
+    import contextvars
+    import threading
+
+    context = contextvars.copy_context()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = context.run(call)
+        except BaseException as error:  # noqa: BLE001 (handed to the waiting thread)
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="render-batch")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 @app.command()
@@ -511,8 +590,47 @@ def _check_writable(out: Path) -> None:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def _check_api() -> None:
-    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads."""
+def _check_prefect_home() -> None:
+    """A PREFECT_HOME that cannot be written fails here, in one line, instead of a temporary API server that
+    cannot create its database (two minutes of retries and thousands of log lines)."""
+    import tempfile
+
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        err_console.print(
+            f"error: cannot write into PREFECT_HOME {home} ({error.strerror or error}), where Prefect keeps the "
+            "temporary API server's database; point PREFECT_HOME to a folder you can write, or set PREFECT_API_URL "
+            "to a running server", soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _environment_fault(error: BaseException) -> str | None:
+    """One line for a render that could not start for want of memory (a MemoryError, or a library that could
+    not be mapped: what a low `ulimit -v` gives), saying the limit and how to raise it; None for other errors."""
+    import errno
+    import resource
+
+    text = f"{type(error).__name__}: {error}"
+    if not (isinstance(error, MemoryError) or getattr(error, "errno", None) == errno.ENOMEM
+            or any(sign in text for sign in ("MemoryError", "failed to map segment", "Cannot allocate memory"))):
+        return None
+    first_line = text.strip().splitlines()[0][:300]
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return f"error: out of memory ({first_line}); free memory, or render on a machine with more"
+    return (f"error: out of memory under this process's address-space limit of {limit / 2**30:.1f} GiB "
+            f"(`ulimit -v` {limit // 1024}) ({first_line}); raise it (`ulimit -v unlimited`; systemd: LimitAS=infinity), "
+            "torch and a model map tens of GB")
+
+
+def _check_api() -> str | None:
+    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads. Returns
+    the API's URL, None when none is set (the render then starts a temporary one)."""
     api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
     if api:
         import httpx
@@ -526,6 +644,7 @@ def _check_api() -> None:
                 markup=False, highlight=False, soft_wrap=True,
             )
             raise typer.Exit(EXIT_FAILED) from None
+    return api or None
 
 
 def _profile_api_url() -> str | None:
