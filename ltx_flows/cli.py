@@ -525,15 +525,23 @@ def download(
         from huggingface_hub import constants
 
         done = install_tiny(unique, Path(constants.HF_HUB_CACHE))
+        failed = []
     else:
-        done = fetch(unique)
+        # Its retry warnings would repeat what the one line per failed repo says.
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        done, failed = fetch(unique)
     table = Table(title="tiny twins written to the Hugging Face cache" if tiny else "in the Hugging Face cache")
     for column in ("repo", "what", "files", "size"):
         table.add_column(column)
     for item in done:
         table.add_row(item.repo, item.what, str(item.files), human_size(item.bytes))
     table.add_row("total", "", str(sum(i.files for i in done)), human_size(sum(i.bytes for i in done)))
-    out_console.print(table)
+    if done or not failed:
+        out_console.print(table)
+    for item in failed:
+        err_console.print(Text.assemble(("failed ", "red"), f"{item.repo} ({item.what}): {item.why}"), soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict | None:
