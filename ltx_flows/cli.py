@@ -7,6 +7,7 @@ storyboards stays instant.
 import json
 import logging
 import os
+from contextlib import ExitStack
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
@@ -337,7 +338,10 @@ def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Op
         _check_prefect_home()  # before Prefect is imported: it creates its home then
     api = _check_api()  # after the settings above: it may read Prefect's profile
     _check_writable(out)
-    return _render_batch([str(file) for file, _ in loaded], out, root, force, verbose, api_url=api)
+    with ExitStack() as context:
+        if api is None:
+            _start_temporary_api(context)
+        return _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
 
 
 def _report(summary: dict, as_json: bool) -> None:
@@ -373,29 +377,23 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
                 else:
                     handler.addFilter(_not_prefect)
     if not verbose:
-        # diffusers and transformers print through handlers of their own; huggingface_hub warns on its logger.
-        for name in ("diffusers", "transformers", "huggingface_hub"):
-            library = logging.getLogger(name)
-            library.setLevel(logging.ERROR)
-            library.propagate = False
+        # Each library sets its logger's level from its variable when it is first imported (in the render, after
+        # this), and diffusers and transformers print through handlers of their own.
+        for library, variable in (("diffusers", "DIFFUSERS_VERBOSITY"), ("transformers", "TRANSFORMERS_VERBOSITY"),
+                                  ("huggingface_hub", "HF_HUB_VERBOSITY")):
+            os.environ.setdefault(variable, "error")
+            logging.getLogger(library).setLevel(logging.ERROR)  # if it was imported already
 
 
 def _not_prefect(record: logging.LogRecord) -> bool:
     return record.name != "prefect" and not record.name.startswith("prefect.")
 
 
-def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool,
-                  api_url: str | None = None) -> dict:
+def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
     """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
-
-    Without `api_url`, on a temporary Prefect API server of our own (lifetime.py: it dies with us, whatever
-    kills us). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
-    """
-    from contextlib import ExitStack
-
+    The flow runs on a thread of its own (stop.py says why); this thread waits for it."""
     from .batch import BatchFailed
     from .flow import render_batch
-    from .lifetime import ApiServerFailed, temporary_api_server
     from .progress import StoryboardProgress
     from .progress import log as progress_log
 
@@ -404,42 +402,46 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}", markup=False),
     )
-    with ExitStack() as context:
-        if api_url is None:
-            timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
-            try:
-                api_url = context.enter_context(temporary_api_server(startup_timeout=timeout))
-            except ApiServerFailed as error:
-                err_console.print(f"error: the temporary Prefect API server did not start ({error}); set "
-                                  "PREFECT_API_URL to a running server (`prefect server start`), or fix the cause",
-                                  soft_wrap=True)
-                raise typer.Exit(EXIT_FAILED) from None
-        with Progress(*columns, console=err_console) as display:
-            bars: dict[str, tuple[int, StoryboardProgress]] = {}
+    with Progress(*columns, console=err_console) as display:
+        bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
-            class _ProgressHandler(logging.Handler):
-                def emit(self, record: logging.LogRecord) -> None:
-                    name = record.storyboard
-                    if name not in bars:
-                        bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
-                    bar, state = bars[name]
-                    state.update(record)
-                    display.update(bar, completed=100 * state.fraction, description=state.describe())
+        class _ProgressHandler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                name = record.storyboard
+                if name not in bars:
+                    bars[name] = (display.add_task("", total=100, name=name), StoryboardProgress(name))
+                bar, state = bars[name]
+                state.update(record)
+                display.update(bar, completed=100 * state.fraction, description=state.describe())
 
-            handler = _ProgressHandler()
-            progress_log.addHandler(handler)
-            try:
-                state = _on_own_thread(
-                    lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
-                )
-            finally:
-                progress_log.removeHandler(handler)
+        handler = _ProgressHandler()
+        progress_log.addHandler(handler)
+        try:
+            state = _on_own_thread(
+                lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            )
+        finally:
+            progress_log.removeHandler(handler)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
         return summary.summary
     if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
         raise summary
     return summary
+
+
+def _start_temporary_api(context: ExitStack) -> None:
+    """Without PREFECT_API_URL: a temporary Prefect API server of our own for the rest of `context` (lifetime.py:
+    it dies with us, whatever kills us); one line and exit 1 if it does not start."""
+    from .lifetime import ApiServerFailed, temporary_api_server
+
+    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+    try:
+        context.enter_context(temporary_api_server(startup_timeout=timeout))
+    except ApiServerFailed as error:
+        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
+                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _on_own_thread(call):

@@ -4,10 +4,15 @@ A render starts ffmpeg processes and, without PREFECT_API_URL, a temporary Prefe
 ~250 MB). A render that is SIGKILLed (the OOM killer, `kill -9`, a container's hard stop) runs no
 cleanup, so each child must notice on its own that its parent is gone:
 
-- On Linux the kernel does it: `prctl(PR_SET_PDEATHSIG)` asks it to signal the child when the thread
+- On Linux the kernel does it: `prctl(PR_SET_PDEATHSIG)` asks it to signal a process when the thread
   that started it exits. Children are therefore started from threads that outlive them: the CLI's main
-  thread for the server; ffmpeg from the thread that waits for it (media.py).
+  thread for the server; ffmpeg from the thread that waits for it (media.py). ffmpeg is started through
+  util-linux's `setpriv --pdeathsig KILL` (present wherever util-linux is, as on every Debian); the
+  server, a Python of ours, asks for it itself.
 - The API server also polls its parent's pid (every platform, and a parent thread that ended early).
+
+Not through `preexec_fn`: Python code in a child forked from a process with threads (the render's)
+can deadlock before it execs (Python's docs warn of it; a thread-local's destructor did, here).
 
 Prefect starts its own temporary server (`SubprocessASGIServer`) as a plain child, with neither; the
 CLI starts this one instead and points Prefect at it (PREFECT_API_URL, then Prefect's public
@@ -23,6 +28,7 @@ import ctypes
 import functools
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,34 +44,27 @@ _PARENT_POLL_SECONDS = 1.0
 _SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-@functools.cache
-def _prctl() -> Callable | None:
-    # Loaded in the parent: a child between fork and exec should not load libraries.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 def _set_death_signal(parent: int, signum: int) -> None:
-    prctl = _prctl()
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request took effect
+    """In a child: `signum` when the thread that started us exits; exit now if `parent` is gone already."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
         os._exit(1)
 
 
-def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
-    """A `preexec_fn` for `subprocess.Popen`: the child gets `signum` when the calling thread (or process) exits.
+@functools.cache
+def _setpriv() -> str | None:
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
-    Linux only (None elsewhere). The thread that starts the child must outlive it: it is the thread's exit,
-    not the process's, that the kernel signals.
-    """
-    if _prctl() is None:
-        return None
-    return functools.partial(_set_death_signal, os.getpid(), signum)
+
+def dying_with_parent(args: list[str]) -> list[str]:
+    """`args`, run so that the process gets SIGKILL when the calling thread (or process) exits: through
+    `setpriv --pdeathsig KILL` where there is one, else as they are. The calling thread must outlive it."""
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else args
 
 
 class ApiServerFailed(RuntimeError):
@@ -86,7 +85,6 @@ def temporary_api_server(startup_timeout: float) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "ltx_flows.lifetime", str(os.getpid())], env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     # The server's last lines, to say why it failed; read in the background so it never blocks on a full pipe.
     stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
@@ -179,7 +177,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def _serve(parent: int) -> None:
-    _set_death_signal(parent, signal.SIGTERM)  # again, in case a Python without preexec_fn started us
+    _set_death_signal(parent, signal.SIGTERM)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     import uvicorn
 
