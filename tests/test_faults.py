@@ -549,7 +549,7 @@ def test_sigkill_leaves_no_process_of_the_render_behind(tmp_path, tiny_cache):
                 pass
 
 
-def test_an_unwritable_prefect_home_is_one_line_before_anything_starts(tmp_path):
+def test_an_unwritable_prefect_home_or_database_is_one_line_at_once(tmp_path):
     (tmp_path / "board.yaml").write_text(CUTS)
     (tmp_path / "a-file").write_text("")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "a-file" / "prefect-home")}  # unwritable, even for root
@@ -562,6 +562,18 @@ def test_an_unwritable_prefect_home_is_one_line_before_anything_starts(tmp_path)
     assert line.startswith(f"error: cannot write into PREFECT_HOME {tmp_path / 'a-file' / 'prefect-home'}") and "PREFECT_HOME to a folder" in line
     assert time.perf_counter() - start < 60
     assert not (tmp_path / "renders").exists()
+
+    # A database the temporary API server cannot open: its own error, as soon as the server exits.
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'prefect.db'}"})
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: the temporary Prefect API server did not start (exited with code ")
+    assert "unable to open database file" in line and "PREFECT_API_URL" in line
+    assert time.perf_counter() - start < 60
 
 
 @pytest.mark.slow
