@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 _PR_SET_PDEATHSIG = 1
@@ -57,7 +57,12 @@ def _set_death_signal(parent: int, signum: int) -> None:
 
 @functools.cache
 def _setpriv() -> str | None:
-    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    # --pdeathsig came with util-linux 2.33 (2018): an older setpriv would refuse it, and ffmpeg never run.
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if setpriv is None:
+        return None
+    works = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True).returncode == 0
+    return setpriv if works else None
 
 
 def dying_with_parent(args: list[str]) -> list[str]:
