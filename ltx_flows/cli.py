@@ -301,6 +301,7 @@ def render(
         os.environ[SCHEDULER_ENV] = cluster
     from .stop import stop_on_signals
 
+    summary = None
     try:
         with stop_on_signals() as stop:
             try:
@@ -316,7 +317,9 @@ def render(
     except KeyboardInterrupt:  # a Ctrl-C before the stop handlers were in place
         err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if stop.signum is not None:
+    if stop.signum is not None and (summary is None or summary["failed"]):  # else all finished before the stop
+        for result in (summary or {}).get("succeeded", {}).values():
+            err_console.print(Text.assemble(("film ", "green"), result["film"]), soft_wrap=True)
         err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
         raise typer.Exit(stop.exit_code)
     _report(summary, as_json)

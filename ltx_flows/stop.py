@@ -29,7 +29,7 @@ _requested = threading.Event()
 # and we exit.
 EXIT_GRACE_SECONDS = 10
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOPPED_MESSAGE = "stopped: no film was finished, finished clips are kept for the next run; interrupted"
+STOPPED_MESSAGE = "stopped: the films not finished are left for the next run, their finished clips kept; interrupted"
 
 
 class RenderStopped(RuntimeError):
