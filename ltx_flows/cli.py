@@ -67,7 +67,9 @@ def main(
 ) -> None:
     """Turn storyboard YAML into finished videos with LTX models.
 
-    Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
+    Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 interrupted.
+
+    143: stopped by SIGTERM (`timeout`, systemd, Docker), as by Ctrl-C.
     """
 
 
