@@ -8,10 +8,11 @@ import json
 import logging
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -69,6 +70,8 @@ def main(
     """Turn storyboard YAML into finished videos with LTX models.
 
     Exit codes: 0 ok, 1 a render failed, 2 invalid input, 130 interrupted.
+
+    143: stopped by SIGTERM (`timeout`, systemd, Docker), as by Ctrl-C.
     """
 
 
@@ -356,24 +359,51 @@ def render(
         from .cluster import SCHEDULER_ENV
 
         os.environ[SCHEDULER_ENV] = cluster
+    from .stop import stop_on_signals
+
+    summary = None
+    try:
+        with stop_on_signals() as stop:
+            try:
+                summary = _finish_or_render(loaded, out, root, force, verbose)
+            except typer.Exit:
+                raise
+            except Exception as error:
+                if stop.signum is None and (reason := _environment_fault(error)):
+                    err_console.print(reason, soft_wrap=True)
+                    raise typer.Exit(EXIT_FAILED) from None
+                if stop.signum is None:
+                    raise
+    except KeyboardInterrupt:  # a Ctrl-C before the stop handlers were in place
+        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if stop.signum is not None and (summary is None or summary["failed"]):  # else all finished before the stop
+        for result in (summary or {}).get("succeeded", {}).values():
+            err_console.print(Text.assemble(("film ", "green"), result["film"]), soft_wrap=True)
+        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
+        raise typer.Exit(stop.exit_code)
+    _report(summary, as_json)
+
+
+def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Optional[Path], force: bool,
+                      verbose: bool) -> dict:
+    """Finish the films here when nothing needs a render, else render them through Prefect; the batch summary."""
     summary = None if force else _finish_unchanged(loaded, out)
     if summary is not None:
-        _report(summary, as_json)
-        return
+        return summary
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
     # telemetry service's first write races the ephemeral server's database).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # The ephemeral API's first start creates its database; Prefect's 20 s default is too short
+    # The temporary API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    _check_api()  # after the settings above: it may read Prefect's profile
+    if not os.environ.get("PREFECT_API_URL"):
+        _check_prefect_home()  # before Prefect is imported: it creates its home then
+    api = _check_api()  # after the settings above: it may read Prefect's profile
     _check_writable(out)
-    try:
-        summary = _render_batch([str(file) for file, _ in loaded], out, root, force, verbose)
-    except KeyboardInterrupt:
-        err_console.print(STOPPED_MESSAGE, style="red", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    _report(summary, as_json)
+    names = list(dict.fromkeys(storyboard.name for _, storyboard in loaded))  # the names progress events carry
+    return _render_batch(names, [str(file) for file, _ in loaded], out, root, force, verbose,
+                         temporary_api=api is None)
 
 
 def _report(summary: dict, as_json: bool) -> None:
@@ -391,7 +421,9 @@ def _report(summary: dict, as_json: bool) -> None:
 
 def _route_prefect_logs(console: Console, verbose: bool) -> None:
     """Send Prefect's console log lines through `console` (so they print above the progress display, as
-    written), and keep them to warnings unless `verbose`."""
+    written). Without `verbose` only our own warnings print: Prefect's lines (its ERROR lines repeat each
+    failure the CLI's report states once) and the Hugging Face libraries' warnings are left to the run's
+    logs (the Prefect UI) and to --verbose."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
     loggers = [logging.getLogger()] + [
@@ -402,6 +434,21 @@ def _route_prefect_logs(console: Console, verbose: bool) -> None:
             if isinstance(handler, PrefectConsoleHandler):
                 handler.console = console
                 handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
+                if verbose:
+                    handler.removeFilter(_not_prefect)
+                else:
+                    handler.addFilter(_not_prefect)
+    if not verbose:
+        # Each library sets its logger's level from its variable when it is first imported (in the render, after
+        # this), and diffusers and transformers print through handlers of their own.
+        for library, variable in (("diffusers", "DIFFUSERS_VERBOSITY"), ("transformers", "TRANSFORMERS_VERBOSITY"),
+                                  ("huggingface_hub", "HF_HUB_VERBOSITY")):
+            os.environ.setdefault(variable, "error")
+            logging.getLogger(library).setLevel(logging.ERROR)  # if it was imported already
+
+
+def _not_prefect(record: logging.LogRecord) -> bool:
+    return record.name != "prefect" and not record.name.startswith("prefect.")
 
 
 class _EtaColumn(ProgressColumn):
@@ -414,10 +461,13 @@ class _EtaColumn(ProgressColumn):
         return Text(f"eta {'-:--:--' if eta is None else eta}", style="progress.remaining")
 
 
-def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool) -> dict:
+def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool,
+                  temporary_api: bool) -> dict:
     """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
 
-    The bars show at once, before Prefect is imported and started, so the terminal is never blank.
+    The bars (one per name in `names`) show at once, before Prefect is imported and its API server started, so
+    the terminal is never blank. With `temporary_api`, a temporary Prefect API server of our own serves the run
+    (lifetime.py). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
     """
     from .progress import StoryboardProgress
     from .progress import log as progress_log
@@ -427,7 +477,7 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
     )
-    with Progress(*columns, console=err_console) as display:
+    with Progress(*columns, console=err_console) as display, ExitStack() as context:
         bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
         class _ProgressHandler(logging.Handler):
@@ -441,22 +491,20 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
 
         handler = _ProgressHandler()
         progress_log.addHandler(handler)
-        names = []
         try:
-            for name in _storyboard_names(files, root):  # each bar as soon as its name is known
+            for name in names:
                 phase(name, "loading Prefect")
-                names.append(name)
             from .batch import BatchFailed
             from .flow import render_batch
-            from .stop import stop_on_interrupt
 
             _route_prefect_logs(err_console, verbose)
-            # Without an API to report to, Prefect starts a temporary server first: 5-15 s.
-            server = "" if os.environ.get("PREFECT_API_URL") or _profile_api_url() else " (a temporary local API server)"
-            for name in names:
-                phase(name, f"starting Prefect{server}")
-            with stop_on_interrupt():
-                state = render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            if temporary_api:
+                for name in names:
+                    phase(name, "starting Prefect (a temporary local API server)")
+                _start_temporary_api(context)
+            state = _on_own_thread(
+                lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+            )
             for name, (_, board) in bars.items():
                 if board.stage == "waiting":  # failed before its plan: no event says so
                     phase(name, "failed")
@@ -470,18 +518,41 @@ def _render_batch(files: list[str], out: Path, root: Optional[Path], force: bool
     return summary
 
 
-def _storyboard_names(files: list[str], root: Optional[Path]) -> Iterator[str]:
-    """The names the flow's progress events will carry (its plans' names), each once, for bars shown before it
-    starts."""
-    seen = set()
-    for file in files:
+def _start_temporary_api(context: ExitStack) -> None:
+    """Without PREFECT_API_URL: a temporary Prefect API server of our own for the rest of `context` (lifetime.py:
+    it dies with us, whatever kills us); one line and exit 1 if it does not start."""
+    from .lifetime import ApiServerFailed, temporary_api_server
+
+    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+    try:
+        context.enter_context(temporary_api_server(startup_timeout=timeout))
+    except ApiServerFailed as error:
+        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
+                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _on_own_thread(call):
+    """`call()` on a new thread (with this thread's context: Prefect's settings), waited for here; its result,
+    or its exception raised here. Signal handlers keep running in this (main) thread meanwhile."""
+    import contextvars
+    import threading
+
+    context = contextvars.copy_context()
+    outcome: dict = {}
+
+    def run() -> None:
         try:
-            name = load_storyboard(Path(file), root).name
-        except StoryboardError:  # validated a moment ago; the flow reports whatever changed since
-            continue
-        if name not in seen:
-            seen.add(name)
-            yield name
+            outcome["result"] = context.run(call)
+        except BaseException as error:  # noqa: BLE001 (handed to the waiting thread)
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="render-batch")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 @app.command()
@@ -570,15 +641,23 @@ def download(
         from huggingface_hub import constants
 
         done = install_tiny(unique, Path(constants.HF_HUB_CACHE))
+        failed = []
     else:
-        done = fetch(unique)
+        # Its retry warnings would repeat what the one line per failed repo says.
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        done, failed = fetch(unique)
     table = Table(title="tiny twins written to the Hugging Face cache" if tiny else "in the Hugging Face cache")
     for column in ("repo", "what", "files", "size"):
         table.add_column(column)
     for item in done:
         table.add_row(item.repo, item.what, str(item.files), human_size(item.bytes))
     table.add_row("total", "", str(sum(i.files for i in done)), human_size(sum(i.bytes for i in done)))
-    out_console.print(table)
+    if done or not failed:
+        out_console.print(table)
+    for item in failed:
+        err_console.print(Text.assemble(("failed ", "red"), f"{item.repo} ({item.what}): {item.why}"), soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict | None:
@@ -635,8 +714,47 @@ def _check_writable(out: Path) -> None:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def _check_api() -> None:
-    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads."""
+def _check_prefect_home() -> None:
+    """A PREFECT_HOME that cannot be written fails here, in one line, instead of a temporary API server that
+    cannot create its database (two minutes of retries and thousands of log lines)."""
+    import tempfile
+
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        err_console.print(
+            f"error: cannot write into PREFECT_HOME {home} ({error.strerror or error}), where Prefect keeps the "
+            "temporary API server's database; point PREFECT_HOME to a folder you can write, or set PREFECT_API_URL "
+            "to a running server", soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _environment_fault(error: BaseException) -> str | None:
+    """One line for a render that could not start for want of memory (a MemoryError, or a library that could
+    not be mapped: what a low `ulimit -v` gives), saying the limit and how to raise it; None for other errors."""
+    import errno
+    import resource
+
+    text = f"{type(error).__name__}: {error}"
+    if not (isinstance(error, MemoryError) or getattr(error, "errno", None) == errno.ENOMEM
+            or any(sign in text for sign in ("MemoryError", "failed to map segment", "Cannot allocate memory"))):
+        return None
+    first_line = text.strip().splitlines()[0][:300]
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return f"error: out of memory ({first_line}); free memory, or render on a machine with more"
+    return (f"error: out of memory under this process's address-space limit of {limit / 2**30:.1f} GiB "
+            f"(`ulimit -v` {limit // 1024}) ({first_line}); raise it (`ulimit -v unlimited`; systemd: LimitAS=infinity), "
+            "torch and a model map tens of GB")
+
+
+def _check_api() -> str | None:
+    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads. Returns
+    the API's URL, None when none is set (the render then starts a temporary one)."""
     api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
     if api:
         import httpx
@@ -650,6 +768,7 @@ def _check_api() -> None:
                 markup=False, highlight=False, soft_wrap=True,
             )
             raise typer.Exit(EXIT_FAILED) from None
+    return api or None
 
 
 def _profile_api_url() -> str | None:

@@ -122,8 +122,12 @@ _running: set[subprocess.Popen] = set()
 
 
 def _popen_ffmpeg(args: list[str], **kwargs) -> subprocess.Popen:
-    """Start ffmpeg in its own session: a Ctrl-C in the terminal reaches us, not it, and we stop it ourselves."""
-    process = subprocess.Popen(args, start_new_session=True, **kwargs)
+    """Start ffmpeg in its own session: a Ctrl-C in the terminal reaches us, not it, and we stop it ourselves.
+    If we die without stopping it (SIGKILL), the kernel kills it (lifetime.py): every caller waits for its
+    ffmpeg on the thread that started it."""
+    from .lifetime import dying_with_parent
+
+    process = subprocess.Popen(dying_with_parent(args), start_new_session=True, **kwargs)
     _running.add(process)
     return process
 

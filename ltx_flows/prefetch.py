@@ -119,22 +119,76 @@ def _size(paths: list[Path]) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def fetch(needs: list[Need]) -> list[Fetched]:
-    """Download every need into the Hugging Face cache (a no-op for what is there already)."""
+UNREACHABLE = "could not reach the Hugging Face Hub"
+
+
+@dataclass(frozen=True)
+class NotFetched:
+    repo: str
+    what: str
+    why: str  # one line: what went wrong and what to do
+
+
+def fetch(needs: list[Need]) -> tuple[list[Fetched], list[NotFetched]]:
+    """Download every need into the Hugging Face cache (a no-op for what is there already): what is there
+    now, and why each need that could not be fetched was not (the others are fetched all the same)."""
     from huggingface_hub import hf_hub_download, list_repo_files, snapshot_download
 
-    fetched = []
+    fetched, failed = [], []
+    unreachable = None  # once the hub cannot be reached, the other repos are not tried (each would retry for ~20 s)
     for need in needs:
-        if need.patterns:
-            folder = Path(snapshot_download(need.repo, allow_patterns=need.patterns))
-            paths = list(folder.rglob("*"))
-        else:
-            names = need.files or [f for f in list_repo_files(need.repo) if f.endswith(".safetensors")]
-            paths = [Path(hf_hub_download(need.repo, name)) for name in names]
-            folder = paths[0].parent if paths else Path()
+        if unreachable is not None:
+            failed.append(NotFetched(need.repo, need.what, unreachable))
+            continue
+        try:
+            if need.patterns:
+                folder = Path(snapshot_download(need.repo, allow_patterns=need.patterns))
+                paths = list(folder.rglob("*"))
+            else:
+                names = need.files or [f for f in list_repo_files(need.repo) if f.endswith(".safetensors")]
+                paths = [Path(hf_hub_download(need.repo, name)) for name in names]
+                folder = paths[0].parent if paths else Path()
+        except Exception as error:  # noqa: BLE001 (each failure is said in one line; the next repo is tried)
+            why = hub_failure(need.repo, error)
+            failed.append(NotFetched(need.repo, need.what, why))
+            if why.startswith(UNREACHABLE):
+                unreachable = why
+            continue
         count, size = _size([p.resolve() for p in paths])
         fetched.append(Fetched(need.repo, need.what, count, size, folder))
-    return fetched
+    return fetched, failed
+
+
+def hub_failure(repo: str, error: Exception) -> str:
+    """Why `repo` could not be fetched, in one line saying what to do."""
+    import httpx
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    cause = _first_line(error.__cause__ or error.__context__ or error)
+    if isinstance(error, OfflineModeIsEnabled) or (isinstance(error, LocalEntryNotFoundError) and constants.HF_HUB_OFFLINE):
+        return f"not in the cache, and HF_HUB_OFFLINE is set: unset it to download {repo}"
+    if isinstance(error, (LocalEntryNotFoundError, httpx.TransportError, ConnectionError, TimeoutError)):
+        return (f"{UNREACHABLE} at {constants.ENDPOINT} ({cause}); check the network, "
+                "or HF_ENDPOINT (a mirror's address) if set; HF_HUB_OFFLINE=1 renders from the cache only")
+    if isinstance(error, GatedRepoError):
+        return f"{repo} is gated: accept its terms on the hub, then log in (`hf auth login` or HF_TOKEN)"
+    if isinstance(error, RepositoryNotFoundError):
+        return f"{repo} was not found on the hub (a typo, or private: log in with `hf auth login` or HF_TOKEN)"
+    if isinstance(error, HfHubHTTPError):
+        return f"the hub refused: {_first_line(error)}"
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def install_tiny(needs: list[Need], hub_cache: Path) -> list[Fetched]:

@@ -556,3 +556,172 @@ def test_a_model_missing_from_an_offline_cache_is_told_apart_from_other_errors(t
     except FileNotFoundError as explained:
         assert not_cached(explained, "storyboards/pour.yaml") is None
     assert not_cached(RuntimeError("decoder produced NaNs"), "storyboards/pour.yaml") is None
+
+
+# --- issue 18: stops by signal, orphans, the environment, the hub -------------------------------------
+
+LONG_TAKE = """
+version: 1
+name: take
+model: {checkpoint: tiny, steps: 20}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: intro, prompt: "a red ball", frames: 9}
+  - id: walk
+    prompt: "a long walk"
+    frames: 41
+    segments: {frames: 17, overlap: 9}
+"""
+
+
+def wait_for(process: subprocess.Popen, ready, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the render never got there"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_render_as_ctrl_c_does(tmp_path, tiny_cache, prefect_api_url):
+    """SIGTERM (timeout, systemd, Docker, Kubernetes) mid-generation: stopped between denoising steps, the
+    partial clip removed, exit 143 within 10 s, the same "stopped" line as Ctrl-C; no crash report."""
+    env = cli_env(tmp_path, tiny_cache, prefect_api_url)
+    (tmp_path / "board.yaml").write_text(LONG_TAKE)
+    process = start_render(tmp_path, env)
+    take = tmp_path / "renders" / "take"
+    wait_for(process, lambda: (take / "segments").exists() and any((take / "shots").glob(".walk*partial*")))
+    process.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    _, stderr = process.communicate(timeout=120)
+    elapsed = time.monotonic() - start
+    assert process.returncode == 143, stderr[-3000:]
+    assert elapsed < 11, elapsed
+    assert stderr.rstrip().endswith("interrupted") and "Crash detected" not in stderr and "Traceback" not in stderr
+    assert not list(take.rglob("*.partial*")) and not (take / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_no_process_of_the_render_behind(tmp_path, tiny_cache):
+    """The OOM killer's SIGKILL runs no cleanup: the render's temporary Prefect API server and its ffmpeg
+    notice they are orphaned and exit on their own."""
+    psutil = pytest.importorskip("psutil")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)}
+    env.pop("PREFECT_API_URL", None)  # its own temporary API server
+    (tmp_path / "board.yaml").write_text(LONG_TAKE)
+    process = start_render(tmp_path, env)
+    take = tmp_path / "renders" / "take"
+    children = []
+    try:
+        wait_for(process, lambda: (take / "segments").exists() and any((take / "shots").glob(".walk*partial*")))
+        children = psutil.Process(process.pid).children(recursive=True)
+        names = " ".join(" ".join(child.cmdline()) for child in children)
+        assert "ffmpeg" in names and ("lifetime" in names or "create_app" in names), names
+        process.kill()  # the render only: its children are left to notice
+        process.wait()
+
+        def alive(child) -> bool:
+            try:
+                return child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        deadline = time.monotonic() + 15
+        while any(alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [" ".join(child.cmdline())[:200] for child in children if alive(child)]
+        assert not left, left
+    finally:
+        for child in children:  # never leave them to the next test
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def test_an_unwritable_prefect_home_or_database_is_one_line_at_once(tmp_path):
+    (tmp_path / "board.yaml").write_text(CUTS)
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "a-file" / "prefect-home")}  # unwritable, even for root
+    env.pop("PREFECT_API_URL", None)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot write into PREFECT_HOME {tmp_path / 'a-file' / 'prefect-home'}") and "PREFECT_HOME to a folder" in line
+    assert time.perf_counter() - start < 60
+    assert not (tmp_path / "renders").exists()
+
+    # A database the temporary API server cannot open: its own error, as soon as the server exits.
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'prefect.db'}"})
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=400)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: the temporary Prefect API server did not start (exited with code ")
+    assert "unable to open database file" in line and "PREFECT_API_URL" in line
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.slow
+def test_a_low_address_space_limit_is_one_line_naming_the_limit(tmp_path, tiny_cache, prefect_api_url):
+    """`ulimit -v` too low for torch: the render says so, with the limit and how to raise it, not a traceback."""
+    import resource
+
+    limit = 1536 * 2**20  # Python, Prefect and the CLI fit; torch's libraries do not
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = cli_env(tmp_path, tiny_cache, prefect_api_url)
+    (tmp_path / "board.yaml").write_text(CUTS)
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "render", "board.yaml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=400, preexec_fn=low_limit)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "address-space limit of 1.5 GiB" in line and "ulimit -v" in line and "unlimited" in line, line
+
+
+def test_download_without_the_hub_is_one_line_per_repo(tmp_path):
+    with __import__("socket").socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "download", "--preset", "ltx2-dev"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("failed ") for line in lines), result.stderr[-3000:]
+    assert lines[0].startswith("failed Lightricks/LTX-2 (checkpoint): could not reach the Hugging Face Hub at "
+                               f"http://127.0.0.1:{port}") and "HF_ENDPOINT" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
+    assert any("Lightricks/LTX-2-19b-IC-LoRA-Pose-Control (IC-LoRA)" in line for line in lines)
+
+    env.update({"HF_HUB_OFFLINE": "1"})
+    env.pop("HF_ENDPOINT")
+    result = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "download", "--preset", "ltxv-0.9.7-dev"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "failed Lightricks/LTX-Video-0.9.7-dev (checkpoint): not in the cache, and HF_HUB_OFFLINE is set: unset it "
+        "to download Lightricks/LTX-Video-0.9.7-dev",
+        "failed Lightricks/ltxv-spatial-upscaler-0.9.7 (upsampler): not in the cache, and HF_HUB_OFFLINE is set: "
+        "unset it to download Lightricks/ltxv-spatial-upscaler-0.9.7",
+    ]
+
+
+@pytest.mark.slow
+def test_a_failed_render_says_why_once_without_verbose(tmp_path, tiny_cache, prefect_api_url):
+    """A checkpoint that is not in the cache, offline: one `failed FILE: why` line, not Prefect's ERROR lines
+    and Hugging Face's "Couldn't connect to the Hub" besides (those are for --verbose and the run's logs)."""
+    env = {**cli_env(tmp_path, tiny_cache, prefect_api_url), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    (tmp_path / "board.yaml").write_text(CUTS.replace("checkpoint: tiny", "checkpoint: Lightricks/LTX-Video-0.9.7-distilled"))
+    result = render(tmp_path, env)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Couldn't connect to the Hub" not in result.stderr and " | ERROR " not in result.stderr, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "LTX-Video-0.9.7-distilled" in line]
+    assert line.startswith("failed board.yaml: ") and "not fully cached" in line
