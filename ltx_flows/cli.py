@@ -477,6 +477,7 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
     )
+    state = server_failed = None
     with Progress(*columns, console=err_console) as display, ExitStack() as context:
         bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
@@ -501,15 +502,22 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
             if temporary_api:
                 for name in names:
                     phase(name, "starting Prefect (a temporary local API server)")
-                _start_temporary_api(context)
-            state = _on_own_thread(
-                lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
-            )
-            for name, (_, board) in bars.items():
-                if board.stage == "waiting":  # failed before its plan: no event says so
+                server_failed = _start_temporary_api(context)
+            if server_failed:
+                for name in names:
                     phase(name, "failed")
+            else:
+                state = _on_own_thread(
+                    lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
+                )
+                for name, (_, board) in bars.items():
+                    if board.stage == "waiting":  # failed before its plan: no event says so
+                        phase(name, "failed")
         finally:
             progress_log.removeHandler(handler)
+    if server_failed:  # said once the display has closed, so it is the last line
+        err_console.print(server_failed, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
         return summary.summary
@@ -518,18 +526,18 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
     return summary
 
 
-def _start_temporary_api(context: ExitStack) -> None:
+def _start_temporary_api(context: ExitStack) -> str | None:
     """Without PREFECT_API_URL: a temporary Prefect API server of our own for the rest of `context` (lifetime.py:
-    it dies with us, whatever kills us); one line and exit 1 if it does not start."""
+    it dies with us, whatever kills us). None when it runs, else the one line that says why it did not start."""
     from .lifetime import ApiServerFailed, temporary_api_server
 
     timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
     try:
         context.enter_context(temporary_api_server(startup_timeout=timeout))
     except ApiServerFailed as error:
-        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
-                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        return (f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
+                "to a running server (`prefect server start`), or fix the cause")
+    return None
 
 
 def _on_own_thread(call):
