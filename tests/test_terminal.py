@@ -106,7 +106,7 @@ def test_log_text_prints_as_written(capsys):
 def test_ctrl_c_during_a_render_exits_130(tmp_path, tiny_cache, prefect_api_url):
     import signal
 
-    (tmp_path / "take.yaml").write_text(LONG_TAKE.replace("steps: 4", "steps: 20"))  # long enough to interrupt
+    (tmp_path / "take.yaml").write_text(LONG_TAKE.replace("steps: 4", "steps: 80"))  # still generating when interrupted
     env = {**os.environ, "PREFECT_API_URL": prefect_api_url}  # the session's server (conftest.py)
     env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "LTX_FLOWS_CACHE": str(tiny_cache)})
     process = subprocess.Popen(
