@@ -66,6 +66,23 @@ def stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
+def start_server(args: list[str], cwd, env: dict, log, api: str) -> subprocess.Popen:
+    """Start a Prefect server (`args`, in a session of its own, output to the open file `log`) and wait until
+    `api` answers its health check; fail with the log's tail if it exits or does not answer in 150 s."""
+    server = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 150
+    while True:
+        log.flush()
+        assert server.poll() is None, open(log.name).read()[-3000:]
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the Prefect server did not start in 150 s"
+        time.sleep(1)
+
+
 @pytest.fixture
 def studio(tmp_path, tiny_cache):
     """A checkout with the repo's prefect.yaml and a tiny storyboard, and the environment every command gets."""
@@ -94,21 +111,10 @@ def test_deployment_run_renders_the_film_through_a_process_worker(studio, tmp_pa
     processes = []
     try:
         # One machine, the README's commands: the server ...
-        server = subprocess.Popen(
+        processes.append(start_server(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=checkout, env=env, stdout=logs["server"], stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        processes.append(server)
-        deadline = time.monotonic() + 150
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the Prefect server did not start in 150 s"
-            time.sleep(1)
+            cwd=checkout, env=env, log=logs["server"], api=api,
+        ))
 
         # ... the work pool, the deployments, a worker ...
         prefect("work-pool", "create", "renders", "--type", "process", cwd=checkout, env=env)
@@ -306,19 +312,8 @@ def test_the_ui_on_another_port_reaches_the_api_and_shows_each_shots_outcome(tmp
                PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
     api = f"http://127.0.0.1:{port}/api"
     with open(tmp_path / "server.log", "w") as log:
-        server = subprocess.Popen(["bash", "-c", command], cwd=tmp_path, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = start_server(["bash", "-c", command], cwd=tmp_path, env=env, log=log, api=api)
         try:
-            deadline = time.monotonic() + 150
-            while True:
-                assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-                try:
-                    if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the Prefect server did not start in 150 s"
-                time.sleep(1)
             assert httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=10).json()["api_url"] == api
 
             path = write_storyboard("version: 1\nname: pour\nmodel: {checkpoint: tiny, steps: 2}\n"

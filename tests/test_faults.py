@@ -25,6 +25,7 @@ import pytest
 from ltx_flows import generate
 
 from .conftest import REPO
+from .test_terminal import LONG_TAKE as TERMINAL_LONG_TAKE
 
 pytestmark = pytest.mark.integration
 
@@ -560,18 +561,8 @@ def test_a_model_missing_from_an_offline_cache_is_told_apart_from_other_errors(t
 
 # --- issue 18: stops by signal, orphans, the environment, the hub -------------------------------------
 
-LONG_TAKE = """
-version: 1
-name: take
-model: {checkpoint: tiny, steps: 20}
-output: {width: 96, height: 64, fps: 24}
-shots:
-  - {id: intro, prompt: "a red ball", frames: 9}
-  - id: walk
-    prompt: "a long walk"
-    frames: 41
-    segments: {frames: 17, overlap: 9}
-"""
+# The terminal tests' long take, with steps enough to be caught mid-generation.
+LONG_TAKE = TERMINAL_LONG_TAKE.replace("steps: 4", "steps: 20")
 
 
 def wait_for(process: subprocess.Popen, ready, timeout: float = 300) -> None:

@@ -24,7 +24,7 @@ import yaml
 from ltx_flows.media import probe
 
 from .conftest import REPO
-from .test_deployment import prefect, stop, studio  # noqa: F401 (studio is a fixture)
+from .test_deployment import prefect, start_server, stop, studio  # noqa: F401 (studio is a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -68,18 +68,10 @@ def test_the_nightly_schedule_creates_runs_and_a_worker_renders_one(studio, tmp_
     processes = []
     try:
         with open(logs["server"], "w") as log:
-            processes.append(subprocess.Popen(
+            processes.append(start_server(
                 [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=checkout, env=env, log=log, api=api,
             ))
-
-        def healthy():
-            try:
-                return httpx.get(f"{api}/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for("the Prefect server did not start", 150, healthy, logs)
         prefect("work-pool", "create", "renders", "--type", "process", cwd=checkout, env=env)
         prefect("--no-prompt", "deploy", "--all", cwd=checkout, env=env)
         ids = {name: httpx.get(f"{api}/deployments/name/render-batch/{name}", timeout=10).json()["id"]
