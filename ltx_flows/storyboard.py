@@ -320,7 +320,6 @@ def _audio_problem(path: Path) -> str | None:
             stream = container.streams.audio[0]
             stream.codec_context.options = {"err_detect": "explode"}
             # Every frame, not the first only: damage in the middle of a bed is a dropout in the film.
-            decoded = 0
             for frame in container.decode(stream):
                 decoded += frame.samples
                 seconds = frame.time
@@ -661,9 +660,7 @@ def _validate(path: Path, root: Path, node: yaml.Node | None, data: Any, duplica
             storyboard.model.max_segments,
         )
     ]
-    problems += [_problem(node, loc, msg) for loc, msg in _check_model_features(storyboard)]
-    problems += [_problem(node, loc, msg) for loc, msg in _check_local_models(storyboard)]
-    problems += [_problem(node, loc, msg) for loc, msg in _check_hub_ids(storyboard)]
+    problems += [_problem(node, loc, msg) for loc, msg in _model_rules(storyboard)]
     if problems:
         raise StoryboardError(path, problems)
     return storyboard
@@ -675,6 +672,7 @@ MAX_YAML_REPAIRS = 20
 MAX_REPAIR_BYTES = 2 * 1024 * 1024
 # Characters YAML does not allow in a file (control characters but tab and newlines, and a few more): PyYAML's set.
 _NOT_IN_YAML = yaml.reader.Reader.NON_PRINTABLE
+_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
 _CONTROL_NAMES = {0x00: "NUL", 0x08: "backspace", 0x0C: "form feed", 0x1B: "escape", 0x7F: "delete"}
 MAX_CHARACTER_PROBLEMS = 10
 
@@ -717,7 +715,9 @@ class _ParsedYaml:
 def _parse_repairing(path: Path, text: str) -> _ParsedYaml:
     """Parse the storyboard; after a syntax slip, repair it as its message says and parse again, so that one
     round of `validate` reports every slip it can (and, once the repaired text reads, every other problem)."""
-    slips, text = _control_characters(text)
+    # One kind of line break, as PyYAML counts lines (`\r\n`, `\r`, NEL, U+2028/9): the repairs below split and
+    # join lines on `\n`, and a `\r`-only file would otherwise have them edit the wrong line.
+    slips, text = _control_characters(_LINE_BREAKS.sub("\n", text))
     shifts: list[_Shift] = []
     rounds = max(1, min(MAX_YAML_REPAIRS, MAX_REPAIR_BYTES // max(len(text), 1)))
     for _ in range(rounds + 1):
@@ -1368,6 +1368,11 @@ def _both_lengths(raw_shots: list) -> list[tuple[Loc, str]]:
     return problems
 
 
+def _model_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """The rules between model, output and shots: what the model can do, local model folders, hub ids."""
+    return [*_check_model_features(storyboard), *_check_local_models(storyboard), *_check_hub_ids(storyboard)]
+
+
 def _partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: dict) -> list[tuple[Loc, str]]:
     """The rules between model, output and shots (`_check_model_features`, `_check_local_models`) over the parts of a
     storyboard that failed validation which are valid on their own, so a mistake in a shot does not hide them."""
@@ -1380,7 +1385,7 @@ def _partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: di
     indices = [index for index, _ in shots]
     return [
         (("shots", indices[loc[1]], *loc[2:]) if loc[:1] == ("shots",) else loc, message)
-        for loc, message in [*_check_model_features(partial), *_check_local_models(partial), *_check_hub_ids(partial)]
+        for loc, message in _model_rules(partial)
     ]
 
 
@@ -1436,8 +1441,7 @@ def _cross_check(
             problems.append((("shots", index, "keyframes"),
                              f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a "
                              f"frame, at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
-            continue
-        for k, keyframe in enumerate(shot.keyframes):
+        for k, keyframe in enumerate(shot.keyframes if len(shot.keyframes) <= most else []):
             position = resolve_position(keyframe.at, fps, frames)
             if position > frames - 1:
                 problems.append((("shots", index, "keyframes", k, "at"),
@@ -1520,7 +1524,7 @@ def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -
 
 
 def _in_seconds(position: Any) -> bool:
-    return isinstance(position, str) and position.endswith("s") and position not in ("start", "end")
+    return isinstance(position, str) and position.endswith("s")
 
 
 def _as_written(position: Any, frame: int) -> str:
@@ -1640,14 +1644,15 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         refused = UNSUPPORTED_CHECKPOINTS[model.checkpoint]
         problems.append((("model", "checkpoint"), f"{refused.name} is not supported: {refused.why}; {refused.instead}"))
     preset = PRESETS[model.preset] if model.preset is not None else None
-    if model.sigmas is not None and len(model.sigmas) != model.steps and preset is not None and model.sigmas == preset.sigmas:
-        # The schedule is the preset's (which sets its steps too): the storyboard's `steps` is what to drop.
-        problems.append((("model", "steps"),
-                         f"`steps: {model.steps}` does not fit preset `{model.preset}`, whose distilled schedule "
-                         f"(`sigmas`) has {len(model.sigmas)} steps: drop `steps` to use the preset's {preset.steps}, or "
-                         f"give {model.steps} `sigmas` of your own"))
-    elif model.sigmas is not None and len(model.sigmas) != model.steps:
-        problems.append((("model", "sigmas"),
+    if model.sigmas is not None and len(model.sigmas) != model.steps:
+        if preset is not None and model.sigmas == preset.sigmas:
+            # The schedule is the preset's (which sets its steps too): the storyboard's `steps` is what to drop.
+            problems.append((("model", "steps"),
+                             f"`steps: {model.steps}` does not fit preset `{model.preset}`, whose distilled schedule "
+                             f"(`sigmas`) has {len(model.sigmas)} steps: drop `steps` to use the preset's {preset.steps}, "
+                             f"or give {model.steps} `sigmas` of your own"))
+        else:
+            problems.append((("model", "sigmas"),
                          f"{len(model.sigmas)} sigmas for {model.steps} steps: give one sigma per step, or `sigmas: null` "
                          "for the pipeline's own schedule"))
     if _one_step_fails(model):

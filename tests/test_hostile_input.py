@@ -356,3 +356,26 @@ def test_echoed_values_are_escaped_and_capped(write_storyboard):
     assert "name: 'a\\x1b[31mred\\nline' is not a valid name" in lines[0]
     assert "shots[0].seed: `\\x1b[2J\\u202ezzz" in lines[1] and "... (5,005 characters)` is not a whole number" in lines[1]
     assert "unknown key `\\x1b]0;pwned\\x07`" in lines[2]
+
+
+# --- found in review: line breaks other than `\n`, and the keyframe limit beside other rules ---
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\u2028"])
+def test_a_slip_in_a_file_with_other_line_breaks_is_located_once(workspace, newline):
+    """The repairs split lines on `\\n` while PyYAML also breaks lines at `\\r` and U+2028: a `\\r`-only file crashed
+    with IndexError, and a U+2028 before the slip had the repair edit the wrong line every round."""
+    text = newline.join([*HEAD.splitlines(), "shots:", "  - id: a", "    prompt: she says: hi", "    frames: 9", ""])
+    path = workspace / "board.yaml"
+    path.write_bytes(text.encode())
+    [line] = problems(path)
+    assert line.startswith(f"{path}:5:") and "invalid YAML" in line
+
+
+def test_too_many_keyframes_do_not_hide_the_shots_crossfade(write_storyboard):
+    keyframes = ", ".join(["{image: keyframes/a.png}"] * 20)
+    path = write_storyboard(HEAD + "shots:\n"
+                            f"- {{id: a, prompt: x, frames: 9, keyframes: [{keyframes}], transition: {{crossfade: 9}}}}\n"
+                            "- {id: b, prompt: x, frames: 9}\n")
+    text = "\n".join(problems(path))
+    assert "shots[0].keyframes: 20 keyframes" in text and "shots[0].transition" in text
