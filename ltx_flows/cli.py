@@ -351,8 +351,8 @@ def render(
 
     Shots whose clips are unchanged since the last render are reused. When nothing needs a
     render, the films are finished (stitched only if they changed) without a model or Prefect.
-    With no PREFECT_API_URL set, Prefect runs a local ephemeral API (no server to start); with one
-    set, runs are reported to that server and show in its UI.
+    With no PREFECT_API_URL set, the render starts a temporary local Prefect API server of its own (nothing
+    to start; it ends with the render); with one set, runs are reported to that server and show in its UI.
     """
     loaded = _load_all(files, root)  # every file is checked before any GPU work starts
     if cluster:
@@ -676,8 +676,6 @@ def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict 
     no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
     from the cache check to its manifest, as in the flow (lock.py).
     """
-    from contextlib import ExitStack
-
     from .batch import render_folder
     from .finish import finish_storyboard, shots_to_render
     from .lock import FilmBusy, film_lock
@@ -747,11 +745,13 @@ def _environment_fault(error: BaseException) -> str | None:
     import errno
     import resource
 
+    from .failures import describe
+
     text = f"{type(error).__name__}: {error}"
     if not (isinstance(error, MemoryError) or getattr(error, "errno", None) == errno.ENOMEM
             or any(sign in text for sign in ("MemoryError", "failed to map segment", "Cannot allocate memory"))):
         return None
-    first_line = text.strip().splitlines()[0][:300]
+    first_line = describe(error)[:300]
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     if limit == resource.RLIM_INFINITY:
         return f"error: out of memory ({first_line}); free memory, or render on a machine with more"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import ctypes
 import functools
-import logging
 import os
 import shutil
 import signal
@@ -141,16 +140,9 @@ def _prefect_pointed_at(url: str) -> Iterator[None]:
 
 def _drain_prefect_workers() -> None:
     from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogHandler
+    from prefect.logging.handlers import APILogWorker
 
-    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-        for handler in getattr(logger, "handlers", []):
-            if isinstance(handler, APILogHandler):
-                handler.flush()  # bounded: waits at most 5 s
-                break
-        else:
-            continue
-        break
+    APILogWorker.drain_all(timeout=5)  # what APILogHandler.flush does off the event loop; bounded
     EventsWorker.drain_all(timeout=5)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .annotators import ANNOTATORS_ENV, HUB_ANNOTATORS, WEIGHT_FILES
+from .failures import describe
 from .generations import GENERATIONS
 from .presets import PRESETS, Preset
 from .storyboard import ModelConfig, Storyboard, default_control_lora, default_upsampler
@@ -119,9 +120,6 @@ def _size(paths: list[Path]) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-UNREACHABLE = "could not reach the Hugging Face Hub"
-
-
 @dataclass(frozen=True)
 class NotFetched:
     repo: str
@@ -151,7 +149,7 @@ def fetch(needs: list[Need]) -> tuple[list[Fetched], list[NotFetched]]:
         except Exception as error:  # noqa: BLE001 (each failure is said in one line; the next repo is tried)
             why = hub_failure(need.repo, error)
             failed.append(NotFetched(need.repo, need.what, why))
-            if why.startswith(UNREACHABLE):
+            if _unreachable(error):
                 unreachable = why
             continue
         count, size = _size([p.resolve() for p in paths])
@@ -161,34 +159,39 @@ def fetch(needs: list[Need]) -> tuple[list[Fetched], list[NotFetched]]:
 
 def hub_failure(repo: str, error: Exception) -> str:
     """Why `repo` could not be fetched, in one line saying what to do."""
-    import httpx
     from huggingface_hub import constants
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-    )
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
-    cause = _first_line(error.__cause__ or error.__context__ or error)
-    if isinstance(error, OfflineModeIsEnabled) or (isinstance(error, LocalEntryNotFoundError) and constants.HF_HUB_OFFLINE):
+    cause = describe(error.__cause__ or error.__context__ or error)
+    if _offline(error):
         return f"not in the cache, and HF_HUB_OFFLINE is set: unset it to download {repo}"
-    if isinstance(error, (LocalEntryNotFoundError, httpx.TransportError, ConnectionError, TimeoutError)):
-        return (f"{UNREACHABLE} at {constants.ENDPOINT} ({cause}); check the network, "
+    if _unreachable(error):
+        return (f"could not reach the Hugging Face Hub at {constants.ENDPOINT} ({cause}); check the network, "
                 "or HF_ENDPOINT (a mirror's address) if set; HF_HUB_OFFLINE=1 renders from the cache only")
     if isinstance(error, GatedRepoError):
         return f"{repo} is gated: accept its terms on the hub, then log in (`hf auth login` or HF_TOKEN)"
     if isinstance(error, RepositoryNotFoundError):
         return f"{repo} was not found on the hub (a typo, or private: log in with `hf auth login` or HF_TOKEN)"
     if isinstance(error, HfHubHTTPError):
-        return f"the hub refused: {_first_line(error)}"
-    return f"{type(error).__name__}: {_first_line(error)}"
+        return f"the hub refused: {describe(error)}"
+    return describe(error)
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+def _offline(error: Exception) -> bool:
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    return isinstance(error, OfflineModeIsEnabled) or (isinstance(error, LocalEntryNotFoundError)
+                                                       and constants.HF_HUB_OFFLINE)
+
+
+def _unreachable(error: Exception) -> bool:
+    """The hub could not be reached at all (not a refusal of one repo): the other repos need not be tried."""
+    import httpx
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    return not _offline(error) and isinstance(
+        error, (LocalEntryNotFoundError, httpx.TransportError, ConnectionError, TimeoutError))
 
 
 def install_tiny(needs: list[Need], hub_cache: Path) -> list[Fetched]:

@@ -78,8 +78,12 @@ class _Shot:
     steps: tuple[int, int] | None = None
     status: str | None = None
     phase: str | None = None  # said by a `phase` event; the next step clears it
-    last_step_at: float | None = None  # when its last step came: decoding and encoding since
     step_at: float | None = None  # when its latest step came
+
+    @property
+    def last_step_at(self) -> float | None:
+        """When its (or its current segment's) last step came, while nothing came since: decoding and encoding."""
+        return self.step_at if self.steps and self.steps[1] and self.steps[0] == self.steps[1] else None
 
     @property
     def windows(self) -> int:
@@ -141,8 +145,6 @@ class StoryboardProgress:
             if shot.steps and shot.step_at is not None and record.done > shot.steps[0] and not shot.decoding:
                 self._sample(self.step_seconds, (now - shot.step_at) / (record.done - shot.steps[0]))
             shot.steps, shot.step_at, shot.phase = (record.done, record.total), now, None
-            if record.total and record.done == record.total:
-                shot.last_step_at = now
             self.current = record.shot
         elif event == "shot" and record.shot in self.shots:
             shot = self.shots[record.shot]

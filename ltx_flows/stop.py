@@ -81,7 +81,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
             _exit_now(128 + signum)
         request.signum = signum
         _requested.set()
-        threading.Thread(target=_exit_later, args=(128 + signum,), daemon=True).start()
+        threading.Thread(target=_exit_later, args=(request.exit_code,), daemon=True).start()
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, handler)

@@ -1677,7 +1677,6 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         problems.append((("output", "audio"),
                          "LTX-Video makes no sound: use `model.family: ltx2`, a music bed file, or `none`"))
     for index, shot in enumerate(storyboard.shots):
-        frames = snap_frames(shot.requested_frames(output.fps))
         if shot.mute and audio != "generate":
             problems.append((("shots", index, "mute"), "`mute` silences generated sound, and this film generates none"))
         if shot.control is None:
