@@ -204,17 +204,31 @@ class _Column:
 _READABLE = 16
 
 
-def _table_or_blocks(title: Text, columns: list[_Column], rows: list[list[Text]], width: int,
-                     caption: Text | None = None) -> list:
+def _field_block(pairs: list[tuple[str, Text]]) -> Table:
+    """A `field  value` line each, the value folded where it is longer than the line (never cut)."""
+    block = Table.grid(padding=(0, 2))
+    block.add_column(no_wrap=True, style="bold")
+    block.add_column(overflow="fold")
+    for name, value in pairs:
+        block.add_row(name, value)
+    return block
+
+
+def _kwargs_text(kwargs: dict) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+
+
+def _table_or_blocks(title: str, columns: list[_Column], rows: list[list[str]], width: int,
+                     caption: str | None = None) -> list:
     """A table, when its whole values and a readable width of the rest fit in `width` columns; else one block per row,
     a `column  value` line each, so nothing a user copies is cut and no column shrinks to a few letters.
 
-    Every cell is Text: user text (prompts, file names) is never read as rich markup."""
-    widths = [
-        max([len(column.name), *(cell.cell_len for cell in cells)]) if column.whole
-        else min(max([len(column.name), *(cell.cell_len for cell in cells)]), _READABLE)
-        for column, cells in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns))
-    ]
+    Every cell becomes Text here: user text (prompts, file names) is never read as rich markup."""
+    title, caption = Text(title), Text(caption) if caption else None
+    rows = [[Text(cell) for cell in row] for row in rows]
+    natural = [max([len(column.name), *(cell.cell_len for cell in cells)])
+               for column, cells in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns))]
+    widths = [size if column.whole else min(size, _READABLE) for column, size in zip(columns, natural)]
     if sum(widths) + 3 * len(columns) + 1 <= width:  # borders and padding: 3 a column, 1 at the end
         table = Table(title=title, caption=caption)
         for column in columns:
@@ -224,12 +238,7 @@ def _table_or_blocks(title: Text, columns: list[_Column], rows: list[list[Text]]
         return [table]
     blocks: list = [Text.assemble("\n", title, style="table.title")]
     for row in rows:
-        block = Table.grid(padding=(0, 2))
-        block.add_column(no_wrap=True, style="bold")
-        block.add_column(overflow="fold")
-        for column, cell in zip(columns, row):
-            block.add_row(column.name, cell)
-        blocks += [block, Text("")]
+        blocks += [_field_block([(column.name, cell) for column, cell in zip(columns, row)]), Text("")]
     return blocks + ([caption] if caption else [])
 
 
@@ -237,26 +246,23 @@ def _calls_table(render_plan: RenderPlan, width: int) -> list:
     """Each pipeline call of a shot and its keyword arguments (what `plan --json` lists under `calls`), and the
     GPU memory estimate."""
     vram = render_plan.vram
-    caption = Text(
+    caption = (
         f"GPU memory, estimate (bf16, longest shot, {vram.tokens} tokens): ~{vram.resident_gb:g} GB resident, "
         f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.sequential_offload_gb:g} GB with sequential offload"
         if vram else
         f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
         "model size: set `model.preset`)"
     )
-    rows = [
-        [Text(call.step), Text(call.pipeline), Text(", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())),
-         Text(call.lora or "-")] for call in render_plan.calls
-    ]
+    rows = [[call.step, call.pipeline, _kwargs_text(call.kwargs), call.lora or "-"] for call in render_plan.calls]
     columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
                _Column("LoRA", whole=True)]
-    return _table_or_blocks(Text("pipeline calls per shot (besides prompt, frames, conditions and tensors)"), columns,
+    return _table_or_blocks("pipeline calls per shot (besides prompt, frames, conditions and tensors)", columns,
                             rows, width, caption)
 
 
 def _plan_table(render_plan: RenderPlan, width: int) -> list:
     output = render_plan.output
-    title = Text(
+    title = (
         f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
         f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.family} "
         f"{render_plan.model.checkpoint}{', two-pass' if render_plan.model.two_pass else ''}, sound: {render_plan.audio}"
@@ -274,10 +280,10 @@ def _plan_table(render_plan: RenderPlan, width: int) -> list:
         control = f"{shot.control.kind} {shot.control.source.name}" if shot.control else "-"
         join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
         frames = f"{shot.requested_frames} -> {shot.frames}" + (f" in {len(shot.segments)} segments" if shot.segments else "")
-        rows.append([Text(cell) for cell in (
+        rows.append([
             shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed), keyframes, control,
             join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
-        )])
+        ])
     return _table_or_blocks(title, columns, rows, width)
 
 
@@ -298,17 +304,17 @@ def _retakes_table(shot: ShotPlan, width: int) -> list:
             f"{h.first_frame}-{h.last_frame} at {h.at}" + (f" (latent {h.latent_index})" if h.latent_index is not None else "")
             for h in r.held
         ) or "-"
-        rows.append([Text(cell) for cell in (
+        rows.append([
             f"{r.index + 1}/{len(shot.retakes)}", f"{r.start}-{r.end - 1} ({r.end - r.start})",
             f"{r.clip_start}-{r.clip_start + r.clip_frames - 1} ({r.clip_frames})", held, _blended_back(r),
             str(r.seed), "regenerated" if r.sound else "kept", r.prompt, r.content_hash[:12],
-        )])
-    title = Text(f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)")
+        ])
+    title = f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)"
     return _table_or_blocks(title, columns, rows, width)
 
 
 def _segments_table(shot: ShotPlan, width: int) -> list:
-    title = Text(
+    title = (
         f"long take {shot.id}: {len(shot.segments)} segments, {shot.overlap} frames shared at each join, "
         f"{shot.frames} frames in all"
     )
@@ -320,10 +326,10 @@ def _segments_table(shot: ShotPlan, width: int) -> list:
         condition = segment.condition
         tail = f"{condition.first_frame}-{condition.last_frame} @ {condition.strength:g}" if condition else "-"
         keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in segment.keyframes) or "-"
-        rows.append([Text(cell) for cell in (
+        rows.append([
             f"{segment.index + 1}/{len(shot.segments)}", f"{segment.start}-{segment.start + segment.frames - 1} "
             f"({segment.frames})", str(segment.seed), tail, keyframes, segment.prompt, segment.content_hash[:12],
-        )])
+        ])
     return _table_or_blocks(title, columns, rows, width)
 
 
@@ -469,55 +475,60 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
     the terminal is never blank. With `temporary_api`, a temporary Prefect API server of our own serves the run
     (lifetime.py). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
     """
+    from .lifetime import ApiServerFailed, temporary_api_server
     from .progress import StoryboardProgress
     from .progress import log as progress_log
     from .progress import phase
+
+    def say(what: str) -> None:
+        for name in names:
+            phase(name, what)
 
     columns = (
         TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
     )
-    state = server_failed = None
-    with Progress(*columns, console=err_console) as display, ExitStack() as context:
-        bars: dict[str, tuple[int, StoryboardProgress]] = {}
+    try:
+        with Progress(*columns, console=err_console) as display, ExitStack() as context:
+            bars: dict[str, tuple[int, StoryboardProgress]] = {}
 
-        class _ProgressHandler(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                name = record.storyboard
-                state = bars[name][1] if name in bars else StoryboardProgress(name)
-                state.update(record)
-                if name not in bars:  # shown with its first event's words, never blank
-                    bars[name] = (display.add_task(state.describe(), total=100, name=name, progress=state), state)
-                display.update(bars[name][0], completed=100 * state.fraction, description=state.describe())
+            class _ProgressHandler(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    name = record.storyboard
+                    state = bars[name][1] if name in bars else StoryboardProgress(name)
+                    state.update(record)
+                    if name not in bars:  # shown with its first event's words, never blank
+                        bars[name] = (display.add_task(state.describe(), total=100, name=name, progress=state), state)
+                    display.update(bars[name][0], completed=100 * state.fraction, description=state.describe())
 
-        handler = _ProgressHandler()
-        progress_log.addHandler(handler)
-        try:
-            for name in names:
-                phase(name, "loading Prefect")
-            from .batch import BatchFailed
-            from .flow import render_batch
+            handler = _ProgressHandler()
+            progress_log.addHandler(handler)
+            try:
+                say("loading Prefect")
+                from .batch import BatchFailed
+                from .flow import render_batch
 
-            _route_prefect_logs(err_console, verbose)
-            if temporary_api:
-                for name in names:
-                    phase(name, "starting Prefect (a temporary local API server)")
-                server_failed = _start_temporary_api(context)
-            if server_failed:
-                for name in names:
-                    phase(name, "failed")
-            else:
+                _route_prefect_logs(err_console, verbose)
+                if temporary_api:
+                    say("starting Prefect (a temporary local API server)")
+                    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+                    try:
+                        context.enter_context(temporary_api_server(startup_timeout=timeout))
+                    except ApiServerFailed:
+                        say("failed")
+                        raise
                 state = _on_own_thread(
                     lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
                 )
                 for name, (_, board) in bars.items():
                     if board.stage == "waiting":  # failed before its plan: no event says so
                         phase(name, "failed")
-        finally:
-            progress_log.removeHandler(handler)
-    if server_failed:  # said once the display has closed, so it is the last line
-        err_console.print(server_failed, soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED)
+            finally:
+                progress_log.removeHandler(handler)
+    except ApiServerFailed as error:  # said once the display has closed, so it is the last line
+        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
+                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
         return summary.summary
@@ -526,41 +537,14 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
     return summary
 
 
-def _start_temporary_api(context: ExitStack) -> str | None:
-    """Without PREFECT_API_URL: a temporary Prefect API server of our own for the rest of `context` (lifetime.py:
-    it dies with us, whatever kills us). None when it runs, else the one line that says why it did not start."""
-    from .lifetime import ApiServerFailed, temporary_api_server
-
-    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
-    try:
-        context.enter_context(temporary_api_server(startup_timeout=timeout))
-    except ApiServerFailed as error:
-        return (f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
-                "to a running server (`prefect server start`), or fix the cause")
-    return None
-
-
 def _on_own_thread(call):
     """`call()` on a new thread (with this thread's context: Prefect's settings), waited for here; its result,
     or its exception raised here. Signal handlers keep running in this (main) thread meanwhile."""
     import contextvars
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    context = contextvars.copy_context()
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = context.run(call)
-        except BaseException as error:  # noqa: BLE001 (handed to the waiting thread)
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, name="render-batch")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-batch") as thread:
+        return thread.submit(contextvars.copy_context().run, call).result()
 
 
 @app.command()
@@ -583,9 +567,6 @@ def _presets_blocks(found: list[dict]) -> list:
     columns, and a name or id a user copies must never be cut (a value too long for the line folds)."""
     parts: list = [Text("model presets (`model: {preset: NAME}`)", style="table.title")]
     for preset in found:
-        block = Table.grid(padding=(0, 2))
-        block.add_column(no_wrap=True, style="bold")
-        block.add_column(overflow="fold")
         recipe = preset["recipe"]
         rows = {
             "preset": preset["name"],
@@ -598,15 +579,13 @@ def _presets_blocks(found: list[dict]) -> list:
             "recipe": "\n".join([
                 f"{preset['steps']} steps{' (distilled schedule)' if preset['sigmas'] else ''}, guidance "
                 f"{preset['guidance_scale']:g}, {preset['width']}x{preset['height']}",
-                *(f"{call}: " + ", ".join(f"{key}={value!r}" for key, value in recipe[call].items())
+                *(f"{call}: " + _kwargs_text(recipe[call])
                   for call in ("first", "upsample", "refine") if recipe[call]),
                 *([f"two-pass first pass at {recipe['first_pass_scale']:.3g} of the size"]
                   if recipe["upsample"] or recipe["refine"] else []),
             ]),
         }
-        for field_name, value in rows.items():
-            block.add_row(field_name, Text(value))
-        parts += [Text(""), block]
+        parts += [Text(""), _field_block([(field_name, Text(value)) for field_name, value in rows.items()])]
     return parts
 
 
