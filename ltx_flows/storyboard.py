@@ -607,8 +607,6 @@ def read_storyboard_text(path: Path) -> str:
 
 def _load(path: Path, root: Path, text: str) -> Storyboard:
     parsed = _parse_repairing(path, text)
-    if not parsed.complete:
-        raise StoryboardError(path, parsed.slips)
     try:
         storyboard = _validate(path, root, parsed.node, parsed.data, parsed.duplicates)
     except StoryboardError as error:
@@ -709,7 +707,6 @@ class _ParsedYaml:
     duplicates: list[Problem]  # duplicate keys, found before merge keys (`<<`) are folded in
     slips: list[Problem]  # syntax problems, each repaired to read on
     shifts: list[_Shift]  # where the repairs moved columns
-    complete: bool  # whether the (repaired) text was read to its end
 
 
 def _parse_repairing(path: Path, text: str) -> _ParsedYaml:
@@ -737,10 +734,9 @@ def _parse_repairing(path: Path, text: str) -> _ParsedYaml:
             continue
         except StoryboardError as error:  # refused outright (nesting, alias bombs): nothing more is read
             raise StoryboardError(path, [*slips, *error.problems]) from None
-        return _ParsedYaml(node=node, data=data, duplicates=duplicates, slips=slips, shifts=shifts, complete=True)
-    if not slips:
-        slips.append(_whole_file("invalid YAML: it cannot be read; check its indentation and quotes"))
-    return _ParsedYaml(node=None, data=None, duplicates=[], slips=slips, shifts=shifts, complete=False)
+        return _ParsedYaml(node=node, data=data, duplicates=duplicates, slips=slips, shifts=shifts)
+    # Not read to its end: the slips found so far are all there is to say.
+    raise StoryboardError(path, slips or [_whole_file("invalid YAML: it cannot be read; check its indentation and quotes")])
 
 
 def _unshift(problem: Problem, shifts: list[_Shift]) -> Problem:
@@ -1136,7 +1132,8 @@ def _problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
                        where=_dotted(matched[:-1]), message=_unknown_key_message(loc))
     if kind == "missing":
         problem = _problem(root, loc[:-1], f"missing required key `{loc[-1]}`")
-        return problem.model_copy(update={"where": _dotted(loc)})
+        # A new Problem, not a copy: its `where` (keys from the file) goes through the same escaping as every message.
+        return Problem(line=problem.line, column=problem.column, where=_dotted(loc), message=problem.message)
     if kind == "string_pattern_mismatch":
         message = (f"{_quoted(error['input'])} is not a valid name: use lowercase letters, digits, `-` and `_`, "
                    "starting with a letter or digit, at most 64 characters")
