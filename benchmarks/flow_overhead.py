@@ -85,9 +85,9 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
     check) can overlap generation instead of competing with it for these cores. What this leaves out is the CPU
     cost of generating, the same for every kind of run.
     """
-    from ltx_flows import generate
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render import generate
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     real = generate.generate_shot
     made = {}
@@ -108,10 +108,10 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
 
 def bare_loop(board: Path, out: Path) -> dict:
     """The same generation calls and encoding as the flow's shots, with nothing around them."""
-    from ltx_flows import generate
-    from ltx_flows.media import write_clip
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render import generate
+    from ltx_flows.media.clips import write_clip
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
     pipe = generate.load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
@@ -129,11 +129,11 @@ def bare_loop(board: Path, out: Path) -> dict:
 def pipeline_loop(board: Path, out: Path) -> dict:
     """The flow's work without Prefect: each shot through the shot cache (its clip, record and checks), one after
     another, then the storyboard's film, review page and manifest, as the flow's tasks call them."""
-    from ltx_flows import generate
-    from ltx_flows.cache import render_shot_cached
-    from ltx_flows.finish import finish_storyboard
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render import generate
+    from ltx_flows.render.cache import render_shot_cached
+    from ltx_flows.finish.film import finish_storyboard
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
     generate.load_pipeline(warm.model)
@@ -149,7 +149,7 @@ def pipeline_loop(board: Path, out: Path) -> dict:
 
 
 def flow_run(board: Path, warm: Path, out: Path) -> dict:
-    from ltx_flows.flow import render_batch
+    from ltx_flows.production.flow import render_batch
 
     render_batch([str(warm)], out=str(out / "warm-up"), root=str(board.parent))
     started = datetime.now(timezone.utc)

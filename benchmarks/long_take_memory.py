@@ -62,10 +62,10 @@ def peak_mib(usage: resource.struct_rusage) -> float:
 
 def render_one(board: Path, out: Path, load_only: bool) -> None:
     """In the child process: render the take (or only load the model) and print what it cost."""
-    from ltx_flows.generate import load_pipeline, render_shot
-    from ltx_flows.media import probe
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render.generate import load_pipeline, render_shot
+    from ltx_flows.media.clips import probe
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     plan = plan_storyboard(load_storyboard(board, root=board.parent), board)
     [shot] = plan.shots
@@ -85,7 +85,7 @@ def render_one(board: Path, out: Path, load_only: bool) -> None:
 
 
 def main(smoke: bool = False) -> None:
-    from ltx_flows.checkpoints import ensure_tiny_checkpoint
+    from ltx_flows.models.checkpoints import ensure_tiny_checkpoint
 
     global WIDTH, HEIGHT, SEGMENT_COUNTS
     if smoke:  # only checks that the script works

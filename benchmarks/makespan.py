@@ -3,7 +3,7 @@
 Runs the real `render-batch` flow (real Prefect server, real Dask render workers on this
 machine, real stitching and manifests) over a batch of storyboards with mixed shot lengths and
 long takes, on N local render workers for each N asked. No GPU here, so generation is replaced
-by a documented stand-in: in each worker, `ltx_flows.generate` is a module whose `render_shot`
+by a documented stand-in: in each worker, `ltx_flows.render.generate` is a module whose `render_shot`
 sleeps for the shot's planned duration times `--scale` and then copies a pre-encoded clip of the
 shot's frame count (64x64) into place. Everything around generation is the real code.
 
@@ -73,16 +73,16 @@ def install_stand_in(clips: str, scale: float) -> None:
             timeline.write(f"{os.getpid()} {start} {time.time()}\n")
         return clip
 
-    stand_in = types.ModuleType("ltx_flows.generate")
+    stand_in = types.ModuleType("ltx_flows.render.generate")
     stand_in.render_shot = render_shot
     stand_in.pick_device = lambda setting: "stand-in"
-    sys.modules["ltx_flows.generate"] = stand_in
+    sys.modules["ltx_flows.render.generate"] = stand_in
 
 
 def make_clips(folder: Path, lengths: set[int]) -> None:
     import numpy as np
 
-    from ltx_flows.media import write_clip
+    from ltx_flows.media.clips import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     for frames in sorted(lengths):
@@ -93,7 +93,7 @@ def make_clips(folder: Path, lengths: set[int]) -> None:
 
 def run_batch(files: list[Path], out: Path, address: str) -> tuple[float, float]:
     """Renders the batch; returns when it started (time.time()) and how long it took."""
-    from ltx_flows.flow import render_batch
+    from ltx_flows.production.flow import render_batch
 
     # The scheduler is worker configuration (LTX_FLOWS_DASK_SCHEDULER); before issue 12 it was a parameter.
     options = {"cluster": address} if "cluster" in inspect.signature(render_batch.fn).parameters else {}
@@ -120,9 +120,9 @@ def main() -> None:
 
     from distributed import Client
 
-    from ltx_flows.cluster import local_gpu_cluster
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.production.slots import local_gpu_cluster
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     work = Path(tempfile.mkdtemp(prefix="ltx-flows-makespan-"))
     boards = work / "storyboards"

@@ -37,7 +37,7 @@ finally:
 _THROUGH_FLOW = """
 import json, sys, time
 start = time.perf_counter()
-from ltx_flows.flow import render_batch
+from ltx_flows.production.flow import render_batch
 from prefect.client.orchestration import get_client
 imported = time.perf_counter()
 with get_client(sync_client=True) as client:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx_flows.media import read_frames, write_clip
+from ltx_flows.media.clips import read_frames, write_clip
 
 
 def best_of(repeat: int, step) -> tuple[float, object]:

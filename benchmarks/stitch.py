@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx_flows.media import Audio, Join, probe, stitch, write_clip
+from ltx_flows.media.clips import Audio, Join, probe, stitch, write_clip
 
 
 def make_clips(folder: Path, count: int, frames: int, width: int, height: int, fps: int, sound: bool) -> list[Path]:

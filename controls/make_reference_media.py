@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ltx_flows.media import _run_ffmpeg, write_clip
+from ltx_flows.media.clips import _run_ffmpeg, write_clip
 
 FPS, SECONDS, WIDTH, HEIGHT = 12, 2, 256, 160
 

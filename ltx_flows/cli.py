@@ -21,10 +21,10 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from .batch import find_storyboards
-from .plan import RenderPlan, RetakePlan, ShotPlan, plan_storyboard
-from .stop import STOPPED_MESSAGE
-from .storyboard import (
+from .production.batch import find_storyboards
+from .plan.planner import RenderPlan, RetakePlan, ShotPlan, plan_storyboard
+from .render.stop import STOPPED_MESSAGE
+from .storyboard.models import (
     Problem,
     Storyboard,
     StoryboardError,
@@ -362,10 +362,10 @@ def render(
     """
     loaded = _load_all(files, root)  # every file is checked before any GPU work starts
     if cluster:
-        from .cluster import SCHEDULER_ENV
+        from .production.slots import SCHEDULER_ENV
 
         os.environ[SCHEDULER_ENV] = cluster
-    from .stop import stop_on_signals
+    from .render.stop import stop_on_signals
 
     summary = None
     try:
@@ -476,9 +476,9 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
     (lifetime.py). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
     """
     from .lifetime import ApiServerFailed, temporary_api_server
-    from .progress import StoryboardProgress
-    from .progress import log as progress_log
-    from .progress import phase
+    from .render.progress import StoryboardProgress
+    from .render.progress import log as progress_log
+    from .render.progress import phase
 
     def say(what: str) -> None:
         for name in names:
@@ -505,8 +505,8 @@ def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[
             progress_log.addHandler(handler)
             try:
                 say("loading Prefect")
-                from .batch import BatchFailed
-                from .flow import render_batch
+                from .production.batch import BatchFailed
+                from .production.flow import render_batch
 
                 _route_prefect_logs(err_console, verbose)
                 if temporary_api:
@@ -552,7 +552,7 @@ def presets(
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the presets as JSON.")] = False,
 ) -> None:
     """List the model presets: generation, checkpoint, upsampler, LoRAs, recipe."""
-    from .presets import presets_json
+    from .storyboard.presets import presets_json
 
     found = presets_json()
     if as_json:
@@ -606,8 +606,8 @@ def download(
     Checkpoint, latent upsampler, stage-2 LoRA, IC-LoRAs and detector weights; the cache is
     huggingface_hub's ($HF_HOME / $HF_HUB_CACHE). Reports what it fetched and how large it is.
     """
-    from .prefetch import fetch, human_size, install_tiny, preset_needs, storyboard_needs
-    from .presets import PRESETS
+    from .models.prefetch import fetch, human_size, install_tiny, preset_needs, storyboard_needs
+    from .storyboard.presets import PRESETS
 
     if not files and not preset:
         err_console.print("name storyboard files or --preset NAME (one of: " + ", ".join(PRESETS) + ")")
@@ -655,9 +655,9 @@ def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict 
     no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
     from the cache check to its manifest, as in the flow (lock.py).
     """
-    from .batch import render_folder
-    from .finish import finish_storyboard, shots_to_render
-    from .lock import FilmBusy, film_lock
+    from .production.batch import render_folder
+    from .finish.film import finish_storyboard, shots_to_render
+    from .production.lock import FilmBusy, film_lock
 
     summary: dict = {"succeeded": {}, "failed": {}}
     with ExitStack() as locks:
@@ -690,7 +690,7 @@ def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict 
 
 def _check_writable(out: Path) -> None:
     """An output folder we cannot write fails here, in one line, before any model loads."""
-    from .batch import check_writable
+    from .production.batch import check_writable
 
     try:
         check_writable(out)
@@ -773,7 +773,7 @@ def schema(
 ) -> None:
     """Print the storyboard JSON Schema (generated from the models) for editors."""
     if markdown:
-        from .reference import storyboard_reference_markdown
+        from .storyboard.reference import storyboard_reference_markdown
 
         print(storyboard_reference_markdown(), end="")
         return

@@ -12,11 +12,12 @@ import textwrap
 import pytest
 import torch
 
-from ltx_flows import flow, generate
-from ltx_flows.batch import BatchFailed
-from ltx_flows.memory import MemorySettings
-from ltx_flows.media import probe
-from ltx_flows.plan import file_sha256
+from ltx_flows.production import flow
+from ltx_flows.render import generate
+from ltx_flows.production.batch import BatchFailed
+from ltx_flows.plan.memory import MemorySettings
+from ltx_flows.media.clips import probe
+from ltx_flows.files import file_sha256
 
 pytestmark = pytest.mark.integration
 

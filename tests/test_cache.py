@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from ltx_flows.batch import find_storyboards, render_folder
-from ltx_flows.cache import (
+from ltx_flows.production.batch import find_storyboards, render_folder
+from ltx_flows.render.cache import (
     STAGE_RECORD_KEYS, audio_latents_path, cached_record, clip_record, read_array, sidecar,
 )
 from ltx_flows.failures import describe, is_out_of_memory, is_transient
-from ltx_flows.manifest import write_array_atomic
-from ltx_flows.plan import file_sha256
-from ltx_flows.memory import MemorySettings, memory_for_attempt, memory_steps
-from ltx_flows.storyboard import ModelConfig
+from ltx_flows.files import write_array_atomic
+from ltx_flows.files import file_sha256
+from ltx_flows.plan.memory import MemorySettings, memory_for_attempt, memory_steps
+from ltx_flows.storyboard.models import ModelConfig
 
 BOARD = "version: 1\nname: {name}\nshots: [{{id: a, prompt: x, frames: 9}}]\n"
 
@@ -55,7 +55,7 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
 
 def test_importing_the_cache_does_not_import_torch():
     """The fast path for unchanged re-runs checks records before torch is imported."""
-    code = "import sys, ltx_flows.cache; sys.exit('torch' in sys.modules)"
+    code = "import sys, ltx_flows.render.cache; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -1,4 +1,4 @@
-"""Tests for ltx_flows.checkpoints: the tiny offline LTX-Video checkpoint and checkpoint resolution."""
+"""Tests for ltx_flows.models.checkpoints: the tiny offline LTX-Video checkpoint and checkpoint resolution."""
 
 import json
 import threading
@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ltx_flows import checkpoints
-from ltx_flows.checkpoints import (
+from ltx_flows.models import checkpoints
+from ltx_flows.models.checkpoints import (
     TINY_LTXV_VERSION,
     cache_dir,
     ensure_tiny_checkpoint,

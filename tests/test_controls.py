@@ -5,12 +5,13 @@ random-weight files the test writes: they check loading, resizing, timing and ca
 import numpy as np
 import pytest
 
-from ltx_flows import annotators, controls
-from ltx_flows.annotators import ANNOTATORS_ENV, build_tiny_annotators
-from ltx_flows.controls import check_controls, control_frames, ensure_control_video, source_indices
-from ltx_flows.media import probe, read_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.models import annotators
+from ltx_flows.render import controls
+from ltx_flows.models.annotators import ANNOTATORS_ENV, build_tiny_annotators
+from ltx_flows.render.controls import check_controls, control_frames, ensure_control_video, source_indices
+from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = pytest.mark.integration
 

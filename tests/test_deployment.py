@@ -20,7 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from ltx_flows.media import probe
+from ltx_flows.media.clips import probe
 
 from .conftest import REPO
 
@@ -298,9 +298,9 @@ def test_the_ui_on_another_port_reaches_the_api_and_shows_each_shots_outcome(tmp
     from prefect.client.schemas.actions import ArtifactCreate
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.report import ShotOutcome, data_uri, storyboard_markdown
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.production.report import ShotOutcome, data_uri, storyboard_markdown
+    from ltx_flows.storyboard.models import load_storyboard
 
     commands = {doc: documented_server_command((REPO / doc).read_text()) for doc in ("README.md", "docs/production.md")}
     assert set(commands.values()) == {

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ltx_flows import flow, progress
+from ltx_flows.production import flow
+from ltx_flows.render import progress
 
 
 def plan(name="film"):

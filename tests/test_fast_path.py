@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from ltx_flows.media import probe
-from ltx_flows.plan import file_sha256, plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.media.clips import probe
+from ltx_flows.files import file_sha256
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 BOARD = """
 version: 1
@@ -45,8 +46,8 @@ def heavy_modules_after(code: str) -> set[str]:
     return set(filter(None, imported.split(",")))
 
 
-@pytest.mark.parametrize("module", ["ltx_flows.flow", "ltx_flows.cache", "ltx_flows.cluster", "ltx_flows.finish", "ltx_flows.cli",
-                                    "ltx_flows.retakes"])
+@pytest.mark.parametrize("module", ["ltx_flows.production.flow", "ltx_flows.render.cache", "ltx_flows.production.slots", "ltx_flows.finish.film", "ltx_flows.cli",
+                                    "ltx_flows.render.retake"])
 def test_importing_the_flow_and_the_cache_does_not_import_torch_or_dask(module):
     assert heavy_modules_after(f"import {module}") == set()
 
@@ -61,7 +62,7 @@ def render_cli(board, out, cwd):
 
 @pytest.mark.integration
 def test_an_unchanged_rerun_finishes_the_film_without_a_model_or_prefect(tiny_cache, workspace):
-    from ltx_flows.cache import render_shot_cached
+    from ltx_flows.render.cache import render_shot_cached
 
     board = workspace / "quiet.yaml"
     board.write_text(textwrap.dedent(BOARD).lstrip())
@@ -94,7 +95,7 @@ def test_an_unchanged_rerun_finishes_the_film_without_a_model_or_prefect(tiny_ca
     assert probe(film).frames == 23 and file_sha256(film) == json.loads((film_dir / "manifest.json").read_text())["film"]["sha256"]
 
     # A missing clip needs a render: the fast path steps aside (the flow renders it).
-    from ltx_flows.finish import shots_to_render
+    from ltx_flows.finish.film import shots_to_render
 
     (film_dir / "shots" / "b.mp4").unlink()
     assert [shot.id for shot in shots_to_render(plan, film_dir, force=False)[0]] == ["b"]

@@ -22,7 +22,7 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows import generate
+from ltx_flows.render import generate
 
 from .conftest import REPO
 from .test_terminal import LONG_TAKE as TERMINAL_LONG_TAKE
@@ -77,7 +77,7 @@ def corrupt_in_place(path: Path) -> None:
 def test_a_clip_corrupted_in_place_is_named_and_rendered_again(
     prefect_server, tiny_cache, write_storyboard, workspace, board, frames
 ):
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(board)
     out = workspace / "renders"
@@ -104,7 +104,7 @@ def test_a_clip_corrupted_in_place_is_named_and_rendered_again(
 def test_a_film_that_does_not_decode_is_never_reported_done(prefect_server, tiny_cache, write_storyboard, workspace):
     """Even when a clip's record vouches for a damaged clip (here: rewritten to match it), the film is checked
     by decoding: the run fails, and no film or manifest claims success."""
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(CUTS)
     out = workspace / "renders"
@@ -128,7 +128,7 @@ def test_a_film_that_does_not_decode_is_never_reported_done(prefect_server, tiny
 def test_stitching_refuses_a_clip_that_does_not_decode(tmp_path):
     """A stream copy carries damaged packets through and the header still counts every frame:
     the film is counted by decoding and never renamed into place."""
-    from ltx_flows.media import Join, stitch, write_clip
+    from ltx_flows.media.clips import Join, stitch, write_clip
 
     rng = np.random.default_rng(0)
     clips = [write_clip(rng.integers(0, 256, (25, 64, 96, 3), dtype=np.uint8), tmp_path / f"{i}.mp4", fps=24)
@@ -144,7 +144,7 @@ def test_the_film_and_manifest_are_gone_before_a_shot_is_rendered_again(
 ):
     """A stop at any moment of a re-render (Ctrl-C, SIGKILL) must not leave the old film and manifest
     claiming clips that are being replaced: when the first changed shot starts, they are gone."""
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(CUTS)
     out = workspace / "renders"
@@ -160,8 +160,8 @@ def test_the_film_and_manifest_are_gone_before_a_shot_is_rendered_again(
 
 
 def test_a_second_writer_of_a_film_fails_at_once(prefect_server, tiny_cache, write_storyboard, workspace):
-    from ltx_flows.flow import render_storyboard
-    from ltx_flows.lock import film_lock
+    from ltx_flows.production.flow import render_storyboard
+    from ltx_flows.production.lock import film_lock
 
     path = write_storyboard(CUTS)
     out = workspace / "renders"
@@ -179,8 +179,8 @@ def test_a_failed_batch_state_resolves_to_an_exception_not_a_type_error(
 ):
     """Prefect resolves a failed state's data into an exception (a process worker does this for every run):
     a dict there ended each failed nightly with "TypeError: Unexpected result for failed state"."""
-    from ltx_flows.batch import BatchFailed
-    from ltx_flows.flow import render_batch
+    from ltx_flows.production.batch import BatchFailed
+    from ltx_flows.production.flow import render_batch
 
     good = write_storyboard(CUTS, "good.yaml")
     bad = write_storyboard(CUTS.replace("name: film", "name: bad").replace("frames: 25}", "frames: 0}"), "bad.yaml")
@@ -196,7 +196,7 @@ def test_run_parameters_cannot_leave_the_workers_folders(
     prefect_server, tiny_cache, write_storyboard, workspace, monkeypatch, tmp_path_factory
 ):
     """A deployment's storyboards, root and out are confined to LTX_FLOWS_ALLOWED_ROOTS."""
-    from ltx_flows.flow import render_batch, render_storyboard
+    from ltx_flows.production.flow import render_batch, render_storyboard
 
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret.yaml").write_text(CUTS.replace("name: film", "name: secret"))
@@ -221,9 +221,9 @@ def test_run_parameters_cannot_leave_the_workers_folders(
 def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, write_storyboard, workspace):
     """Ctrl-C sets the stop flag; the next `on_step` (diffusers' callback_on_step_end) raises, so a shot or
     segment stops after the step in progress instead of running to its end."""
-    from ltx_flows import stop
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render import stop
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     path = write_storyboard(CUTS.replace("steps: 2", "steps: 4"))
     plan = plan_storyboard(load_storyboard(path), path)
@@ -248,7 +248,7 @@ def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, wr
 
 
 def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
-    from ltx_flows.media import ClipWriter
+    from ltx_flows.media.clips import ClipWriter
 
     frames = np.random.default_rng(0).integers(0, 256, (9, 64, 96, 3), dtype=np.uint8)
     path = tmp_path / "clip.mp4"
@@ -261,7 +261,7 @@ def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
 
 def test_ffmpeg_runs_in_its_own_process_group(tmp_path):
     """A terminal's Ctrl-C goes to its foreground process group: ffmpeg must not be in ours."""
-    from ltx_flows.media import ClipWriter
+    from ltx_flows.media.clips import ClipWriter
 
     with ClipWriter(tmp_path / "clip.mp4", 96, 64, 24) as writer:
         assert os.getpgid(writer._process.pid) != os.getpgid(0)
@@ -438,10 +438,10 @@ def test_unusable_out_and_unreachable_api_are_one_line_before_any_model_loads(tm
 def test_leftovers_of_every_partial_name_are_removed_and_nothing_else(tmp_path):
     """A render killed mid-stitch leaves the files derived from its partial's name (a smart stitch's windows
     and sound, a concat list, a clip's raw sound); the next writer of the film removes exactly those."""
-    from ltx_flows.lock import film_lock
-    from ltx_flows.media import _partial_path
+    from ltx_flows.production.lock import film_lock
+    from ltx_flows.media.clips import _partial_path
 
-    from ltx_flows.manifest import write_array_atomic
+    from ltx_flows.files import write_array_atomic
 
     film_dir = tmp_path / "film"
     (film_dir / "shots").mkdir(parents=True)
@@ -490,10 +490,10 @@ def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(t
     to read all data for array", naming no file; a shot record missing `attempts` failed every run with the bare text
     `'attempts'`. Now the damaged file has its clip rendered again (the log names it) and the record without the key is
     no record. The real tiny LTX-2 pipeline, real ffmpeg, in process (no Prefect: the shot cache is what is tested)."""
-    from ltx_flows.cache import audio_latents_path, render_shot_cached, sidecar
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.retakes import base_clip
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render.cache import audio_latents_path, render_shot_cached, sidecar
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.render.retake import base_clip
+    from ltx_flows.storyboard.models import load_storyboard
 
     film_dir = workspace / "renders" / "gift"
 
@@ -539,7 +539,7 @@ def test_a_model_missing_from_an_offline_cache_is_told_apart_from_other_errors(t
     for detector weights) and any other error are left alone."""
     from huggingface_hub import hf_hub_download
 
-    from ltx_flows.checkpoints import ModelNotCached, not_cached
+    from ltx_flows.models.checkpoints import ModelNotCached, not_cached
 
     try:
         hf_hub_download("Lightricks/LTX-2", "ltx-2-19b-distilled.safetensors", cache_dir=tmp_path, local_files_only=True)

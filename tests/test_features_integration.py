@@ -7,11 +7,11 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows import generate
-from ltx_flows.annotators import ANNOTATORS_ENV
-from ltx_flows.media import probe, read_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.models.annotators import ANNOTATORS_ENV
+from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = [
     pytest.mark.integration,
@@ -20,7 +20,7 @@ pytestmark = [
 
 
 def render(path, workspace):
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     return render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
 

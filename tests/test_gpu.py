@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from ltx_flows import generate
-from ltx_flows.media import probe, read_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -43,7 +43,7 @@ def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
 
 def test_cuda_long_take(tiny_cache, write_storyboard, workspace):
     """A 3-segment take in bfloat16: the tail condition and keyframes go through the GPU path."""
-    from ltx_flows.media import read_frames
+    from ltx_flows.media.clips import read_frames
 
     path = write_storyboard(
         BOARD.format(dtype="bfloat16", offload="false", tiling="false").replace(
@@ -139,8 +139,8 @@ _TWIN_PRESETS = {"ltxv-0.9.7": "ltxv-0.9.7-dev", "ltxv-0.9.8": "ltxv-0.9.8-disti
 def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace, reference_media, generation, rung):
     """Every twin in bfloat16 on CUDA, two-pass (with a control where the preset has IC-LoRAs), at each rung of
     the memory ladder; the shared VAE keeps the main pipeline's offload hooks through the upsampler."""
-    from ltx_flows.memory import memory_steps
-    from ltx_flows.presets import PRESETS
+    from ltx_flows.plan.memory import memory_steps
+    from ltx_flows.storyboard.presets import PRESETS
 
     preset = PRESETS[_TWIN_PRESETS[generation]]
     control = f"control: {{kind: canny, source: {reference_media['clip']}}}" if preset.control_loras else ""

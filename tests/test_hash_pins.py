@@ -14,8 +14,8 @@ import shutil
 import pytest
 import yaml
 
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 from .conftest import REPO
 

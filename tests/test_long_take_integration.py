@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from diffusers import LTXConditionPipeline
 
-from ltx_flows import generate
-from ltx_flows.media import probe, read_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def pipeline_calls(monkeypatch):
 
 
 def test_three_segment_take_renders_through_the_flow(prefect_server, tiny_cache, write_storyboard, workspace, pipeline_calls):
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(FILM)
     state = render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
@@ -127,7 +127,7 @@ def test_three_segment_take_renders_through_the_flow(prefect_server, tiny_cache,
 def test_a_failed_take_resumes_at_the_first_missing_segment(
     prefect_server, tiny_cache, write_storyboard, workspace, pipeline_calls
 ):
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(TAKE)
     out = workspace / "renders"
@@ -188,8 +188,8 @@ def render_take(write_storyboard, workspace, text=TAKE, force=False):
 def test_a_take_rendered_in_one_go_never_decodes_its_segments_and_records_each_one(
     tiny_cache, write_storyboard, workspace, pipeline_calls, monkeypatch
 ):
-    from ltx_flows import segments as segment_cache
-    from ltx_flows.plan import file_sha256
+    from ltx_flows.render import segments as segment_cache
+    from ltx_flows.files import file_sha256
 
     decoded = []
     real_read = segment_cache.read_frames
@@ -219,7 +219,7 @@ def test_a_damaged_cached_segment_is_rendered_again_and_the_log_names_it(
     damaged.write_bytes(bytes(data))
 
     pipeline_calls.clear()
-    with caplog.at_level("WARNING", logger="ltx_flows.segments"):
+    with caplog.at_level("WARNING", logger="ltx_flows.render.segments"):
         _, again = render_take(write_storyboard, workspace)
     assert pipeline_calls.prompts == ["segment two"]
     assert any(plan.shots[0].segments[1].cache in record.getMessage() and "damaged" in record.getMessage()

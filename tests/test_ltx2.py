@@ -10,10 +10,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from ltx_flows import generate, ltx2
-from ltx_flows.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, UPSAMPLER_FOLDER, ensure_tiny_checkpoint, resolve_lora
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.models import ltx2
+from ltx_flows.models.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, UPSAMPLER_FOLDER, ensure_tiny_checkpoint, resolve_lora
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = [
     pytest.mark.integration,
@@ -127,7 +128,7 @@ def test_ic_lora_conditions_the_shot_and_never_leaks_into_the_next(write_storybo
 
 
 def _control_plan(reference_media):
-    from ltx_flows.plan import ControlPlan
+    from ltx_flows.plan.planner import ControlPlan
 
     return ControlPlan(kind="canny", source=reference_media["clip"], source_sha256="-", strength=1.0, lora="tiny",
                        reference_downscale=None, video="controls/a-canny.mp4")

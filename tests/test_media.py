@@ -1,4 +1,4 @@
-"""Integration tests for ltx_flows.media with the real ffmpeg binary (a few seconds)."""
+"""Integration tests for ltx_flows.media.clips with the real ffmpeg binary (a few seconds)."""
 
 import subprocess
 
@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows import media
-from ltx_flows.media import ClipWriter, Join, probe, read_frames, stitch, write_clip
+from ltx_flows.media import clips as media
+from ltx_flows.media.clips import ClipWriter, Join, probe, read_frames, stitch, write_clip
 
 pytestmark = pytest.mark.integration
 
@@ -472,9 +472,9 @@ def test_a_clip_cut_with_stream_copy_is_counted_by_decoding_and_accepted(tmp_pat
     edit list that hides them: the header counts 48 frames, 40 decode. It was called "truncated or damaged"; now the
     frames are counted by decoding (honouring the edit list), validation accepts it as a control source, and the
     control reads exactly the frames a player shows. Real ffmpeg, real files."""
-    from ltx_flows.controls import source_frames
-    from ltx_flows.media import DamagedMediaError, decoded_frames, ffmpeg_exe
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.render.controls import source_frames
+    from ltx_flows.media.clips import DamagedMediaError, decoded_frames, ffmpeg_exe
+    from ltx_flows.storyboard.models import load_storyboard
 
     frames = np.random.default_rng(1).integers(0, 256, (72, 128, 128, 3), dtype=np.uint8)
     source = write_clip(frames, tmp_path / "source.mp4", fps=24)  # a keyframe every 12 frames

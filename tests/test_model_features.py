@@ -2,10 +2,10 @@
 
 import pytest
 
-from ltx_flows.frames import ltx2_anchor_frame, ltx2_latent_index
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.presets import DISTILLED_SIGMAS, PRESETS, presets_markdown
-from ltx_flows.storyboard import StoryboardError, film_audio, load_storyboard
+from ltx_flows.storyboard.frames import ltx2_anchor_frame, ltx2_latent_index
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.presets import DISTILLED_SIGMAS, PRESETS, presets_markdown
+from ltx_flows.storyboard.models import StoryboardError, film_audio, load_storyboard
 
 from .conftest import REPO
 

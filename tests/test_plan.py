@@ -2,9 +2,9 @@
 
 import pytest
 
-from ltx_flows.frames import derive_seed, resolve_position, snap_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.storyboard.frames import derive_seed, resolve_position, snap_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.models import load_storyboard
 
 BOARD = """
 version: 1

@@ -13,8 +13,8 @@ import sys
 import av
 import pytest
 
-from ltx_flows.media import probe
-from ltx_flows.presets import PRESETS
+from ltx_flows.media.clips import probe
+from ltx_flows.storyboard.presets import PRESETS
 
 from .conftest import REPO
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from ltx_flows import progress
+from ltx_flows.render import progress
 
 
 class Collect(logging.Handler):

@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows import generate
-from ltx_flows.media import probe, read_frames
+from ltx_flows.render import generate
+from ltx_flows.media.clips import probe, read_frames
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(BOARD)
     loads_before = len(generate.load_events)
@@ -79,8 +79,8 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
 
 
 def test_same_storyboard_and_seed_give_the_same_frames(prefect_server, tiny_cache, write_storyboard, workspace):
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.storyboard.models import load_storyboard
 
     path = write_storyboard(BOARD)
     plan = plan_storyboard(load_storyboard(path), path)

@@ -3,7 +3,7 @@
 import re
 from datetime import datetime, timezone
 
-from ltx_flows.report import (
+from ltx_flows.production.report import (
     ShotOutcome,
     artifact_key,
     batch_failure,
@@ -59,8 +59,8 @@ def test_filmstrips_come_from_keyframes_and_match_a_full_decode(tmp_path):
     clip has one), the clip is decoded frame by frame."""
     import numpy as np
 
-    from ltx_flows.media import iter_keyframes, write_clip
-    from ltx_flows.report import filmstrip
+    from ltx_flows.media.clips import iter_keyframes, write_clip
+    from ltx_flows.production.report import filmstrip
 
     # Each frame a different shade, so a wrong frame in the strip shows.
     frames = np.stack([np.full((64, 96, 3), 5 * i, dtype=np.uint8) for i in range(49)])
@@ -124,9 +124,9 @@ LONG_PROMPT = ("a slow dolly across a sunlit kitchen counter, steam curling from
 
 
 def summary_with_long_prompt(write_storyboard, tmp_path) -> str:
-    from ltx_flows.plan import plan_storyboard
-    from ltx_flows.report import storyboard_markdown
-    from ltx_flows.storyboard import load_storyboard
+    from ltx_flows.plan.planner import plan_storyboard
+    from ltx_flows.production.report import storyboard_markdown
+    from ltx_flows.storyboard.models import load_storyboard
 
     path = write_storyboard(f"""
         version: 1

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ltx_flows.frames import RETAKE_BLEND_FRAMES, RETAKE_CONTEXT_FRAMES, retake_layout
-from ltx_flows.media import Audio
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.retakes import splice_sound, splice_window
-from ltx_flows.storyboard import StoryboardError, load_storyboard
+from ltx_flows.storyboard.frames import RETAKE_BLEND_FRAMES, RETAKE_CONTEXT_FRAMES, retake_layout
+from ltx_flows.media.clips import Audio
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.render.retake import splice_sound, splice_window
+from ltx_flows.storyboard.models import StoryboardError, load_storyboard
 
 BOARD = """
 version: 1
@@ -130,7 +130,7 @@ def test_plan_shows_each_window_and_what_it_is_conditioned_on(write_storyboard):
 
 
 def test_splicing_replaces_the_window_and_blends_its_edges():
-    from ltx_flows.plan import RetakePlan
+    from ltx_flows.plan.planner import RetakePlan
 
     retake = RetakePlan(index=0, start=20, end=28, prompt="p", seed=1, sound=False, clip_start=7, clip_frames=33,
                         blend_start=16, blend_end=32, held=[], content_hash="0" * 64, cache="x.mp4")
@@ -168,8 +168,8 @@ def test_a_keyframe_inside_a_window_stays_pinned_in_the_retake(write_storyboard)
 
 
 def test_stale_stages_and_killed_writes_are_removed_and_nothing_else(write_storyboard, workspace):
-    from ltx_flows.lock import film_lock
-    from ltx_flows.retakes import base_clip, remove_stale_stages
+    from ltx_flows.production.lock import film_lock
+    from ltx_flows.render.retake import base_clip, remove_stale_stages
 
     shot = plan_of(board(write_storyboard, "      - {from: 1.5s, to: 2.5s}")).shots[0]
     film_dir = workspace / "renders" / "gift"

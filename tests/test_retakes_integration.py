@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
-from ltx_flows import generate
-from ltx_flows.cache import audio_latents_path, render_shot_cached
-from ltx_flows.media import probe, read_audio, read_frames
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.retakes import base_clip
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.render.cache import audio_latents_path, render_shot_cached
+from ltx_flows.media.clips import probe, read_audio, read_frames
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.render.retake import base_clip
+from ltx_flows.storyboard.models import load_storyboard
 
 from .test_fast_path import CLI_AND_IMPORTS
 
@@ -68,7 +68,7 @@ def _render(folder: Path, text: str, film_dir: Path, on_step=None):
 def ltxv(prefect_server, tiny_cache, tmp_path_factory):
     """Render the shot with one retake through the flow, run again unchanged (in process, then from the command
     line), add a second retake, then remove both: what each step did."""
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     folder = tmp_path_factory.mktemp("retake-ltxv")
     film_dir = folder / "renders" / "gift"

@@ -10,12 +10,12 @@ import re
 import numpy as np
 from PIL import Image
 
-from ltx_flows.manifest import build_manifest
-from ltx_flows.media import write_clip
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.review import review_path, write_review
-from ltx_flows.stitch import stitch_film
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.finish.manifest import build_manifest
+from ltx_flows.media.clips import write_clip
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.finish.review import review_path, write_review
+from ltx_flows.finish.stitch import stitch_film
+from ltx_flows.storyboard.models import load_storyboard
 
 BOARD = """
 version: 1

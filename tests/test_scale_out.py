@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from ltx_flows import flow
-from ltx_flows.cluster import SCHEDULER_ENV, local_gpu_cluster
-from ltx_flows.media import probe
+from ltx_flows.production import flow
+from ltx_flows.production.slots import SCHEDULER_ENV, local_gpu_cluster
+from ltx_flows.media.clips import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,14 +34,14 @@ def write_board(workspace, name, shots):
 
 
 def model_loads():
-    from ltx_flows import generate
+    from ltx_flows.render import generate
 
     return len(generate.load_events)
 
 
 def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_server, tiny_cache, workspace, monkeypatch):
     # Built before the workers start, so they do not race to build it.
-    from ltx_flows.checkpoints import ensure_tiny_checkpoint
+    from ltx_flows.models.checkpoints import ensure_tiny_checkpoint
 
     ensure_tiny_checkpoint()
     first, second = write_board(workspace, "wide", 4), write_board(workspace, "wider", 2)
@@ -77,7 +77,7 @@ def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_serve
 
 def _record_generation_times(folder: str) -> None:
     """Runs in each worker: every generation also notes when it ran (and lasts at least 2 s, so overlaps are clear)."""
-    from ltx_flows import generate
+    from ltx_flows.render import generate
 
     def note(shot, memory):
         start = time.time()
@@ -90,7 +90,7 @@ def _record_generation_times(folder: str) -> None:
 
 def test_two_storyboards_of_one_batch_render_shots_at_the_same_time(prefect_server, tiny_cache, workspace, monkeypatch):
     """Batch-wide fan-out: the second storyboard's shot does not wait for the first storyboard to finish."""
-    from ltx_flows.checkpoints import ensure_tiny_checkpoint
+    from ltx_flows.models.checkpoints import ensure_tiny_checkpoint
 
     ensure_tiny_checkpoint()
     first, second = write_board(workspace, "left", 1), write_board(workspace, "right", 1)
@@ -136,7 +136,7 @@ def test_the_scheduler_address_is_never_a_run_parameter():
     connect a worker to any Dask scheduler and unpickle what it sent. It is the worker's configuration."""
     import yaml
 
-    from ltx_flows.flow import render_batch, render_storyboard
+    from ltx_flows.production.flow import render_batch, render_storyboard
 
     for flow_ in (render_batch, render_storyboard):
         assert not {"cluster", "address", "scheduler"} & set(inspect.signature(flow_.fn).parameters), flow_.name

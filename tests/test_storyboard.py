@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ltx_flows.storyboard import StoryboardError, load_storyboard, storyboard_json_schema
+from ltx_flows.storyboard.models import StoryboardError, load_storyboard, storyboard_json_schema
 
 from .conftest import REPO
 
@@ -271,7 +271,7 @@ def test_editor_schema_hover_text_and_hints():
     assert duration["markdownDescription"] == "Seconds. Give this or `frames`."
     assert duration["description"] == "Seconds. Give this or frames."
     assert defs["Keyframe"]["properties"]["at"]["examples"] == ["start", "end", "2.5s", 48]
-    from ltx_flows.presets import PRESETS
+    from ltx_flows.storyboard.presets import PRESETS
 
     preset = defs["ModelConfig"]["properties"]["preset"]
     assert preset["enum"] == [*PRESETS, None]
@@ -281,7 +281,7 @@ def test_editor_schema_hover_text_and_hints():
 
 
 def test_field_reference_is_generated_from_the_models():
-    from ltx_flows.reference import storyboard_reference_markdown
+    from ltx_flows.storyboard.reference import storyboard_reference_markdown
 
     readme = (REPO / "docs" / "storyboards.md").read_text()
     start = readme.index("<!-- reference:start -->\n") + len("<!-- reference:start -->\n")

@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 
-from ltx_flows.generate import TakeSound
-from ltx_flows.media import Audio, audio_samples, write_clip
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.seams import SOUND_SEAM_OK, crossfade_sound, sound_seam_scores
-from ltx_flows.segments import Segment, load_segment, save_segment
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render.generate import TakeSound
+from ltx_flows.media.clips import Audio, audio_samples, write_clip
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.render.seams import SOUND_SEAM_OK, crossfade_sound, sound_seam_scores
+from ltx_flows.render.segments import Segment, load_segment, save_segment
+from ltx_flows.storyboard.models import load_storyboard
 
 RATE, FPS = 24000, 24
 

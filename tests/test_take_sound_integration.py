@@ -11,11 +11,12 @@ import json
 import numpy as np
 import pytest
 
-from ltx_flows import generate, ltx2
-from ltx_flows.media import probe, read_audio
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.seams import SOUND_SEAM_OK
-from ltx_flows.storyboard import load_storyboard
+from ltx_flows.render import generate
+from ltx_flows.models import ltx2
+from ltx_flows.media.clips import probe, read_audio
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.render.seams import SOUND_SEAM_OK
+from ltx_flows.storyboard.models import load_storyboard
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,7 +69,7 @@ class Spy:
 def test_a_two_segment_ltx2_take_carries_its_sound_through_the_flow(
     prefect_server, tiny_cache, write_storyboard, workspace, reference_media, monkeypatch
 ):
-    from ltx_flows.flow import render_storyboard
+    from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(FILM.format(still=reference_media["still"]))
     plan = plan_storyboard(load_storyboard(path), path)  # validation no longer asks for `mute: true`

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ltx_flows.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
-from ltx_flows.plan import plan_storyboard
-from ltx_flows.presets import PRESETS
-from ltx_flows.storyboard import StoryboardError, load_storyboard
+from ltx_flows.storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.presets import PRESETS
+from ltx_flows.storyboard.models import StoryboardError, load_storyboard
 
 from .conftest import REPO
 
@@ -34,7 +34,7 @@ def _config(folder: Path) -> dict:
 def test_every_twin_has_the_structure_of_the_published_checkpoint(generation, tiny_cache):
     """Each pipeline repo of the twin, read back from disk: every component's class and structural keys are
     the published checkpoint's; the upsampler is where the real one is; sizes are shrunk."""
-    from ltx_flows.twins import ensure_twin
+    from ltx_flows.models.twins import ensure_twin
 
     facts = GENERATIONS[generation]
     root = ensure_twin(generation)
@@ -262,7 +262,7 @@ def _tiny_plan(write_storyboard, preset: str, name: str = "board.yaml"):
 
 
 def test_on_step_counts_every_denoising_step_of_both_passes(write_storyboard, tiny_cache):
-    from ltx_flows import generate
+    from ltx_flows.render import generate
 
     plan = _tiny_plan(write_storyboard, "ltxv-0.9.8-distilled")
     pipe = generate.load_pipeline(plan.model)
@@ -281,7 +281,7 @@ def test_one_model_stays_loaded_and_the_upsampler_keeps_the_shared_vae_hooks(wri
     the hooks of the VAE it shares with the main pipeline (enable_model_cpu_offload on it would)."""
     from accelerate.hooks import ModelHook, add_hook_to_module
 
-    from ltx_flows import generate
+    from ltx_flows.render import generate
 
     plan = _tiny_plan(write_storyboard, "ltxv-0.9.7-dev")
     pipe = generate.load_pipeline(plan.model)
@@ -301,7 +301,7 @@ def test_one_model_stays_loaded_and_the_upsampler_keeps_the_shared_vae_hooks(wri
 
 def test_download_fetches_exactly_what_rendering_loads(write_storyboard, reference_media, monkeypatch):
     """What `ltx-flows download` asks the hub for (no network here: the lists, not the transfer)."""
-    from ltx_flows.prefetch import preset_needs, storyboard_needs
+    from ltx_flows.models.prefetch import preset_needs, storyboard_needs
 
     monkeypatch.delenv("LTX_FLOWS_ANNOTATORS", raising=False)  # detector files come from the hub repo
 

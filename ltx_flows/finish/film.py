@@ -1,0 +1,103 @@
+"""Finishing a storyboard: which shots still need a render, and the film and manifest once every clip is there.
+
+Plain functions (no Prefect, no torch), shared by the flow and by the command line's fast path:
+a re-run where every clip is cached checks the cache, stitches only if the film no longer
+matches the plan, and writes the manifest, without importing a model or starting Prefect.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..render.cache import cached_record, invalidate_film, restore_kept
+from ..files import file_sha256, write_json_atomic
+from .manifest import build_manifest, manifest_path
+from ..media.clips import VideoInfo, probe
+from ..plan.planner import RenderPlan, ShotPlan
+from .review import review_path, write_review
+from .stitch import film_path, stitch_film
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A storyboard's finished film: what `render-batch` reports for it."""
+
+    film: Path
+    manifest: Path
+    review: Path
+    info: VideoInfo
+    stitched: bool  # False: the film on disk already matched the plan and was kept
+
+    def summary(self, plan: RenderPlan, renders: dict[str, dict]) -> dict:
+        return {
+            "film": str(self.film),
+            "manifest": str(self.manifest),
+            "review": str(self.review),
+            "frames": plan.film_frames,
+            "shots": {shot_id: record["status"] for shot_id, record in renders.items()},
+        }
+
+
+def cached_shots(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
+    """The records of the shots whose clips are still good (through the shot cache's own checks)."""
+    records = {}
+    for shot in plan.shots:
+        if record := cached_record(film_dir / shot.clip, shot.content_hash, shot.frames):
+            records[shot.id] = {**record, "status": "cached"}
+    return records
+
+
+def shots_to_render(plan: RenderPlan, film_dir: Path, force: bool) -> tuple[list[ShotPlan], dict[str, dict]]:
+    """(the shots that need a render, the cache records of the others); with `force`, every shot renders.
+
+    A shot whose clip the retakes cache can give back (its retakes removed, or its clip gone while every stage is
+    kept) gets it back here, without a model: the caller holds the film's lock.
+    """
+    if force:
+        return list(plan.shots), {}
+    cached = cached_shots(plan, film_dir)
+    for shot in plan.shots:
+        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir)):
+            cached[shot.id] = {**record, "status": "cached"}
+    return [shot for shot in plan.shots if shot.id not in cached], cached
+
+
+def _film_matches_plan(plan: RenderPlan, film: Path, manifest_file: Path) -> bool:
+    # The last manifest describes the film beside it: same shots (content, joins), same output and sound,
+    # and the film is still the file it hashed. Anything else and the film is stitched again.
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        joins = [(s["id"], s["content_hash"], s["transition"], s["crossfade_frames"]) for s in manifest["shots"]]
+        same = (
+            joins == [(s.id, s.content_hash, s.transition, s.crossfade_frames) for s in plan.shots]
+            and manifest["output"] == plan.output.model_dump(mode="json")
+            and manifest["audio"]["mode"] == plan.audio
+            and manifest["audio"]["bed_sha256"] == plan.audio_bed_sha256
+        )
+        return same and film.is_file() and file_sha256(film) == manifest["film"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]) -> Finished:
+    """Stitch the film from every shot's clip (unless the film on disk already matches) and write the manifest.
+
+    `renders` maps every shot id to its cache record, as the shot cache returned it.
+    """
+    film, manifest_file = film_path(plan, film_dir), manifest_path(film_dir)
+    stitched = not _film_matches_plan(plan, film, manifest_file)
+    if stitched:
+        # An earlier film and manifest no longer describe this storyboard: nothing may claim
+        # success until the new ones are complete.
+        invalidate_film(plan, film_dir)
+        info = stitch_film(plan, film_dir)
+    else:
+        info = probe(film)
+    manifest = build_manifest(plan, film_dir, film, info, renders)
+    # Before the manifest, which marks the render complete. A kept film keeps its page: the page decodes
+    # every clip for its filmstrips, which an unchanged re-run must not pay for.
+    review = review_path(film_dir)
+    if stitched or not review.is_file():
+        write_review(plan, manifest, film_dir)
+    write_json_atomic(manifest, manifest_file)
+    return Finished(film=film, manifest=manifest_file, review=review, info=info, stitched=stitched)

@@ -1,0 +1,109 @@
+"""Recipes: the keyword arguments each pipeline call of a shot receives, from the model settings and preset.
+
+One pure function, `pipeline_calls`, used twice: by the plan (so `ltx-flows plan --json` shows them) and by
+`ltxv.py` / `ltx2.py` (which add what is per shot or a tensor: prompt, frames, conditions, generator,
+latents). What the plan shows is what the pipelines receive. No torch here.
+"""
+
+from pydantic import BaseModel
+
+from ..storyboard.presets import LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
+from ..storyboard.models import ModelConfig, OutputConfig
+
+SIZE_STEP = 32
+
+# Without a preset: the conditioning values of the LTX-Video 0.9.7/0.9.8 recipe, and the distilled refine
+# (ltxv); LTX-2 with CFG only, as ltx-flows has always rendered it (ltx2).
+_FAMILY_RECIPES = {
+    "ltxv": Recipe(
+        first=dict(LTXV_PASS), upsample={"adain_factor": 1.0},
+        refine={**LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999}, first_pass_scale=2 / 3,
+    ),
+    "ltx2": Recipe(first=dict(LTX2_NO_GUIDANCE), refine=dict(LTX2_NO_GUIDANCE)),
+}
+_PIPELINES = {
+    "ltxv": ("LTXConditionPipeline", "LTXLatentUpsamplePipeline"),
+    "ltx2": ("LTX2ConditionPipeline", "LTX2LatentUpsamplePipeline"),
+}
+
+
+class PipelineCall(BaseModel):
+    """One pipeline call of a shot: which pipeline, the keyword arguments it receives (all but the per-shot
+    prompt, frames, conditions, generator and latents), and the LoRA active during it."""
+
+    step: str  # "generate", "upsample" or "refine"
+    pipeline: str
+    kwargs: dict
+    lora: str | None = None
+    denoising_steps: int = 0  # steps it runs (what `on_step` counts)
+
+
+def preset_of(model: ModelConfig) -> Preset | None:
+    return PRESETS[model.preset] if model.preset is not None else None
+
+
+def recipe_of(model: ModelConfig) -> Recipe:
+    preset = preset_of(model)
+    return preset.recipe if preset is not None else _FAMILY_RECIPES[model.family]
+
+
+def first_pass_size(model: ModelConfig, output: OutputConfig) -> tuple[int, int]:
+    """(width, height) of the first pass: the asked size, or a fraction of it for two-pass, in multiples of 32."""
+    if not model.two_pass:
+        return output.width, output.height
+    scale = recipe_of(model).first_pass_scale
+    return (max(SIZE_STEP, int(output.width * scale) // SIZE_STEP * SIZE_STEP),
+            max(SIZE_STEP, int(output.height * scale) // SIZE_STEP * SIZE_STEP))
+
+
+def _steps_run(kwargs: dict) -> int:
+    """How many denoising steps a call runs: its schedule's length, cut by `denoise_strength` (LTX-Video keeps
+    the last int(n x strength) steps of its schedule)."""
+    schedule = kwargs.get("timesteps") or kwargs.get("sigmas")
+    count = len(schedule) if schedule else kwargs["num_inference_steps"]
+    if "denoise_strength" in kwargs:
+        count = min(int(count * kwargs["denoise_strength"]), count)
+    return count
+
+
+def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCall]:
+    """Every pipeline call one shot makes, in order, with its keyword arguments."""
+    recipe = recipe_of(model)
+    preset = preset_of(model)
+    generator_pipeline, upsample_pipeline = _PIPELINES[model.family]
+    width, height = first_pass_size(model, output)
+    first = {"width": width, "height": height, "frame_rate": output.fps, "num_inference_steps": model.steps,
+             "guidance_scale": model.guidance_scale}
+    if model.family == "ltxv":
+        first.update(decode_timestep=model.decode_timestep, decode_noise_scale=model.decode_noise_scale)
+        if model.sigmas:  # LTXConditionPipeline takes a custom schedule as timesteps (sigma x 1000)
+            first["timesteps"] = [round(1000 * sigma, 6) for sigma in model.sigmas]
+    else:
+        first["sigmas"] = model.sigmas
+        if preset is None:  # one guidance scale for picture and sound
+            first["audio_guidance_scale"] = model.guidance_scale
+    first.update(recipe.first)
+    first["output_type"] = "latent" if model.two_pass else "np"
+    calls = [PipelineCall(step="generate", pipeline=generator_pipeline, kwargs=first, denoising_steps=_steps_run(first))]
+    if not model.two_pass:
+        return calls
+
+    calls.append(PipelineCall(step="upsample", pipeline=upsample_pipeline, kwargs={**recipe.upsample, "output_type": "latent"}))
+    # The upsampler doubles the first pass's size; LTX-Video then resizes the frames to the asked size.
+    refine = {"width": 2 * width, "height": 2 * height, "frame_rate": output.fps, "guidance_scale": model.guidance_scale}
+    if model.family == "ltxv":
+        refine.update(decode_timestep=model.decode_timestep, decode_noise_scale=model.decode_noise_scale)
+        refine.update(recipe.refine)
+    else:
+        refine.update(recipe.refine)
+        # The storyboard's refine schedule (default: the stage-2 distilled one), re-noised to its first value.
+        refine.update(sigmas=model.refine_sigmas, num_inference_steps=len(model.refine_sigmas),
+                      noise_scale=model.refine_sigmas[0])
+        if preset is None:
+            refine["audio_guidance_scale"] = model.guidance_scale
+    refine["output_type"] = "np"
+    # With `checkpoint: tiny` the twin's LoRA file of the same name.
+    lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
+    calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
+                              denoising_steps=_steps_run(refine)))
+    return calls
