@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from ..files import build_folder_once
+from ..storyboard.sources import ModelSource, model_source
 
 
 
@@ -35,9 +36,6 @@ _TINY_VERSIONS = {"ltxv": TINY_LTXV_VERSION, "ltx2": TINY_LTX2_VERSION}
 MODEL_LOAD_LOCK = threading.RLock()
 
 UPSAMPLER_FOLDER = "latent_upsampler"
-# `twin:<generation>:owner/repo[/path]`: a file or folder of a published repo, in that generation's tiny twin
-# (what a preset's upsampler and LoRAs become with `checkpoint: tiny`; see twins.py).
-TWIN_PREFIX = "twin:"
 TINY_IC_LORA = "ic_lora/tiny-ic-lora.safetensors"
 # The tiny IC-LoRA reads its control at half size, like LTX-2.3's union control LoRA ("ref0.5"), so tests
 # cover the downscaled path.
@@ -317,12 +315,11 @@ def ensure_tiny_checkpoint(family: str = "ltxv") -> Path:
         return build_folder_once(target, build, done=target / "model_index.json")
 
 
-def _twin_file(name: str) -> Path:
-    """`twin:<generation>:owner/repo[/path]` -> that path in the generation's tiny twin (built once)."""
+def _twin_path(source: ModelSource) -> Path:
+    """A twin source -> that repo (or the path in it) in the generation's tiny twin (built once)."""
     from .twins import twin_path
 
-    generation, _, hub_path = name[len(TWIN_PREFIX):].partition(":")
-    return twin_path(hub_path, generation)
+    return twin_path(f"{source.repo}/{source.rest}".rstrip("/"), source.generation)
 
 
 def resolve_checkpoint(checkpoint: str, family: str = "ltxv") -> str:
@@ -332,13 +329,13 @@ def resolve_checkpoint(checkpoint: str, family: str = "ltxv") -> str:
     the generation's tiny twin; an existing local folder -> its absolute
     path; anything else (a hub id) is returned unchanged, for a worker that has it cached or can reach the hub.
     """
-    if checkpoint == "tiny":
+    source = model_source(checkpoint)
+    if source.kind == "tiny":
         return str(ensure_tiny_checkpoint(family))
-    if checkpoint.startswith(TWIN_PREFIX):
-        return str(_twin_file(checkpoint))
-    local = Path(checkpoint).expanduser()
-    if local.is_dir():
-        return str(local.resolve())
+    if source.kind == "twin":
+        return str(_twin_path(source))
+    if source.kind == "local" and source.path.is_dir():
+        return str(source.path.resolve())
     return checkpoint
 
 
@@ -380,17 +377,14 @@ def resolve_upsampler(upsampler: str, family: str) -> tuple[str, str | None]:
     `tiny` -> the tiny checkpoint's; a local folder -> itself; `owner/repo/sub/folder` -> the repo's subfolder
     (e.g. `Lightricks/LTX-2/latent_upsampler`); `owner/repo` -> the repo.
     """
-    if upsampler == "tiny":
+    source = model_source(upsampler)
+    if source.kind == "tiny":
         return str(ensure_tiny_checkpoint(family) / UPSAMPLER_FOLDER), None
-    if upsampler.startswith(TWIN_PREFIX):
-        generation, _, hub_path = upsampler[len(TWIN_PREFIX):].partition(":")
-        owner, repo, *subfolder = hub_path.split("/")
-        return str(_twin_file(f"{TWIN_PREFIX}{generation}:{owner}/{repo}")), "/".join(subfolder) or None
-    local = Path(upsampler).expanduser()
-    if local.is_dir():
-        return str(local.resolve()), None
-    owner, repo, *subfolder = upsampler.split("/")
-    return f"{owner}/{repo}", "/".join(subfolder) or None
+    if source.kind == "twin":
+        return str(_twin_path(ModelSource("twin", upsampler, repo=source.repo, generation=source.generation))), source.rest or None
+    if source.kind == "local" and source.path.is_dir():
+        return str(source.path.resolve()), None
+    return source.repo or upsampler, source.rest or None
 
 
 def resolve_lora(lora: str) -> Path:
@@ -399,13 +393,13 @@ def resolve_lora(lora: str) -> Path:
     `tiny` -> the tiny LTX-2 checkpoint's; a local file -> itself; `owner/repo/file.safetensors` -> that file;
     `owner/repo` -> the repo's only .safetensors file.
     """
-    if lora == "tiny":
+    source = model_source(lora)
+    if source.kind == "tiny":
         return ensure_tiny_checkpoint("ltx2") / TINY_IC_LORA
-    if lora.startswith(TWIN_PREFIX):
-        return _twin_file(lora)
-    local = Path(lora).expanduser()
-    if local.is_file():
-        return local.resolve()
+    if source.kind == "twin":
+        return _twin_path(source)
+    if source.kind == "local" and source.path.is_file():
+        return source.path.resolve()
     from huggingface_hub import hf_hub_download, list_repo_files
 
     owner, repo, *filename = lora.split("/")

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..storyboard.sources import model_source
 from .annotators import ANNOTATORS_ENV, HUB_ANNOTATORS, WEIGHT_FILES
 from ..failures import describe
 from ..storyboard.generations import GENERATIONS
@@ -32,12 +33,8 @@ class Need:
 
 def _hub_repo(name: str) -> tuple[str, str] | None:
     """`owner/repo[/rest]` -> (owner/repo, rest); None for `tiny`, twins and local paths."""
-    if name == "tiny" or name.startswith("twin:") or Path(name).expanduser().exists() or name.startswith((".", "/", "~")):
-        return None
-    parts = name.split("/")
-    if len(parts) < 2:
-        return None
-    return "/".join(parts[:2]), "/".join(parts[2:])
+    source = model_source(name)
+    return (source.repo, source.rest) if source.kind == "hub" else None
 
 
 def _checkpoint_need(checkpoint: str, preset: Preset | None) -> Need | None:

@@ -22,6 +22,7 @@ from ..storyboard.frames import (
     split_take,
 )
 from ..files import file_sha256, json_sha256
+from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from ..storyboard.models import (
@@ -184,7 +185,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
                 strength=shot.control.strength,
                 lora=default_control_lora(storyboard.model, shot.control),
                 reference_downscale=shot.control.reference_downscale,
-                video=f"controls/{shot.id}-{shot.control.kind}.mp4",
+                video=control_video_name(shot.id, shot.control.kind),
             )
         # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
         sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
@@ -223,7 +224,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
                 transition=shot.transition.kind,
                 crossfade_frames=crossfade,
                 content_hash=retakes[-1].content_hash if retakes else base_hash,
-                clip=f"shots/{shot.id}.mp4",
+                clip=shot_clip_name(shot.id),
                 overlap=overlap,
                 segments=segments,
                 retakes=retakes,
@@ -311,7 +312,7 @@ def _plan_segments(
                 keyframes=local,
                 condition=condition,
                 content_hash=content_hash,
-                cache=f"segments/{shot.id}/{index:02d}-{content_hash[:16]}.mp4",
+                cache=segment_clip_name(shot.id, index, content_hash),
             )
         )
     return segments
@@ -357,7 +358,7 @@ def _plan_retakes(
             clip_start=layout.clip_start, clip_frames=layout.clip_frames,
             blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, keyframes=local,
             content_hash=content_hash,
-            cache=f"retakes/{shot.id}/{index:02d}-{content_hash[:16]}.mp4",
+            cache=retake_clip_name(shot.id, index, content_hash),
         ))
     return retakes
 

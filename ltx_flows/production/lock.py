@@ -18,6 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from ..layout import FilmFolder
+
 # What ltx-flows' atomic writes leave behind when their process is killed: a partial file named by
 # `media._partial_path` (or the manifest's), and the files derived from its name (the raw sound muxed
 # into a clip, a concat list, a smart stitch's windows and sound): only these are ever cleaned up.
@@ -61,11 +63,7 @@ def _remove_leftovers(film_dir: Path) -> None:
         return
     # A long take's segments are cached in segments/<shot>/ (segments.py), a shot's retake stages in
     # retakes/<shot>/ (retakes.py): killed writes leave partials there too.
-    folders = [film_dir, film_dir / "shots"]
-    for parent in (film_dir / "segments", film_dir / "retakes"):
-        if parent.is_dir():
-            folders.extend(parent.iterdir())
-    for folder in folders:
+    for folder in FilmFolder(film_dir).clip_folders():
         if folder.is_dir():
             for path in folder.iterdir():
                 if _LEFTOVER.match(path.name) and path.is_file():

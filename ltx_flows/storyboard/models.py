@@ -47,6 +47,7 @@ from .frames import (
     split_take,
 )
 from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS
+from .sources import local_path, model_source
 from .presets import PRESETS, REFINE_SIGMAS, apply_preset, preset_file
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -1620,7 +1621,7 @@ def _one_step_fails(model: ModelConfig) -> bool:
         return False
     # With `checkpoint: tiny` a preset renders its repo's twin, which has that repo's scheduler.
     repo = PRESETS[model.preset].checkpoint if model.checkpoint == "tiny" and model.preset is not None else model.checkpoint
-    folder = _local_path(repo)
+    folder = local_path(repo)
     if folder is None:
         return repo not in _UNSTRETCHED_REPOS
     try:
@@ -1692,26 +1693,6 @@ def _check_model_features(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     return problems
 
 
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(/.+)?$")
-
-
-def _local_path(value: str | None, hub_id_allowed: bool = True) -> Path | None:
-    """The path a checkpoint/upsampler/LoRA value names when it is meant as a local path; None for `tiny` and hub ids.
-
-    Local paths are relative to the folder ltx-flows runs in (as the render resolves them). A value
-    that starts with `/`, `.` or `~`, or that is not shaped like a hub id, is local.
-    """
-    if value is None or value == "tiny":
-        return None
-    if value.startswith(("/", "./", "../", "~")) or not (hub_id_allowed and _HUB_ID.match(value)):
-        return Path(value).expanduser()
-    local = Path(value).expanduser()
-    try:
-        return local if local.exists() else None  # `owner/repo` may also be a local folder
-    except OSError:  # e.g. a name too long for the file system: not a folder here, so a hub id
-        return None
-
-
 def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     """Local checkpoint, upsampler and IC-LoRA paths exist and hold what the render loads, before any shot runs."""
     problems: list[tuple[Loc, str]] = []
@@ -1726,7 +1707,7 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
 
     # Each check may meet a symlink loop or a name too long for the file system: a located problem, not a traceback.
     try:
-        checkpoint = _local_path(model.checkpoint)
+        checkpoint = local_path(model.checkpoint)
         if checkpoint is not None:
             if not checkpoint.is_dir():
                 problems.append((("model", "checkpoint"),
@@ -1740,7 +1721,7 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     except (RuntimeError, OSError) as error:
         problems.append((("model", "checkpoint"), unopenable(model.checkpoint, error)))
     try:
-        upsampler = _local_path(model.upsampler)
+        upsampler = local_path(model.upsampler)
         if upsampler is not None and not upsampler.is_dir():
             problems.append((("model", "upsampler"),
                              missing(model.upsampler, upsampler, "folder", "Lightricks/LTX-2/latent_upsampler")))
@@ -1748,7 +1729,7 @@ def _check_local_models(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         problems.append((("model", "upsampler"), unopenable(model.upsampler, error)))
     for index, shot in enumerate(storyboard.shots):
         try:
-            lora = _local_path(shot.control.lora) if shot.control is not None else None
+            lora = local_path(shot.control.lora) if shot.control is not None else None
             if lora is not None and not lora.is_file():
                 problems.append((("shots", index, "control", "lora"),
                                  missing(shot.control.lora, lora, ".safetensors file", "owner/repo/file.safetensors")))
@@ -1796,7 +1777,7 @@ def _check_hub_ids(storyboard: Storyboard) -> list[tuple[Loc, str]]:
                for index, shot in enumerate(storyboard.shots) if shot.control is not None]
     problems: list[tuple[Loc, str]] = []
     for loc, value in values:
-        if value is None or value == "tiny" or not _HUB_ID.match(value) or _local_path(value) is not None:
+        if value is None or model_source(value).kind != "hub":
             continue
         meant = _hub_id_typo(value)
         if meant is not None:
