@@ -10,6 +10,7 @@ import yaml
 
 from .problems import MAX_ECHOED_CHARACTERS, Problem, quoted, safe
 
+
 @dataclasses.dataclass(frozen=True)
 class Shift:
     """A repair moved the characters of `line` from `column` on (both 1-based, as written) by `delta` columns."""
@@ -35,72 +36,89 @@ def yaml_slip(error: yaml.MarkedYAMLError, text: str) -> Slip:
     mark = error.problem_mark or error.context_mark
     problem, context = error.problem or "", error.context or ""
     lines = text.splitlines()
-
-    def slip(at: Any, message: str, repaired: str | None = None, shifts: tuple[Shift, ...] = ()) -> Slip:
-        line, column = (at.line + 1, at.column + 1) if at is not None else (1, 1)
-        return Slip(Problem(line=line, column=column, where="", message=f"invalid YAML: {message}"), repaired, shifts)
-
     if isinstance(error, yaml.constructor.ConstructorError):
-        return slip(mark, f"{safe(context)} {safe(problem)} (only plain YAML is allowed: no Python or custom tags)".strip())
+        return _slip(mark, f"{safe(context)} {safe(problem)} (only plain YAML is allowed: no Python or custom tags)".strip())
     if "cannot start any token" in problem and "\\t" in problem and mark is not None and mark.line < len(lines):
-        line = lines[mark.line]
-        if line[: mark.column].strip() or not line.strip():
-            # A tab between or after values is white space to YAML; PyYAML refuses it. Read every such tab as a space.
-            rows = [re.match(r"^([ \t]*)(.*)$", row) for row in text.split("\n")]
-            repaired = "\n".join(row[1] + row[2].replace("\t", " ") if row[2].strip() else "" for row in rows)
-            return Slip(None, repaired if repaired != text else None)
-        indent = _tab_indent_guess(lines, mark.line)
-        return slip(mark, "a tab: YAML indents with spaces only; replace the tab with spaces",
-                    *_reindented(text, mark.line, _line_shape(line.lstrip(" \t")), indent))
+        return _tab_slip(text, lines, mark)
+    found = _line_slip(problem, text, lines, mark)
+    if found is not None:
+        return found
+    if problem.startswith("could not find expected ':'") and error.context_mark is not None:
+        start = error.context_mark
+        return _slip(start, "this line is neither `key: value` nor a `- ` list item: add its key, or, if it continues "
+                            "the value above, indent it deeper than that value's key")
+    if problem.startswith("found undefined alias"):
+        name = safe(problem.removeprefix("found undefined alias").strip(" '"))
+        return _slip(mark, f"`*{name}` refers to no anchor: define `&{name}` on a value above it, or quote the text if "
+                           "the `*` is meant as text")
+    if re.fullmatch(r"expected <block end>, but found '[\]}]'", problem):
+        return _slip(mark, f"a `{problem[-2]}` with no `{'[' if problem[-2] == ']' else '{'}` open before it: remove it")
+    if problem == "but found another document":
+        return _slip(mark, "a storyboard is one YAML document: remove this `---` (or split the file in two)")
+    if "while scanning a quoted scalar" in context and error.context_mark is not None:
+        start = error.context_mark
+        return _slip(start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; "
+                            "close it")
+    if context.startswith("while parsing a flow") and error.context_mark is not None:
+        start = error.context_mark
+        opener = lines[start.line][start.column] if start.line < len(lines) else "["
+        closer = {"[": "]", "{": "}"}.get(opener, "]")
+        return _slip(start, f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
+                            f"separate items with `,` and end with `{closer}`")
+    return _slip(mark, safe(" ".join(filter(None, [context, problem])), limit=4 * MAX_ECHOED_CHARACTERS))
+
+
+def _slip(at: Any, message: str, repaired: str | None = None, shifts: tuple[Shift, ...] = ()) -> Slip:
+    """A slip reported at the YAML mark `at` (the file's start without one)."""
+    line, column = (at.line + 1, at.column + 1) if at is not None else (1, 1)
+    return Slip(Problem(line=line, column=column, where="", message=f"invalid YAML: {message}"), repaired, shifts)
+
+
+def _tab_slip(text: str, lines: list[str], mark: Any) -> Slip:
+    """A tab PyYAML refuses: between or after values it is white space, repaired silently; as indentation it is
+    reported, and the line indented with spaces as it most likely meant."""
+    line = lines[mark.line]
+    if line[: mark.column].strip() or not line.strip():
+        # A tab between or after values is white space to YAML; PyYAML refuses it. Read every such tab as a space.
+        rows = [re.match(r"^([ \t]*)(.*)$", row) for row in text.split("\n")]
+        repaired = "\n".join(row[1] + row[2].replace("\t", " ") if row[2].strip() else "" for row in rows)
+        return Slip(None, repaired if repaired != text else None)
+    indent = _tab_indent_guess(lines, mark.line)
+    return _slip(mark, "a tab: YAML indents with spaces only; replace the tab with spaces",
+                 *_reindented(text, mark.line, _line_shape(line.lstrip(" \t")), indent))
+
+
+def _line_slip(problem: str, text: str, lines: list[str], mark: Any) -> Slip | None:
+    """The slips read from the line they are on: `: ` inside a value, a line out of line with its block, text after
+    a closing quote, a character that cannot start an unquoted value; None for the others."""
     at_line_start = mark is not None and mark.line < len(lines) and mark.column == _indent_of(lines[mark.line])
     unquoted = _unquoted_value(lines[mark.line]) if mark is not None and mark.line < len(lines) else None
     if problem == "mapping values are not allowed here" and mark is not None and mark.line < len(lines):
         line = lines[mark.line]
         if unquoted is not None and ": " in unquoted.value:
-            return slip(mark, f"`: ` inside a value starts a new key; quote the value: {safe(unquoted.fixed.strip())}",
-                        _replace_line(text, mark.line, unquoted.fixed), (Shift(mark.line + 1, unquoted.column, 1),))
+            return _slip(mark, f"`: ` inside a value starts a new key; quote the value: {safe(unquoted.fixed.strip())}",
+                         _replace_line(text, mark.line, unquoted.fixed), (Shift(mark.line + 1, unquoted.column, 1),))
         if "{" in line[: mark.column]:
-            return slip(mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}')
+            return _slip(mark, '`: ` inside a value starts a new key; quote the value, e.g. {prompt: "she says: hi"}')
         if ":" in line[_indent_of(line): mark.column]:
-            return slip(mark, "`: ` after the value starts a new key: put the whole value inside the quotes")
+            return _slip(mark, "`: ` after the value starts a new key: put the whole value inside the quotes")
         indentation = _indentation_slip(text, lines, mark.line)
-        return indentation or slip(mark, "a key here is indented differently from the keys of its mapping above; "
-                                         "line them up")
+        return indentation or _slip(mark, "a key here is indented differently from the keys of its mapping above; "
+                                          "line them up")
     if "expected <block end>" in problem and at_line_start:
         indentation = _indentation_slip(text, lines, mark.line)
-        return indentation or slip(mark, "this line does not line up with the block above it: indent it like the keys "
-                                         "(or the `- ` list items) it belongs with")
+        return indentation or _slip(mark, "this line does not line up with the block above it: indent it like the "
+                                          "keys (or the `- ` list items) it belongs with")
     if "expected <block end>, but found '<scalar>'" in problem:
-        return slip(mark, "text after a closing quote: put the whole value inside the quotes")
+        return _slip(mark, "text after a closing quote: put the whole value inside the quotes")
     if "cannot start any token" in problem and mark is not None:
         character = quoted(text[mark.index]) if mark.index < len(text) else "this character"
         if unquoted is not None:
-            return slip(mark, f"{character} cannot start an unquoted value; quote the value: "
-                              f"{safe(unquoted.fixed.strip())}",
-                        _replace_line(text, mark.line, unquoted.fixed), (Shift(mark.line + 1, unquoted.column, 1),))
-        return slip(mark, f"{character} cannot start an unquoted value: put the value in quotes")
-    if problem.startswith("could not find expected ':'") and error.context_mark is not None:
-        start = error.context_mark
-        return slip(start, "this line is neither `key: value` nor a `- ` list item: add its key, or, if it continues the "
-                           "value above, indent it deeper than that value's key")
-    if problem.startswith("found undefined alias"):
-        name = safe(problem.removeprefix("found undefined alias").strip(" '"))
-        return slip(mark, f"`*{name}` refers to no anchor: define `&{name}` on a value above it, or quote the text if "
-                          "the `*` is meant as text")
-    if re.fullmatch(r"expected <block end>, but found '[\]}]'", problem):
-        return slip(mark, f"a `{problem[-2]}` with no `{'[' if problem[-2] == ']' else '{'}` open before it: remove it")
-    if problem == "but found another document":
-        return slip(mark, "a storyboard is one YAML document: remove this `---` (or split the file in two)")
-    if "while scanning a quoted scalar" in context and error.context_mark is not None:
-        start = error.context_mark
-        return slip(start, f"the quote opened on line {start.line + 1}, column {start.column + 1} is never closed; close it")
-    if context.startswith("while parsing a flow") and error.context_mark is not None:
-        start = error.context_mark
-        opener = lines[start.line][start.column] if start.line < len(lines) else "["
-        closer = {"[": "]", "{": "}"}.get(opener, "]")
-        return slip(start, f"the `{opener}` opened on line {start.line + 1}, column {start.column + 1} is not closed: "
-                           f"separate items with `,` and end with `{closer}`")
-    return slip(mark, safe(" ".join(filter(None, [context, problem])), limit=4 * MAX_ECHOED_CHARACTERS))
+            return _slip(mark, f"{character} cannot start an unquoted value; quote the value: "
+                               f"{safe(unquoted.fixed.strip())}",
+                         _replace_line(text, mark.line, unquoted.fixed), (Shift(mark.line + 1, unquoted.column, 1),))
+        return _slip(mark, f"{character} cannot start an unquoted value: put the value in quotes")
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
