@@ -14,8 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..storyboard.loading import load_storyboard
-from ..storyboard.media_checks import path_error
-from ..storyboard.problems import StoryboardError
+from ..storyboard.problems import StoryboardError, path_error
 
 _SUFFIXES = (".yaml", ".yml")
 ALLOWED_ROOTS_VARIABLE = "LTX_FLOWS_ALLOWED_ROOTS"

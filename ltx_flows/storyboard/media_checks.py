@@ -2,7 +2,6 @@
 and each file decoded whole at validation, so a damaged or truncated file is named then, not found by a render
 hours later."""
 
-import errno
 import functools
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from PIL import Image
 from pydantic import ValidationInfo
 
-from .problems import short
+from .problems import path_error, short
 
 # Keyframe images and control media are decoded at validation; one frame may hold this many pixels
 # (8K UHD is 33 M): a small file that decodes to gigabytes is refused before it is decoded.
@@ -35,15 +34,6 @@ def resolve_media_path(value: str, base_dir: Path, root: Path) -> Path:
     if not is_file:
         raise ValueError(f"file not found: {full} (paths are relative to the storyboard's folder, {base_dir})")
     return full
-
-
-def path_error(error: RuntimeError | OSError) -> str:
-    """Why a path cannot be opened, in words (no traceback, no errno number)."""
-    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
-        return "it is a symlink loop (a link that leads back to itself)"
-    if getattr(error, "errno", None) == errno.ENAMETOOLONG:
-        return "a part of it is longer than the file system allows (usually 255 bytes)"
-    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
 def media_path(value: Any, info: ValidationInfo, readable, problem: str) -> Any:

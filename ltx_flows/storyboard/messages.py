@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 from .problems import Loc, Problem, dotted, locate, problem_at, quoted, safe, shown_value
 
+
 def problem_from_pydantic(root: yaml.Node | None, error: dict) -> Problem:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -169,11 +170,11 @@ def _keys(model: type[BaseModel]) -> dict:
 
 
 # Where each section's keys live, for "belongs under" hints on a key put at the wrong level.
-_KEY_HOMES: list[tuple[str, type[BaseModel]]] = [
+_KEY_HOMES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("model", ModelConfig), ("output", OutputConfig), ("defaults", Defaults), ("shots[]", Shot),
     ("shots[].segments", Segments), ("shots[].control", Control), ("shots[].keyframes[]", Keyframe),
     ("shots[].retakes[]", Retake),
-]
+)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

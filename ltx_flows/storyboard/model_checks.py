@@ -11,10 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS
-from .media_checks import path_error
 from .models import HALF_SIZE_STEP, Defaults, ModelConfig, OutputConfig, Shot, Storyboard, default_control_lora, default_upsampler, film_audio
 from .presets import PRESETS
-from .problems import Loc, short
+from .problems import Loc, path_error, short
 from .sources import ModelSource, local_path, model_source
 
 

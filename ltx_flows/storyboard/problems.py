@@ -4,6 +4,7 @@ Every message echoes text from the file only through `safe`, `quoted` or `shown_
 escaped, long values cut, so no escape sequence or line break from the file reaches a terminal or a log line.
 """
 
+import errno
 import re
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,11 @@ def short(value: str, limit: int = 80) -> str:
     """A path as messages name it: one of thousands of characters is shown by its start and end."""
     return value if len(value) <= limit else f"{value[: limit // 2]}...{value[-limit // 4:]}"
 
+
+def path_error(error: RuntimeError | OSError) -> str:
+    """Why a path cannot be opened, in words (no traceback, no errno number)."""
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
+        return "it is a symlink loop (a link that leads back to itself)"
+    if getattr(error, "errno", None) == errno.ENAMETOOLONG:
+        return "a part of it is longer than the file system allows (usually 255 bytes)"
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)

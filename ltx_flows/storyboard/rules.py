@@ -87,49 +87,61 @@ def cross_check(
         frames = frames_by_index[index]
         problems += _check_segments(index, shot, frames, fps, family, max_segments)
         problems += _check_retakes(index, shot, frames, fps, family)
-        most = min(frames, MAX_KEYFRAMES)
-        if len(shot.keyframes) > most:
-            # Every keyframe conditions the render: thousands on a short shot validate in a second and never render.
-            problems.append((("shots", index, "keyframes"),
-                             f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a "
-                             f"frame, at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot"))
-        for k, keyframe in enumerate(shot.keyframes if len(shot.keyframes) <= most else []):
-            position = resolve_position(keyframe.at, fps, frames)
-            if position > frames - 1:
-                problems.append((("shots", index, "keyframes", k, "at"),
-                                 f"{_as_written(keyframe.at, position)} is past the shot's last frame"
-                                 f"{_last_frame(keyframe.at, frames, fps)}"))
+        problems += _check_keyframes(index, shot, frames, fps)
         if shot.transition.kind == "crossfade":
-            fade = seconds_to_frames(shot.transition.seconds, fps)
-            if index == shot_count - 1:
-                problems.append((("shots", index, "transition"),
-                                 "the last shot has no next shot to crossfade into; use `cut` or remove `transition`"))
-            elif fade < 1:
-                problems.append((("shots", index, "transition"),
-                                 f"a {shot.transition.seconds}s crossfade is less than one frame at {fps} fps"))
-            else:
-                next_frames = frames_by_index.get(index + 1, frames)
-                previous = shots_by_index.get(index - 1)
-                fade_in = (seconds_to_frames(previous.transition.seconds, fps)
-                           if previous is not None and previous.transition.kind == "crossfade" else 0)
-                if fade < min(frames, next_frames) and 0 < fade_in < frames and fade_in + fade > frames:
-                    # Each crossfade fits on its own, but the one in and the one out overlap inside this shot;
-                    # stitching would fail after every shot had rendered.
-                    room = math.floor((frames - fade_in) / fps * 100) / 100  # seconds left for the fade out
-                    problems.append((("shots", index, "transition"),
-                                     f"the crossfade into this shot ({fade_in} frames) and this "
-                                     f"{shot.transition.seconds:g}s crossfade out of it ({fade} frames at {fps} fps) "
-                                     f"overlap inside its {frames} frames: together they may take at most {frames} "
-                                     f"frames; shorten a crossfade (here at most {{crossfade: {room:g}}}) or lengthen "
-                                     "the shot"))
-                elif fade >= min(frames, next_frames):
-                    # In seconds, as the storyboard gives crossfades; frames in brackets.
-                    longest = (min(frames, next_frames) - 1) / fps
-                    problems.append((("shots", index, "transition"),
-                                     f"a {shot.transition.seconds:g}s crossfade ({fade} frames at {fps} fps) must be "
-                                     f"shorter than both shots it joins ({frames / fps:.2f}s and {next_frames / fps:.2f}s); "
-                                     f"use at most {{crossfade: {math.floor(longest * 100) / 100:g}}}"))
+            problems += _check_crossfade(index, shot, frames, fps, shot_count,
+                                         next_frames=frames_by_index.get(index + 1, frames),
+                                         previous=shots_by_index.get(index - 1))
     return problems
+
+
+def _check_keyframes(index: int, shot: Shot, frames: int, fps: int) -> list[tuple[Loc, str]]:
+    """A shot's keyframes: not more than it has frames (or MAX_KEYFRAMES), each on one of its frames."""
+    problems: list[tuple[Loc, str]] = []
+    most = min(frames, MAX_KEYFRAMES)
+    if len(shot.keyframes) > most:
+        # Every keyframe conditions the render: thousands on a short shot validate in a second and never render.
+        return [(("shots", index, "keyframes"),
+                 f"{len(shot.keyframes)} keyframes on a {frames}-frame shot: give at most {most} (one a "
+                 f"frame, at most {MAX_KEYFRAMES} a shot); remove some, or lengthen the shot")]
+    for k, keyframe in enumerate(shot.keyframes):
+        position = resolve_position(keyframe.at, fps, frames)
+        if position > frames - 1:
+            problems.append((("shots", index, "keyframes", k, "at"),
+                             f"{_as_written(keyframe.at, position)} is past the shot's last frame"
+                             f"{_last_frame(keyframe.at, frames, fps)}"))
+    return problems
+
+
+def _check_crossfade(
+    index: int, shot: Shot, frames: int, fps: int, shot_count: int, next_frames: int, previous: Shot | None
+) -> list[tuple[Loc, str]]:
+    """A crossfade out of a shot: into a next shot, at least a frame long, shorter than both shots it joins, and not
+    overlapping the crossfade into the shot."""
+    loc = ("shots", index, "transition")
+    fade = seconds_to_frames(shot.transition.seconds, fps)
+    if index == shot_count - 1:
+        return [(loc, "the last shot has no next shot to crossfade into; use `cut` or remove `transition`")]
+    if fade < 1:
+        return [(loc, f"a {shot.transition.seconds}s crossfade is less than one frame at {fps} fps")]
+    fade_in = (seconds_to_frames(previous.transition.seconds, fps)
+               if previous is not None and previous.transition.kind == "crossfade" else 0)
+    if fade < min(frames, next_frames) and 0 < fade_in < frames and fade_in + fade > frames:
+        # Each crossfade fits on its own, but the one in and the one out overlap inside this shot;
+        # stitching would fail after every shot had rendered.
+        room = math.floor((frames - fade_in) / fps * 100) / 100  # seconds left for the fade out
+        return [(loc, f"the crossfade into this shot ({fade_in} frames) and this "
+                      f"{shot.transition.seconds:g}s crossfade out of it ({fade} frames at {fps} fps) "
+                      f"overlap inside its {frames} frames: together they may take at most {frames} "
+                      f"frames; shorten a crossfade (here at most {{crossfade: {room:g}}}) or lengthen "
+                      "the shot")]
+    if fade >= min(frames, next_frames):
+        # In seconds, as the storyboard gives crossfades; frames in brackets.
+        longest = (min(frames, next_frames) - 1) / fps
+        return [(loc, f"a {shot.transition.seconds:g}s crossfade ({fade} frames at {fps} fps) must be "
+                      f"shorter than both shots it joins ({frames / fps:.2f}s and {next_frames / fps:.2f}s); "
+                      f"use at most {{crossfade: {math.floor(longest * 100) / 100:g}}}")]
+    return []
 
 
 def _check_retakes(index: int, shot: Shot, frames: int, fps: int, family: str) -> list[tuple[Loc, str]]:

@@ -5,6 +5,7 @@ from typing import Any
 from .models import SIZE_STEP, Storyboard
 from .presets import PRESETS
 
+
 def storyboard_json_schema() -> dict:
     """The JSON Schema editors check storyboards with (yaml-language-server, VS Code): the models' schema, plus
     the cross-field rules JSON Schema can express, hover text in Markdown, examples and snippets."""
