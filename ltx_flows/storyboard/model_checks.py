@@ -11,7 +11,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS
-from .models import HALF_SIZE_STEP, Defaults, ModelConfig, OutputConfig, Shot, Storyboard, default_control_lora, default_upsampler, film_audio
+from .models import (
+    HALF_SIZE_STEP,
+    Defaults,
+    ModelConfig,
+    OutputConfig,
+    Shot,
+    Storyboard,
+    default_control_lora,
+    default_upsampler,
+    film_audio,
+)
 from .presets import PRESETS
 from .problems import Loc, path_error, short
 from .sources import ModelSource, local_path, model_source
@@ -161,7 +171,6 @@ def _check_sound_and_controls(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     return problems
 
 
-
 @dataclasses.dataclass(frozen=True)
 class _ModelPath:
     """A model value of the storyboard (checkpoint, upsampler, a control's LoRA), where it is, and what a local path
@@ -248,7 +257,6 @@ def _hub_id_typo(source: ModelSource) -> str | None:
         if edits <= _TYPO_EDITS:
             return f"{known}/{rest}" if rest else known
     return None
-
 
 
 def _unsupported_folder(value: str, folder: Path) -> str | None:
