@@ -87,7 +87,7 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
     """
     from ltx_flows.render import generate
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     real = generate.generate_shot
     made = {}
@@ -111,7 +111,7 @@ def bare_loop(board: Path, out: Path) -> dict:
     from ltx_flows.render import generate
     from ltx_flows.media.clips import write_clip
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
     pipe = generate.load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
@@ -133,7 +133,7 @@ def pipeline_loop(board: Path, out: Path) -> dict:
     from ltx_flows.render.cache import render_shot_cached
     from ltx_flows.finish.film import finish_storyboard
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
     generate.load_pipeline(warm.model)

@@ -65,7 +65,7 @@ def render_one(board: Path, out: Path, load_only: bool) -> None:
     from ltx_flows.render.generate import load_pipeline, render_shot
     from ltx_flows.media.clips import probe
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     plan = plan_storyboard(load_storyboard(board, root=board.parent), board)
     [shot] = plan.shots

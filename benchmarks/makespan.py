@@ -122,7 +122,7 @@ def main() -> None:
 
     from ltx_flows.production.slots import local_gpu_cluster
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     work = Path(tempfile.mkdtemp(prefix="ltx-flows-makespan-"))
     boards = work / "storyboards"

@@ -24,14 +24,10 @@ from rich.text import Text
 from .production.batch import find_storyboards
 from .plan.planner import RenderPlan, RetakePlan, ShotPlan, plan_storyboard
 from .render.stop import STOPPED_MESSAGE
-from .storyboard.models import (
-    Problem,
-    Storyboard,
-    StoryboardError,
-    load_storyboard,
-    read_storyboard_text,
-    storyboard_json_schema,
-)
+from .storyboard.loading import load_storyboard, read_storyboard_text
+from .storyboard.models import Storyboard
+from .storyboard.problems import Problem, StoryboardError
+from .storyboard.schema import storyboard_json_schema
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)

@@ -38,7 +38,7 @@ def test_the_gpu_stand_in_sleeps_holding_the_device_and_gives_back_the_models_fr
 
     from ltx_flows.render import generate
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     spec = importlib.util.spec_from_file_location("flow_overhead", REPO / "benchmarks" / "flow_overhead.py")
     bench = importlib.util.module_from_spec(spec)

@@ -300,7 +300,7 @@ def test_the_ui_on_another_port_reaches_the_api_and_shows_each_shots_outcome(tmp
 
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.production.report import ShotOutcome, data_uri, storyboard_markdown
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     commands = {doc: documented_server_command((REPO / doc).read_text()) for doc in ("README.md", "docs/production.md")}
     assert set(commands.values()) == {

@@ -223,7 +223,7 @@ def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, wr
     segment stops after the step in progress instead of running to its end."""
     from ltx_flows.render import stop
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     path = write_storyboard(CUTS.replace("steps: 2", "steps: 4"))
     plan = plan_storyboard(load_storyboard(path), path)
@@ -493,7 +493,7 @@ def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(t
     from ltx_flows.render.cache import audio_latents_path, render_shot_cached, sidecar
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.render.retake import base_clip
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     film_dir = workspace / "renders" / "gift"
 

@@ -8,7 +8,7 @@ import torch
 from ltx_flows.render import generate
 from ltx_flows.media.clips import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

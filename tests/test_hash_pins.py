@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ltx_flows.plan.planner import plan_storyboard
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 from .conftest import REPO
 

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from ltx_flows.media.clips import write_clip
-from ltx_flows.storyboard.models import StoryboardError, load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.problems import StoryboardError
 
 HEAD = "version: 1\nname: s\n"
 

@@ -11,7 +11,8 @@ from ltx_flows.storyboard.frames import derive_seed, split_take
 from ltx_flows.media.clips import write_clip
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import colour_stats, crossfade, match_colour, seam_scores
-from ltx_flows.storyboard.models import StoryboardError, load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.problems import StoryboardError
 
 TAKE = """
 version: 1

@@ -14,7 +14,7 @@ from ltx_flows.render import generate
 from ltx_flows.models import ltx2
 from ltx_flows.models.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, UPSAMPLER_FOLDER, ensure_tiny_checkpoint, resolve_lora
 from ltx_flows.plan.planner import plan_storyboard
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 pytestmark = [
     pytest.mark.integration,

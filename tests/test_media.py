@@ -474,7 +474,7 @@ def test_a_clip_cut_with_stream_copy_is_counted_by_decoding_and_accepted(tmp_pat
     control reads exactly the frames a player shows. Real ffmpeg, real files."""
     from ltx_flows.render.controls import source_frames
     from ltx_flows.media.clips import DamagedMediaError, decoded_frames, ffmpeg_exe
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     frames = np.random.default_rng(1).integers(0, 256, (72, 128, 128, 3), dtype=np.uint8)
     source = write_clip(frames, tmp_path / "source.mp4", fps=24)  # a keyframe every 12 frames

@@ -5,7 +5,9 @@ import pytest
 from ltx_flows.storyboard.frames import ltx2_anchor_frame, ltx2_latent_index
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import DISTILLED_SIGMAS, PRESETS, presets_markdown
-from ltx_flows.storyboard.models import StoryboardError, film_audio, load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.models import film_audio
+from ltx_flows.storyboard.problems import StoryboardError
 
 from .conftest import REPO
 

@@ -4,7 +4,7 @@ import pytest
 
 from ltx_flows.storyboard.frames import derive_seed, resolve_position, snap_frames
 from ltx_flows.plan.planner import plan_storyboard
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 BOARD = """
 version: 1

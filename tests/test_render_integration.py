@@ -80,7 +80,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
 
 def test_same_storyboard_and_seed_give_the_same_frames(prefect_server, tiny_cache, write_storyboard, workspace):
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     path = write_storyboard(BOARD)
     plan = plan_storyboard(load_storyboard(path), path)

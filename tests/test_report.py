@@ -126,7 +126,7 @@ LONG_PROMPT = ("a slow dolly across a sunlit kitchen counter, steam curling from
 def summary_with_long_prompt(write_storyboard, tmp_path) -> str:
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.production.report import storyboard_markdown
-    from ltx_flows.storyboard.models import load_storyboard
+    from ltx_flows.storyboard.loading import load_storyboard
 
     path = write_storyboard(f"""
         version: 1

@@ -9,7 +9,8 @@ from ltx_flows.storyboard.frames import RETAKE_BLEND_FRAMES, RETAKE_CONTEXT_FRAM
 from ltx_flows.media.clips import Audio
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.retake import splice_sound, splice_window
-from ltx_flows.storyboard.models import StoryboardError, load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.problems import StoryboardError
 
 BOARD = """
 version: 1

@@ -21,7 +21,7 @@ from ltx_flows.render.cache import audio_latents_path, render_shot_cached
 from ltx_flows.media.clips import probe, read_audio, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.retake import base_clip
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 from .test_fast_path import CLI_AND_IMPORTS
 

@@ -15,7 +15,7 @@ from ltx_flows.media.clips import write_clip
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.finish.review import review_path, write_review
 from ltx_flows.finish.stitch import stitch_film
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 BOARD = """
 version: 1

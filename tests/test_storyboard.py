@@ -8,7 +8,9 @@ import jsonschema
 import pytest
 import yaml
 
-from ltx_flows.storyboard.models import StoryboardError, load_storyboard, storyboard_json_schema
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.problems import StoryboardError
+from ltx_flows.storyboard.schema import storyboard_json_schema
 
 from .conftest import REPO
 

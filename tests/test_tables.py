@@ -11,7 +11,7 @@ from rich.console import Console
 from ltx_flows.cli import _calls_table, _plan_table, _presets_blocks, _retakes_table, _segments_table
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import presets_json
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 from .test_cli import TABLES_BOARD as BOARD
 

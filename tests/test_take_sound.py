@@ -15,7 +15,7 @@ from ltx_flows.media.clips import Audio, audio_samples, write_clip
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import SOUND_SEAM_OK, crossfade_sound, sound_seam_scores
 from ltx_flows.render.segments import Segment, load_segment, save_segment
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 RATE, FPS = 24000, 24
 

@@ -16,7 +16,7 @@ from ltx_flows.models import ltx2
 from ltx_flows.media.clips import probe, read_audio
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import SOUND_SEAM_OK
-from ltx_flows.storyboard.models import load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
 
 pytestmark = [
     pytest.mark.integration,

@@ -14,7 +14,8 @@ import pytest
 from ltx_flows.storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import PRESETS
-from ltx_flows.storyboard.models import StoryboardError, load_storyboard
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.problems import StoryboardError
 
 from .conftest import REPO
 

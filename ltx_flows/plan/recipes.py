@@ -8,9 +8,7 @@ latents). What the plan shows is what the pipelines receive. No torch here.
 from pydantic import BaseModel
 
 from ..storyboard.presets import LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
-from ..storyboard.models import ModelConfig, OutputConfig
-
-SIZE_STEP = 32
+from ..storyboard.models import SIZE_STEP, ModelConfig, OutputConfig
 
 # Without a preset: the conditioning values of the LTX-Video 0.9.7/0.9.8 recipe, and the distilled refine
 # (ltxv); LTX-2 with CFG only, as ltx-flows has always rendered it (ltx2).

@@ -13,7 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..storyboard.models import StoryboardError, load_storyboard, path_error
+from ..storyboard.loading import load_storyboard
+from ..storyboard.problems import StoryboardError, path_error
 
 _SUFFIXES = (".yaml", ".yml")
 ALLOWED_ROOTS_VARIABLE = "LTX_FLOWS_ALLOWED_ROOTS"

@@ -55,7 +55,7 @@ from ..failures import describe, is_transient
 from ..finish.film import Finished, finish_storyboard, shots_to_render
 from .lock import film_lock
 from ..plan.planner import RenderPlan, ShotPlan, plan_storyboard
-from ..storyboard.models import load_storyboard
+from ..storyboard.loading import load_storyboard
 
 # The CLI's display and the progress artifacts listen here (events: see progress.py).
 progress_log = progress.log
