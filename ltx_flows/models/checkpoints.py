@@ -58,6 +58,7 @@ def build_tiny_checkpoint(family: str, path: Path) -> None:
         ltxv.upsampler.save_pretrained(path / UPSAMPLER_FOLDER)
         return
     ltx2 = tiny_ltx2.checkpoint()
+    # The IC-LoRA is drawn after the models, on the same random stream (no seed of its own), as it always was.
     ltx2.pipeline().save_pretrained(path, safe_serialization=True)
     ltx2.upsampler.save_pretrained(path / UPSAMPLER_FOLDER)
     tiny_ltx2.save_lora(ltx2.components["transformer"], path / TINY_IC_LORA, reference_downscale=TINY_IC_LORA_DOWNSCALE)

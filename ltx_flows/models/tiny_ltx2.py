@@ -188,7 +188,8 @@ def _build(connectors_structure: dict, connectors_sizes: dict, vae_structure: di
 
 
 def checkpoint() -> TinyLtx2:
-    """The model `checkpoint: tiny` names for the ltx2 family: LTX-2.0's layout, a 16 kHz vocoder."""
+    """The model `checkpoint: tiny` names for the ltx2 family: older and plainer than the twins (no learnable
+    registers, no rope double precision, a 16 kHz vocoder); its scheduler is LTX-2's dev one (`pipeline()`)."""
     import torch
 
     models = _build(
