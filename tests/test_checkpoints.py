@@ -1,4 +1,5 @@
-"""Tests for ltx_flows.models.checkpoints: the tiny offline LTX-Video checkpoint and checkpoint resolution."""
+"""Tests for ltx_flows.models.checkpoints (the tiny offline LTX-Video checkpoint, checkpoint resolution) and
+ltx_flows.models.tiny_ltxv (what it is built of)."""
 
 import json
 import threading
@@ -115,10 +116,10 @@ def test_image_conditions(pipe):
 def test_ensure_is_a_noop_once_built(tiny_path, monkeypatch):
     mtime = (tiny_path / "model_index.json").stat().st_mtime_ns
 
-    def must_not_build(path):
+    def must_not_build(family, path):
         raise AssertionError("rebuilt an existing checkpoint")
 
-    monkeypatch.setattr(checkpoints, "build_tiny_ltxv", must_not_build)
+    monkeypatch.setattr(checkpoints, "build_tiny_checkpoint", must_not_build)
     assert ensure_tiny_checkpoint() == tiny_path
     assert resolve_checkpoint("tiny") == str(tiny_path)
     assert (tiny_path / "model_index.json").stat().st_mtime_ns == mtime
@@ -132,7 +133,7 @@ def test_resolve_checkpoint(monkeypatch, tmp_path):
 
 
 def fake_builder(calls, delay=0.0, fail=False):
-    def build(path: Path):
+    def build(family: str, path: Path):
         calls.append(path)
         path.mkdir(parents=True)
         (path / "vae").mkdir()
@@ -147,14 +148,14 @@ def fake_builder(calls, delay=0.0, fail=False):
 def test_crashed_build_leaves_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("LTX_FLOWS_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr(checkpoints, "build_tiny_ltxv", fake_builder(calls, fail=True))
+    monkeypatch.setattr(checkpoints, "build_tiny_checkpoint", fake_builder(calls, fail=True))
     with pytest.raises(RuntimeError, match="crashed"):
         ensure_tiny_checkpoint()
     folder = tmp_path / "checkpoints"
     assert not (folder / f"tiny-ltxv-v{TINY_LTXV_VERSION}").exists()
     assert not list(folder.glob(".tmp-*"))
     # The next call builds again instead of trusting a partial folder.
-    monkeypatch.setattr(checkpoints, "build_tiny_ltxv", fake_builder(calls))
+    monkeypatch.setattr(checkpoints, "build_tiny_checkpoint", fake_builder(calls))
     assert (ensure_tiny_checkpoint() / "model_index.json").is_file()
     assert len(calls) == 2
 
@@ -162,7 +163,7 @@ def test_crashed_build_leaves_nothing(monkeypatch, tmp_path):
 def test_concurrent_callers_build_once(monkeypatch, tmp_path):
     monkeypatch.setenv("LTX_FLOWS_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr(checkpoints, "build_tiny_ltxv", fake_builder(calls, delay=0.3))
+    monkeypatch.setattr(checkpoints, "build_tiny_checkpoint", fake_builder(calls, delay=0.3))
     results = []
     threads = [threading.Thread(target=lambda: results.append(ensure_tiny_checkpoint())) for _ in range(2)]
     for thread in threads:

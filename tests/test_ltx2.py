@@ -12,7 +12,8 @@ from safetensors import safe_open
 
 from ltx_flows.render import generate
 from ltx_flows.models import ltx2
-from ltx_flows.models.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, UPSAMPLER_FOLDER, ensure_tiny_checkpoint, resolve_lora
+from ltx_flows.models.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, ensure_tiny_checkpoint, resolve_lora
+from ltx_flows.models.twins import UPSAMPLER_FOLDER
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 

@@ -35,7 +35,7 @@ def _config(folder: Path) -> dict:
 def test_every_twin_has_the_structure_of_the_published_checkpoint(generation, tiny_cache):
     """Each pipeline repo of the twin, read back from disk: every component's class and structural keys are
     the published checkpoint's; the upsampler is where the real one is; sizes are shrunk."""
-    from ltx_flows.models.twins import ensure_twin
+    from ltx_flows.models.checkpoints import ensure_twin
 
     facts = GENERATIONS[generation]
     root = ensure_twin(generation)

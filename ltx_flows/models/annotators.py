@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import build_folder_once
+from ..storyboard.sources import model_source
 from .checkpoints import MODEL_LOAD_LOCK, cache_dir
 
 ANNOTATORS_ENV = "LTX_FLOWS_ANNOTATORS"
@@ -48,7 +49,7 @@ def annotators_source(checkpoint: str) -> str:
     configured = os.environ.get(ANNOTATORS_ENV)
     if configured:
         return configured
-    if checkpoint == "tiny":
+    if model_source(checkpoint).kind == "tiny":
         return str(ensure_tiny_annotators())
     return HUB_ANNOTATORS
 
@@ -58,8 +59,8 @@ def check_weights(kind: str, source: str) -> None:
     files = WEIGHT_FILES[kind]
     if not files:
         return
-    folder = Path(source).expanduser()
-    if folder.is_dir() or folder.is_absolute() or source.startswith((".", "~")):
+    folder = model_source(source).path
+    if folder is not None:  # a local folder
         missing = [name for name in files if not (folder / name).is_file()]
         if missing:
             raise FileNotFoundError(

@@ -12,12 +12,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..storyboard.sources import model_source
-from .annotators import ANNOTATORS_ENV, HUB_ANNOTATORS, WEIGHT_FILES
 from ..failures import describe
 from ..storyboard.generations import GENERATIONS
-from ..storyboard.presets import PRESETS, Preset
 from ..storyboard.models import ModelConfig, Storyboard, default_control_lora, default_upsampler
+from ..storyboard.presets import PRESETS, Preset
+from ..storyboard.sources import model_source
+from .annotators import ANNOTATORS_ENV, HUB_ANNOTATORS, WEIGHT_FILES, ensure_tiny_annotators
+from .checkpoints import ensure_twin
+from .twins import install_snapshot
 
 
 @dataclass
@@ -76,16 +78,17 @@ def storyboard_needs(storyboard: Storyboard) -> list[Need]:
     preset = PRESETS[model.preset] if model.preset else None
     generation = preset.generation if preset else None
     needs = [_checkpoint_need(model.checkpoint, preset)]
+    tiny = model_source(model.checkpoint).kind == "tiny"
     if model.two_pass:
         needs.append(_file_need(default_upsampler(model), "upsampler", generation))
-        if preset and preset.stage2_lora and model.checkpoint != "tiny":
+        if preset and preset.stage2_lora and not tiny:
             needs.append(_file_need(preset.stage2_lora, "stage-2 LoRA", generation))
     for shot in storyboard.shots:
         if shot.control is None:
             continue
         needs.append(_file_need(default_control_lora(model, shot.control), "IC-LoRA", generation))
         files = list(WEIGHT_FILES[shot.control.kind])
-        if files and model.checkpoint != "tiny" and not os.environ.get(ANNOTATORS_ENV):
+        if files and not tiny and not os.environ.get(ANNOTATORS_ENV):
             needs.append(Need(HUB_ANNOTATORS, f"{shot.control.kind} detector", files=files))
     return _merge(needs)
 
@@ -194,9 +197,6 @@ def _unreachable(error: Exception) -> bool:
 def install_tiny(needs: list[Need], hub_cache: Path) -> list[Fetched]:
     """Write the tiny twins of every need into `hub_cache` under the real repo ids (and tiny detector weights
     under lllyasviel/Annotators)."""
-    from .annotators import ensure_tiny_annotators
-    from .twins import ensure_twin, install_snapshot
-
     done = []
     for need in needs:
         if need.repo == HUB_ANNOTATORS:
