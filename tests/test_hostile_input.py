@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltx_flows.media.clips import write_clip
+from ltx_flows.media.write import write_clip
 from ltx_flows.storyboard.models import StoryboardError, load_storyboard
 
 HEAD = "version: 1\nname: s\n"

@@ -14,8 +14,10 @@ from html import escape
 from pathlib import Path
 
 from ..files import write_text_atomic
+from ..layout import FilmFolder
+from ..media.thumbnails import data_uri, filmstrip
 from ..plan.planner import RenderPlan
-from ..production.report import data_uri, filmstrip
+from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
 
 FILMSTRIP_FRAMES = 5
@@ -55,10 +57,6 @@ for (const video of document.querySelectorAll("video")) {
   });
 }
 """
-
-
-def review_path(film_dir: Path) -> Path:
-    return film_dir / "review.html"
 
 
 def _video(src: str, caption: str, css_class: str) -> str:
@@ -144,8 +142,6 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
             for r in shot.retakes
         )
         if retakes:
-            from ..render.retake import base_clip
-
             retakes = f'<p>Retakes, in order, on top of <a href="{escape(base_clip(shot))}">the shot as rendered</a>:</p><ol>{retakes}</ol>'
         parts += ['<div class="retakes" data-shot="' + escape(shot.id) + '">' + retakes + "</div>", "</article>"]
     parts += [
@@ -165,6 +161,6 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
 
 def write_review(plan: RenderPlan, manifest: dict, film_dir: Path) -> Path:
     """Write `review.html` atomically beside the film; returns its path."""
-    path = review_path(film_dir)
+    path = FilmFolder(film_dir).review
     write_text_atomic(review_html(plan, manifest, film_dir), path)
     return path

@@ -333,7 +333,7 @@ def _audio_problem(path: Path) -> str | None:
 
 
 def _image_or_video_problem(path: Path) -> str | None:
-    from ..media.clips import DamagedMediaError, decoded_frames
+    from ..media.read import DamagedMediaError, decoded_frames
 
     if _image_problem(path) is None:
         return None
