@@ -286,6 +286,7 @@ def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
         return f"{graph};[{output}]trim=start_frame=3,setpts=N[short]", "short", audio
 
     monkeypatch.setattr(stitching, "filter_graph", short_graph)
+    monkeypatch.setattr(smart_stitch, "filter_graph", short_graph)  # the windows around a crossfade
 
     with pytest.raises(RuntimeError, match="30 frames, expected 33"):
         stitch(clips, [Join("crossfade", 9)], tmp_path / "film.mp4", fps=24, crf=18)
