@@ -44,31 +44,7 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
     partial = partial_path(keep_suffix=True, path=out)
     partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        same_rate = all(abs(info.fps - fps) < 1e-6 for info in infos)
-        cuts_only = all(j.kind == "cut" for j in joins)
-        if len(clips) == 1 and same_rate:
-            logger.info("stitch: one clip, copying %s to %s", clips[0], out)
-            shutil.copyfile(clips[0], partial)
-        elif cuts_only and same_rate and len({copy_key(clip) for clip in clips}) == 1:
-            logger.info("stitch: %d clips, cuts only: concat demuxer, video stream copy", len(clips))
-            _concat_copy(clips, infos, fps, partial)
-        elif same_rate and len({copy_key(clip) for clip in clips}) == 1 and smart_stitch(
-            clips, infos, joins, fps, crf, partial
-        ):
-            logger.info("stitch: %d clips: crossfades re-encoded in GOP-aligned windows, the rest stream-copied", len(clips))
-        else:
-            graph, output, audio = filter_graph(infos, joins, fps)
-            logger.info("stitch: %d clips, re-encoding through a filter graph: %s", len(clips), graph)
-            # `-r` before `-i` reads every clip at the film's rate, one frame per
-            # 1/fps, whatever rate its file claims.
-            inputs = [arg for clip in clips for arg in ("-r", str(fps), "-i", str(clip))]
-            maps = ["-map", f"[{output}]"]
-            encode = options_to_args(x264_options(fps, crf))
-            if audio:
-                maps += ["-map", f"[{audio}]"]
-                encode += options_to_args(AAC_OPTIONS)
-            run_ffmpeg([*inputs, "-filter_complex", graph, *maps, *encode, str(partial)], partial)
-
+        _join(clips, infos, joins, fps, crf, partial, out)
         info = probe(partial)
         # Counted by decoding, not read from the header: a stream copy carries damaged packets through. The
         # film is the one place every clip's frames are decoded (a fresh clip's are only counted), so its
@@ -85,6 +61,37 @@ def stitch(clips: list[Path], joins: list[Join], out: Path, fps: int, crf: int =
         partial.unlink(missing_ok=True)
     return info
 
+
+def _join(clips: list[Path], infos: list[VideoInfo], joins: list[Join], fps: int, crf: int, partial: Path, out: Path) -> None:
+    """Write the joined clips to `partial`, the cheapest way their encodings allow."""
+    same_rate = all(abs(info.fps - fps) < 1e-6 for info in infos)
+    if len(clips) == 1 and same_rate:
+        logger.info("stitch: one clip, copying %s to %s", clips[0], out)
+        shutil.copyfile(clips[0], partial)
+        return
+    alike = same_rate and len({copy_key(clip) for clip in clips}) == 1
+    if alike and all(j.kind == "cut" for j in joins):
+        logger.info("stitch: %d clips, cuts only: concat demuxer, video stream copy", len(clips))
+        _concat_copy(clips, infos, fps, partial)
+    elif alike and smart_stitch(clips, infos, joins, fps, crf, partial):
+        logger.info("stitch: %d clips: crossfades re-encoded in GOP-aligned windows, the rest stream-copied", len(clips))
+    else:
+        _reencode(clips, infos, joins, fps, crf, partial)
+
+
+def _reencode(clips: list[Path], infos: list[VideoInfo], joins: list[Join], fps: int, crf: int, partial: Path) -> None:
+    """Every clip through one filter graph, encoded once."""
+    graph, output, audio = filter_graph(infos, joins, fps)
+    logger.info("stitch: %d clips, re-encoding through a filter graph: %s", len(clips), graph)
+    # `-r` before `-i` reads every clip at the film's rate, one frame per
+    # 1/fps, whatever rate its file claims.
+    inputs = [arg for clip in clips for arg in ("-r", str(fps), "-i", str(clip))]
+    maps = ["-map", f"[{output}]"]
+    encode = options_to_args(x264_options(fps, crf))
+    if audio:
+        maps += ["-map", f"[{audio}]"]
+        encode += options_to_args(AAC_OPTIONS)
+    run_ffmpeg([*inputs, "-filter_complex", graph, *maps, *encode, str(partial)], partial)
 
 def _validate_joins(clips: list[Path], joins: list[Join], infos: list[VideoInfo]) -> None:
     if not clips:
