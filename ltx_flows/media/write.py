@@ -11,7 +11,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-import ffmpeg
+import ffmpeg  # ffmpeg-python, which builds the writer's command line (not our .ffmpeg)
 import numpy as np
 
 from ..files import partial_path
