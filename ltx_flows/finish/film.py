@@ -21,6 +21,7 @@ from ..render.cache import cached_record, invalidate_film, restore_kept
 from .manifest import build_manifest
 from .review import write_review
 
+
 @dataclass(frozen=True)
 class Finished:
     """A storyboard's finished film: what `render-batch` reports for it."""
