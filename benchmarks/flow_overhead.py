@@ -109,7 +109,7 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
 def bare_loop(board: Path, out: Path) -> dict:
     """The same generation calls and encoding as the flow's shots, with nothing around them."""
     from ltx_flows.render import generate
-    from ltx_flows.media.clips import write_clip
+    from ltx_flows.media.write import write_clip
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
 

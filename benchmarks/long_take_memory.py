@@ -63,7 +63,7 @@ def peak_mib(usage: resource.struct_rusage) -> float:
 def render_one(board: Path, out: Path, load_only: bool) -> None:
     """In the child process: render the take (or only load the model) and print what it cost."""
     from ltx_flows.render.generate import load_pipeline, render_shot
-    from ltx_flows.media.clips import probe
+    from ltx_flows.media.read import probe
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
 

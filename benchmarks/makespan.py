@@ -82,7 +82,7 @@ def install_stand_in(clips: str, scale: float) -> None:
 def make_clips(folder: Path, lengths: set[int]) -> None:
     import numpy as np
 
-    from ltx_flows.media.clips import write_clip
+    from ltx_flows.media.write import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     for frames in sorted(lengths):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx_flows.media.clips import read_frames, write_clip
+from ltx_flows.media.read import read_frames
+from ltx_flows.media.write import write_clip
 
 
 def best_of(repeat: int, step) -> tuple[float, object]:

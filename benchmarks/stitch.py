@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ltx_flows.media.clips import Audio, Join, probe, stitch, write_clip
+from ltx_flows.media.read import probe
+from ltx_flows.media.audio import Audio
+from ltx_flows.media.write import write_clip
+from ltx_flows.media.joins import Join
+from ltx_flows.media.stitch import stitch
 
 
 def make_clips(folder: Path, count: int, frames: int, width: int, height: int, fps: int, sound: bool) -> list[Path]:

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ltx_flows.media.clips import _run_ffmpeg, write_clip
+from ltx_flows.media.ffmpeg import run_ffmpeg as _run_ffmpeg
+from ltx_flows.media.write import write_clip
 
 FPS, SECONDS, WIDTH, HEIGHT = 12, 2, 256, 160
 

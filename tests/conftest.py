@@ -76,7 +76,7 @@ def reference_media(workspace):
     import imageio_ffmpeg
     import numpy as np
 
-    from ltx_flows.media.clips import write_clip
+    from ltx_flows.media.write import write_clip
 
     (workspace / "controls").mkdir()
     frames = np.zeros((12, 96, 128, 3), np.uint8)

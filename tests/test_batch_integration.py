@@ -16,7 +16,7 @@ from ltx_flows.production import flow
 from ltx_flows.render import generate
 from ltx_flows.production.batch import BatchFailed
 from ltx_flows.plan.memory import MemorySettings
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 from ltx_flows.files import file_sha256
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 
 from .conftest import REPO
 

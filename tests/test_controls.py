@@ -9,7 +9,7 @@ from ltx_flows.models import annotators
 from ltx_flows.render import controls
 from ltx_flows.models.annotators import ANNOTATORS_ENV, build_tiny_annotators
 from ltx_flows.render.controls import check_controls, control_frames, ensure_control_video, source_indices
-from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 

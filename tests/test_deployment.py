@@ -20,7 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 
 from .conftest import REPO
 
@@ -299,7 +299,8 @@ def test_the_ui_on_another_port_reaches_the_api_and_shows_each_shots_outcome(tmp
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from ltx_flows.plan.planner import plan_storyboard
-    from ltx_flows.production.report import ShotOutcome, data_uri, storyboard_markdown
+    from ltx_flows.media.thumbnails import data_uri
+    from ltx_flows.production.report import ShotOutcome, storyboard_markdown
     from ltx_flows.storyboard.loading import load_storyboard
 
     commands = {doc: documented_server_command((REPO / doc).read_text()) for doc in ("README.md", "docs/production.md")}

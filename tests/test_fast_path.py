@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 from ltx_flows.files import file_sha256
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard

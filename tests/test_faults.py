@@ -128,7 +128,9 @@ def test_a_film_that_does_not_decode_is_never_reported_done(prefect_server, tiny
 def test_stitching_refuses_a_clip_that_does_not_decode(tmp_path):
     """A stream copy carries damaged packets through and the header still counts every frame:
     the film is counted by decoding and never renamed into place."""
-    from ltx_flows.media.clips import Join, stitch, write_clip
+    from ltx_flows.media.write import write_clip
+    from ltx_flows.media.joins import Join
+    from ltx_flows.media.stitch import stitch
 
     rng = np.random.default_rng(0)
     clips = [write_clip(rng.integers(0, 256, (25, 64, 96, 3), dtype=np.uint8), tmp_path / f"{i}.mp4", fps=24)
@@ -248,7 +250,7 @@ def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, wr
 
 
 def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
-    from ltx_flows.media.clips import ClipWriter
+    from ltx_flows.media.write import ClipWriter
 
     frames = np.random.default_rng(0).integers(0, 256, (9, 64, 96, 3), dtype=np.uint8)
     path = tmp_path / "clip.mp4"
@@ -261,7 +263,7 @@ def test_two_writers_of_one_clip_path_use_their_own_partial_files(tmp_path):
 
 def test_ffmpeg_runs_in_its_own_process_group(tmp_path):
     """A terminal's Ctrl-C goes to its foreground process group: ffmpeg must not be in ours."""
-    from ltx_flows.media.clips import ClipWriter
+    from ltx_flows.media.write import ClipWriter
 
     with ClipWriter(tmp_path / "clip.mp4", 96, 64, 24) as writer:
         assert os.getpgid(writer._process.pid) != os.getpgid(0)
@@ -439,16 +441,14 @@ def test_leftovers_of_every_partial_name_are_removed_and_nothing_else(tmp_path):
     """A render killed mid-stitch leaves the files derived from its partial's name (a smart stitch's windows
     and sound, a concat list, a clip's raw sound); the next writer of the film removes exactly those."""
     from ltx_flows.production.lock import film_lock
-    from ltx_flows.media.clips import _partial_path
-
-    from ltx_flows.files import write_array_atomic
+    from ltx_flows.files import partial_path, write_array_atomic
 
     film_dir = tmp_path / "film"
     (film_dir / "shots").mkdir(parents=True)
     (film_dir / "segments" / "walk").mkdir(parents=True)
-    partial = _partial_path(film_dir / "film.mp4")
-    clip_partial = _partial_path(film_dir / "shots" / "a.mp4")
-    segment_partial = _partial_path(film_dir / "segments" / "walk" / "00-0123456789abcdef.mp4")
+    partial = partial_path(keep_suffix=True, path=film_dir / "film.mp4")
+    clip_partial = partial_path(keep_suffix=True, path=film_dir / "shots" / "a.mp4")
+    segment_partial = partial_path(keep_suffix=True, path=film_dir / "segments" / "walk" / "00-0123456789abcdef.mp4")
     # The name an atomic array write (a segment's sound) gives its partial file, as a killed writer leaves it.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("os.replace", lambda *_: None)

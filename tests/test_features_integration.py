@@ -9,7 +9,7 @@ import pytest
 
 from ltx_flows.render import generate
 from ltx_flows.models.annotators import ANNOTATORS_ENV
-from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 

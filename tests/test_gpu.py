@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ltx_flows.render import generate
-from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 
@@ -43,7 +43,7 @@ def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
 
 def test_cuda_long_take(tiny_cache, write_storyboard, workspace):
     """A 3-segment take in bfloat16: the tail condition and keyframes go through the GPU path."""
-    from ltx_flows.media.clips import read_frames
+    from ltx_flows.media.read import read_frames
 
     path = write_storyboard(
         BOARD.format(dtype="bfloat16", offload="false", tiling="false").replace(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltx_flows.media.clips import write_clip
+from ltx_flows.media.write import write_clip
 from ltx_flows.storyboard.loading import load_storyboard
 from ltx_flows.storyboard.problems import StoryboardError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ltx_flows.storyboard.frames import derive_seed, split_take
-from ltx_flows.media.clips import write_clip
+from ltx_flows.media.write import write_clip
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import colour_stats, crossfade, match_colour, seam_scores
 from ltx_flows.storyboard.loading import load_storyboard

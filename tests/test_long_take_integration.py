@@ -12,7 +12,7 @@ import pytest
 from diffusers import LTXConditionPipeline
 
 from ltx_flows.render import generate
-from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 

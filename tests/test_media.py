@@ -1,4 +1,4 @@
-"""Integration tests for ltx_flows.media.clips with the real ffmpeg binary (a few seconds)."""
+"""Integration tests for ltx_flows.media (writing, reading, stitching, sound) with the real ffmpeg binary (a few seconds)."""
 
 import subprocess
 
@@ -6,8 +6,13 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows.media import clips as media
-from ltx_flows.media.clips import ClipWriter, Join, probe, read_frames, stitch, write_clip
+from ltx_flows.media import smart_stitch, stitch as stitching, write
+from ltx_flows.media.audio import AUDIO_RATE, Audio, lay_audio_bed
+from ltx_flows.media.ffmpeg import run_ffmpeg
+from ltx_flows.media.joins import Join
+from ltx_flows.media.read import DamagedMediaError, VideoInfo, decoded_frames, frames_at, muxed_frames, probe, read_frames
+from ltx_flows.media.stitch import stitch
+from ltx_flows.media.write import ClipWriter, write_clip
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +52,7 @@ def test_write_clip_probes_exactly(tmp_path, fps):
     path = write_clip(make_frames(17), tmp_path / "clip.mp4", fps=fps, crf=18)
 
     assert path == tmp_path / "clip.mp4"
-    assert probe(path) == media.VideoInfo(
+    assert probe(path) == VideoInfo(
         frames=17, fps=float(fps), width=WIDTH, height=HEIGHT, duration=17 / fps, has_audio=False
     )
     # Only the finished clip is left: no partial file next to it.
@@ -81,7 +86,7 @@ def test_read_frames_round_trips(tmp_path):
 
 
 def test_frame_readers_give_what_pyav_gives_frame_by_frame(tmp_path):
-    """The kept reformatter (media._rgb_converter) converts exactly as a fresh one per frame does, across clips
+    """The kept reformatter (read._rgb_converter) converts exactly as a fresh one per frame does, across clips
     of two sizes; frames_at gives the frames at those indices; muxed_frames counts the frames written."""
     small = write_clip(make_frames(13, color=GREEN), tmp_path / "small.mp4", fps=24, crf=18)
     large = write_clip(make_frames(9, color=BLUE, height=128, width=160), tmp_path / "large.mp4", fps=24, crf=18)
@@ -89,22 +94,22 @@ def test_frame_readers_give_what_pyav_gives_frame_by_frame(tmp_path):
         with av.open(str(path)) as container:
             expected = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
         assert np.array_equal(read_frames(path), expected)
-        assert np.array_equal(np.stack(media.frames_at(path, [count - 1, 0, 5])), expected[[0, 5, count - 1]])
-        assert media.muxed_frames(path) == count
-    assert len(media.frames_at(small, [12, 40])) == 1  # past the end: left out
+        assert np.array_equal(np.stack(frames_at(path, [count - 1, 0, 5])), expected[[0, 5, count - 1]])
+        assert muxed_frames(path) == count
+    assert len(frames_at(small, [12, 40])) == 1  # past the end: left out
 
 
 def test_a_threaded_decode_counts_like_one_thread_and_fails_on_damage(tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, (30, HEIGHT, WIDTH, 3), dtype=np.uint8)
     path = write_clip(noise, tmp_path / "clip.mp4", fps=24, crf=18)
-    assert media.decoded_frames(path, threads=2) == media.decoded_frames(path) == 30
+    assert decoded_frames(path, threads=2) == decoded_frames(path) == 30
     data = bytearray(path.read_bytes())
     for offset in range(len(data) // 2, len(data) - 64, 211):  # damaged in place in its second half
         data[offset] ^= 0xFF
     path.write_bytes(bytes(data))
     for threads in (1, 2):
-        with pytest.raises(media.DamagedMediaError, match="does not decode"):
-            media.decoded_frames(path, threads=threads)
+        with pytest.raises(DamagedMediaError, match="does not decode"):
+            decoded_frames(path, threads=threads)
 
 
 def test_exception_inside_writer_leaves_nothing(tmp_path):
@@ -130,8 +135,8 @@ def test_exception_keeps_an_existing_clip(tmp_path):
 
 
 def test_ffmpeg_failure_raises_with_its_stderr(tmp_path, monkeypatch):
-    real_options = media._x264_options
-    monkeypatch.setattr(media, "_x264_options", lambda fps, crf: {**real_options(fps, crf), "preset": "bogus"})
+    real_options = write.x264_options
+    monkeypatch.setattr(write, "x264_options", lambda fps, crf: {**real_options(fps, crf), "preset": "bogus"})
 
     with pytest.raises(RuntimeError, match="ffmpeg said:\n(.|\n)*preset"):
         with ClipWriter(tmp_path / "clip.mp4", width=WIDTH, height=HEIGHT, fps=24, crf=18) as writer:
@@ -274,13 +279,14 @@ def test_stitch_single_clip_is_a_copy(tmp_path):
 
 def test_stitch_checks_the_frame_count(tmp_path, monkeypatch):
     clips = write_clips(tmp_path, [25, 17], fps=24)
-    real_graph = media._filter_graph
+    real_graph = stitching.filter_graph
 
     def short_graph(infos, joins, fps, **options):
         graph, output, audio = real_graph(infos, joins, fps, **options)
         return f"{graph};[{output}]trim=start_frame=3,setpts=N[short]", "short", audio
 
-    monkeypatch.setattr(media, "_filter_graph", short_graph)
+    monkeypatch.setattr(stitching, "filter_graph", short_graph)
+    monkeypatch.setattr(smart_stitch, "filter_graph", short_graph)  # the windows around a crossfade
 
     with pytest.raises(RuntimeError, match="30 frames, expected 33"):
         stitch(clips, [Join("crossfade", 9)], tmp_path / "film.mp4", fps=24, crf=18)
@@ -327,7 +333,7 @@ def assert_same_frames(film: np.ndarray, reference: np.ndarray) -> None:
 def whole_film(monkeypatch, clips, joins, out, fps=24):
     """The same stitch through the one-graph full re-encode (the smart path switched off)."""
     with monkeypatch.context() as patch:
-        patch.setattr(media, "_smart_stitch", lambda *args: False)
+        patch.setattr(stitching, "smart_stitch", lambda *args: False)
         return stitch(clips, joins, out, fps=fps, crf=18)
 
 
@@ -336,7 +342,7 @@ def test_crossfades_reencode_only_gop_aligned_windows_and_copy_the_rest(tmp_path
     clips = [write_clip(noisy(n, color, i), tmp_path / f"clip{i}.mp4", fps=24, crf=18, audio=tone(n / 24, hz=300 + 200 * i))
              for i, (n, color) in enumerate(zip(lengths, (RED, GREEN, BLUE)))]
     joins = [Join("crossfade", k) for k in fades]
-    keys = [media._keyframes(clip, 24) for clip in clips]
+    keys = [smart_stitch._keyframes(clip, 24) for clip in clips]
     assert keys[0] == [0, 12, 24, 36, 48]  # a keyframe every half second
 
     info = stitch(clips, joins, tmp_path / "film.mp4", fps=24, crf=18)
@@ -368,9 +374,9 @@ def test_a_clip_too_short_for_a_whole_gop_between_its_fades_is_reencoded_whole(t
     clips = [write_clip(noisy(n, color, i), tmp_path / f"clip{i}.mp4", fps=24, crf=18)
              for i, (n, color) in enumerate(zip(lengths, (RED, GREEN, BLUE)))]
     joins = [Join("crossfade", k) for k in fades]
-    pieces = media._smart_pieces([probe(c) for c in clips], joins, [media._keyframes(c, 24) for c in clips])
+    pieces = smart_stitch._smart_pieces([probe(c) for c in clips], joins, [smart_stitch._keyframes(c, 24) for c in clips])
     assert [type(p).__name__ for p in pieces] == ["_Span", "_Window", "_Span"]
-    assert pieces[1].spans == [media._Span(0, 24, 37), media._Span(1, 0, 21), media._Span(2, 0, 12)]
+    assert pieces[1].spans == [smart_stitch._Span(0, 24, 37), smart_stitch._Span(1, 0, 21), smart_stitch._Span(2, 0, 12)]
 
     info = stitch(clips, joins, tmp_path / "film.mp4", fps=24, crf=18)
     whole = whole_film(monkeypatch, clips, joins, tmp_path / "whole.mp4")
@@ -384,10 +390,10 @@ def test_a_clip_too_short_for_a_whole_gop_between_its_fades_is_reencoded_whole(t
 # --- sound -----------------------------------------------------------------------------
 
 
-def tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> media.Audio:
+def tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> Audio:
     t = np.arange(round(seconds * rate)) / rate
     wave = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-    return media.Audio(np.stack([wave, wave]), rate)
+    return Audio(np.stack([wave, wave]), rate)
 
 
 def decoded_sound(path) -> np.ndarray:
@@ -398,7 +404,7 @@ def decoded_sound(path) -> np.ndarray:
 
 
 def loudness(samples: np.ndarray, start_s: float, end_s: float) -> float:
-    part = samples[round(start_s * media.AUDIO_RATE) : round(end_s * media.AUDIO_RATE)]
+    part = samples[round(start_s * AUDIO_RATE) : round(end_s * AUDIO_RATE)]
     return float(np.sqrt(np.mean(part**2)))
 
 
@@ -418,7 +424,7 @@ def test_clip_sound_is_cut_or_padded_to_the_video(tmp_path, seconds):
 def test_stitch_carries_sound_in_sync_through_cuts_and_crossfades(tmp_path, joins):
     # Tone, silence, tone: the silent clip's stretch of the film must be silent, exactly where its frames are.
     lengths = [25, 49, 25]
-    sounds = [tone(2.0), media.Audio.silence(), tone(2.0, hz=660)]
+    sounds = [tone(2.0), Audio.silence(), tone(2.0, hz=660)]
     clips = [
         write_clip(solid(n, color), tmp_path / f"clip{i}.mp4", fps=24, audio=sound)
         for i, (n, color, sound) in enumerate(zip(lengths, (RED, GREEN, BLUE), sounds))
@@ -451,10 +457,10 @@ def test_stitch_refuses_clips_with_and_without_sound(tmp_path):
 def test_music_bed_goes_under_the_film_cut_and_faded_at_its_end(tmp_path, bed_seconds):
     film = write_clip(make_frames(97), tmp_path / "film.mp4", fps=24)  # 4.04 s
     bed = tmp_path / "bed.wav"
-    media._run_ffmpeg(["-f", "lavfi", "-i", f"sine=frequency=440:duration={bed_seconds}", "-filter:a", "volume=4", str(bed)], bed)
+    run_ffmpeg(["-f", "lavfi", "-i", f"sine=frequency=440:duration={bed_seconds}", "-filter:a", "volume=4", str(bed)], bed)
     video_packets = packets(film)
 
-    info = media.lay_audio_bed(film, bed, fade_seconds=1.0)
+    info = lay_audio_bed(film, bed, fade_seconds=1.0)
 
     assert info.frames == 97 and info.audio_duration == pytest.approx(97 / 24, abs=1e-6)
     assert packets(film) == video_packets  # the picture is copied, not re-encoded
@@ -473,7 +479,7 @@ def test_a_clip_cut_with_stream_copy_is_counted_by_decoding_and_accepted(tmp_pat
     frames are counted by decoding (honouring the edit list), validation accepts it as a control source, and the
     control reads exactly the frames a player shows. Real ffmpeg, real files."""
     from ltx_flows.render.controls import source_frames
-    from ltx_flows.media.clips import DamagedMediaError, decoded_frames, ffmpeg_exe
+    from ltx_flows.media.ffmpeg import ffmpeg_exe
     from ltx_flows.storyboard.loading import load_storyboard
 
     frames = np.random.default_rng(1).integers(0, 256, (72, 128, 128, 3), dtype=np.uint8)

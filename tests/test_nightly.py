@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 
 from .conftest import REPO
 from .test_deployment import prefect, start_server, stop, studio  # noqa: F401 (studio is a fixture)

@@ -13,7 +13,7 @@ import sys
 import av
 import pytest
 
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 from ltx_flows.storyboard.presets import PRESETS
 
 from .conftest import REPO

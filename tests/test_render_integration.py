@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ltx_flows.render import generate
-from ltx_flows.media.clips import probe, read_frames
+from ltx_flows.media.read import probe, read_frames
 
 pytestmark = pytest.mark.integration
 

@@ -59,8 +59,9 @@ def test_filmstrips_come_from_keyframes_and_match_a_full_decode(tmp_path):
     clip has one), the clip is decoded frame by frame."""
     import numpy as np
 
-    from ltx_flows.media.clips import iter_keyframes, write_clip
-    from ltx_flows.production.report import filmstrip
+    from ltx_flows.media.read import iter_keyframes
+    from ltx_flows.media.write import write_clip
+    from ltx_flows.media.thumbnails import filmstrip
 
     # Each frame a different shade, so a wrong frame in the strip shows.
     frames = np.stack([np.full((64, 96, 3), 5 * i, dtype=np.uint8) for i in range(49)])

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ltx_flows.storyboard.frames import RETAKE_BLEND_FRAMES, RETAKE_CONTEXT_FRAMES, retake_layout
-from ltx_flows.media.clips import Audio
+from ltx_flows.media.audio import Audio
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.retake import splice_sound, splice_window
 from ltx_flows.storyboard.loading import load_storyboard

@@ -18,7 +18,8 @@ from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
 from ltx_flows.render import generate
 from ltx_flows.render.cache import audio_latents_path, render_shot_cached
-from ltx_flows.media.clips import probe, read_audio, read_frames
+from ltx_flows.media.read import probe, read_frames
+from ltx_flows.media.audio import read_audio
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.retake import base_clip
 from ltx_flows.storyboard.loading import load_storyboard

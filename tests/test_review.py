@@ -11,10 +11,11 @@ import numpy as np
 from PIL import Image
 
 from ltx_flows.finish.manifest import build_manifest
-from ltx_flows.media.clips import write_clip
+from ltx_flows.media.write import write_clip
 from ltx_flows.plan.planner import plan_storyboard
-from ltx_flows.finish.review import review_path, write_review
-from ltx_flows.finish.stitch import stitch_film
+from ltx_flows.finish.review import write_review
+from ltx_flows.finish.film import stitch_film
+from ltx_flows.layout import FilmFolder
 from ltx_flows.storyboard.loading import load_storyboard
 
 BOARD = """
@@ -61,7 +62,7 @@ def test_review_page_plays_the_film_and_every_shot_in_chromium(write_storyboard,
     info = stitch_film(plan, film_dir)
     manifest = build_manifest(plan, film_dir, film_dir / "review-me.mp4", info, renders)
     page = write_review(plan, manifest, film_dir)
-    assert page == review_path(film_dir) and not list(film_dir.glob(".*partial"))
+    assert page == FilmFolder(film_dir).review and not list(film_dir.glob(".*partial"))
 
     html = page.read_text()
     assert "http://" not in html and "https://" not in html  # no CDN: it works offline

@@ -12,7 +12,7 @@ from distributed import Client
 
 from ltx_flows.production import flow
 from ltx_flows.production.slots import SCHEDULER_ENV, local_gpu_cluster
-from ltx_flows.media.clips import probe
+from ltx_flows.media.read import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,7 +13,8 @@ import pytest
 
 from ltx_flows.render import generate
 from ltx_flows.models import ltx2
-from ltx_flows.media.clips import probe, read_audio
+from ltx_flows.media.read import probe
+from ltx_flows.media.audio import read_audio
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import SOUND_SEAM_OK
 from ltx_flows.storyboard.loading import load_storyboard

@@ -1,4 +1,5 @@
-"""Finishing a storyboard: which shots still need a render, and the film and manifest once every clip is there.
+"""Finishing a storyboard: which shots still need a render, and the film (stitched from every shot's clip,
+a music bed under it) and manifest once every clip is there.
 
 Plain functions (no Prefect, no torch), shared by the flow and by the command line's fast path:
 a re-run where every clip is cached checks the cache, stitches only if the film no longer
@@ -9,13 +10,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..render.cache import cached_record, invalidate_film, restore_kept
 from ..files import file_sha256, write_json_atomic
-from .manifest import build_manifest, manifest_path
-from ..media.clips import VideoInfo, probe
+from ..layout import FilmFolder
+from ..media.audio import lay_audio_bed
+from ..media.joins import Join
+from ..media.read import VideoInfo, probe
+from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
-from .review import review_path, write_review
-from .stitch import film_path, stitch_film
+from ..render.cache import cached_record, invalidate_film, restore_kept
+from .manifest import build_manifest
+from .review import write_review
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,29 @@ def _film_matches_plan(plan: RenderPlan, film: Path, manifest_file: Path) -> boo
         return False
 
 
+def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
+    """Join every shot's clip with its planned transition; checks the film has the planned frame count.
+
+    With `output.audio` a music bed, the bed then goes under the whole film.
+    """
+    clips = [film_dir / shot.clip for shot in plan.shots]
+    joins = [Join(kind=shot.transition, frames=shot.crossfade_frames) for shot in plan.shots[:-1]]
+    film = FilmFolder(film_dir).film(plan.name)
+    info = stitch(clips, joins, film, fps=plan.output.fps, crf=plan.output.crf)
+    if info.frames != plan.film_frames:
+        raise RuntimeError(f"the film has {info.frames} frames but the plan expects {plan.film_frames}")
+    if plan.audio_bed is not None:
+        info = lay_audio_bed(film, plan.audio_bed)
+    return info
+
+
 def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]) -> Finished:
     """Stitch the film from every shot's clip (unless the film on disk already matches) and write the manifest.
 
     `renders` maps every shot id to its cache record, as the shot cache returned it.
     """
-    film, manifest_file = film_path(plan, film_dir), manifest_path(film_dir)
+    folder = FilmFolder(film_dir)
+    film, manifest_file = folder.film(plan.name), folder.manifest
     stitched = not _film_matches_plan(plan, film, manifest_file)
     if stitched:
         # An earlier film and manifest no longer describe this storyboard: nothing may claim
@@ -96,7 +117,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     manifest = build_manifest(plan, film_dir, film, info, renders)
     # Before the manifest, which marks the render complete. A kept film keeps its page: the page decodes
     # every clip for its filmstrips, which an unchanged re-run must not pay for.
-    review = review_path(film_dir)
+    review = folder.review
     if stitched or not review.is_file():
         write_review(plan, manifest, film_dir)
     write_json_atomic(manifest, manifest_file)

@@ -5,9 +5,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-
-from ..media.clips import VideoInfo
 from ..files import file_sha256
+from ..media.read import VideoInfo
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.seams import seam_scores, sound_seam_scores
 
@@ -128,7 +127,3 @@ def _long_take(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict:
         ],
         "seams": seams,
     }
-
-
-def manifest_path(film_dir: Path) -> Path:
-    return film_dir / "manifest.json"

@@ -14,8 +14,10 @@ from html import escape
 from pathlib import Path
 
 from ..files import write_text_atomic
-from ..plan.planner import RenderPlan
-from ..production.report import data_uri, filmstrip
+from ..layout import FilmFolder
+from ..media.thumbnails import data_uri, filmstrip
+from ..plan.planner import RenderPlan, ShotPlan
+from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
 
 FILMSTRIP_FRAMES = 5
@@ -55,10 +57,6 @@ for (const video of document.querySelectorAll("video")) {
   });
 }
 """
-
-
-def review_path(film_dir: Path) -> Path:
-    return film_dir / "review.html"
 
 
 def _video(src: str, caption: str, css_class: str) -> str:
@@ -113,41 +111,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         '<section id="shots"><h2>Shots</h2>',
     ]
     for shot, strip in zip(plan.shots, strips):
-        facts = shots[shot.id]
-        status = facts["status"]
-        when = (f"rendered in {facts['render_seconds']:.1f} s" if status == "rendered"
-                else f"reused (rendered {facts['rendered_at']})")
-        media = [_video(shot.clip, f"shot {shot.id}", "shot-video")]
-        if facts.get("control"):
-            control = facts["control"]
-            media.append(_video(control["video"], f"{control['kind']} control driving {shot.id}", "control-video"))
-        join = ("the last shot" if shot is plan.shots[-1]
-                else f"crossfade of {shot.crossfade_frames} frames into the next shot" if shot.transition == "crossfade"
-                else "cut to the next shot")
-        parts += [
-            f'<article class="shot" id="shot-{escape(shot.id)}">',
-            f"<h3>{escape(shot.id)}</h3>",
-            f'<p class="prompt">{escape(shot.prompt)}</p>',
-            f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
-            f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
-            strip,
-            f'<div class="media">{"".join(media)}</div>',
-        ]
-        if facts.get("segments"):
-            seams = facts.get("seams") or []
-            parts += [f"<p>Long take: {len(facts['segments'])} segments sharing {facts['overlap']} frames at each join.</p>",
-                      _seams(seams) if seams else ""]
-        # Retakes: each window, and the shot as it was before them (kept in the retakes cache) to compare with.
-        retakes = "".join(
-            f"<li>frames {r.start}-{r.end - 1}: {escape(r.prompt)} (seed {r.seed}"
-            f"{', sound regenerated' if r.sound else ''}) · <a href=\"{escape(r.cache)}\">after this retake</a></li>"
-            for r in shot.retakes
-        )
-        if retakes:
-            from ..render.retake import base_clip
-
-            retakes = f'<p>Retakes, in order, on top of <a href="{escape(base_clip(shot))}">the shot as rendered</a>:</p><ol>{retakes}</ol>'
-        parts += ['<div class="retakes" data-shot="' + escape(shot.id) + '">' + retakes + "</div>", "</article>"]
+        parts += _shot(plan, shot, shots[shot.id], strip)
     parts += [
         "</section>",
         '<section id="manifest"><h2>Manifest</h2>',
@@ -163,8 +127,48 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str]:
+    """A shot's article: its prompt and facts (`facts`: the manifest's), filmstrip, videos, seams and retakes."""
+    status = facts["status"]
+    when = (f"rendered in {facts['render_seconds']:.1f} s" if status == "rendered"
+            else f"reused (rendered {facts['rendered_at']})")
+    media = [_video(shot.clip, f"shot {shot.id}", "shot-video")]
+    if facts.get("control"):
+        control = facts["control"]
+        media.append(_video(control["video"], f"{control['kind']} control driving {shot.id}", "control-video"))
+    join = ("the last shot" if shot is plan.shots[-1]
+            else f"crossfade of {shot.crossfade_frames} frames into the next shot" if shot.transition == "crossfade"
+            else "cut to the next shot")
+    parts = [
+        f'<article class="shot" id="shot-{escape(shot.id)}">',
+        f"<h3>{escape(shot.id)}</h3>",
+        f'<p class="prompt">{escape(shot.prompt)}</p>',
+        f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
+        f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
+        strip,
+        f'<div class="media">{"".join(media)}</div>',
+    ]
+    if facts.get("segments"):
+        seams = facts.get("seams") or []
+        parts += [f"<p>Long take: {len(facts['segments'])} segments sharing {facts['overlap']} frames at each join.</p>",
+                  _seams(seams) if seams else ""]
+    return parts + ['<div class="retakes" data-shot="' + escape(shot.id) + '">' + _retakes(shot) + "</div>", "</article>"]
+
+
+def _retakes(shot: ShotPlan) -> str:
+    """Each retake's window, and the shot as it was before them (kept in the retakes cache) to compare with."""
+    retakes = "".join(
+        f"<li>frames {r.start}-{r.end - 1}: {escape(r.prompt)} (seed {r.seed}"
+        f"{', sound regenerated' if r.sound else ''}) · <a href=\"{escape(r.cache)}\">after this retake</a></li>"
+        for r in shot.retakes
+    )
+    if retakes:
+        retakes = f'<p>Retakes, in order, on top of <a href="{escape(base_clip(shot))}">the shot as rendered</a>:</p><ol>{retakes}</ol>'
+    return retakes
+
+
 def write_review(plan: RenderPlan, manifest: dict, film_dir: Path) -> Path:
     """Write `review.html` atomically beside the film; returns its path."""
-    path = review_path(film_dir)
+    path = FilmFolder(film_dir).review
     write_text_atomic(review_html(plan, manifest, film_dir), path)
     return path

@@ -40,7 +40,8 @@ from PIL import Image
 
 from .checkpoints import MODEL_LOAD_LOCK
 from .ltxv import Held, Tail, step_callback
-from ..media.clips import Audio, fit_image
+from ..media.read import fit_image
+from ..media.audio import Audio
 from ..plan.planner import ShotPlan
 from ..plan.recipes import PipelineCall
 

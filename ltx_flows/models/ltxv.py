@@ -14,7 +14,7 @@ from diffusers import LTXConditionPipeline, LTXLatentUpsamplePipeline
 from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
-from ..media.clips import fit_image
+from ..media.read import fit_image
 from ..plan.planner import ShotPlan
 from ..plan.recipes import PipelineCall
 

@@ -1,26 +1,18 @@
-"""What a producer reads about a render: the text of the Prefect artifacts, and shot filmstrips.
+"""What a producer reads about a render: the text of the Prefect artifacts.
 
-Prefect-free: flow.py hands these strings and rows to Prefect's artifact functions, and the
-review page (`review.py`) uses the same filmstrips.
+Prefect-free: flow.py hands these strings and rows to Prefect's artifact functions. A shot's picture
+is media/thumbnails.py's, like the review page's filmstrips.
 """
 
-import base64
 import functools
-import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image
-
-from ..media.clips import frames_at, iter_keyframes, keyframe_interval
+from ..media.thumbnails import thumbnail as clip_thumbnail
 from ..plan.planner import RenderPlan, ShotPlan
 
-# Inline images keep a markdown artifact self-contained (the UI cannot reach the render folder);
-# small JPEGs keep it a few kilobytes per shot.
-THUMBNAIL_WIDTH = 160
-JPEG_QUALITY = 70
 # Table cells are one line: a long value is cut here (the full text is in the logs and manifest).
 CELL_CHARS = 160
 # A failure's reason is what its reader acts on: our own reasons say what failed and what to do within their
@@ -128,57 +120,9 @@ def batch_failure(failed: dict[str, str], total: int) -> str:
     return f"{len(failed)} of {total} storyboards failed ({reasons})"
 
 
-def filmstrip(clip: Path, frames: int, count: int = 1, width: int = THUMBNAIL_WIDTH, fps: float | None = None) -> bytes:
-    """`count` frames spread over the clip, side by side, each `width` pixels wide, as a JPEG.
-
-    With the clip's `fps`, each picture is the keyframe nearest the frame it stands for, so the clip is not
-    decoded whole (a review page of a long film would otherwise decode every frame of it); a clip with
-    too few keyframes for `count` distinct pictures is decoded frame by frame.
-    """
-    wanted = sorted({round(i * (frames - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {frames // 2})
-    # A clip too short for that many keyframes goes straight to decoding frame by frame.
-    enough_keyframes = fps and -(-frames // keyframe_interval(round(fps))) >= len(wanted)
-    picked = _nearest_keyframes(clip, wanted, fps) if enough_keyframes else None
-    if picked is None:
-        picked = [Image.fromarray(frame) for frame in frames_at(clip, wanted)]
-    if not picked:
-        raise ValueError(f"{clip} has no frames")
-    height = max(1, round(picked[0].height * width / picked[0].width))
-    strip = Image.new("RGB", (width * len(picked), height))
-    for i, image in enumerate(picked):
-        strip.paste(image.resize((width, height)), (i * width, 0))
-    buffer = io.BytesIO()
-    strip.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
-
-
-def _nearest_keyframes(clip: Path, wanted: list[int], fps: float) -> list[Image.Image] | None:
-    """For each wanted frame index, the keyframe nearest it; None when that would repeat a picture."""
-    best: dict[int, tuple[float, Image.Image]] = {}
-    for seconds, frame in iter_keyframes(clip):
-        image = None
-        for index in wanted:
-            distance = abs(seconds * fps - index)
-            if index not in best or distance < best[index][0]:
-                if image is None:
-                    image = Image.fromarray(frame)
-                best[index] = (distance, image)
-    pictures = [best[index][1] for index in wanted if index in best]
-    if len(pictures) < len(wanted) or len({id(p) for p in pictures}) < len(pictures):
-        return None
-    return pictures
-
-
-def data_uri(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-
-
 def thumbnail(clip: Path, shot: ShotPlan, fps: float) -> str | None:
-    """The keyframe nearest the clip's middle as a data URI, or None when the clip cannot be read (a failed shot)."""
-    try:
-        return data_uri(filmstrip(clip, shot.frames, fps=fps))
-    except Exception:  # a thumbnail is a nicety: a clip that cannot be decoded shows none
-        return None
+    """A shot's picture in the summary (the keyframe nearest its clip's middle), or None when its clip cannot be read."""
+    return clip_thumbnail(clip, shot.frames, fps)
 
 
 def storyboard_markdown(

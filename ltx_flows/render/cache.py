@@ -26,12 +26,10 @@ import numpy as np
 
 from ..failures import describe, is_out_of_memory, release_memory
 from ..files import copy_atomic, file_sha256, write_json_atomic
-from ..finish.manifest import manifest_path
-from ..media.clips import decoded_frames, muxed_frames
+from ..media.read import decoded_frames, muxed_frames
 from ..plan.memory import memory_for_attempt
 from ..plan.planner import RenderPlan, ShotPlan
-from ..finish.review import review_path
-from ..finish.stitch import film_path
+from ..layout import FilmFolder
 from .stop import stopping
 
 log = logging.getLogger(__name__)
@@ -215,9 +213,10 @@ def invalidate_film(plan: RenderPlan, film_dir: Path) -> None:
 
     The manifest goes first, so a stop between the two never leaves a manifest without its film.
     """
-    manifest_path(film_dir).unlink(missing_ok=True)
-    film_path(plan, film_dir).unlink(missing_ok=True)
-    review_path(film_dir).unlink(missing_ok=True)
+    folder = FilmFolder(film_dir)
+    folder.manifest.unlink(missing_ok=True)
+    folder.film(plan.name).unlink(missing_ok=True)
+    folder.review.unlink(missing_ok=True)
 
 
 def render_shot_cached(

@@ -29,7 +29,8 @@ from PIL import Image
 from ..files import copy_atomic, json_sha256
 from ..models.annotators import WEIGHT_FILES, annotators_source, check_weights, load_detector
 from ..models.checkpoints import cache_dir, resolve_lora
-from ..media.clips import ClipWriter, decoded_frames, fit_image, iter_frames, probe, read_frames
+from ..media.read import decoded_frames, fit_image, iter_frames, probe, read_frames
+from ..media.write import ClipWriter
 from ..plan.planner import ControlPlan, RenderPlan, ShotPlan
 
 log = logging.getLogger(__name__)

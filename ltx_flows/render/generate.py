@@ -32,7 +32,8 @@ from . import progress
 from .cache import audio_latents_path
 from ..models.checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from .controls import control_frames, ensure_control_video, reference_downscale
-from ..media.clips import Audio, ClipWriter, write_clip
+from ..media.audio import Audio
+from ..media.write import ClipWriter, write_clip
 from ..files import write_array_atomic
 from ..plan.memory import MemorySettings, apply_memory_settings, memory_steps, place_upsampler
 from ..plan.planner import RenderPlan, SegmentPlan, ShotPlan

@@ -35,7 +35,9 @@ import numpy as np
 
 from .cache import STAGE_RECORD_KEYS, audio_latents_path, cached_record, read_array, sidecar, write_clip_record
 from ..files import write_array_atomic
-from ..media.clips import Audio, ClipWriter, iter_frames, read_audio, read_frames
+from ..media.read import iter_frames, read_frames
+from ..media.audio import Audio, read_audio
+from ..media.write import ClipWriter
 from ..plan.memory import MemorySettings
 from ..plan.planner import RenderPlan, RetakePlan, ShotPlan
 from .seams import crossfade

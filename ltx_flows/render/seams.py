@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..media.clips import iter_frames, read_audio
+from ..media.read import iter_frames
+from ..media.audio import read_audio
 
 # How far each new segment's colours are pulled toward the first segment's (AdaIN on
 # frames): 0 leaves them, 1 matches mean and spread fully. Lightricks' long-video

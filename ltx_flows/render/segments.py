@@ -23,7 +23,9 @@ import numpy as np
 
 from .cache import read_array, sidecar
 from ..files import file_sha256, write_array_atomic, write_json_atomic
-from ..media.clips import Audio, read_frames, write_clip
+from ..media.read import read_frames
+from ..media.audio import Audio
+from ..media.write import write_clip
 from ..plan.planner import SegmentPlan, ShotPlan
 
 log = logging.getLogger(__name__)

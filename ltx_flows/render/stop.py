@@ -99,7 +99,7 @@ def _exit_later(code: int) -> None:
 
 
 def _exit_now(code: int) -> None:
-    from ..media.clips import stop_ffmpeg
+    from ..media.ffmpeg import stop_ffmpeg
 
     stop_ffmpeg()
     sys.stderr.write(STOPPED_MESSAGE + "\n")

@@ -106,7 +106,7 @@ def audio_problem(path: Path) -> str | None:
 
 
 def image_or_video_problem(path: Path) -> str | None:
-    from ..media.clips import DamagedMediaError, decoded_frames
+    from ..media.read import DamagedMediaError, decoded_frames
 
     if image_problem(path) is None:
         return None
