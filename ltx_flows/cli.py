@@ -19,7 +19,7 @@ from rich.text import Text
 
 from . import tables
 from .plan.planner import plan_storyboard
-from .production.batch import find_storyboards, finish_unchanged
+from .production.batch import check_writable, find_storyboards, finish_unchanged
 from .render.stop import STOPPED_MESSAGE
 from .storyboard.models import (
     Problem,
@@ -382,8 +382,6 @@ def download(
 
 def _check_writable(out: Path) -> None:
     """An output folder we cannot write fails here, in one line, before any model loads."""
-    from .production.batch import check_writable
-
     try:
         check_writable(out)
     except OSError as error:

@@ -1,6 +1,6 @@
 """What a producer reads about a render: the text of the Prefect artifacts, and shot filmstrips.
 
-Prefect-free: flow.py hands these strings and rows to Prefect's artifact functions, and the
+Prefect-free: artifacts.py hands these strings and rows to Prefect's artifact functions, and the
 review page (`review.py`) uses the same filmstrips.
 """
 
