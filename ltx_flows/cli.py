@@ -7,6 +7,7 @@ storyboards stays instant.
 import json
 import logging
 import os
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
@@ -252,7 +253,7 @@ def render(
 def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Optional[Path], force: bool,
                       verbose: bool) -> dict:
     """Finish the films here when nothing needs a render, else render them through Prefect; the batch summary."""
-    summary = None if force else finish_unchanged(loaded, str(out), say=lambda line: err_console.print(line, soft_wrap=True))
+    summary = None if force else finish_unchanged(loaded, str(out), say=partial(err_console.print, soft_wrap=True))
     if summary is not None:
         return summary
     # Before Prefect reads its settings: a render sends nothing off the machine (and the

@@ -39,7 +39,7 @@ class BatchTasks:
 
 
 @dataclass
-class Storyboard:
+class RunningStoryboard:
     """One storyboard of a batch while its shots render: what is done, what failed, what is still out."""
 
     file: str
@@ -109,7 +109,7 @@ def render_storyboards(files: list[Path], out: str, root: str | None, force: boo
 
 def plan_storyboards(
     files: list[Path], out: str, root: str | None, force: bool, source: str, reporter: Reporter
-) -> tuple[list[Storyboard], dict[str, str]]:
+) -> tuple[list[RunningStoryboard], dict[str, str]]:
     """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
     logger = get_run_logger()
     check_writable(render_folder(out))  # before any model loads
@@ -132,20 +132,20 @@ def plan_storyboards(
         )
         for shot_id in cached:
             logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
-        board = Storyboard(str(file), plan, film.film_dir, renders=dict(cached), pending=pending, waiting=len(pending),
-                           source=source, lock=lock, reporter=reporter)
+        board = RunningStoryboard(str(file), plan, film.film_dir, renders=dict(cached), pending=pending,
+                                  waiting=len(pending), source=source, lock=lock, reporter=reporter)
         board.start_progress()
         boards.append(board)
     return boards, failed
 
 
-def _render_planned(boards: list[Storyboard], failed: dict[str, str], force: bool, tasks: BatchTasks) -> dict[str, dict]:
+def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], force: bool, tasks: BatchTasks) -> dict[str, dict]:
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
     logger = get_run_logger()
     succeeded: dict[str, dict] = {}
     queued = sorted(((board, shot) for board in boards for shot in board.pending), key=queue_order)
     completed: queue.Queue[PrefectFuture] = queue.Queue()
-    out_now: dict[PrefectFuture, tuple[Storyboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
+    out_now: dict[PrefectFuture, tuple[RunningStoryboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
     with ExitStack() as running:
         slots = running.enter_context(render_slots(tasks.shot)) if queued else None
@@ -161,7 +161,7 @@ def _render_planned(boards: list[Storyboard], failed: dict[str, str], force: boo
                 track(slots.submit({"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}),
                       (board, shot))
 
-        def finish(board: Storyboard) -> None:
+        def finish(board: RunningStoryboard) -> None:
             if board.failures:
                 failed[board.file] = _fail_storyboard(board)
             else:
@@ -191,7 +191,7 @@ def _render_planned(boards: list[Storyboard], failed: dict[str, str], force: boo
     return succeeded
 
 
-def _shot_done(board: Storyboard, shot: ShotPlan, future: PrefectFuture) -> None:
+def _shot_done(board: RunningStoryboard, shot: ShotPlan, future: PrefectFuture) -> None:
     try:
         board.renders[shot.id] = future.result()
         board.make_thumbnail(shot)
@@ -206,7 +206,7 @@ def _model_key(plan: RenderPlan) -> tuple[str, str, str]:
     return plan.model.family, plan.model.checkpoint, plan.model.preset or ""
 
 
-def queue_order(item: tuple[Storyboard, ShotPlan]) -> tuple:
+def queue_order(item: tuple[RunningStoryboard, ShotPlan]) -> tuple:
     """The order shots go to the render slots.
 
     Shots of one model together (a device keeps one model loaded, generate.py: switching reloads it).
@@ -221,7 +221,7 @@ def queue_order(item: tuple[Storyboard, ShotPlan]) -> tuple:
     return _model_key(board.plan), -max(pending.frames for pending in board.pending), board.file, -shot.frames
 
 
-def _fail_storyboard(board: Storyboard) -> str:
+def _fail_storyboard(board: RunningStoryboard) -> str:
     plan = board.plan
     # An earlier film, manifest and review page no longer describe this storyboard: nothing may claim success.
     invalidate_film(plan, board.film_dir)
@@ -232,7 +232,7 @@ def _fail_storyboard(board: Storyboard) -> str:
     return reason
 
 
-def _succeed_storyboard(board: Storyboard, finished: Finished) -> dict:
+def _succeed_storyboard(board: RunningStoryboard, finished: Finished) -> dict:
     plan = board.plan
     board.renders = {shot.id: board.renders[shot.id] for shot in plan.shots}  # in storyboard order
     board.artifacts(finished)
