@@ -7,9 +7,7 @@ storyboards stays instant.
 import json
 import logging
 import os
-import time
-from contextlib import ExitStack
-from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,12 +15,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from .production.batch import find_storyboards
-from .plan.planner import RenderPlan, RetakePlan, ShotPlan, plan_storyboard
+from . import tables
+from .plan.planner import plan_storyboard
+from .production.batch import check_writable, find_storyboards, finish_unchanged
 from .render.stop import STOPPED_MESSAGE
 from .storyboard.loading import load_storyboard, read_storyboard_text
 from .storyboard.models import Storyboard
@@ -179,154 +177,15 @@ def plan(
         print(render_plan.model_dump_json(indent=2))
         return
     width = out_console.width
-    parts = _plan_table(render_plan, width)
+    parts = tables.plan_table(render_plan, width)
     for shot in render_plan.shots:
         if shot.segments:
-            parts += _segments_table(shot, width)
+            parts += tables.segments_table(shot, width)
         if shot.retakes:
-            parts += _retakes_table(shot, width)
-    parts += _calls_table(render_plan, width)
+            parts += tables.retakes_table(shot, width)
+    parts += tables.calls_table(render_plan, width)
     for part in parts:
         out_console.print(part)
-
-
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    whole: bool = False  # ids, numbers and ranges: never wrapped, folded only where nothing else can give
-
-
-# A column whose text wraps still needs this many characters to read (a prompt, a list of keyframes).
-_READABLE = 16
-
-
-def _field_block(pairs: list[tuple[str, Text]]) -> Table:
-    """A `field  value` line each, the value folded where it is longer than the line (never cut)."""
-    block = Table.grid(padding=(0, 2))
-    block.add_column(no_wrap=True, style="bold")
-    block.add_column(overflow="fold")
-    for name, value in pairs:
-        block.add_row(name, value)
-    return block
-
-
-def _kwargs_text(kwargs: dict) -> str:
-    return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
-
-
-def _table_or_blocks(title: str, columns: list[_Column], rows: list[list[str]], width: int,
-                     caption: str | None = None) -> list:
-    """A table, when its whole values and a readable width of the rest fit in `width` columns; else one block per row,
-    a `column  value` line each, so nothing a user copies is cut and no column shrinks to a few letters.
-
-    Every cell becomes Text here: user text (prompts, file names) is never read as rich markup."""
-    title, caption = Text(title), Text(caption) if caption else None
-    rows = [[Text(cell) for cell in row] for row in rows]
-    natural = [max([len(column.name), *(cell.cell_len for cell in cells)])
-               for column, cells in zip(columns, zip(*rows, strict=True) if rows else [()] * len(columns))]
-    widths = [size if column.whole else min(size, _READABLE) for column, size in zip(columns, natural)]
-    if sum(widths) + 3 * len(columns) + 1 <= width:  # borders and padding: 3 a column, 1 at the end
-        table = Table(title=title, caption=caption)
-        for column in columns:
-            table.add_column(column.name, no_wrap=column.whole, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        return [table]
-    blocks: list = [Text.assemble("\n", title, style="table.title")]
-    for row in rows:
-        blocks += [_field_block([(column.name, cell) for column, cell in zip(columns, row)]), Text("")]
-    return blocks + ([caption] if caption else [])
-
-
-def _calls_table(render_plan: RenderPlan, width: int) -> list:
-    """Each pipeline call of a shot and its keyword arguments (what `plan --json` lists under `calls`), and the
-    GPU memory estimate."""
-    vram = render_plan.vram
-    caption = (
-        f"GPU memory, estimate (bf16, longest shot, {vram.tokens} tokens): ~{vram.resident_gb:g} GB resident, "
-        f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.sequential_offload_gb:g} GB with sequential offload"
-        if vram else
-        f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
-        "model size: set `model.preset`)"
-    )
-    rows = [[call.step, call.pipeline, _kwargs_text(call.kwargs), call.lora or "-"] for call in render_plan.calls]
-    columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
-               _Column("LoRA", whole=True)]
-    return _table_or_blocks("pipeline calls per shot (besides prompt, frames, conditions and tensors)", columns,
-                            rows, width, caption)
-
-
-def _plan_table(render_plan: RenderPlan, width: int) -> list:
-    output = render_plan.output
-    title = (
-        f"{render_plan.name}: {output.width}x{output.height} @ {output.fps} fps, "
-        f"{render_plan.film_frames} frames ({render_plan.film_seconds:.2f}s), model {render_plan.model.family} "
-        f"{render_plan.model.checkpoint}{', two-pass' if render_plan.model.two_pass else ''}, sound: {render_plan.audio}"
-    )
-    columns = [_Column("shot", whole=True), _Column("frames (asked -> rendered)"), _Column("seconds", whole=True),
-               _Column("seed", whole=True), _Column("keyframes"), _Column("control"), _Column("into next"),
-               _Column("content hash", whole=True)]
-    rows = []
-    for shot in render_plan.shots:
-        # LTX-2 moves keyframes onto its latent grid: show where each one lands.
-        keyframes = ", ".join(
-            f"{k.image.name}@{k.frame}" + (f" (at {k.model_frame})" if k.model_frame != k.frame else "")
-            for k in shot.keyframes
-        ) or "-"
-        control = f"{shot.control.kind} {shot.control.source.name}" if shot.control else "-"
-        join = f"crossfade {shot.crossfade_frames}f" if shot.transition == "crossfade" else "cut"
-        frames = f"{shot.requested_frames} -> {shot.frames}" + (f" in {len(shot.segments)} segments" if shot.segments else "")
-        rows.append([
-            shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed), keyframes, control,
-            join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
-        ])
-    return _table_or_blocks(title, columns, rows, width)
-
-
-def _blended_back(r: RetakePlan) -> str:
-    """The frames blended back at each edge of a retake's window (a window that runs to the shot's end has none
-    after it)."""
-    edges = [f"{start}-{end - 1}" for start, end in ((r.blend_start, r.start), (r.end, r.blend_end)) if end > start]
-    return ", ".join(edges) or "-"
-
-
-def _retakes_table(shot: ShotPlan, width: int) -> list:
-    columns = [_Column("retake", whole=True), _Column("window (shot frames)"), _Column("generated"),
-               _Column("held as conditions"), _Column("blended back"), _Column("seed", whole=True), _Column("sound"),
-               _Column("prompt"), _Column("content hash", whole=True)]
-    rows = []
-    for r in shot.retakes:
-        held = ", ".join(
-            f"{h.first_frame}-{h.last_frame} at {h.at}" + (f" (latent {h.latent_index})" if h.latent_index is not None else "")
-            for h in r.held
-        ) or "-"
-        rows.append([
-            f"{r.index + 1}/{len(shot.retakes)}", f"{r.start}-{r.end - 1} ({r.end - r.start})",
-            f"{r.clip_start}-{r.clip_start + r.clip_frames - 1} ({r.clip_frames})", held, _blended_back(r),
-            str(r.seed), "regenerated" if r.sound else "kept", r.prompt, r.content_hash[:12],
-        ])
-    title = f"retakes of {shot.id}, applied in order on top of its render ({shot.frames} frames)"
-    return _table_or_blocks(title, columns, rows, width)
-
-
-def _segments_table(shot: ShotPlan, width: int) -> list:
-    title = (
-        f"long take {shot.id}: {len(shot.segments)} segments, {shot.overlap} frames shared at each join, "
-        f"{shot.frames} frames in all"
-    )
-    columns = [_Column("segment", whole=True), _Column("shot frames"), _Column("seed", whole=True),
-               _Column("continues frames"), _Column("keyframes (local frame)"), _Column("prompt"),
-               _Column("content hash", whole=True)]
-    rows = []
-    for segment in shot.segments:
-        condition = segment.condition
-        tail = f"{condition.first_frame}-{condition.last_frame} @ {condition.strength:g}" if condition else "-"
-        keyframes = ", ".join(f"{k.image.name}@{k.frame}" for k in segment.keyframes) or "-"
-        rows.append([
-            f"{segment.index + 1}/{len(shot.segments)}", f"{segment.start}-{segment.start + segment.frames - 1} "
-            f"({segment.frames})", str(segment.seed), tail, keyframes, segment.prompt, segment.content_hash[:12],
-        ])
-    return _table_or_blocks(title, columns, rows, width)
 
 
 @app.command()
@@ -390,7 +249,7 @@ def render(
 def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Optional[Path], force: bool,
                       verbose: bool) -> dict:
     """Finish the films here when nothing needs a render, else render them through Prefect; the batch summary."""
-    summary = None if force else _finish_unchanged(loaded, out)
+    summary = None if force else finish_unchanged(loaded, str(out), say=partial(err_console.print, soft_wrap=True))
     if summary is not None:
         return summary
     # Before Prefect reads its settings: a render sends nothing off the machine (and the
@@ -399,13 +258,37 @@ def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Op
     # The temporary API's first start creates its database; Prefect's 20 s default is too short
     # for that on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if not os.environ.get("PREFECT_API_URL"):
-        _check_prefect_home()  # before Prefect is imported: it creates its home then
-    api = _check_api()  # after the settings above: it may read Prefect's profile
+    # Core modules' log lines (model loads, timings) go to the run's logs too, as a work pool's prefect.yaml sets it,
+    # and one made outside a run is no warning. Read when Prefect sets up logging, as it is imported.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ltx_flows")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    from .production.api_server import PrefectUnavailable, check_api, check_prefect_home
+
+    try:
+        if not os.environ.get("PREFECT_API_URL"):
+            check_prefect_home()  # before Prefect is imported: it creates its home then
+        api = check_api()  # after the settings above: it may read Prefect's profile
+    except PrefectUnavailable as error:  # one line saying what to do, before any model loads
+        err_console.print(f"error: {error}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     _check_writable(out)
     names = list(dict.fromkeys(storyboard.name for _, storyboard in loaded))  # the names progress events carry
     return _render_batch(names, [str(file) for file, _ in loaded], out, root, force, verbose,
                          temporary_api=api is None)
+
+
+def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool,
+                  temporary_api: bool) -> dict:
+    """Run the batch flow behind the progress display (production/terminal.py); its summary."""
+    from .production.api_server import ApiServerFailed
+    from .production.terminal import render_with_progress
+
+    try:
+        return render_with_progress(names, files, out, root, force, verbose, temporary_api, err_console)
+    except ApiServerFailed as error:  # said once the display has closed, so it is the last line
+        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
+                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _report(summary: dict, as_json: bool) -> None:
@@ -421,128 +304,6 @@ def _report(summary: dict, as_json: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _route_prefect_logs(console: Console, verbose: bool) -> None:
-    """Send Prefect's console log lines through `console` (so they print above the progress display, as
-    written). Without `verbose` only our own warnings print: Prefect's lines (its ERROR lines repeat each
-    failure the CLI's report states once) and the Hugging Face libraries' warnings are left to the run's
-    logs (the Prefect UI) and to --verbose."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.console = console
-                handler.setLevel(logging.NOTSET if verbose else logging.WARNING)
-                if verbose:
-                    handler.removeFilter(_not_prefect)
-                else:
-                    handler.addFilter(_not_prefect)
-    if not verbose:
-        # Each library sets its logger's level from its variable when it is first imported (in the render, after
-        # this), and diffusers and transformers print through handlers of their own.
-        for library, variable in (("diffusers", "DIFFUSERS_VERBOSITY"), ("transformers", "TRANSFORMERS_VERBOSITY"),
-                                  ("huggingface_hub", "HF_HUB_VERBOSITY")):
-            os.environ.setdefault(variable, "error")
-            logging.getLogger(library).setLevel(logging.ERROR)  # if it was imported already
-
-
-def _not_prefect(record: logging.LogRecord) -> bool:
-    return record.name != "prefect" and not record.name.startswith("prefect.")
-
-
-class _EtaColumn(ProgressColumn):
-    """The time left of a storyboard, from its own progress model: denoising steps, each shot's decode and
-    encode, as timed so far (progress.StoryboardProgress.eta); re-read at every refresh, so it counts down
-    while no event comes (a decode)."""
-
-    def render(self, task) -> Text:
-        eta = task.fields["progress"].eta(time.time())
-        return Text(f"eta {'-:--:--' if eta is None else eta}", style="progress.remaining")
-
-
-def _render_batch(names: list[str], files: list[str], out: Path, root: Optional[Path], force: bool, verbose: bool,
-                  temporary_api: bool) -> dict:
-    """Run the batch flow with one progress bar per storyboard (shots, segments, steps, ETA); returns its summary.
-
-    The bars (one per name in `names`) show at once, before Prefect is imported and its API server started, so
-    the terminal is never blank. With `temporary_api`, a temporary Prefect API server of our own serves the run
-    (lifetime.py). The flow runs on a thread of its own (stop.py says why); this thread waits for it.
-    """
-    from .lifetime import ApiServerFailed, temporary_api_server
-    from .render.progress import StoryboardProgress
-    from .render.progress import log as progress_log
-    from .render.progress import phase
-
-    def say(what: str) -> None:
-        for name in names:
-            phase(name, what)
-
-    columns = (
-        TextColumn("{task.fields[name]}", markup=False), BarColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), _EtaColumn(), TextColumn("{task.description}", markup=False),
-    )
-    try:
-        with Progress(*columns, console=err_console) as display, ExitStack() as context:
-            bars: dict[str, tuple[int, StoryboardProgress]] = {}
-
-            class _ProgressHandler(logging.Handler):
-                def emit(self, record: logging.LogRecord) -> None:
-                    name = record.storyboard
-                    state = bars[name][1] if name in bars else StoryboardProgress(name)
-                    state.update(record)
-                    if name not in bars:  # shown with its first event's words, never blank
-                        bars[name] = (display.add_task(state.describe(), total=100, name=name, progress=state), state)
-                    display.update(bars[name][0], completed=100 * state.fraction, description=state.describe())
-
-            handler = _ProgressHandler()
-            progress_log.addHandler(handler)
-            try:
-                say("loading Prefect")
-                from .production.batch import BatchFailed
-                from .production.flow import render_batch
-
-                _route_prefect_logs(err_console, verbose)
-                if temporary_api:
-                    say("starting Prefect (a temporary local API server)")
-                    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
-                    try:
-                        context.enter_context(temporary_api_server(startup_timeout=timeout))
-                    except ApiServerFailed:
-                        say("failed")
-                        raise
-                state = _on_own_thread(
-                    lambda: render_batch(files, str(out), str(root) if root else None, force, return_state=True)
-                )
-                for name, (_, board) in bars.items():
-                    if board.stage == "waiting":  # failed before its plan: no event says so
-                        phase(name, "failed")
-            finally:
-                progress_log.removeHandler(handler)
-    except ApiServerFailed as error:  # said once the display has closed, so it is the last line
-        err_console.print(f"error: the temporary Prefect API server did not start ({error}); set PREFECT_API_URL "
-                          "to a running server (`prefect server start`), or fix the cause", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
-    summary = state.result(raise_on_failure=False)
-    if isinstance(summary, BatchFailed):  # some storyboards failed: the state carries the whole summary
-        return summary.summary
-    if isinstance(summary, BaseException):  # the batch itself broke (e.g. an unreachable cluster)
-        raise summary
-    return summary
-
-
-def _on_own_thread(call):
-    """`call()` on a new thread (with this thread's context: Prefect's settings), waited for here; its result,
-    or its exception raised here. Signal handlers keep running in this (main) thread meanwhile."""
-    import contextvars
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-batch") as thread:
-        return thread.submit(contextvars.copy_context().run, call).result()
-
-
 @app.command()
 def presets(
     as_json: Annotated[bool, typer.Option("--json/--no-json", metavar="", help="Print the presets as JSON.")] = False,
@@ -554,35 +315,8 @@ def presets(
     if as_json:
         print(json.dumps(found, indent=2))
         return
-    for part in _presets_blocks(found):
+    for part in tables.presets_blocks(found):
         out_console.print(part)
-
-
-def _presets_blocks(found: list[dict]) -> list:
-    """One block per preset, a `field  value` line each: hub ids are longer than any table column at 80-120
-    columns, and a name or id a user copies must never be cut (a value too long for the line folds)."""
-    parts: list = [Text("model presets (`model: {preset: NAME}`)", style="table.title")]
-    for preset in found:
-        recipe = preset["recipe"]
-        rows = {
-            "preset": preset["name"],
-            "generation": f"{preset['generation']} ({preset['family']})",
-            "what": preset["description"],
-            "checkpoint": preset["checkpoint"],
-            "upsampler": preset["upsampler"] or "-",
-            "stage-2 LoRA": preset["stage2_lora"] or "-",
-            "IC-LoRAs": "\n".join(f"{kind}: {lora}" for kind, lora in preset["loras"].items()) or "-",
-            "recipe": "\n".join([
-                f"{preset['steps']} steps{' (distilled schedule)' if preset['sigmas'] else ''}, guidance "
-                f"{preset['guidance_scale']:g}, {preset['width']}x{preset['height']}",
-                *(f"{call}: " + _kwargs_text(recipe[call])
-                  for call in ("first", "upsample", "refine") if recipe[call]),
-                *([f"two-pass first pass at {recipe['first_pass_scale']:.3g} of the size"]
-                  if recipe["upsample"] or recipe["refine"] else []),
-            ]),
-        }
-        parts += [Text(""), _field_block([(field_name, Text(value)) for field_name, value in rows.items()])]
-    return parts
 
 
 @app.command()
@@ -643,74 +377,12 @@ def download(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: Path) -> dict | None:
-    """When no shot of any file needs a render, finish every film here (no model, no Prefect) and return
-    the batch summary, as the flow would; None when something needs rendering.
-
-    The shot cache's own checks decide what is unchanged; a film is stitched again only when it
-    no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
-    from the cache check to its manifest, as in the flow (lock.py).
-    """
-    from .production.batch import render_folder
-    from .finish.film import finish_storyboard, shots_to_render
-    from .production.lock import FilmBusy, film_lock
-
-    summary: dict = {"succeeded": {}, "failed": {}}
-    with ExitStack() as locks:
-        finishing = []
-        for file, storyboard in loaded:  # validated once, by `render`
-            render_plan = plan_storyboard(storyboard, file)
-            film_dir = render_folder(str(out)) / render_plan.name
-            if not film_dir.is_dir():  # never rendered here: nothing can be cached, and nothing is created
-                return None
-            try:
-                locks.enter_context(film_lock(film_dir))
-            except FilmBusy as error:
-                summary["failed"][str(file)] = str(error)
-                continue
-            pending, cached = shots_to_render(render_plan, film_dir, force=False)
-            if pending:
-                return None
-            finishing.append((file, render_plan, film_dir, cached))
-        for file, render_plan, film_dir, cached in finishing:
-            try:
-                finished = finish_storyboard(render_plan, film_dir, cached)
-            except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
-                summary["failed"][str(file)] = f"{render_plan.name}: {error}"
-                continue
-            kept = "unchanged" if not finished.stitched else "stitched again"
-            err_console.print(f"{render_plan.name}: every shot unchanged, film {kept}", soft_wrap=True)
-            summary["succeeded"][str(file)] = finished.summary(render_plan, cached)
-    return summary
-
-
 def _check_writable(out: Path) -> None:
     """An output folder we cannot write fails here, in one line, before any model loads."""
-    from .production.batch import check_writable
-
     try:
         check_writable(out)
     except OSError as error:
         err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
-
-
-def _check_prefect_home() -> None:
-    """A PREFECT_HOME that cannot be written fails here, in one line, instead of a temporary API server that
-    cannot create its database (two minutes of retries and thousands of log lines)."""
-    import tempfile
-
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=home):
-            pass
-    except OSError as error:
-        err_console.print(
-            f"error: cannot write into PREFECT_HOME {home} ({error.strerror or error}), where Prefect keeps the "
-            "temporary API server's database; point PREFECT_HOME to a folder you can write, or set PREFECT_API_URL "
-            "to a running server", soft_wrap=True,
-        )
         raise typer.Exit(EXIT_FAILED) from None
 
 
@@ -733,32 +405,6 @@ def _environment_fault(error: BaseException) -> str | None:
     return (f"error: out of memory under this process's address-space limit of {limit / 2**30:.1f} GiB "
             f"(`ulimit -v` {limit // 1024}) ({first_line}); raise it (`ulimit -v unlimited`; systemd: LimitAS=infinity), "
             "torch and a model map tens of GB")
-
-
-def _check_api() -> str | None:
-    """An unreachable Prefect API fails here, in one line saying what to do, before any model loads. Returns
-    the API's URL, None when none is set (the render then starts a temporary one)."""
-    api = os.environ.get("PREFECT_API_URL") or _profile_api_url()
-    if api:
-        import httpx
-
-        try:
-            httpx.get(f"{api.rstrip('/')}/health", timeout=10).raise_for_status()
-        except httpx.HTTPError as error:
-            err_console.print(
-                f"error: cannot reach the Prefect API at {api} ({type(error).__name__}: {error}); start it "
-                "(`prefect server start`) or unset PREFECT_API_URL to render with a temporary local one",
-                markup=False, highlight=False, soft_wrap=True,
-            )
-            raise typer.Exit(EXIT_FAILED) from None
-    return api or None
-
-
-def _profile_api_url() -> str | None:
-    # PREFECT_API_URL may also come from the active Prefect profile (`prefect config set`).
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value()
 
 
 @app.command()

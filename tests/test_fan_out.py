@@ -1,5 +1,5 @@
-"""Unit tests of the fan-out's bookkeeping in flow.py: the progress artifact's updates and a render worker's
-Prefect state. The Prefect API calls are stubbed (say so: they record what would be sent); the logic around
+"""Unit tests of the fan-out's bookkeeping: the progress artifact's updates (artifacts.py) and a render worker's
+Prefect state (dask_submit.py). The Prefect API calls are stubbed (say so: they record what would be sent); the logic around
 them is the real one. The fan-out itself runs for real in test_scale_out.py and test_batch_integration.py.
 The last test runs a real flow on the session's Prefect server."""
 
@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from ltx_flows.production import flow
+from ltx_flows.production import artifacts, dask_submit, flow
 from ltx_flows.render import progress
 
 
 def plan(name="film"):
-    # _ProgressArtifact reads only the plan's name (through report.storyboard_description).
+    # ProgressArtifact reads only the plan's name (through report.storyboard_description).
     return SimpleNamespace(name=name)
 
 
@@ -32,11 +32,11 @@ def test_a_burst_of_progress_events_costs_one_update_with_the_newest_state(monke
         in_flight.wait(10)  # the API is slow: more events arrive while this call is out
         return "artifact-id"
 
-    monkeypatch.setattr(flow, "create_progress_artifact", create)
-    monkeypatch.setattr(flow, "update_progress_artifact",
+    monkeypatch.setattr(artifacts, "create_progress_artifact", create)
+    monkeypatch.setattr(artifacts, "update_progress_artifact",
                         lambda artifact, percent, description: sent.append(("update", percent, description)))
-    reporter = flow._Reporter()
-    handler = flow._ProgressArtifact(plan(), "cli", reporter)
+    reporter = artifacts.Reporter()
+    handler = artifacts.ProgressArtifact(plan(), "cli", reporter)
     progress.log.addHandler(handler)
     try:
         progress.planned("film", [("a", 0), ("b", 0)])  # creates the artifact
@@ -58,13 +58,13 @@ def test_a_burst_of_progress_events_costs_one_update_with_the_newest_state(monke
 @contextmanager
 def planned_artifact():
     """A one-shot storyboard's progress artifact, listening, once the reporter is done with its `planned` event."""
-    reporter = flow._Reporter()
-    handler = flow._ProgressArtifact(plan(), "cli", reporter)
+    reporter = artifacts.Reporter()
+    handler = artifacts.ProgressArtifact(plan(), "cli", reporter)
     progress.log.addHandler(handler)
     try:
         progress.planned("film", [("a", 0)])
         reporter.close()
-        handler.reporter = flow._Reporter()
+        handler.reporter = artifacts.Reporter()
         yield handler
     finally:
         handler.reporter.close()
@@ -73,8 +73,8 @@ def planned_artifact():
 
 def test_the_last_update_is_never_dropped_by_the_throttle(monkeypatch):
     sent = []
-    monkeypatch.setattr(flow, "create_progress_artifact", lambda percent, key, description: sent.append(percent) or "id")
-    monkeypatch.setattr(flow, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
+    monkeypatch.setattr(artifacts, "create_progress_artifact", lambda percent, key, description: sent.append(percent) or "id")
+    monkeypatch.setattr(artifacts, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
     with planned_artifact() as handler:
         frozen_throttle(handler)
         progress.shot_finished("film", "a", "rendered")  # within the second: dropped
@@ -92,27 +92,27 @@ def test_a_failed_artifact_call_is_logged_and_the_next_event_tries_again(monkeyp
         sent.append(percent)
         return "id"
 
-    monkeypatch.setattr(flow, "create_progress_artifact", create)
-    monkeypatch.setattr(flow, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
+    monkeypatch.setattr(artifacts, "create_progress_artifact", create)
+    monkeypatch.setattr(artifacts, "update_progress_artifact", lambda artifact, percent, description: sent.append(percent))
     with planned_artifact():  # its creation was refused
         progress.finished("film", ok=True)
     assert sent == ["refused", 100.0]
     assert "the API is down" in caplog.text
 
 
-def test_a_render_worker_keeps_its_prefect_client_while_the_settings_stay_the_same(monkeypatch):
+def test_a_render_worker_keeps_its_prefect_client_while_the_settings_stay_the_same():
     from prefect.context import SettingsContext
 
-    monkeypatch.setattr(flow, "_worker_state", None)
+    worker = dask_submit.WorkerPrefect()
     serialized = SettingsContext.get().serialize()
 
     def settings(url):  # the flow's serialized settings, as each shot brings a copy (nothing listens there)
         return {**serialized, "settings": {**serialized["settings"], "api": {**serialized["settings"].get("api", {}), "url": url}}}
 
-    first_settings, first_client = flow._worker_prefect(settings("http://127.0.0.1:9/api"))
-    again_settings, again_client = flow._worker_prefect(settings("http://127.0.0.1:9/api"))
+    first_settings, first_client = worker.get(settings("http://127.0.0.1:9/api"))
+    again_settings, again_client = worker.get(settings("http://127.0.0.1:9/api"))
     assert again_client is first_client and again_settings is first_settings
-    other_settings, other_client = flow._worker_prefect(settings("http://127.0.0.1:10/api"))
+    other_settings, other_client = worker.get(settings("http://127.0.0.1:10/api"))
     assert other_client is not first_client
     assert str(first_client.client.api_url).startswith("http://127.0.0.1:9/api")
     assert str(other_client.client.api_url).startswith("http://127.0.0.1:10/api")

@@ -47,7 +47,8 @@ def heavy_modules_after(code: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["ltx_flows.production.flow", "ltx_flows.render.cache", "ltx_flows.production.slots", "ltx_flows.finish.film", "ltx_flows.cli",
-                                    "ltx_flows.render.retake"])
+                                    "ltx_flows.render.retake", "ltx_flows.production.schedule",
+                                    "ltx_flows.production.dask_submit", "ltx_flows.production.terminal"])
 def test_importing_the_flow_and_the_cache_does_not_import_torch_or_dask(module):
     assert heavy_modules_after(f"import {module}") == set()
 
@@ -99,3 +100,37 @@ def test_an_unchanged_rerun_finishes_the_film_without_a_model_or_prefect(tiny_ca
 
     (film_dir / "shots" / "b.mp4").unlink()
     assert [shot.id for shot in shots_to_render(plan, film_dir, force=False)[0]] == ["b"]
+
+
+def test_importing_the_production_modules_changes_no_logging_or_environment():
+    """Log routing is set up where a flow starts (production/logs.py), never by an import."""
+    code = """
+import logging, os
+import prefect
+before = (dict(os.environ), logging.getLogger("ltx_flows").level, list(logging.getLogger("ltx_flows").handlers),
+          list(logging.getLogger("prefect.flow_runs").filters))
+import ltx_flows.cli, ltx_flows.production.flow, ltx_flows.production.terminal, ltx_flows.production.api_server
+after = (dict(os.environ), logging.getLogger("ltx_flows").level, list(logging.getLogger("ltx_flows").handlers),
+         list(logging.getLogger("prefect.flow_runs").filters))
+print("SAME" if before == after else f"CHANGED {before[1:]} {after[1:]}")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "SAME", result.stdout
+
+
+def test_a_flow_sets_up_its_log_routing_once_however_often_it_starts():
+    import logging
+
+    from ltx_flows.production.logs import show_run_logs
+
+    ours, flow_runs = logging.getLogger("ltx_flows"), logging.getLogger("prefect.flow_runs")
+    handlers, filters, level = list(ours.handlers), list(flow_runs.filters), ours.level
+    try:
+        show_run_logs()
+        once = (list(ours.handlers), list(flow_runs.filters))
+        show_run_logs()
+        assert (list(ours.handlers), list(flow_runs.filters)) == once
+        assert ours.level == logging.INFO and len(flow_runs.filters) == len(filters) + 1
+    finally:
+        ours.handlers[:], flow_runs.filters[:] = handlers, filters
+        ours.setLevel(level)

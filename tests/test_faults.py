@@ -607,7 +607,7 @@ def test_sigkill_leaves_no_process_of_the_render_behind(tmp_path, tiny_cache):
         wait_for(process, lambda: (take / "segments").exists() and any((take / "shots").glob(".walk*partial*")))
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
-        assert "ffmpeg" in names and ("lifetime" in names or "create_app" in names), names
+        assert "ffmpeg" in names and ("api_server" in names or "create_app" in names), names
         process.kill()  # the render only: its children are left to notice
         process.wait()
 

@@ -11,7 +11,7 @@ import pytest
 from distributed import Client
 
 from ltx_flows.production import flow
-from ltx_flows.production.slots import SCHEDULER_ENV, local_gpu_cluster
+from ltx_flows.production.slots import SCHEDULER_ENV, local_gpu_cluster, worker_env
 from ltx_flows.media.read import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -124,10 +124,10 @@ def test_local_render_workers_are_told_this_runs_prefect_api(prefect_server):
     from prefect.settings import PREFECT_API_URL
 
     @prefect_flow
-    def worker_env() -> dict:
-        return flow._worker_env()
+    def probe_env() -> dict:
+        return worker_env()
 
-    assert worker_env() == {"PREFECT_API_URL": PREFECT_API_URL.value()}
+    assert probe_env() == {"PREFECT_API_URL": PREFECT_API_URL.value()}
     assert PREFECT_API_URL.value().startswith("http://")
 
 

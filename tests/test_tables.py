@@ -8,7 +8,7 @@ import shutil
 import pytest
 from rich.console import Console
 
-from ltx_flows.cli import _calls_table, _plan_table, _presets_blocks, _retakes_table, _segments_table
+from ltx_flows.tables import calls_table, plan_table, presets_blocks, retakes_table, segments_table
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import presets_json
 from ltx_flows.storyboard.loading import load_storyboard
@@ -31,11 +31,11 @@ def board_plan(write_storyboard, workspace):
 
 
 def plan_text(render_plan, width: int) -> str:
-    parts = _plan_table(render_plan, width)
+    parts = plan_table(render_plan, width)
     for shot in render_plan.shots:
-        parts += _segments_table(shot, width) if shot.segments else []
-        parts += _retakes_table(shot, width) if shot.retakes else []
-    return shown(parts + _calls_table(render_plan, width), width)
+        parts += segments_table(shot, width) if shot.segments else []
+        parts += retakes_table(shot, width) if shot.retakes else []
+    return shown(parts + calls_table(render_plan, width), width)
 
 
 @pytest.mark.parametrize("width", [80, 120])
@@ -79,7 +79,7 @@ def test_plan_shows_the_gpu_memory_estimate_of_a_preset(write_storyboard):
 
 @pytest.mark.parametrize("width", [80, 120])
 def test_presets_never_cut_a_name_or_an_id(width):
-    text = shown(_presets_blocks(presets_json()), width)
+    text = shown(presets_blocks(presets_json()), width)
     assert all(len(line) <= width for line in text.splitlines()) and "…" not in text, text
     lines = [line.strip() for line in text.splitlines()]
     for preset in presets_json():

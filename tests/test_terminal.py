@@ -91,9 +91,10 @@ def test_log_text_prints_as_written(capsys):
     """Prefect's console handler, routed through the CLI's console: no markup, no emoji codes (unit test)."""
     from prefect import flow  # noqa: F401 (imports prefect.main, which sets up Prefect's logging)
 
-    from ltx_flows.cli import _route_prefect_logs, err_console
+    from ltx_flows.cli import err_console
+    from ltx_flows.production.terminal import route_prefect_logs
 
-    _route_prefect_logs(err_console, verbose=True)
+    route_prefect_logs(err_console, verbose=True)
     logger = logging.getLogger("prefect.flow_runs")
     logger.setLevel(logging.INFO)
     logger.info("ffmpeg mapped [0:v:0] and [bold]:smile:[/bold]")

@@ -11,10 +11,17 @@ worker's environment or the work pool's job variables. Storyboards, `root` and `
 import glob
 import os
 import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..finish.film import finish_storyboard, shots_to_render
+from ..plan.planner import RenderPlan, ShotPlan, plan_storyboard
 from ..storyboard.loading import load_storyboard
+from ..storyboard.models import Storyboard
 from ..storyboard.problems import StoryboardError, path_error
+from .lock import FilmBusy, film_lock
 
 _SUFFIXES = (".yaml", ".yml")
 ALLOWED_ROOTS_VARIABLE = "LTX_FLOWS_ALLOWED_ROOTS"
@@ -139,3 +146,59 @@ def check_writable(out: Path) -> None:
     except OSError as error:
         raise OSError(f"cannot write into the output folder {out}: {error.strerror or error}; "
                       "pass a writable --out (or fix its permissions)") from None
+
+
+@dataclass
+class PlannedFilm:
+    """One storyboard of a batch, planned, its film's lock held: which shots need a render, which are unchanged."""
+
+    file: Path
+    plan: RenderPlan
+    film_dir: Path
+    pending: list[ShotPlan]  # the shots to render
+    cached: dict[str, dict]  # shot id -> cache record of its unchanged clip
+
+
+def plan_film(storyboard: Storyboard, file: Path, out: str, force: bool, locks: ExitStack,
+              rendered_only: bool = False) -> PlannedFilm | None:
+    """Plan `storyboard`, take its film's lock (held until `locks` closes; FilmBusy if another render holds it) and
+    ask the shot cache which shots need a render. With `rendered_only`, None for a film never rendered into `out`
+    (nothing can be cached there, and nothing is created)."""
+    plan = plan_storyboard(storyboard, file)
+    film_dir = render_folder(out) / plan.name
+    if rendered_only and not film_dir.is_dir():
+        return None
+    locks.enter_context(film_lock(film_dir))  # one writer per film: a second run fails at once
+    pending, cached = shots_to_render(plan, film_dir, force)
+    return PlannedFilm(file, plan, film_dir, pending, cached)
+
+
+def finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: str, say: Callable[[str], None]) -> dict | None:
+    """When no shot of any file needs a render, finish every film here (no model, no Prefect) and return
+    the batch summary, as the flow would; None when something needs rendering. `say` hears one line per film.
+
+    The shot cache's own checks decide what is unchanged; a film is stitched again only when it
+    no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
+    from the cache check to its manifest, as in the flow (lock.py).
+    """
+    summary: dict = {"succeeded": {}, "failed": {}}
+    with ExitStack() as locks:
+        finishing = []
+        for file, storyboard in loaded:  # validated once, by the caller
+            try:
+                film = plan_film(storyboard, file, out, force=False, locks=locks, rendered_only=True)
+            except FilmBusy as error:
+                summary["failed"][str(file)] = str(error)
+                continue
+            if film is None or film.pending:
+                return None
+            finishing.append(film)
+        for film in finishing:
+            try:
+                finished = finish_storyboard(film.plan, film.film_dir, film.cached)
+            except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
+                summary["failed"][str(film.file)] = f"{film.plan.name}: {error}"
+                continue
+            say(f"{film.plan.name}: every shot unchanged, film {'unchanged' if not finished.stitched else 'stitched again'}")
+            summary["succeeded"][str(film.file)] = finished.summary(film.plan, film.cached)
+    return summary

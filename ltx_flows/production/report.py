@@ -1,6 +1,6 @@
 """What a producer reads about a render: the text of the Prefect artifacts.
 
-Prefect-free: flow.py hands these strings and rows to Prefect's artifact functions. A shot's picture
+Prefect-free: artifacts.py hands these strings and rows to Prefect's artifact functions. A shot's picture
 is media/thumbnails.py's, like the review page's filmstrips.
 """
 
