@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from ltx_flows.render.generate import TakeSound
+from ltx_flows.render.sound import TakeSound
 from ltx_flows.media.clips import Audio, audio_samples, write_clip
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.seams import SOUND_SEAM_OK, crossfade_sound, sound_seam_scores

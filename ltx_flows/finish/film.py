@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..render.cache import cached_record, invalidate_film, restore_kept
+from ..render.records import cached_record
+from ..render.shot import invalidate_film, restore_kept
 from ..files import file_sha256, write_json_atomic
 from .manifest import build_manifest, manifest_path
 from ..media.clips import VideoInfo, probe

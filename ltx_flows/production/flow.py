@@ -47,7 +47,7 @@ from prefect.utilities.annotations import quote
 from ..render import progress
 from . import report
 from .batch import BatchFailed, allowed_roots, check_writable, confine, find_storyboards, render_folder
-from ..render.cache import invalidate_film, render_shot_cached
+from ..render.shot import invalidate_film, render_shot_cached
 from ..models.checkpoints import not_cached
 from .slots import GPU_SLOT, connect_scheduler, connect_timeout, local_gpu_cluster, scheduler_address, visible_gpus
 from ..render.controls import check_controls
