@@ -2,7 +2,7 @@
 (`models/loading.py` applies them to a pipeline).
 
 Offload and VAE tiling trade speed for memory; they are not part of a shot's content hash
-(see plan.py), so a clip rendered at a lower step is reused like any other.
+(see planner.py), so a clip rendered at a lower step is reused like any other.
 """
 
 from dataclasses import dataclass, replace

@@ -31,6 +31,7 @@ from ..models.annotators import WEIGHT_FILES, annotators_source, check_weights, 
 from ..models.checkpoints import cache_dir, resolve_lora
 from ..media.clips import ClipWriter, decoded_frames, fit_image, iter_frames, probe, read_frames
 from ..plan.planner import ControlPlan, RenderPlan, ShotPlan
+from ..plan.recipes import SIZE_STEP
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def check_controls(plan: RenderPlan) -> None:
             check_weights(shot.control.kind, annotators_source(plan.model.checkpoint))
         factor = reference_downscale(shot.control)
         # Two-pass reads the control in its half-size first pass.
-        step = 32 * factor * (2 if plan.model.two_pass else 1)
+        step = SIZE_STEP * factor * (2 if plan.model.two_pass else 1)
         if plan.output.width % step or plan.output.height % step:
             raise ValueError(
                 f"shot {shot.id}: its IC-LoRA reads the control at 1/{factor} of the "

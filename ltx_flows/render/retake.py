@@ -45,6 +45,7 @@ from .sound import clip_sound
 
 log = logging.getLogger(__name__)
 
+
 def base_clip(shot: ShotPlan) -> str:
     """Where the shot's own render (before any retake) is kept, relative to the storyboard's output folder."""
     return base_clip_name(shot.id, shot.base_hash or shot.content_hash)
