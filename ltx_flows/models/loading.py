@@ -130,7 +130,6 @@ class ModelCache:
             pipe = self.pipelines.pop(key)
             for up_key in [k for k in self.upsamplers if k[0] == id(pipe)]:
                 del self.upsamplers[up_key]
-            ltx2.forget(pipe)
             self.applied_memory.pop(id(pipe), None)
             log.info("Dropped %s from %s: the batch moved to another model", key[1], device)
         annotators.forget_detectors()
