@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_array_atomic
-from ..layout import record_path, segment_sound_paths
+from ..layout import FilmFolder, record_path, segment_sound_paths
 from ..media.clips import Audio, read_frames, write_clip
 from ..plan.planner import SegmentPlan, ShotPlan
 from .records import discard, file_entry, read_array, read_record, remove_stale, vouches, write_record
@@ -101,4 +101,4 @@ def discard_segment(film_dir: Path, segment: SegmentPlan) -> None:
 def remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
     """Delete segments of earlier versions of this take (other prompts, seeds, sizes): they would pile up night
     after night. The current segments, their records and sound stay."""
-    remove_stale(film_dir / Path(shot.segments[0].cache).parent, [Path(segment.cache).name for segment in shot.segments])
+    remove_stale(FilmFolder(film_dir).segments(shot.id), [Path(segment.cache).name for segment in shot.segments])
