@@ -64,8 +64,8 @@ class _QuietTimestepsWarning(logging.Filter):
 
 def quiet_libraries() -> None:
     """Our own progress display and logs say what is happening: diffusers' and transformers' per-call bars and the
-    scheduler's timesteps warning only clutter them. Called as the first model loads; calling it again changes
-    nothing."""
+    scheduler's timesteps warning only clutter them. Called where rendering starts (`shot.render_shot`) and as a
+    model loads; calling it again changes nothing."""
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
     scheduler_log = logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete")
@@ -139,6 +139,7 @@ class ModelCache:
 
     def pipeline(self, model: ModelConfig) -> LTXConditionPipeline | LTX2ConditionPipeline:
         """The pipeline for these model settings, loaded once per process; loading another model drops it."""
+        quiet_libraries()  # before a tiny twin's build, too
         device = pick_device(model.device)
         dtype = pick_dtype(model.dtype, device)
         checkpoint = checkpoint_path(model)
@@ -146,7 +147,6 @@ class ModelCache:
         with MODEL_LOAD_LOCK:
             if key in self.pipelines:
                 return self.pipelines[key]
-            quiet_libraries()
             self._drop(device)
             log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
             start = time.perf_counter()

@@ -148,10 +148,11 @@ def render_plain(
 ) -> Path:
     """Generate a shot that fits one window and write its clip (atomically) under `film_dir`; returns the clip
     path. Its LTX-2 sound latents lie beside the clip."""
+    frames = control_slice(control, 0, shot.frames)
     pipe, upsample_pipe = load_models(plan, shot)
     start = time.perf_counter()
-    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, control_slice(control, 0, shot.frames),
-                             memory, on_step=on_step, calls=plan.calls, storyboard=plan.name)
+    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, frames, memory, on_step=on_step,
+                             calls=plan.calls, storyboard=plan.name)
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)

@@ -104,15 +104,17 @@ def render_shot(
     `force`: a long take renders every segment again instead of reusing its cached ones (and a shot with
     retakes every stage).
     """
+    # Here, not at the top: importing this module loads no torch, so checking the cache stays instant.
+    from ..models.loading import quiet_libraries
+    from .generate import prepare_control, render_plain
+    from .long_take import render_long_take
+
+    quiet_libraries()
     if shot.retakes:
         def render_own(own: ShotPlan, own_steps: Callable[[int, int], None] | None) -> Path:
             return render_shot(plan, own, film_dir, memory, on_step=own_steps, force=force)
 
         return render_retaken(plan, shot, film_dir, render_own, memory, on_step=on_step, force=force)
-    # Only here: importing them loads torch and diffusers.
-    from .generate import prepare_control, render_plain
-    from .long_take import render_long_take
-
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = prepare_control(plan, shot, film_dir)
     if shot.segments:
