@@ -72,13 +72,21 @@ def control_slice(control: PreparedControl | None, start: int, count: int) -> lt
     return ltx2.Control(frames=control_frames(control.video, start, count), lora=control.lora, downscale=control.downscale)
 
 
-def load_models(plan: RenderPlan, shot: ShotPlan):
+@dataclass(frozen=True)
+class Models:
+    """A plan's loaded pipeline and, two-pass, its latent upsampler pipeline."""
+
+    pipe: object
+    upsampler: object | None
+
+
+def load_models(plan: RenderPlan, shot: ShotPlan) -> Models:
     """The pipeline (and, two-pass, the upsampler) for a shot, saying so on the progress display first: a first
     load (and a tiny twin's first build) takes a while, and a loaded model returns at once."""
     twin = " (its tiny twin is built on first use)" if plan.model.checkpoint == "tiny" else ""
     progress.phase(plan.name, f"loading model {plan.model.checkpoint}{twin}", shot.id)
     pipe = MODELS.pipeline(plan.model)
-    return pipe, MODELS.upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None
+    return Models(pipe, MODELS.upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None)
 
 
 def generate_shot(
@@ -149,10 +157,10 @@ def render_plain(
     """Generate a shot that fits one window and write its clip (atomically) under `film_dir`; returns the clip
     path. Its LTX-2 sound latents lie beside the clip."""
     frames = control_slice(control, 0, shot.frames)
-    pipe, upsample_pipe = load_models(plan, shot)
+    models = load_models(plan, shot)
     start = time.perf_counter()
-    rendered = generate_shot(pipe, shot, plan.model, plan.output, upsample_pipe, frames, memory, on_step=on_step,
-                             calls=plan.calls, storyboard=plan.name)
+    rendered = generate_shot(models.pipe, shot, plan.model, plan.output, models.upsampler, frames, memory,
+                             on_step=on_step, calls=plan.calls, storyboard=plan.name)
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +190,8 @@ def generate_window(
     """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
     with `held` frames (and LTX-2 sound) as conditions and the slice of the shot's control under it."""
     control = control_slice(prepare_control(plan, shot, film_dir), start, window.frames)
-    pipe, upsample_pipe = load_models(plan, shot)
-    return generate_shot(pipe, window, plan.model, plan.output, upsample_pipe, control, memory, on_step=on_step,
-                         held=held, audio_condition=audio_condition, calls=plan.calls, storyboard=plan.name)
+    models = load_models(plan, shot)
+    return generate_shot(models.pipe, window, plan.model, plan.output, models.upsampler, control, memory,
+                         on_step=on_step, held=held, audio_condition=audio_condition, calls=plan.calls,
+                         storyboard=plan.name)
 

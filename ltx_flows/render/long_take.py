@@ -29,7 +29,7 @@ from ..media.clips import ClipWriter
 from ..models import ltx2
 from ..plan.memory import MemorySettings
 from ..plan.planner import RenderPlan, SegmentPlan, ShotPlan
-from .generate import PreparedControl, control_slice, generate_shot, load_models
+from .generate import Models, PreparedControl, control_slice, generate_shot, load_models
 from .progress import part_steps
 from .seams import colour_stats, crossfade, match_colour
 from .segments import Segment, discard_segment, load_segment, remove_stale_segments, save_segment
@@ -56,9 +56,9 @@ def render_long_take(
     force: bool = False,
 ) -> Path:
     """Render a long take segment by segment into one clip (see the module's docstring); returns the clip path."""
-    pipe, upsample_pipe = load_models(plan, shot)
+    models = load_models(plan, shot)
     output = plan.output
-    take = _Take(shot, pipe, output.fps, with_sound=plan.model.family == "ltx2")
+    take = _Take(shot, models.pipe, output.fps, with_sound=plan.model.family == "ltx2")
     clip = film_dir / shot.clip
     with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf) as writer:
         for segment in shot.segments:
@@ -67,7 +67,7 @@ def render_long_take(
                 discard_segment(film_dir, segment)
             found = load_segment(film_dir, segment, label, sound=take.sound is not None)
             if found is None:
-                found = _render_segment(plan, shot, segment, film_dir, take, (pipe, upsample_pipe), memory,
+                found = _render_segment(plan, shot, segment, film_dir, take, models, memory,
                                         control_slice(control, segment.start, segment.frames),
                                         part_steps(on_step, segment.index, len(shot.segments)), label)
             writer.write(take.join(found, segment))
@@ -84,14 +84,13 @@ def render_long_take(
 
 
 def _render_segment(
-    plan: RenderPlan, shot: ShotPlan, segment: SegmentPlan, film_dir: Path, take: "_Take", models: tuple,
+    plan: RenderPlan, shot: ShotPlan, segment: SegmentPlan, film_dir: Path, take: "_Take", models: Models,
     memory: MemorySettings | None, control: ltx2.Control | None, on_step, label: str,
 ) -> Segment:
     """Generate one segment, continuing the take so far, pull it toward the take's colours and cache it."""
-    pipe, upsample_pipe = models
     start = time.perf_counter()
     rendered = generate_shot(
-        pipe, segment_as_shot(shot, segment), plan.model, plan.output, upsample_pipe, control, memory,
+        models.pipe, segment_as_shot(shot, segment), plan.model, plan.output, models.upsampler, control, memory,
         take.condition(segment), on_step=on_step, audio_condition=take.audio_condition(segment),
         calls=plan.calls, storyboard=plan.name,
     )
