@@ -85,6 +85,7 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
     check) can overlap generation instead of competing with it for these cores. What this leaves out is the CPU
     cost of generating, the same for every kind of run.
     """
+    from ltx_flows.models import loading
     from ltx_flows.render import generate
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
@@ -93,13 +94,13 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
     made = {}
     for path in (board, board.parent / "warm.yaml"):
         plan = plan_storyboard(load_storyboard(path, board.parent), path)
-        pipe = generate.load_pipeline(plan.model)
+        pipe = loading.load_pipeline(plan.model)
         for shot in plan.shots:
             if shot.content_hash not in made:
                 made[shot.content_hash] = real(pipe, shot, plan.model, plan.output)
 
     def stand_in(pipe, shot, model, output, *args, **kwargs):
-        with generate._device_locks[generate.pick_device(model.device)]:
+        with loading.MODELS.device_locks[loading.pick_device(model.device)]:
             time.sleep(seconds)
         return made[shot.content_hash]
 
@@ -108,13 +109,14 @@ def install_gpu_stand_in(board: Path, seconds: float) -> None:
 
 def bare_loop(board: Path, out: Path) -> dict:
     """The same generation calls and encoding as the flow's shots, with nothing around them."""
+    from ltx_flows.models.loading import load_pipeline
     from ltx_flows.render import generate
     from ltx_flows.media.write import write_clip
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
 
     plan = plan_storyboard(load_storyboard(board, board.parent), board)
-    pipe = generate.load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
+    pipe = load_pipeline(plan.model)  # loaded before timing, as the flow's warm-up loaded it
     warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
     for shot in warm.shots:  # and one generation and encode untimed, as the flow's warm-up run made them
         clip = generate.generate_shot(pipe, shot, warm.model, warm.output)
@@ -129,14 +131,14 @@ def bare_loop(board: Path, out: Path) -> dict:
 def pipeline_loop(board: Path, out: Path) -> dict:
     """The flow's work without Prefect: each shot through the shot cache (its clip, record and checks), one after
     another, then the storyboard's film, review page and manifest, as the flow's tasks call them."""
-    from ltx_flows.render import generate
-    from ltx_flows.render.cache import render_shot_cached
+    from ltx_flows.models.loading import load_pipeline
+    from ltx_flows.render.shot import render_shot_cached
     from ltx_flows.finish.film import finish_storyboard
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
 
     warm = plan_storyboard(load_storyboard(board.parent / "warm.yaml", board.parent), board.parent / "warm.yaml")
-    generate.load_pipeline(warm.model)
+    load_pipeline(warm.model)
     for shot in warm.shots:
         render_shot_cached(warm, shot, out / "warm-up", force=False, failed_attempts=[])
     with timed() as result:

@@ -20,7 +20,7 @@ after about three segments. Set the variable yourself to measure another way.
     PYTHONPATH=$PWD python benchmarks/long_take_memory.py
     PYTHONPATH=$PWD python benchmarks/long_take_memory.py --smoke   # tiny takes, only checks it runs
 
-About 4 minutes on 2 busy CPU cores. Generation goes through `generate.render_shot`
+About 4 minutes on 2 busy CPU cores. Generation goes through `shot.render_shot`
 (no Prefect), the same code the flow's `shot-<id>` task runs.
 """
 
@@ -62,7 +62,8 @@ def peak_mib(usage: resource.struct_rusage) -> float:
 
 def render_one(board: Path, out: Path, load_only: bool) -> None:
     """In the child process: render the take (or only load the model) and print what it cost."""
-    from ltx_flows.render.generate import load_pipeline, render_shot
+    from ltx_flows.models.loading import load_pipeline
+    from ltx_flows.render.shot import render_shot
     from ltx_flows.media.read import probe
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard

@@ -3,7 +3,7 @@
 Runs the real `render-batch` flow (real Prefect server, real Dask render workers on this
 machine, real stitching and manifests) over a batch of storyboards with mixed shot lengths and
 long takes, on N local render workers for each N asked. No GPU here, so generation is replaced
-by a documented stand-in: in each worker, `ltx_flows.render.generate` is a module whose `render_shot`
+by a documented stand-in: in each worker, `ltx_flows.render.shot.render_shot` (what the shot cache calls to render)
 sleeps for the shot's planned duration times `--scale` and then copies a pre-encoded clip of the
 shot's frame count (64x64) into place. Everything around generation is the real code.
 
@@ -73,10 +73,13 @@ def install_stand_in(clips: str, scale: float) -> None:
             timeline.write(f"{os.getpid()} {start} {time.time()}\n")
         return clip
 
-    stand_in = types.ModuleType("ltx_flows.render.generate")
-    stand_in.render_shot = render_shot
-    stand_in.pick_device = lambda setting: "stand-in"
-    sys.modules["ltx_flows.render.generate"] = stand_in
+    import ltx_flows.render.shot
+
+    ltx_flows.render.shot.render_shot = render_shot
+    # The device the record names, without importing torch and diffusers (`models.loading`) in the worker.
+    loading = types.ModuleType("ltx_flows.models.loading")
+    loading.pick_device = lambda setting: "stand-in"
+    sys.modules["ltx_flows.models.loading"] = loading
 
 
 def make_clips(folder: Path, lengths: set[int]) -> None:

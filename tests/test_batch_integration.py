@@ -2,7 +2,7 @@
 
 Re-runs and the shot cache, out-of-memory retries with lower memory settings, a failed shot
 in a batch, bad input, and what the Prefect UI shows (run names, artifacts, logs). Failures are
-injected through generate.generation_hooks, the test hook called before each generation.
+injected as each generation starts, by a listener to its progress event (`tests/generations.py`).
 """
 
 import json
@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from ltx_flows.production import flow
-from ltx_flows.render import generate
 from ltx_flows.production.batch import BatchFailed
 from ltx_flows.plan.memory import MemorySettings
 from ltx_flows.media.read import probe
 from ltx_flows.files import file_sha256
+
+from .generations import watching
 
 pytestmark = pytest.mark.integration
 
@@ -78,27 +79,23 @@ def latest_artifacts(*keys: str) -> dict:
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys))))}
 
 
-def generations(since: int) -> list[str]:
-    return [event["shot"] for event in generate.generation_events[since:]]
-
-
 def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, workspace):
     path = board("cache")
     film_dir = workspace / "renders" / "cache"
     film = film_dir / "cache.mp4"
 
-    calls = len(generate.generation_events)
-    state, summary = run_batch([path], workspace)
+    with watching() as generations:
+        state, summary = run_batch([path], workspace)
     assert state.is_completed(), state
     assert summary["succeeded"][str(path)]["shots"] == {"a": "rendered", "b": "rendered", "c": "rendered"}
-    assert sorted(generations(calls)) == ["a", "b", "c"]
+    assert sorted(generations.shots()) == ["a", "b", "c"]
     first_film = file_sha256(film)
     assert probe(film).frames == 9 + 9 + 17 - 3
 
-    calls = len(generate.generation_events)
-    state, summary = run_batch([path], workspace)
+    with watching() as generations:
+        state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "cached"}
-    assert generations(calls) == []
+    assert generations.shots() == []
     # Nothing rendered, and the batch summary says so (it said "rendered").
     batch_summary = latest_artifacts("cli-render-batch-summary")["cli-render-batch-summary"].data
     assert "0 storyboards rendered, 1 unchanged (every shot reused), 0 failed." in batch_summary
@@ -112,23 +109,23 @@ def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, work
 
     # A deleted clip is rendered again, and only that one.
     (film_dir / "shots" / "b.mp4").unlink()
-    calls = len(generate.generation_events)
-    state, summary = run_batch([path], workspace)
+    with watching() as generations:
+        state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "rendered", "c": "cached"}
-    assert generations(calls) == ["b"]
+    assert generations.shots() == ["b"]
     assert file_sha256(film) == first_film  # same inputs, same seed: the same film
 
     # Editing one shot renders only it, and the film is stitched again.
     path = board("cache", c_prompt="the ball rolls away")
-    calls = len(generate.generation_events)
-    state, summary = run_batch([path], workspace)
+    with watching() as generations:
+        state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "cached", "c": "rendered"}
-    assert generations(calls) == ["c"]
+    assert generations.shots() == ["c"]
     assert file_sha256(film) != first_film
 
-    calls = len(generate.generation_events)
-    state, summary = run_batch([path], workspace, force=True)
-    assert sorted(generations(calls)) == ["a", "b", "c"]
+    with watching() as generations:
+        state, summary = run_batch([path], workspace, force=True)
+    assert sorted(generations.shots()) == ["a", "b", "c"]
     assert not list(film_dir.rglob(".*partial*"))
 
 
@@ -138,18 +135,18 @@ def test_an_out_of_memory_error_is_retried_with_lower_memory_settings(
     path = board("oom")
     seen = []
 
-    def out_of_memory_once(shot, memory):
-        seen.append((shot.id, memory))
-        if shot.id == "b" and len([s for s, _ in seen if s == "b"]) == 1:
+    def out_of_memory_once(generation):
+        seen.append((generation["shot"], generation["memory"]))
+        if generation["shot"] == "b" and len([s for s, _ in seen if s == "b"]) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected by the test)")
 
-    monkeypatch.setattr(generate, "generation_hooks", [out_of_memory_once])
-    state, summary = run_batch([path], workspace)
+    with watching(out_of_memory_once):
+        state, summary = run_batch([path], workspace)
     assert state.is_completed(), state
 
     assert [memory for shot_id, memory in seen if shot_id == "b"] == [
-        MemorySettings(),
-        MemorySettings(vae_tiling=True),  # one step lower
+        vars(MemorySettings()),
+        vars(MemorySettings(vae_tiling=True)),  # one step lower
     ]
     manifest = json.loads((workspace / "renders" / "oom" / "manifest.json").read_text())
     b = next(s for s in manifest["shots"] if s["id"] == "b")
@@ -173,13 +170,13 @@ def test_a_failed_shot_fails_its_storyboard_cleanly_and_the_batch_goes_on(
 
     calls = []
 
-    def broken_decoder(shot, memory):
-        calls.append(shot.prompt)
-        if shot.prompt == "the ball shatters":  # shot b of `broken` only
+    def broken_decoder(generation):
+        calls.append(generation["prompt"])
+        if generation["prompt"] == "the ball shatters":  # shot b of `broken` only
             raise RuntimeError("decoder produced NaNs (injected by the test)")
 
-    monkeypatch.setattr(generate, "generation_hooks", [broken_decoder])
-    state, _ = run_batch([good, broken, invalid], workspace, force=True)
+    with watching(broken_decoder):
+        state, _ = run_batch([good, broken, invalid], workspace, force=True)
 
     assert state.is_failed()
     # The reasons are in the message: a failed state carries no dict (Prefect could not resolve it).

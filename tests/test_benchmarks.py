@@ -36,6 +36,7 @@ def test_the_gpu_stand_in_sleeps_holding_the_device_and_gives_back_the_models_fr
 
     import numpy as np
 
+    from ltx_flows.models import loading
     from ltx_flows.render import generate
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.storyboard.loading import load_storyboard
@@ -49,10 +50,10 @@ def test_the_gpu_stand_in_sleeps_holding_the_device_and_gives_back_the_models_fr
     (tmp_path / "warm.yaml").write_text(bench.storyboard_text("warm", 1, 96, 64, 9, 2))
     plan = plan_storyboard(load_storyboard(board, tmp_path), board)
     shot = plan.shots[1]
-    real = generate.generate_shot(generate.load_pipeline(plan.model), shot, plan.model, plan.output).frames
+    real = generate.generate_shot(loading.load_pipeline(plan.model), shot, plan.model, plan.output).frames
 
     bench.install_gpu_stand_in(board, 0.3)
-    lock = generate._device_locks[generate.pick_device(plan.model.device)]
+    lock = loading.MODELS.device_locks[loading.pick_device(plan.model.device)]
     held, sleep, this_thread = [], time.sleep, threading.get_ident()
 
     def watched_sleep(seconds):  # Prefect's threads from earlier tests may sleep too: only this thread's count

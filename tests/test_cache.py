@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from ltx_flows.production.batch import find_storyboards, render_folder
-from ltx_flows.render.cache import (
-    STAGE_RECORD_KEYS, audio_latents_path, cached_record, clip_record, read_array, sidecar,
-)
+from ltx_flows.layout import audio_latents_path, record_path
+from ltx_flows.render.records import STAGE_RECORD_KEYS, cached_record, clip_record, read_array
 from ltx_flows.failures import describe, is_out_of_memory, is_transient
 from ltx_flows.files import write_array_atomic
 from ltx_flows.files import file_sha256
@@ -31,8 +30,8 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
 
     record = {"content_hash": "h1", "bytes": 100, "frames": 9, "sha256": file_sha256(clip), "rendered_at": "2026-12-03",
               "attempts": [], "memory": None, "render_seconds": 1.5, "rendered_by": None}
-    sidecar(clip).write_text(json.dumps(record))
-    assert sidecar(clip).name == "a.mp4.json"
+    record_path(clip).write_text(json.dumps(record))
+    assert record_path(clip).name == "a.mp4.json"
     assert cached_record(clip, "h1") == record
     assert cached_record(clip, "h1", frames=9) == record
     assert cached_record(clip, "h1", frames=17) is None  # the plan wants another length
@@ -47,15 +46,16 @@ def test_a_record_vouches_only_for_its_own_finished_clip(tmp_path):
 
     clip.write_bytes(b"x" * 100)
     assert cached_record(clip, "h1") == record
-    sidecar(clip).write_text(json.dumps({"content_hash": "h1", "bytes": 100}))  # an older record, no sha256
+    record_path(clip).write_text(json.dumps({"content_hash": "h1", "bytes": 100}))  # an older record, no sha256
     assert cached_record(clip, "h1") is None
-    sidecar(clip).write_text("{not json")  # a torn or foreign file is no record
+    record_path(clip).write_text("{not json")  # a torn or foreign file is no record
     assert cached_record(clip, "h1") is None
 
 
-def test_importing_the_cache_does_not_import_torch():
+@pytest.mark.parametrize("module", ["ltx_flows.render.records", "ltx_flows.render.shot"])
+def test_importing_the_cache_does_not_import_torch(module):
     """The fast path for unchanged re-runs checks records before torch is imported."""
-    code = "import sys, ltx_flows.render.cache; sys.exit('torch' in sys.modules)"
+    code = f"import sys, {module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -114,20 +114,20 @@ def test_a_record_that_is_not_what_ltx_flows_writes_is_no_record_and_the_log_say
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"x" * 100)
     full = {**clip_record(clip, "h1", 9), "attempts": [], "memory": None, "render_seconds": 1.0, "rendered_by": None}
-    sidecar(clip).write_text(json.dumps(full))
+    record_path(clip).write_text(json.dumps(full))
     assert cached_record(clip, "h1") == full
     for broken in ({key: value for key, value in full.items() if key != "attempts"}, {**full, "attempts": "many"},
                    {**full, "frames": "9"}):
-        sidecar(clip).write_text(json.dumps(broken))
+        record_path(clip).write_text(json.dumps(broken))
         caplog.clear()
         assert cached_record(clip, "h1") is None
         assert f"{clip} does not match its record" in caplog.text and "its record lacks" in caplog.text
-    sidecar(clip).write_text(json.dumps([full]))  # JSON, but not a record
+    record_path(clip).write_text(json.dumps([full]))  # JSON, but not a record
     caplog.clear()
     assert cached_record(clip, "h1") is None and "is not a JSON object" in caplog.text
     # A retake stage's record has no render history: checked for what stages hold.
     stage = {key: value for key, value in full.items() if key not in ("attempts", "memory", "render_seconds", "rendered_by")}
-    sidecar(clip).write_text(json.dumps(stage))
+    record_path(clip).write_text(json.dumps(stage))
     assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) == stage
 
 
@@ -140,7 +140,7 @@ def test_a_clips_sound_latents_are_covered_by_its_record(tmp_path, caplog):
     latents = audio_latents_path(clip)
     write_array_atomic(np.arange(64, dtype=np.float32).reshape(8, 8), latents)
     record = clip_record(clip, "h1", 9)
-    sidecar(clip).write_text(json.dumps(record))
+    record_path(clip).write_text(json.dumps(record))
     assert record["audio_latents"]["sha256"] == file_sha256(latents)
     assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) == record
     assert read_array(latents).shape == (8, 8)
@@ -156,7 +156,7 @@ def test_a_clips_sound_latents_are_covered_by_its_record(tmp_path, caplog):
 
     # A record of an older ltx-flows, which does not cover the latents beside it, vouches for nothing it did not see.
     write_array_atomic(np.zeros((8, 8), np.float32), latents)
-    sidecar(clip).write_text(json.dumps({key: value for key, value in record.items() if key != "audio_latents"}))
+    record_path(clip).write_text(json.dumps({key: value for key, value in record.items() if key != "audio_latents"}))
     assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is None
     latents.unlink()
     assert cached_record(clip, "h1", keys=STAGE_RECORD_KEYS) is not None  # no latents, nothing to cover

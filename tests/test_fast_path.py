@@ -46,7 +46,7 @@ def heavy_modules_after(code: str) -> set[str]:
     return set(filter(None, imported.split(",")))
 
 
-@pytest.mark.parametrize("module", ["ltx_flows.production.flow", "ltx_flows.render.cache", "ltx_flows.production.slots", "ltx_flows.finish.film", "ltx_flows.cli",
+@pytest.mark.parametrize("module", ["ltx_flows.production.flow", "ltx_flows.render.shot", "ltx_flows.production.slots", "ltx_flows.finish.film", "ltx_flows.cli",
                                     "ltx_flows.render.retake", "ltx_flows.production.schedule",
                                     "ltx_flows.production.dask_submit", "ltx_flows.production.terminal"])
 def test_importing_the_flow_and_the_cache_does_not_import_torch_or_dask(module):
@@ -63,7 +63,7 @@ def render_cli(board, out, cwd):
 
 @pytest.mark.integration
 def test_an_unchanged_rerun_finishes_the_film_without_a_model_or_prefect(tiny_cache, workspace):
-    from ltx_flows.render.cache import render_shot_cached
+    from ltx_flows.render.shot import render_shot_cached
 
     board = workspace / "quiet.yaml"
     board.write_text(textwrap.dedent(BOARD).lstrip())

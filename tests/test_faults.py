@@ -22,9 +22,11 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows.render import generate
+from ltx_flows.models.loading import load_pipeline
+from ltx_flows.render.generate import generate_shot
 
 from .conftest import REPO
+from .generations import watching
 from .test_terminal import LONG_TAKE as TERMINAL_LONG_TAKE
 
 pytestmark = pytest.mark.integration
@@ -153,10 +155,9 @@ def test_the_film_and_manifest_are_gone_before_a_shot_is_rendered_again(
     assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
     path.write_text(path.read_text().replace("a blue ball", "a green ball"))
     seen = []
-    monkeypatch.setattr(generate, "generation_hooks", [
-        lambda shot, memory: seen.append((shot.id, (out / "film" / "manifest.json").exists(), (out / "film" / "film.mp4").exists()))
-    ])
-    assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
+    with watching(lambda generation: seen.append((generation["shot"], (out / "film" / "manifest.json").exists(),
+                                                   (out / "film" / "film.mp4").exists()))):
+        assert render_storyboard(str(path), out=str(out), return_state=True).is_completed()
     assert seen == [("b", False, False)]
     check_film(out / "film", 50)
 
@@ -229,9 +230,9 @@ def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, wr
 
     path = write_storyboard(CUTS.replace("steps: 2", "steps: 4"))
     plan = plan_storyboard(load_storyboard(path), path)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     steps = []
-    generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=lambda done, total: steps.append((done, total)))
+    generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=lambda done, total: steps.append((done, total)))
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
     steps.clear()
@@ -243,7 +244,7 @@ def test_a_stop_request_ends_a_generation_between_denoising_steps(tiny_cache, wr
 
     try:
         with pytest.raises(stop.RenderStopped):
-            generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=stop.stopping(stop_after_two))
+            generate_shot(pipe, plan.shots[0], plan.model, plan.output, on_step=stop.stopping(stop_after_two))
     finally:
         stop._requested.clear()
     assert steps == [1, 2]
@@ -490,7 +491,8 @@ def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(t
     to read all data for array", naming no file; a shot record missing `attempts` failed every run with the bare text
     `'attempts'`. Now the damaged file has its clip rendered again (the log names it) and the record without the key is
     no record. The real tiny LTX-2 pipeline, real ffmpeg, in process (no Prefect: the shot cache is what is tested)."""
-    from ltx_flows.render.cache import audio_latents_path, render_shot_cached, sidecar
+    from ltx_flows.layout import audio_latents_path, record_path
+    from ltx_flows.render.shot import render_shot_cached
     from ltx_flows.plan.planner import plan_storyboard
     from ltx_flows.render.retake import base_clip
     from ltx_flows.storyboard.loading import load_storyboard
@@ -520,14 +522,14 @@ def test_damaged_sound_latents_and_a_record_missing_a_key_heal_on_the_next_run(t
 
     # A record without `attempts` (hand-edited, another version) is no record: the clip is made again (here from the
     # cached retake stages, no model), and its new record holds every key.
-    record = json.loads(sidecar(film_dir / shot.clip).read_text())
+    record = json.loads(record_path(film_dir / shot.clip).read_text())
     del record["attempts"]
-    sidecar(film_dir / shot.clip).write_text(json.dumps(record))
+    record_path(film_dir / shot.clip).write_text(json.dumps(record))
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         shot, third = render_shot("the lid falls shut")
     assert "its record lacks `attempts`" in caplog.text
-    assert isinstance(third["attempts"], list) and "attempts" in json.loads(sidecar(film_dir / shot.clip).read_text())
+    assert isinstance(third["attempts"], list) and "attempts" in json.loads(record_path(film_dir / shot.clip).read_text())
 
 
 # --- issue 18 (helper: Prefect-facing messages) ---

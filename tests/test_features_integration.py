@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+from ltx_flows.models import loading
 from ltx_flows.render import generate
 from ltx_flows.models.annotators import ANNOTATORS_ENV
 from ltx_flows.media.read import probe, read_frames
@@ -86,7 +87,7 @@ def test_two_pass_shot_with_a_music_bed_through_the_flow(prefect_server, tiny_ca
     )
     # The flow's tasks run in this process and share its pipelines: watch the upsampler they will use.
     plan = plan_storyboard(load_storyboard(path), path)
-    upsampler = generate.load_upsampler(plan.model, plan.upsampler, generate.load_pipeline(plan.model)).latent_upsampler
+    upsampler = loading.load_upsampler(plan.model, plan.upsampler, loading.load_pipeline(plan.model)).latent_upsampler
     calls = []
     hook = upsampler.register_forward_hook(lambda module, args, output: calls.append(tuple(output.shape[-2:])))
     try:
@@ -152,11 +153,11 @@ def test_missing_detector_weights_fail_the_flow_before_any_model_loads(
           - {{id: b, prompt: y, frames: 9, control: {{kind: depth, source: {reference_media["still"]}}}}}
         """
     )
-    loads_before = len(generate.load_events)
+    loads_before = len(loading.MODELS.loads)
     state = render(path, workspace)
     assert state.is_failed()
     assert f"dpt_hybrid-midas-501f0c75.pt in {empty}" in state.message
-    assert len(generate.load_events) == loads_before
+    assert len(loading.MODELS.loads) == loads_before
     assert not (workspace / "renders" / "deep" / "shots").exists()
 
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from ltx_flows.render import generate
+from ltx_flows.models.loading import load_pipeline
+from ltx_flows.render.generate import generate_shot
+from ltx_flows.render.shot import render_shot
 from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
@@ -31,10 +33,10 @@ shots:
 def test_cuda_render(tiny_cache, write_storyboard, dtype, offload, tiling):
     path = write_storyboard(BOARD.format(dtype=dtype, offload=offload, tiling=tiling))
     plan = plan_storyboard(load_storyboard(path), path)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     assert pipe.transformer.dtype == getattr(torch, dtype)
-    frames = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    frames = generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    again = generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
     assert frames.shape == (25, 160, 256, 3) and frames.dtype == np.uint8
     assert frames.std() > 0
     # Same seed, same GPU: equal up to non-deterministic CUDA kernels.
@@ -52,7 +54,7 @@ def test_cuda_long_take(tiny_cache, write_storyboard, workspace):
     )
     plan = plan_storyboard(load_storyboard(path), path)
     assert [(s.start, s.frames) for s in plan.shots[0].segments] == [(0, 25), (8, 25), (16, 25)]
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    clip = render_shot(plan, plan.shots[0], workspace / "renders")
     frames = read_frames(clip)
     assert frames.shape == (41, 160, 256, 3) and frames.std() > 0
 LTX2_BOARD = """
@@ -77,8 +79,8 @@ def test_cuda_ltx2_render(tiny_cache, write_storyboard, workspace, reference_med
     control = f"control: {{kind: canny, source: {reference_media['clip']}}}" if controlled else ""
     path = write_storyboard(LTX2_BOARD.format(offload=offload, two_pass=two_pass, control=control))
     plan = plan_storyboard(load_storyboard(path), path)
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
-    pipe = generate.load_pipeline(plan.model)
+    clip = render_shot(plan, plan.shots[0], workspace / "renders")
+    pipe = load_pipeline(plan.model)
     assert pipe.transformer.dtype == torch.bfloat16
     info = probe(clip)
     assert (info.frames, info.width, info.height) == (25, 256, 128)
@@ -97,7 +99,7 @@ def test_cuda_ltx2_long_take_carries_its_sound(tiny_cache, write_storyboard, wor
     board = LTX2_BOARD.format(offload=offload, two_pass="true", control="")
     path = write_storyboard(board.replace("frames: 25", "frames: 25\n    segments: {frames: 17, overlap: 9}"))
     plan = plan_storyboard(load_storyboard(path), path)
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    clip = render_shot(plan, plan.shots[0], workspace / "renders")
     info = probe(clip)
     assert info.frames == 25 and info.audio_duration == pytest.approx(25 / 24, abs=1e-6)
     first, second = [np.load(workspace / "renders" / Path(s.cache).with_name(Path(s.cache).stem + ".audio.npy"))
@@ -110,7 +112,7 @@ def test_cuda_ltxv_two_pass(tiny_cache, write_storyboard, workspace, offload):
     board = BOARD.format(dtype="bfloat16", offload=offload, tiling="false").replace("height: 160", "height: 128")
     path = write_storyboard(board.replace("steps: 2,", "steps: 2, two_pass: true,"))
     plan = plan_storyboard(load_storyboard(path), path)
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders")
+    clip = render_shot(plan, plan.shots[0], workspace / "renders")
     info = probe(clip)
     assert (info.frames, info.width, info.height) == (25, 256, 128)
     assert read_frames(clip).std() > 0
@@ -150,9 +152,9 @@ def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace,
     ladder = memory_steps(plan.model)
     memory = ladder[rung]
     steps = []
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders", memory,
+    clip = render_shot(plan, plan.shots[0], workspace / "renders", memory,
                                 on_step=lambda done, total: steps.append((done, total)))
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     assert pipe.transformer.dtype == torch.bfloat16
     if memory.cpu_offload or memory.sequential_offload:
         assert hasattr(pipe.vae, "_hf_hook")  # the upsampler's placement left the shared VAE's hooks alone

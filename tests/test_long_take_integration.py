@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from diffusers import LTXConditionPipeline
 
-from ltx_flows.render import generate
+from ltx_flows.render.shot import render_shot
 from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
@@ -148,7 +148,7 @@ def test_a_failed_take_resumes_at_the_first_missing_segment(
 
     # The resumed take is the take rendered in one go.
     plan = plan_storyboard(load_storyboard(path), path)
-    generate.render_shot(plan, plan.shots[0], workspace / "in-one-go")
+    render_shot(plan, plan.shots[0], workspace / "in-one-go")
     assert np.array_equal(read_frames(workspace / "in-one-go" / "shots" / "run.mp4"), resumed)
 
 
@@ -156,7 +156,7 @@ def test_editing_one_segment_prompt_rerenders_it_and_the_later_ones_only(tiny_ca
     def render(text):
         path = write_storyboard(text)
         plan = plan_storyboard(load_storyboard(path), path)
-        return generate.render_shot(plan, plan.shots[0], workspace / "renders")
+        return render_shot(plan, plan.shots[0], workspace / "renders")
 
     render(TAKE)
     assert len(pipeline_calls) == 4
@@ -181,7 +181,7 @@ def test_editing_one_segment_prompt_rerenders_it_and_the_later_ones_only(tiny_ca
 def render_take(write_storyboard, workspace, text=TAKE, force=False):
     path = write_storyboard(text)
     plan = plan_storyboard(load_storyboard(path), path)
-    clip = generate.render_shot(plan, plan.shots[0], workspace / "renders", force=force)
+    clip = render_shot(plan, plan.shots[0], workspace / "renders", force=force)
     return plan, read_frames(clip)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from ltx_flows.render import generate
+from ltx_flows.models.loading import load_pipeline, load_upsampler
+from ltx_flows.render.generate import generate_shot
 from ltx_flows.models import ltx2
 from ltx_flows.models.checkpoints import TINY_IC_LORA, TINY_IC_LORA_DOWNSCALE, ensure_tiny_checkpoint, resolve_lora
 from ltx_flows.models.twins import UPSAMPLER_FOLDER
@@ -78,14 +79,14 @@ def test_tiny_ltx2_checkpoint_layout(tiny_cache):
 
 def test_video_and_sound_with_the_real_compression(write_storyboard, tiny_cache):
     plan = plan_for(write_storyboard)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     assert (pipe.vae.spatial_compression_ratio, pipe.vae.temporal_compression_ratio) == (32, 8)
     with torch.no_grad():
         latent = pipe.vae.encode(torch.zeros(1, 3, 17, 64, 128)).latent_dist.mode()
     assert tuple(latent.shape[2:]) == (3, 2, 4)  # 17 frames -> 3, 64 x 128 -> 2 x 4: the real 8 x 32 x 32
 
-    clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    clip = generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+    again = generate_shot(pipe, plan.shots[0], plan.model, plan.output)
     assert clip.frames.shape == (17, 64, 128, 3) and clip.frames.dtype == np.uint8
     np.testing.assert_array_equal(clip.frames, again.frames)
     samples = clip.audio.samples
@@ -99,24 +100,24 @@ def test_keyframes_reach_the_model_at_their_latent_index(write_storyboard, tiny_
     counts = {}
     for at in ("0", "end"):
         plan = plan_for(write_storyboard, keyframes=f"{{image: keyframes/a.png, at: {at}}}")
-        pipe = generate.load_pipeline(plan.model)
+        pipe = load_pipeline(plan.model)
         with Recorder(pipe.transformer) as calls:
-            generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+            generate_shot(pipe, plan.shots[0], plan.model, plan.output)
         counts[at] = set(calls.tokens)
     assert counts == {"0": {3 * 2 * 4}, "end": {3 * 2 * 4 + 2 * 4}}
 
 
 def test_ic_lora_conditions_the_shot_and_never_leaks_into_the_next(write_storyboard, reference_media, tiny_cache):
     plan = plan_for(write_storyboard)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     shot, model, output = plan.shots[0], plan.model, plan.output
-    plain = generate.generate_shot(pipe, shot, model, output).frames
+    plain = generate_shot(pipe, shot, model, output).frames
 
     control = np.zeros((17, 64, 128, 3), np.uint8)
     control[:, 16:48, 32:96] = 255
     shot = shot.model_copy(update={"control": _control_plan(reference_media)})
     with Recorder(pipe.transformer) as calls:
-        controlled = generate.generate_shot(
+        controlled = generate_shot(
             pipe, shot, model, output, control=ltx2.Control(frames=control, lora=resolve_lora("tiny"), downscale=2)
         ).frames
     # The reference adds its tokens at half size (a 64 x 32 video: 3 x 1 x 2 latents) to the 3 x 2 x 4 of the shot.
@@ -125,7 +126,7 @@ def test_ic_lora_conditions_the_shot_and_never_leaks_into_the_next(write_storybo
     assert np.abs(controlled.astype(int) - plain).mean() > 1
 
     # The next shot without a control runs with the LoRA off: exactly the plain result again.
-    np.testing.assert_array_equal(generate.generate_shot(pipe, plan.shots[0], model, output).frames, plain)
+    np.testing.assert_array_equal(generate_shot(pipe, plan.shots[0], model, output).frames, plain)
 
 
 def _control_plan(reference_media):
@@ -138,12 +139,12 @@ def _control_plan(reference_media):
 @pytest.mark.parametrize("family", ["ltx2", "ltxv"])
 def test_two_pass_renders_half_size_upsamples_then_refines_at_full_size(write_storyboard, tiny_cache, family):
     plan = plan_for(write_storyboard, family=family, two_pass="true", keyframes="{image: keyframes/a.png, at: 0}")
-    pipe = generate.load_pipeline(plan.model)
-    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe)
     assert plan.upsampler == "tiny"
 
     with Recorder(pipe.transformer) as calls, Recorder(upsample_pipe.latent_upsampler, key="latent") as upsamples:
-        clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
+        clip = generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
 
     # Latent tokens at 64 x 32 (LTX-2: half size; LTX-Video: 2/3 of 128 x 64 rounded down to 32) and at 128 x 64.
     half, full = 3 * 1 * 2, 3 * 2 * 4
@@ -160,7 +161,7 @@ def test_distilled_sigmas_are_used_as_given(write_storyboard, tiny_cache):
     path = write_storyboard(BOARD.format(family="ltx2", two_pass="false", keyframes="").replace(
         "steps: 2", "steps: 3, sigmas: [1.0, 0.6, 0.3]"))
     plan = plan_storyboard(load_storyboard(path), path)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     seen = []
     original = type(pipe.scheduler).set_timesteps
 
@@ -171,7 +172,7 @@ def test_distilled_sigmas_are_used_as_given(write_storyboard, tiny_cache):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(type(pipe.scheduler), "set_timesteps", spy)
-        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output)
+        generate_shot(pipe, plan.shots[0], plan.model, plan.output)
     assert seen and all(sigmas == [1.0, 0.6, 0.3] for sigmas in seen)
     assert pipe.scheduler.config.use_dynamic_shifting  # the pipeline's own scheduler is back
 
@@ -183,19 +184,19 @@ def test_one_step_renders_with_given_sigmas_and_fails_with_the_stretched_default
     path = write_storyboard(BOARD.format(family="ltx2", two_pass="true", keyframes="").replace(
         "steps: 2", "steps: 1, sigmas: [1.0], refine_sigmas: [0.9]"))
     plan = plan_storyboard(load_storyboard(path), path)
-    pipe = generate.load_pipeline(plan.model)
-    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
-    clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
+    pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe)
+    clip = generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
     assert clip.frames.shape == (17, 64, 128, 3) and np.isfinite(clip.audio.samples).all()
 
     default_schedule = plan.model.model_copy(update={"sigmas": None, "two_pass": False})
     with pytest.warns(RuntimeWarning, match="invalid value encountered in divide"), pytest.raises(IndexError):
-        generate.generate_shot(pipe, plan.shots[0], default_schedule, plan.output)
+        generate_shot(pipe, plan.shots[0], default_schedule, plan.output)
 
 
 def test_in_context_pipeline_keeps_the_pipelines_dtype(write_storyboard, tiny_cache):
     plan = plan_for(write_storyboard)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     in_context = ltx2.in_context_pipeline(pipe)
     assert in_context.transformer is pipe.transformer and in_context.transformer.dtype == pipe.transformer.dtype
 
@@ -205,10 +206,10 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
     """The held audio tokens reach the real transformer as their clean values from the first call on, with
     timestep 0, in every pass; the tokens not held are generated (at the step's timestep) and come out changed."""
     plan = plan_for(write_storyboard, two_pass=two_pass)
-    pipe = generate.load_pipeline(plan.model)
-    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe) if two_pass == "true" else None
+    pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe) if two_pass == "true" else None
     shot, model, output = plan.shots[0], plan.model, plan.output
-    first = generate.generate_shot(pipe, shot, model, output, upsample_pipe)
+    first = generate_shot(pipe, shot, model, output, upsample_pipe)
     tokens = ltx2.audio_tokens(pipe, shot.frames, output.fps)
     assert first.audio_latents.shape == (tokens, pipe.audio_latent_channels * pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio)
     assert first.audio_latents.dtype == np.float32
@@ -221,7 +222,7 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
     proj = pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach().clone()))
     embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
     try:
-        held = generate.generate_shot(pipe, shot, model, output, upsample_pipe,
+        held = generate_shot(pipe, shot, model, output, upsample_pipe,
                                       audio_condition=ltx2.AudioCondition(latents=source, hold=hold))
     finally:
         proj.remove()
@@ -240,7 +241,7 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
     timesteps.clear()
     embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
     try:
-        generate.generate_shot(pipe, shot, model, output, upsample_pipe)
+        generate_shot(pipe, shot, model, output, upsample_pipe)
     finally:
         embed.remove()
     assert timesteps and all(steps.numel() < tokens for steps in timesteps)
@@ -249,7 +250,7 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
 
 def test_audio_condition_of_the_wrong_length_is_refused(write_storyboard, tiny_cache):
     plan = plan_for(write_storyboard)
-    pipe = generate.load_pipeline(plan.model)
+    pipe = load_pipeline(plan.model)
     condition = ltx2.AudioCondition(latents=torch.zeros(3, 8), hold=torch.ones(3))
     with pytest.raises(ValueError, match="needs 18 audio tokens"):
-        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, audio_condition=condition)
+        generate_shot(pipe, plan.shots[0], plan.model, plan.output, audio_condition=condition)

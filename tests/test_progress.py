@@ -122,3 +122,55 @@ def test_throttle_lets_one_update_a_second_through():
         now[0] = 100.0 + tick / 10
         passed.append(throttle.ready())
     assert [i for i, ok in enumerate(passed) if ok] == [0, 10, 20]
+
+
+def test_a_generation_event_leaves_the_display_as_it_was_and_a_listener_can_stop_it():
+    """`progress.generation` says a generation starts (tests and observers listen); the display ignores it, and a
+    listener that raises stops the generation with its error, in the generating thread."""
+    collect = Collect()
+
+    class Refuse(logging.Handler):
+        def emit(self, record):
+            if record.event == "generation" and record.generation["prompt"] == "no":
+                raise RuntimeError("refused")
+
+    refuse = Refuse()
+    progress.log.addHandler(collect)
+    progress.log.addHandler(refuse)
+    try:
+        progress.planned("film", [("intro", 0)])
+        progress.generation("film", "intro", {"prompt": "yes", "frames": 9})
+        try:
+            progress.generation("film", "intro", {"prompt": "no", "frames": 9})
+        except RuntimeError as error:
+            refused = str(error)
+    finally:
+        progress.log.removeHandler(collect)
+        progress.log.removeHandler(refuse)
+    assert refused == "refused"
+    assert [line for _, line in collect.seen] == ["0/1 shots"] * 3
+
+
+def test_importing_the_render_modules_changes_no_logging_state():
+    """Rendering sets up its loggers where it starts (the first event, the first model load), not at import."""
+    import subprocess
+    import sys
+
+    code = """
+import logging
+import diffusers
+names = ("ltx_flows.render.progress", "diffusers.schedulers.scheduling_flow_match_euler_discrete")
+def ours(logger):  # our filters (diffusers adds its own when the scheduler's module loads)
+    return sum(type(f).__module__.startswith("ltx_flows") for f in logger.filters)
+def state():
+    return [(logging.getLogger(n).propagate, logging.getLogger(n).level, ours(logging.getLogger(n))) for n in names]
+before = (state(), diffusers.utils.logging.is_progress_bar_enabled())
+import ltx_flows.render.shot, ltx_flows.render.long_take, ltx_flows.render.retake, ltx_flows.models.loading
+assert (state(), diffusers.utils.logging.is_progress_bar_enabled()) == before, (state(), before)
+ltx_flows.models.loading.quiet_libraries()
+ltx_flows.models.loading.quiet_libraries()  # once is enough: a second call adds nothing
+assert ours(logging.getLogger(names[1])) == 1
+assert not diffusers.utils.logging.is_progress_bar_enabled()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -7,7 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows.render import generate
+from ltx_flows.models.loading import MODELS, load_pipeline
+from ltx_flows.render.generate import generate_shot
 from ltx_flows.media.read import probe, read_frames
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
     from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(BOARD)
-    loads_before = len(generate.load_events)
+    loads_before = len(MODELS.loads)
     state = render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
     assert state.is_completed(), state
     result = state.result()
@@ -64,7 +65,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
     assert not list(film.parent.rglob("*.partial*")), "temporary files left behind"
 
     # One pipeline load for both shots (and none at all if an earlier test in this process loaded it).
-    assert len(generate.load_events) - loads_before <= 1
+    assert len(MODELS.loads) - loads_before <= 1
 
     async def task_run_names():
         async with get_client() as client:
@@ -84,10 +85,10 @@ def test_same_storyboard_and_seed_give_the_same_frames(prefect_server, tiny_cach
 
     path = write_storyboard(BOARD)
     plan = plan_storyboard(load_storyboard(path), path)
-    pipe = generate.load_pipeline(plan.model)
-    first = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
-    again = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
-    other = generate.generate_shot(pipe, plan.shots[1], plan.model, plan.output).frames
+    pipe = load_pipeline(plan.model)
+    first = generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    again = generate_shot(pipe, plan.shots[0], plan.model, plan.output).frames
+    other = generate_shot(pipe, plan.shots[1], plan.model, plan.output).frames
     assert first.shape == (17, 64, 96, 3) and first.dtype == np.uint8
     assert np.array_equal(first, again)
     assert not np.array_equal(first[:9], other[:9])

@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
-from ltx_flows.render import generate
-from ltx_flows.render.cache import audio_latents_path, render_shot_cached
-from ltx_flows.media.read import probe, read_frames
+from ltx_flows.layout import audio_latents_path
+from ltx_flows.render.shot import render_shot_cached
 from ltx_flows.media.audio import read_audio
+from ltx_flows.media.read import probe, read_frames
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.render.retake import base_clip
 from ltx_flows.storyboard.loading import load_storyboard
 
+from .generations import watching
 from .test_fast_path import CLI_AND_IMPORTS
 
 pytestmark = pytest.mark.integration
@@ -60,9 +61,9 @@ def _render(folder: Path, text: str, film_dir: Path, on_step=None):
     path = folder / "board.yaml"
     path.write_text(textwrap.dedent(text).lstrip())
     plan = plan_storyboard(load_storyboard(path, folder), path)
-    before = len(generate.generation_events)
-    record = render_shot_cached(plan, plan.shots[0], film_dir, force=False, failed_attempts=[], on_step=on_step)
-    return plan, record, generate.generation_events[before:]
+    with watching() as generations:
+        record = render_shot_cached(plan, plan.shots[0], film_dir, force=False, failed_attempts=[], on_step=on_step)
+    return plan, record, generations.events
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,9 @@ def ltxv(prefect_server, tiny_cache, tmp_path_factory):
         one = BOARD.format(family="ltxv", audio="", retakes=ONE)
         (folder / "board.yaml").write_text(textwrap.dedent(one).lstrip())
         plan = plan_storyboard(load_storyboard(folder / "board.yaml", folder), folder / "board.yaml")
-        before = len(generate.generation_events)
-        state = render_storyboard(str(folder / "board.yaml"), out=str(folder / "renders"), return_state=True)
-        first_events = generate.generation_events[before:]
+        with watching() as generations:
+            state = render_storyboard(str(folder / "board.yaml"), out=str(folder / "renders"), return_state=True)
+        first_events = generations.events
         first = json.loads((film_dir / "shots" / "reveal.mp4.json").read_text())
         flow_manifest = json.loads((film_dir / "manifest.json").read_text())
         first_calls = list(calls)

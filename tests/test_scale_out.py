@@ -34,9 +34,9 @@ def write_board(workspace, name, shots):
 
 
 def model_loads():
-    from ltx_flows.render import generate
+    from ltx_flows.models.loading import MODELS
 
-    return len(generate.load_events)
+    return len(MODELS.loads)
 
 
 def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_server, tiny_cache, workspace, monkeypatch):
@@ -77,15 +77,15 @@ def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_serve
 
 def _record_generation_times(folder: str) -> None:
     """Runs in each worker: every generation also notes when it ran (and lasts at least 2 s, so overlaps are clear)."""
-    from ltx_flows.render import generate
+    from tests.generations import watch_forever
 
-    def note(shot, memory):
+    def note(generation):
         start = time.time()
         time.sleep(2)
-        with open(os.path.join(folder, f"{shot.prompt}.json"), "w") as file:
+        with open(os.path.join(folder, f"{generation['prompt']}.json"), "w") as file:
             json.dump({"start": start, "end": time.time(), "pid": os.getpid()}, file)
 
-    generate.generation_hooks[:] = [note]
+    watch_forever(note)
 
 
 def test_two_storyboards_of_one_batch_render_shots_at_the_same_time(prefect_server, tiny_cache, workspace, monkeypatch):

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from ltx_flows.render.generate import TakeSound
+from ltx_flows.render.sound import TakeSound
 from ltx_flows.media.audio import Audio, audio_samples
 from ltx_flows.media.write import write_clip
 from ltx_flows.plan.planner import plan_storyboard

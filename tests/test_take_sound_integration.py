@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from ltx_flows.render import generate
+from ltx_flows.models.loading import load_pipeline
+from ltx_flows.render.shot import render_shot
 from ltx_flows.models import ltx2
 from ltx_flows.media.read import probe
 from ltx_flows.media.audio import read_audio
@@ -75,7 +76,7 @@ def test_a_two_segment_ltx2_take_carries_its_sound_through_the_flow(
     path = write_storyboard(FILM.format(still=reference_media["still"]))
     plan = plan_storyboard(load_storyboard(path), path)  # validation no longer asks for `mute: true`
     shot = plan.shot("walk")
-    pipe = generate.load_pipeline(plan.model)  # the flow's tasks run in this process and share it
+    pipe = load_pipeline(plan.model)  # the flow's tasks run in this process and share it
     spy = Spy(pipe, monkeypatch)
     try:
         state = render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
@@ -127,6 +128,6 @@ def test_a_two_segment_ltx2_take_carries_its_sound_through_the_flow(
     before = read_audio(film_dir / "shots" / "walk.mp4").samples
     (film_dir / "shots" / "walk.mp4").unlink()
     spy.calls.clear()
-    generate.render_shot(plan, shot, film_dir)
+    render_shot(plan, shot, film_dir)
     assert spy.calls == []
     np.testing.assert_array_equal(read_audio(film_dir / "shots" / "walk.mp4").samples, before)

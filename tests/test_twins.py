@@ -263,11 +263,12 @@ def _tiny_plan(write_storyboard, preset: str, name: str = "board.yaml"):
 
 
 def test_on_step_counts_every_denoising_step_of_both_passes(write_storyboard, tiny_cache):
+    from ltx_flows.models import loading
     from ltx_flows.render import generate
 
     plan = _tiny_plan(write_storyboard, "ltxv-0.9.8-distilled")
-    pipe = generate.load_pipeline(plan.model)
-    upsample_pipe = generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    pipe = loading.load_pipeline(plan.model)
+    upsample_pipe = loading.load_upsampler(plan.model, plan.upsampler, pipe)
     steps = []
     clip = generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe,
                                   on_step=lambda done, total: steps.append((done, total)))
@@ -282,22 +283,22 @@ def test_one_model_stays_loaded_and_the_upsampler_keeps_the_shared_vae_hooks(wri
     the hooks of the VAE it shares with the main pipeline (enable_model_cpu_offload on it would)."""
     from accelerate.hooks import ModelHook, add_hook_to_module
 
-    from ltx_flows.render import generate
+    from ltx_flows.models import loading
 
     plan = _tiny_plan(write_storyboard, "ltxv-0.9.7-dev")
-    pipe = generate.load_pipeline(plan.model)
+    pipe = loading.load_pipeline(plan.model)
     hook = ModelHook()
     add_hook_to_module(pipe.vae, hook)  # what the main pipeline's offload puts on its VAE
-    generate.load_upsampler(plan.model, plan.upsampler, pipe)
+    loading.load_upsampler(plan.model, plan.upsampler, pipe)
     assert getattr(pipe.vae, "_hf_hook", None) is hook
 
     first = weakref.ref(pipe)
     del pipe
     other = _tiny_plan(write_storyboard, "ltx2-distilled", "other.yaml")
-    generate.load_pipeline(other.model)
+    loading.load_pipeline(other.model)
     gc.collect()
     assert first() is None  # dropped: not cached, not referenced by an upsampler
-    assert len(generate._pipelines) == 1
+    assert len(loading.MODELS.pipelines) == 1
 
 
 def test_download_fetches_exactly_what_rendering_loads(write_storyboard, reference_media, monkeypatch):

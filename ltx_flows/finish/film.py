@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..render.records import cached_record
+from ..render.shot import invalidate_film, restore_kept
 from ..files import file_sha256, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
@@ -17,7 +19,6 @@ from ..media.joins import Join
 from ..media.read import VideoInfo, probe
 from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
-from ..render.cache import cached_record, invalidate_film, restore_kept
 from .manifest import build_manifest
 from .review import write_review
 

@@ -45,13 +45,13 @@ from ..media.audio import Audio
 from ..plan.planner import ShotPlan
 from ..plan.recipes import PipelineCall
 
-_in_context: dict[int, LTX2InContextPipeline] = {}
-
 
 def in_context_pipeline(pipe: LTX2ConditionPipeline) -> LTX2InContextPipeline:
-    """The IC-LoRA pipeline over the same (already loaded) components as `pipe`."""
+    """The IC-LoRA pipeline over the same (already loaded) components as `pipe`: built once and kept on `pipe`, so it
+    goes when `pipe` does (`loading.ModelCache` drops a model's pipeline when the batch moves to another)."""
     with MODEL_LOAD_LOCK:
-        if id(pipe) not in _in_context:
+        in_context = getattr(pipe, "_ltx_flows_in_context", None)
+        if in_context is None:
             # from_pipe casts every component to `dtype` (float32 unless told), and warns about float32-only
             # modules while doing so even when there are none.
             verbosity = diffusers.utils.logging.get_verbosity()
@@ -61,14 +61,8 @@ def in_context_pipeline(pipe: LTX2ConditionPipeline) -> LTX2InContextPipeline:
             finally:
                 diffusers.utils.logging.set_verbosity(verbosity)
             in_context.set_progress_bar_config(disable=True)
-            _in_context[id(pipe)] = in_context
-        return _in_context[id(pipe)]
-
-
-def forget(pipe: LTX2ConditionPipeline) -> None:
-    """Drop the in-context pipeline built over `pipe` (when the batch moves to another model)."""
-    with MODEL_LOAD_LOCK:
-        _in_context.pop(id(pipe), None)
+            pipe._ltx_flows_in_context = in_context
+        return in_context
 
 
 def activate_lora(pipe, lora: Path | None) -> None:

@@ -1,7 +1,8 @@
-"""Memory settings of a loaded pipeline, and the lower steps an out-of-memory retry walks down.
+"""Memory settings of a loaded pipeline, and the lower steps an out-of-memory retry walks down
+(`models/loading.py` applies them to a pipeline).
 
 Offload and VAE tiling trade speed for memory; they are not part of a shot's content hash
-(see plan.py), so a clip rendered at a lower step is reused like any other.
+(see planner.py), so a clip rendered at a lower step is reused like any other.
 """
 
 from dataclasses import dataclass, replace
@@ -45,40 +46,6 @@ def memory_for_attempt(model: ModelConfig, earlier_out_of_memory: int) -> Memory
     """Settings for a shot's next attempt: one step lower for each out-of-memory error it had."""
     steps = memory_steps(model)
     return steps[min(earlier_out_of_memory, len(steps) - 1)]
-
-
-def apply_memory_settings(pipe, memory: MemorySettings, device: str) -> None:
-    """Place a loaded diffusers pipeline on `device` with these memory settings."""
-    on_gpu = device.startswith("cuda")
-    if memory.sequential_offload and on_gpu:
-        pipe.remove_all_hooks()
-        pipe.enable_sequential_cpu_offload(device=device)
-    elif memory.cpu_offload and on_gpu:
-        pipe.enable_model_cpu_offload(device=device)  # moves everything to the CPU first
-    else:
-        pipe.remove_all_hooks()
-        pipe.to(device)
-    if memory.vae_tiling:
-        stride = memory.vae_tile * 7 // 8  # the same overlap as diffusers' defaults
-        pipe.vae.enable_tiling(
-            tile_sample_min_height=memory.vae_tile,
-            tile_sample_min_width=memory.vae_tile,
-            tile_sample_stride_height=stride,
-            tile_sample_stride_width=stride,
-        )
-    else:
-        pipe.vae.disable_tiling()
-    pipe.vae.use_framewise_decoding = memory.vae_framewise
-
-
-def place_upsampler(upsample_pipe, device: str) -> None:
-    """Put a latent upsampler pipeline on `device` without touching the VAE it shares with the main pipeline.
-
-    `enable_model_cpu_offload` on the upsampler pipeline would start by removing every hook of its modules,
-    the shared VAE's offload hooks included; the upsampler model is small (~1 GB at most), so it stays on the
-    GPU and the VAE stays as the main pipeline placed it.
-    """
-    upsample_pipe.latent_upsampler.to(device)
 
 
 class VramEstimate(BaseModel):

@@ -171,66 +171,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
     audio = film_audio(storyboard)
     bed = audio if isinstance(audio, Path) else None
     upsampler = default_upsampler(storyboard.model) if storyboard.model.two_pass else None
-    shots = []
-    for index, shot in enumerate(storyboard.shots):
-        requested = shot.requested_frames(fps)
-        frames = snap_frames(requested)
-        keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
-        control = None
-        if shot.control is not None:
-            control = ControlPlan(
-                kind=shot.control.kind,
-                source=shot.control.source,
-                source_sha256=file_sha256(shot.control.source),
-                strength=shot.control.strength,
-                lora=default_control_lora(storyboard.model, shot.control),
-                reference_downscale=shot.control.reference_downscale,
-                video=control_video_name(shot.id, shot.control.kind),
-            )
-        # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
-        sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
-        crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
-        seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
-        negative_prompt = shot.negative_prompt if shot.negative_prompt is not None else storyboard.defaults.negative_prompt
-        prompt = shot.prompt
-        layout = shot.segment_layout(storyboard.model.family, frames)
-        overlap, segments = 0, []
-        if layout is not None:
-            overlap = layout[1]
-            segments = _plan_segments(
-                storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound
-            )
-        if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
-            prompt, overlap, segments = segments[0].prompt, 0, []
-        content_hash = _content_hash(
-            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
-        )
-        # The last segment's hash is chained through every segment, so it covers the whole take.
-        base_hash = segments[-1].content_hash if segments else content_hash
-        retakes = _plan_retakes(storyboard, shot, frames, seed, negative_prompt, sound, base_hash, keyframes)
-        shots.append(
-            ShotPlan(
-                index=index,
-                id=shot.id,
-                prompt=prompt,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                requested_frames=requested,
-                frames=frames,
-                seconds=frames / fps,
-                keyframes=keyframes,
-                control=control,
-                mute=shot.mute,
-                transition=shot.transition.kind,
-                crossfade_frames=crossfade,
-                content_hash=retakes[-1].content_hash if retakes else base_hash,
-                clip=shot_clip_name(shot.id),
-                overlap=overlap,
-                segments=segments,
-                retakes=retakes,
-                base_hash=base_hash if retakes else None,
-            )
-        )
+    shots = [_plan_shot(storyboard, index, shot, audio, upsampler) for index, shot in enumerate(storyboard.shots)]
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
     calls = pipeline_calls(storyboard.model, storyboard.output)
     return RenderPlan(
@@ -248,6 +189,71 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         shots=shots,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
+    )
+
+
+def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path, upsampler: str | None) -> ShotPlan:
+    """One shot's plan: its frames, keyframes, control, seed, segments (a long take), retakes and content hash."""
+    fps = storyboard.output.fps
+    requested = shot.requested_frames(fps)
+    frames = snap_frames(requested)
+    keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
+    control = _plan_control(storyboard, shot)
+    # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
+    sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
+    crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
+    seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
+    negative_prompt = shot.negative_prompt if shot.negative_prompt is not None else storyboard.defaults.negative_prompt
+    prompt = shot.prompt
+    layout = shot.segment_layout(storyboard.model.family, frames)
+    overlap, segments = 0, []
+    if layout is not None:
+        overlap = layout[1]
+        segments = _plan_segments(
+            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound
+        )
+    if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
+        prompt, overlap, segments = segments[0].prompt, 0, []
+    content_hash = _content_hash(
+        storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
+    )
+    # The last segment's hash is chained through every segment, so it covers the whole take.
+    base_hash = segments[-1].content_hash if segments else content_hash
+    retakes = _plan_retakes(storyboard, shot, frames, seed, negative_prompt, sound, base_hash, keyframes)
+    return ShotPlan(
+        index=index,
+        id=shot.id,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        requested_frames=requested,
+        frames=frames,
+        seconds=frames / fps,
+        keyframes=keyframes,
+        control=control,
+        mute=shot.mute,
+        transition=shot.transition.kind,
+        crossfade_frames=crossfade,
+        content_hash=retakes[-1].content_hash if retakes else base_hash,
+        clip=shot_clip_name(shot.id),
+        overlap=overlap,
+        segments=segments,
+        retakes=retakes,
+        base_hash=base_hash if retakes else None,
+    )
+
+
+def _plan_control(storyboard: Storyboard, shot: Shot) -> ControlPlan | None:
+    if shot.control is None:
+        return None
+    return ControlPlan(
+        kind=shot.control.kind,
+        source=shot.control.source,
+        source_sha256=file_sha256(shot.control.source),
+        strength=shot.control.strength,
+        lora=default_control_lora(storyboard.model, shot.control),
+        reference_downscale=shot.control.reference_downscale,
+        video=control_video_name(shot.id, shot.control.kind),
     )
 
 

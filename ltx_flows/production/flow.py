@@ -27,7 +27,7 @@ from ..finish.film import Finished, finish_storyboard
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render import progress
-from ..render.cache import render_shot_cached
+from ..render.shot import render_shot_cached
 from . import report
 from .artifacts import batch_artifact
 from .batch import BatchFailed, allowed_roots, confine, find_storyboards

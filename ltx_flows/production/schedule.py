@@ -19,7 +19,7 @@ from ..finish.film import Finished
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render import progress
-from ..render.cache import invalidate_film
+from ..render.shot import invalidate_film
 from ..render.controls import check_controls
 from ..storyboard.loading import load_storyboard
 from . import report

@@ -32,6 +32,7 @@ from ..models.checkpoints import cache_dir, resolve_lora
 from ..media.read import decoded_frames, fit_image, iter_frames, probe, read_frames
 from ..media.write import ClipWriter
 from ..plan.planner import ControlPlan, RenderPlan, ShotPlan
+from ..plan.recipes import SIZE_STEP
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def check_controls(plan: RenderPlan) -> None:
             check_weights(shot.control.kind, annotators_source(plan.model.checkpoint))
         factor = reference_downscale(shot.control)
         # Two-pass reads the control in its half-size first pass.
-        step = 32 * factor * (2 if plan.model.two_pass else 1)
+        step = SIZE_STEP * factor * (2 if plan.model.two_pass else 1)
         if plan.output.width % step or plan.output.height % step:
             raise ValueError(
                 f"shot {shot.id}: its IC-LoRA reads the control at 1/{factor} of the "

@@ -12,6 +12,8 @@ Event fields (all records carry `storyboard` and `event`):
 - `shot`: `shot`, `status` (`rendered`, `cached` or `failed`)
 - `stitch`: the shots are done, the film is being joined
 - `finished`: `ok` (True when the film and manifest were written)
+- `generation`: `shot`, `generation` (what is generated, with which memory settings: see `generation`); a
+  listener that raises stops that generation with its error
 
 After a shot's (or a long-take segment's) last denoising step the pipeline decodes its latents and the
 clip is encoded: that time is part of the shot (see `StoryboardProgress.eta`), not a step.
@@ -20,13 +22,10 @@ clip is encoded: that time is part of the shot (see `StoryboardProgress.eta`), n
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("ltx_flows.render.progress")
-# Events are for the display and the progress artifact, which attach here; a step a line would
-# flood the run logs (Prefect sends `ltx_flows` records to the API).
-log.propagate = False
-log.setLevel(logging.INFO)  # events are made whatever the root logger's level; handlers decide what to show
 
 # At most one progress artifact update a second per storyboard: a step takes milliseconds on the
 # tiny model, and each update is an API call.
@@ -36,14 +35,32 @@ MIN_UPDATE_SECONDS = 1.0
 _SAMPLES = 50
 
 
+def _emit(message: str, *args, **fields) -> None:
+    """Make one event. The first one sets the logger up: events are for the display and the progress artifact,
+    which attach here, and a step a line would flood the run logs (Prefect sends `ltx_flows` records to the API);
+    they are made whatever the root logger's level, and handlers decide what to show."""
+    if log.propagate:
+        log.propagate = False
+        log.setLevel(logging.INFO)
+    log.info(message, *args, extra=fields)
+
+
 def phase(storyboard: str, what: str, shot: str | None = None) -> None:
     """Say what the storyboard (or one of its shots) is doing while no denoising step moves."""
-    log.info("%s%s: %s", storyboard, f" shot {shot}" if shot else "", what,
-             extra={"storyboard": storyboard, "event": "phase", "what": what, "shot": shot})
+    _emit("%s%s: %s", storyboard, f" shot {shot}" if shot else "", what,
+          storyboard=storyboard, event="phase", what=what, shot=shot)
 
 
 def planned(storyboard: str, shots: list[tuple[str, int]]) -> None:
-    log.info("%s: %d shots planned", storyboard, len(shots), extra={"storyboard": storyboard, "event": "planned", "shots": shots})
+    _emit("%s: %d shots planned", storyboard, len(shots), storyboard=storyboard, event="planned", shots=shots)
+
+
+def generation(storyboard: str | None, shot: str, details: dict) -> None:
+    """A generation (a shot, a long-take segment or a retake's window) is about to start, with the memory settings
+    it runs under. `details`: `content_hash`, `prompt`, `frames`, `memory` (the settings as a dict), `held` (a
+    retake's held frame runs: `at`, `frames`) and `audio_held` (sound tokens held)."""
+    _emit("%s shot %s: generating %d frames", storyboard, shot, details["frames"],
+          storyboard=storyboard, event="generation", shot=shot, generation={"shot": shot, **details})
 
 
 def step_reporter(storyboard: str, shot: str):
@@ -53,23 +70,30 @@ def step_reporter(storyboard: str, shot: str):
     phase(storyboard, "starting", shot)
 
     def on_step(done: int, total: int) -> None:
-        log.info("%s shot %s: step %d/%d", storyboard, shot, done, total,
-                 extra={"storyboard": storyboard, "event": "step", "shot": shot, "done": done, "total": total})
+        _emit("%s shot %s: step %d/%d", storyboard, shot, done, total,
+              storyboard=storyboard, event="step", shot=shot, done=done, total=total)
 
     return on_step
 
 
+def part_steps(on_step: Callable[[int, int], None] | None, index: int, count: int):
+    """`on_step` for part `index` of `count` generations (a long take's segments, a shot's retake stages): its steps
+    continue the count of the parts before it, each part an equal share, so progress never goes back."""
+    if on_step is None:
+        return None
+    return lambda done, total: on_step(index * total + done, count * total)
+
+
 def shot_finished(storyboard: str, shot: str, status: str) -> None:
-    log.info("%s shot %s: %s", storyboard, shot, status,
-             extra={"storyboard": storyboard, "event": "shot", "shot": shot, "status": status})
+    _emit("%s shot %s: %s", storyboard, shot, status, storyboard=storyboard, event="shot", shot=shot, status=status)
 
 
 def stitching(storyboard: str) -> None:
-    log.info("%s: stitching", storyboard, extra={"storyboard": storyboard, "event": "stitch"})
+    _emit("%s: stitching", storyboard, storyboard=storyboard, event="stitch")
 
 
 def finished(storyboard: str, ok: bool) -> None:
-    log.info("%s: %s", storyboard, "done" if ok else "failed", extra={"storyboard": storyboard, "event": "finished", "ok": ok})
+    _emit("%s: %s", storyboard, "done" if ok else "failed", storyboard=storyboard, event="finished", ok=ok)
 
 
 @dataclass

@@ -16,16 +16,16 @@ family's latent grid lines up.
 
 Every stage is cached in `retakes/<shot>/`: `base-<hash>.mp4` is the shot's own render as `render_shot` writes
 it, `NN-<hash>.mp4` the shot after retake NN (lossless RGB like the segment cache, so a chain of retakes never
-re-encodes the frames outside its windows), each with a record beside it (`cache.sidecar`). The hashes chain
-(`plan._plan_retakes`), so adding a retake renders only its window, and `cache.restore_kept` brings back the
+re-encodes the frames outside its windows), each with a record beside it (`records.py`). The hashes chain
+(`plan._plan_retakes`), so adding a retake renders only its window, and `shot.restore_kept` brings back the
 stage a plan asks for without a render (removing a retake brings back the shot before it). The shot clip
 `shots/<id>.mp4` is the last stage encoded at the film's crf.
 
-No torch at import: the model is reached (through `generate`) only when a window renders.
+No torch at import: the model is reached (through `generate`) only when a window renders. The shot's own render
+is made by the caller's `render_own` (a plain shot or a long take: `shot.render_shot` decides).
 """
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,47 +33,48 @@ from typing import Callable
 
 import numpy as np
 
-from .cache import STAGE_RECORD_KEYS, audio_latents_path, cached_record, read_array, sidecar, write_clip_record
 from ..files import write_array_atomic
-from ..media.read import iter_frames, read_frames
+from ..layout import FilmFolder, audio_latents_path, base_clip_name
 from ..media.audio import Audio, read_audio
+from ..media.read import iter_frames, read_frames
 from ..media.write import ClipWriter
 from ..plan.memory import MemorySettings
 from ..plan.planner import RenderPlan, RetakePlan, ShotPlan
+from .progress import part_steps
+from .records import STAGE_RECORD_KEYS, cached_record, discard, read_array, remove_stale, write_clip_record
 from .seams import crossfade
+from .sound import clip_sound
 
 log = logging.getLogger(__name__)
-
-# The names ltx-flows writes in retakes/<shot>/: stages, their records and sound latents (partial files of a killed
-# write are removed with the film's other leftovers, see lock.py).
-_OURS = re.compile(r"^(base|\d{2})-[0-9a-f]{16}\.mp4(\.json|\.audio\.npy)?$")
 
 
 def base_clip(shot: ShotPlan) -> str:
     """Where the shot's own render (before any retake) is kept, relative to the storyboard's output folder."""
-    return f"retakes/{shot.id}/base-{(shot.base_hash or shot.content_hash)[:16]}.mp4"
+    return base_clip_name(shot.id, shot.base_hash or shot.content_hash)
 
 
 def render_retaken(
     plan: RenderPlan,
     shot: ShotPlan,
     film_dir: Path,
+    render_own: Callable[[ShotPlan, Callable[[int, int], None] | None], Path],
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
     force: bool = False,
 ) -> Path:
     """Render a shot with retakes: its own render (kept, or rendered now), each retake on top of the one before
-    (kept, or rendered now), then the shot clip; returns the clip path. `force` renders every stage again."""
-    from .generate import part_steps, render_shot  # a shot with retakes renders its base as a shot without them
+    (kept, or rendered now), then the shot clip; returns the clip path. `force` renders every stage again.
 
+    `render_own(own, on_step)` renders `own`, the shot without its retakes, to its clip (`own.clip`, the kept
+    render's place)."""
     parts = 1 + len(shot.retakes)  # generations: the shot's own render, then each retake (a cached one's steps are done)
     base = film_dir / base_clip(shot)
     if force or cached_record(base, shot.base_hash, shot.frames, keys=STAGE_RECORD_KEYS) is None:
-        _discard(base)
+        discard(base)
         own = shot.model_copy(update={
             "retakes": [], "base_hash": None, "content_hash": shot.base_hash, "clip": base_clip(shot),
         })
-        render_shot(plan, own, film_dir, memory, on_step=part_steps(on_step, 0, parts), force=force)
+        render_own(own, part_steps(on_step, 0, parts))
         write_clip_record(base, shot.base_hash)
     else:
         log.info("Shot %s: its render before retakes is cached in %s", shot.id, base_clip(shot))
@@ -82,7 +83,7 @@ def render_retaken(
         stage = film_dir / retake.cache
         label = f"retake {retake.index + 1}/{len(shot.retakes)} of {shot.id} (frames {retake.start}-{retake.end - 1})"
         if force or cached_record(stage, retake.content_hash, shot.frames, keys=STAGE_RECORD_KEYS) is None:
-            _discard(stage)
+            discard(stage)
             start = time.perf_counter()
             apply_retake(plan, shot, retake, film_dir, previous, memory, part_steps(on_step, retake.index + 1, parts))
             write_clip_record(stage, retake.content_hash)
@@ -166,7 +167,7 @@ class _SoundHold:
 
     @classmethod
     def of(cls, plan: RenderPlan, shot: ShotPlan, retake: RetakePlan, previous: Path) -> "_SoundHold | None":
-        from .generate import load_pipeline
+        from ..models.loading import load_pipeline
         from ..models.ltx2 import audio_tokens
 
         path = audio_latents_path(previous)
@@ -259,9 +260,7 @@ def _resampled(audio: Audio, rate: int) -> np.ndarray:
 def encode_shot(plan: RenderPlan, shot: ShotPlan, stage: Path, clip: Path) -> None:
     """The shot clip from its last stage: frames streamed, encoded at the film's crf, its sound (if any) under it."""
     output = plan.output
-    audio = read_audio(stage) if plan.audio == "generate" else None
-    if plan.audio == "generate" and audio is None:
-        audio = Audio.silence()
+    audio = clip_sound(plan, shot, read_audio(stage) if plan.audio == "generate" else None)
     clip.parent.mkdir(parents=True, exist_ok=True)
     with ClipWriter(clip, width=output.width, height=output.height, fps=output.fps, crf=output.crf, audio=audio) as writer:
         for frame in iter_frames(stage):
@@ -269,16 +268,6 @@ def encode_shot(plan: RenderPlan, shot: ShotPlan, stage: Path, clip: Path) -> No
 
 
 def remove_stale_stages(shot: ShotPlan, film_dir: Path) -> None:
-    """Delete stages of earlier versions of this shot's retakes; the current ones and its own render stay.
-    Only ltx-flows' own file names are candidates."""
-    folder = film_dir / "retakes" / shot.id
-    current = {Path(base_clip(shot)).name, *(Path(r.cache).name for r in shot.retakes)}
-    keep = current | {sidecar(Path(n)).name for n in current} | {audio_latents_path(Path(n)).name for n in current}
-    for path in folder.iterdir():
-        if path.is_file() and _OURS.match(path.name) and path.name not in keep:
-            path.unlink()
+    """Delete stages of earlier versions of this shot's retakes; the current ones and its own render stay."""
+    remove_stale(FilmFolder(film_dir).retakes(shot.id), [Path(base_clip(shot)).name, *(Path(r.cache).name for r in shot.retakes)])
 
-
-def _discard(stage: Path) -> None:
-    for path in (sidecar(stage), stage, audio_latents_path(stage)):
-        path.unlink(missing_ok=True)

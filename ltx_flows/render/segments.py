@@ -10,32 +10,28 @@ the record. A segment is reused only when its record vouches for every file as i
 one is rendered again, and the log says which. Only files with ltx-flows' own names are ever
 deleted from `segments/<shot>/`: anything else there is left alone.
 
-No torch here: generate.render_long_take calls these around its model calls.
+No torch here: long_take.render_long_take calls these around its model calls. The records are `records.py`'s.
 """
 
-import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .cache import read_array, sidecar
-from ..files import file_sha256, write_array_atomic, write_json_atomic
-from ..media.read import read_frames
+from ..files import write_array_atomic
+from ..layout import FilmFolder, record_path, segment_sound_paths
 from ..media.audio import Audio
+from ..media.read import read_frames
 from ..media.write import write_clip
 from ..plan.planner import SegmentPlan, ShotPlan
+from .records import discard, file_entry, read_array, read_record, remove_stale, vouches, write_record
 
 log = logging.getLogger(__name__)
 
 # What a record's `format` says; a file of another format (e.g. the crf 12 segments of earlier
 # versions) is rendered again rather than trusted.
 FORMAT = "h264rgb-lossless"
-
-# The names ltx-flows writes in segments/<shot>/: segments, their records, their sound, and partial files.
-_OURS = re.compile(r"^\.?\d{2}-[0-9a-f]{16}((\.partial)?\.mp4(\.json)?|\.sound\.npy|\.audio\.npy)(\.partial)?$")
 
 
 @dataclass(frozen=True)
@@ -47,43 +43,26 @@ class Segment:
     audio_latents: np.ndarray | None = None  # float32 (audio_tokens, features), as `generate.Clip` has them
 
 
-def _sound_paths(path: Path) -> dict[str, Path]:
-    # The record's key for each sound file beside segment `path` (NN-hash.mp4).
-    return {"sound": path.with_name(f"{path.stem}.sound.npy"), "audio_latents": path.with_name(f"{path.stem}.audio.npy")}
-
-
-def _vouched(record: dict, path: Path) -> bool:
-    # The file is there and is the file the record entry describes.
-    try:
-        return record.get("bytes") == path.stat().st_size and record.get("sha256") == file_sha256(path)
-    except OSError:
-        return False
-
-
 def load_segment(film_dir: Path, segment: SegmentPlan, label: str, sound: bool = False) -> Segment | None:
     """The cached `segment`, or None when there is none that its record vouches for; `sound`: it must have its
     sound too (LTX-2 takes), else it is rendered again."""
     path = film_dir / segment.cache
-    record_path = sidecar(path)
-    if not path.is_file() and not record_path.is_file():
+    if not path.is_file() and not record_path(path).is_file():
         return None
-    try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError):
-        record = None
-    if not isinstance(record, dict):
+    record = read_record(path)
+    if record is None:
         log.warning("%s: %s has no readable record; rendering it again", label, segment.cache)
         return None
     expected = {"content_hash": segment.content_hash, "frames": segment.frames, "format": FORMAT}
     if any(record.get(key) != value for key, value in expected.items()):
         log.info("%s: %s was cached from other settings; rendering it again", label, segment.cache)
         return None
-    if sound and not (all(isinstance(record.get(key), dict) for key in _sound_paths(path))
+    if sound and not (all(isinstance(record.get(key), dict) for key in segment_sound_paths(path))
                       and isinstance(record["sound"].get("rate"), int)):
         log.info("%s: %s was cached without its sound; rendering it again", label, segment.cache)
         return None
-    sounds = _sound_paths(path) if sound else {}
-    if not _vouched(record, path) or not all(_vouched(record[key], file) for key, file in sounds.items()):
+    sounds = segment_sound_paths(path) if sound else {}
+    if not vouches(record, path) or not all(vouches(record[key], file) for key, file in sounds.items()):
         log.warning("%s: cached %s is damaged (it is not the file its record describes); rendering it again",
                     label, segment.cache)
         return None
@@ -104,35 +83,24 @@ def save_segment(found: Segment, film_dir: Path, segment: SegmentPlan, fps: int)
     half-written file)."""
     path = film_dir / segment.cache
     path.parent.mkdir(parents=True, exist_ok=True)
-    sidecar(path).unlink(missing_ok=True)
+    record_path(path).unlink(missing_ok=True)
     write_clip(found.frames, path, fps=fps, lossless=True)
-    record = {"content_hash": segment.content_hash, "frames": len(found.frames), "format": FORMAT,
-              "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    record = {"content_hash": segment.content_hash, "frames": len(found.frames), "format": FORMAT, **file_entry(path)}
     if found.audio is not None:
-        sounds = _sound_paths(path)
+        sounds = segment_sound_paths(path)
         write_array_atomic(np.asarray(found.audio.samples, dtype=np.float32), sounds["sound"])
         write_array_atomic(np.asarray(found.audio_latents, dtype=np.float32), sounds["audio_latents"])
         for key, file in sounds.items():
-            record[key] = {"bytes": file.stat().st_size, "sha256": file_sha256(file)}
+            record[key] = file_entry(file)
         record["sound"]["rate"] = found.audio.rate
-    write_json_atomic(record, sidecar(path))
+    write_record(record, path)
 
 
 def discard_segment(film_dir: Path, segment: SegmentPlan) -> None:
-    path = film_dir / segment.cache
-    sidecar(path).unlink(missing_ok=True)
-    path.unlink(missing_ok=True)
-    for file in _sound_paths(path).values():
-        file.unlink(missing_ok=True)
+    discard(film_dir / segment.cache)
 
 
 def remove_stale_segments(shot: ShotPlan, film_dir: Path) -> None:
     """Delete segments of earlier versions of this take (other prompts, seeds, sizes): they would pile up night
-    after night. Only ltx-flows' own file names are candidates; the current segments and their records stay."""
-    folder = film_dir / Path(shot.segments[0].cache).parent
-    current = {Path(segment.cache).name for segment in shot.segments}
-    current |= {sidecar(Path(name)).name for name in current} | {
-        file.name for name in current for file in _sound_paths(Path(name)).values()}
-    for path in folder.iterdir():
-        if path.is_file() and _OURS.match(path.name) and path.name not in current:
-            path.unlink()
+    after night. The current segments, their records and sound stay."""
+    remove_stale(FilmFolder(film_dir).segments(shot.id), [Path(segment.cache).name for segment in shot.segments])
