@@ -6,7 +6,7 @@ hard stop) runs no cleanup, so each child must notice on its own that its parent
 
 - On Linux the kernel does it: `prctl(PR_SET_PDEATHSIG)` asks it to signal a process when the thread
   that started it exits. Children are therefore started from threads that outlive them: the CLI's main
-  thread for the server; ffmpeg from the thread that waits for it (media/clips.py). ffmpeg is started through
+  thread for the server; ffmpeg from the thread that waits for it (media/ffmpeg.py). ffmpeg is started through
   util-linux's `setpriv --pdeathsig KILL` (present wherever util-linux is, as on every Debian); the
   server, a Python of ours, asks for it itself (`set_death_signal`).
 - The API server also polls its parent's pid (every platform, and a parent thread that ended early).

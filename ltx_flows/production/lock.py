@@ -61,8 +61,8 @@ def film_lock(film_dir: Path) -> Iterator[None]:
 def _remove_leftovers(film_dir: Path) -> None:
     if not film_dir.is_dir():
         return
-    # A long take's segments are cached in segments/<shot>/ (segments.py), a shot's retake stages in
-    # retakes/<shot>/ (retakes.py): killed writes leave partials there too.
+    # A long take's segments are cached in segments/<shot>/ (render/segments.py), a shot's retake stages in
+    # retakes/<shot>/ (render/retake.py): killed writes leave partials there too.
     for folder in FilmFolder(film_dir).clip_folders():
         if folder.is_dir():
             for path in folder.iterdir():

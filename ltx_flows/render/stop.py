@@ -8,7 +8,7 @@ would finish its whole shot (or long-take segment) before the process could exit
 render runs, the CLI's handler sets a flag that generation checks before each generation and after
 each denoising step (diffusers' `callback_on_step_end`, through the `on_step` hook); a set flag
 raises RenderStopped in the worker, whose clip writer then stops its ffmpeg and deletes the
-partial file. ffmpeg itself runs in its own process group (media/clips.py), so the terminal's Ctrl-C
+partial file. ffmpeg itself runs in its own process group (media/ffmpeg.py), so the terminal's Ctrl-C
 never reaches it directly. The CLI runs the flow on a thread of its own, so that Prefect's engine
 (which installs its own SIGTERM handler when a flow runs in the main thread, and would end the run
 as crashed) leaves SIGTERM to us.
