@@ -380,3 +380,12 @@ def test_too_many_keyframes_do_not_hide_the_shots_crossfade(write_storyboard):
                             "- {id: b, prompt: x, frames: 9}\n")
     text = "\n".join(problems(path))
     assert "shots[0].keyframes: 20 keyframes" in text and "shots[0].transition" in text
+
+
+def test_a_model_path_under_an_unknown_users_home_is_named_as_such(write_storyboard):
+    # `~nosuchuser/x` cannot be expanded (Path.expanduser raises RuntimeError): said once, located, and not
+    # mistaken for a symlink loop; before the model-source parser was shared it was an uncaught traceback.
+    path = write_storyboard(HEAD + 'model: {checkpoint: "~nosuchuser-ltx/x"}\nshots:\n- {id: a, prompt: x, frames: 9}\n')
+    lines = [line for line in problems(path) if "model.checkpoint" in line]
+    assert len(lines) == 1, lines
+    assert "home directory" in lines[0] and "symlink" not in lines[0]

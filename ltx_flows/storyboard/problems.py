@@ -131,6 +131,8 @@ def short(value: str, limit: int = 80) -> str:
 
 def path_error(error: RuntimeError | OSError) -> str:
     """Why a path cannot be opened, in words (no traceback, no errno number)."""
+    if isinstance(error, RuntimeError) and "home directory" in str(error):  # Path.expanduser on `~nosuchuser`
+        return "its `~` names a home directory this machine does not have; write the full path"
     if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
         return "it is a symlink loop (a link that leads back to itself)"
     if getattr(error, "errno", None) == errno.ENAMETOOLONG:
