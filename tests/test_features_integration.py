@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+from . import loads
 from ltx_flows.models import loading
 from ltx_flows.render import generate
 from ltx_flows.models.annotators import ANNOTATORS_ENV
@@ -153,11 +154,11 @@ def test_missing_detector_weights_fail_the_flow_before_any_model_loads(
           - {{id: b, prompt: y, frames: 9, control: {{kind: depth, source: {reference_media["still"]}}}}}
         """
     )
-    loads_before = len(loading.MODELS.loads)
-    state = render(path, workspace)
+    with loads.counting() as models_loaded:
+        state = render(path, workspace)
     assert state.is_failed()
     assert f"dpt_hybrid-midas-501f0c75.pt in {empty}" in state.message
-    assert len(loading.MODELS.loads) == loads_before
+    assert models_loaded.loads == 0
     assert not (workspace / "renders" / "deep" / "shots").exists()
 
 

@@ -7,7 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from ltx_flows.models.loading import MODELS, load_pipeline
+from . import loads
+from ltx_flows.models.loading import load_pipeline
 from ltx_flows.render.generate import generate_shot
 from ltx_flows.media.read import probe, read_frames
 
@@ -39,8 +40,8 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
     from ltx_flows.production.flow import render_storyboard
 
     path = write_storyboard(BOARD)
-    loads_before = len(MODELS.loads)
-    state = render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
+    with loads.counting() as models_loaded:
+        state = render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
     assert state.is_completed(), state
     result = state.result()
 
@@ -65,7 +66,7 @@ def test_two_shot_storyboard_renders_through_the_flow(prefect_server, tiny_cache
     assert not list(film.parent.rglob("*.partial*")), "temporary files left behind"
 
     # One pipeline load for both shots (and none at all if an earlier test in this process loaded it).
-    assert len(MODELS.loads) - loads_before <= 1
+    assert models_loaded.loads <= 1
 
     async def task_run_names():
         async with get_client() as client:

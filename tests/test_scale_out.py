@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
+from . import loads
 from ltx_flows.production import flow
 from ltx_flows.production.slots import SCHEDULER_ENV, local_gpu_cluster, worker_env
 from ltx_flows.media.read import probe
@@ -33,12 +34,6 @@ def write_board(workspace, name, shots):
     return path
 
 
-def model_loads():
-    from ltx_flows.models.loading import MODELS
-
-    return len(MODELS.loads)
-
-
 def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_server, tiny_cache, workspace, monkeypatch):
     # Built before the workers start, so they do not race to build it.
     from ltx_flows.models.checkpoints import ensure_tiny_checkpoint
@@ -51,6 +46,7 @@ def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_serve
         # Each worker process sees only its own "GPU".
         assert sorted(client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"]).values()) == ["0", "1"]
         pids = client.run(os.getpid)
+        client.run(loads.count_forever)
 
         # The scheduler is configuration of the machine that runs the flow, not a run parameter.
         monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_address)
@@ -66,7 +62,7 @@ def test_two_workers_share_the_shots_and_each_loads_the_model_once(prefect_serve
         rendered_by = {record["rendered_by"]["pid"] for record in records}
         assert rendered_by == set(pids.values()), "both workers render shots"
         # Two storyboards, six shots, one model load per worker.
-        assert client.run(model_loads) == {address: 1 for address in pids}
+        assert client.run(loads.counted) == {address: 1 for address in pids}
 
         # The cache lives beside the clips: another run finds every shot done, whichever worker checks it.
         state = flow.render_batch([str(first)], out=str(out), return_state=True)

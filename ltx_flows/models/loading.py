@@ -3,8 +3,8 @@
 One model is resident per process: loading another drops the previous one (its pipeline, upsampler and
 in-context pipeline) and empties the CUDA cache, so a batch that mixes storyboards never holds two 13-22B
 models at once. Generation holds a per-device lock (`ModelCache.device_locks`) so one GPU never runs two shots
-at once. `MODELS` is the process's cache; it keeps a record of every load (`ModelCache.loads`), which the logs
-and benchmarks read.
+at once. `MODELS` is the process's cache; each load is logged ("Loaded ... in N s"), as the time a shot spent
+waiting for weights.
 
 Memory settings (offload, tiling) are applied per generation (`ModelCache.place`), so an out-of-memory retry
 lowers them on the loaded pipeline instead of loading a second copy.
@@ -116,8 +116,6 @@ class ModelCache:
         self.upsamplers: dict[tuple, object] = {}
         self.device_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.applied_memory: dict[int, MemorySettings] = {}  # id(pipeline) -> its current settings
-        # Every load, in order: checkpoint, dtype, device (and seconds, or `upsampler: True`).
-        self.loads: list[dict] = []
 
     def _drop(self, device: str) -> None:
         """Forget every pipeline loaded for `device` (and what hangs off it), then return their memory."""
@@ -158,9 +156,7 @@ class ModelCache:
             apply_memory_settings(pipe, memory, device)
             self.applied_memory[id(pipe)] = memory
             pipe.set_progress_bar_config(disable=True)
-            seconds = time.perf_counter() - start
-            log.info("Loaded %s in %.1fs", model.checkpoint, seconds)
-            self.loads.append({"checkpoint": checkpoint, "dtype": str(dtype), "device": device, "seconds": seconds})
+            log.info("Loaded %s in %.1fs", model.checkpoint, time.perf_counter() - start)
             self.pipelines[key] = pipe
             return pipe
 
@@ -172,10 +168,11 @@ class ModelCache:
         key = (id(pipe), path, subfolder)
         with MODEL_LOAD_LOCK:
             if key not in self.upsamplers:
+                start = time.perf_counter()
                 upsample_pipe = _FAMILY_MODULES[model.family].load_upsampler(pipe, path, subfolder, dtype)
                 place_upsampler(upsample_pipe, device)
                 upsample_pipe.set_progress_bar_config(disable=True)
-                self.loads.append({"checkpoint": path, "dtype": str(dtype), "device": device, "upsampler": True})
+                log.info("Loaded upsampler %s in %.1fs", upsampler, time.perf_counter() - start)
                 self.upsamplers[key] = upsample_pipe
             return self.upsamplers[key]
 
