@@ -124,9 +124,10 @@ def test_throttle_lets_one_update_a_second_through():
     assert [i for i, ok in enumerate(passed) if ok] == [0, 10, 20]
 
 
-def test_a_generation_event_leaves_the_display_as_it_was_and_a_listener_can_stop_it():
-    """`progress.generation` says a generation starts (tests and observers listen); the display ignores it, and a
-    listener that raises stops the generation with its error, in the generating thread."""
+def test_a_generation_event_says_the_shot_is_generating_and_a_listener_can_stop_it():
+    """`progress.generation` says a generation starts: the display says so until the first step (the model load and
+    the wait for the device are over), and a listener that raises stops the generation with its error, in the
+    generating thread."""
     collect = Collect()
 
     class Refuse(logging.Handler):
@@ -148,7 +149,7 @@ def test_a_generation_event_leaves_the_display_as_it_was_and_a_listener_can_stop
         progress.log.removeHandler(collect)
         progress.log.removeHandler(refuse)
     assert refused == "refused"
-    assert [line for _, line in collect.seen] == ["0/1 shots"] * 3
+    assert [line for _, line in collect.seen] == ["0/1 shots"] + ["shot 1/1 intro: generating"] * 2
 
 
 def test_importing_the_render_modules_changes_no_logging_state():

@@ -12,8 +12,9 @@ Event fields (all records carry `storyboard` and `event`):
 - `shot`: `shot`, `status` (`rendered`, `cached` or `failed`)
 - `stitch`: the shots are done, the film is being joined
 - `finished`: `ok` (True when the film and manifest were written)
-- `generation`: `shot`, `generation` (what is generated, with which memory settings: see `generation`); a
-  listener that raises stops that generation with its error
+- `generation`: `shot`, `generation` (what is generated, with which memory settings: see `generation`); the
+  shot is past its model load and its wait for the device, and generating until its first step; a listener that
+  raises stops that generation with its error
 
 After a shot's (or a long-take segment's) last denoising step the pipeline decodes its latents and the
 clip is encoded: that time is part of the shot (see `StoryboardProgress.eta`), not a step.
@@ -160,6 +161,10 @@ class StoryboardProgress:
             elif record.shot in self.shots:
                 self.shots[record.shot].phase = record.what
                 self.current = record.shot
+        elif event == "generation" and record.shot in self.shots:
+            # Past the model load and the wait for the device: the text encoder and the first step are next.
+            self.shots[record.shot].phase = "generating"
+            self.current = record.shot
         elif event == "planned":
             self.shots = {shot_id: _Shot(segments) for shot_id, segments in record.shots}
             self.stage, self.phase = "rendering", None
