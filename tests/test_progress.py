@@ -139,17 +139,22 @@ def test_a_generation_event_says_the_shot_is_generating_and_a_listener_can_stop_
     progress.log.addHandler(collect)
     progress.log.addHandler(refuse)
     try:
-        progress.planned("film", [("intro", 0)])
+        progress.planned("film", [("intro", 0), ("outro", 0)])
+        progress.phase("film", "starting", "intro")
         progress.generation("film", "intro", {"prompt": "yes", "frames": 9})
+        progress.phase("film", "encoding", "intro")
+        # The next shot's generation does not take the bar from the shot still encoding.
+        progress.generation("film", "outro", {"prompt": "yes", "frames": 9})
         try:
-            progress.generation("film", "intro", {"prompt": "no", "frames": 9})
+            progress.generation("film", "outro", {"prompt": "no", "frames": 9})
         except RuntimeError as error:
             refused = str(error)
     finally:
         progress.log.removeHandler(collect)
         progress.log.removeHandler(refuse)
     assert refused == "refused"
-    assert [line for _, line in collect.seen] == ["0/1 shots"] + ["shot 1/1 intro: generating"] * 2
+    assert [line for _, line in collect.seen] == [
+        "0/2 shots", "shot 1/2 intro: starting", "shot 1/2 intro: generating"] + ["shot 1/2 intro: encoding"] * 3
 
 
 def test_importing_the_render_modules_changes_no_logging_state():

@@ -162,9 +162,9 @@ class StoryboardProgress:
                 self.shots[record.shot].phase = record.what
                 self.current = record.shot
         elif event == "generation" and record.shot in self.shots:
-            # Past the model load and the wait for the device: the text encoder and the first step are next.
+            # Past the model load and the wait for the device: the text encoder and the first step are next. It does
+            # not take the bar: the shot before may still be encoding its clip, which the bar goes on saying.
             self.shots[record.shot].phase = "generating"
-            self.current = record.shot
         elif event == "planned":
             self.shots = {shot_id: _Shot(segments) for shot_id, segments in record.shots}
             self.stage, self.phase = "rendering", None
