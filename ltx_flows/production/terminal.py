@@ -45,7 +45,10 @@ class _Bars(logging.Handler):
         state.update(record)
         if name not in self.bars:
             self.bars[name] = (self.display.add_task(state.describe(), total=100, name=name, progress=state), state)
-        self.display.update(self.bars[name][0], completed=100 * state.fraction, description=state.describe())
+        # Drawn now, not at the next tick of rich's 10-a-second refresh: on a fast model a whole shot (its steps,
+        # decode and encode) can pass between two ticks, and the bar would never have said where it was.
+        self.display.update(self.bars[name][0], completed=100 * state.fraction, description=state.describe(),
+                            refresh=True)
 
 
 def render_with_progress(names: list[str], files: list[str], out: Path, root: Path | None, force: bool,
