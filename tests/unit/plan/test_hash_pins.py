@@ -17,7 +17,7 @@ import yaml
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.loading import load_storyboard
 
-from .conftest import REPO
+from ...conftest import REPO
 
 PINNED = {
     "cold-brew-spot": {

@@ -9,7 +9,7 @@ from ltx_flows.storyboard.loading import load_storyboard
 from ltx_flows.storyboard.models import film_audio
 from ltx_flows.storyboard.problems import StoryboardError
 
-from .conftest import REPO
+from ...conftest import REPO
 
 
 def problems(path) -> list[str]:

@@ -12,7 +12,7 @@ from ltx_flows.storyboard.loading import load_storyboard
 from ltx_flows.storyboard.problems import StoryboardError
 from ltx_flows.storyboard.schema import storyboard_json_schema
 
-from .conftest import REPO
+from ...conftest import REPO
 
 VALID = """
 version: 1

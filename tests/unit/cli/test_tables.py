@@ -13,7 +13,7 @@ from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import presets_json
 from ltx_flows.storyboard.loading import load_storyboard
 
-from .test_cli import TABLES_BOARD as BOARD
+from ...test_cli import TABLES_BOARD as BOARD
 
 
 def shown(parts: list, width: int) -> str:
