@@ -46,6 +46,8 @@ def test_source_time_rule_plays_at_its_own_rate_cuts_and_holds():
 def test_canny_control_video_has_the_shots_frames_and_size_and_is_cached(
     write_storyboard, reference_media, workspace, tiny_cache, monkeypatch
 ):
+    # A cache of its own: the session's may already hold these controls, computed by another test.
+    monkeypatch.setenv("LTX_FLOWS_CACHE", str(workspace / "cache"))
     plan = plan_for(write_storyboard, "canny", reference_media["clip"])
     shot = plan.shots[0]
     film_dir = workspace / "renders" / plan.name
