@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..media.thumbnails import thumbnail as clip_thumbnail
-from ..plan.planner import RenderPlan, ShotPlan
+from ..media.thumbnails import thumbnail
+from ..plan.planner import RenderPlan
 
 # Table cells are one line: a long value is cut here (the full text is in the logs and manifest).
 CELL_CHARS = 160
@@ -120,11 +120,6 @@ def batch_failure(failed: dict[str, str], total: int) -> str:
     return f"{len(failed)} of {total} storyboards failed ({reasons})"
 
 
-def thumbnail(clip: Path, shot: ShotPlan, fps: float) -> str | None:
-    """A shot's picture in the summary (the keyframe nearest its clip's middle), or None when its clip cannot be read."""
-    return clip_thumbnail(clip, shot.frames, fps)
-
-
 def storyboard_markdown(
     plan: RenderPlan,
     film_dir: Path,
@@ -161,7 +156,7 @@ def storyboard_markdown(
         outcome = results.get(shot.id)
         image = None
         if outcome and outcome.status != "failed":
-            image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot, plan.output.fps)
+            image = (thumbnails or {}).get(shot.id) or thumbnail(film_dir / shot.clip, shot.frames, plan.output.fps)
         picture = f"![{shot.id}]({image})" if image else "-"
         take = f" ({len(shot.segments)} segments)" if shot.segments else ""
         what = (FAILED_CELL if outcome.status == "failed" else cell(outcome.describe())) if outcome else "not run"

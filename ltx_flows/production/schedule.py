@@ -15,6 +15,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from ..failures import describe
+from ..media.thumbnails import thumbnail
 from ..finish.film import Finished
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
@@ -67,7 +68,7 @@ class RunningStoryboard:
     def make_thumbnail(self, shot: ShotPlan) -> None:
         """Start making the shot's summary thumbnail (a decode) now, so the summary at the storyboard's end,
         after its stitch, only puts it in place: 0.5 s less at the end of a 150-shot storyboard here."""
-        self.thumbnails[shot.id] = self.reporter.submit(report.thumbnail, self.film_dir / shot.clip, shot,
+        self.thumbnails[shot.id] = self.reporter.submit(thumbnail, self.film_dir / shot.clip, shot.frames,
                                                         self.plan.output.fps)
 
     def artifacts(self, finished: Finished | None) -> None:
