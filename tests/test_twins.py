@@ -208,13 +208,18 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
     assert (first["width"], first["height"]) == (384, 256) and (second["width"], second["height"]) == (768, 512)
     assert second["sigmas"] == LTX2_STAGE2 and second["noise_scale"] == 0.909375 and second["guidance_scale"] == 1.0
     assert second["stg_scale"] == 0.0 and second["modality_scale"] == 1.0
+    # Installed pipeline_ltx2_condition.py `__call__` docstring: False is LTX-2.0's behaviour, True 2.3/2.5's (and
+    # the default since diffusers' LTX-2.5 change): every call of a 2.0 preset passes False, of a 2.3 one True.
+    assert first["use_cross_timestep"] is second["use_cross_timestep"] is (not name.startswith("ltx2-"))
     if name.endswith("-dev"):
         assert first["guidance_scale"] == 3.0 and first["audio_guidance_scale"] == 7.0
         assert first["stg_scale"] == 1.0 and first["modality_scale"] == 3.0 and first["guidance_rescale"] == 0.7
         assert first["num_inference_steps"] == (40 if name == "ltx2-dev" else 30) and first["sigmas"] is None
         assert first["spatio_temporal_guidance_blocks"] == ([29] if name == "ltx2-dev" else [28])
-        if name == "ltx2-dev":
-            assert refine.lora == "Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors"
+        # Stage 2 with the generation's distilled LoRA: 2.0's in Lightricks/LTX-2; 2.3's 1.1 from Lightricks' LTX-2
+        # MODELS-LTX-2.3.md (original key layout, converted by diffusers' lora_conversion_utils.py on load).
+        assert refine.lora == ("Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors" if name == "ltx2-dev"
+                               else "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors")
     else:
         assert first["sigmas"] == [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
         assert first["guidance_scale"] == 1.0 and first["stg_scale"] == 0.0 and refine.lora is None
@@ -249,6 +254,37 @@ def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_sto
         "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
     }
     assert all(lora.split("/")[1].startswith("LTX-2-19b") for lora in listed["ltx2-dev"]["loras"].values())
+
+
+@pytest.mark.parametrize("checkpoint, cross", [(None, False), ("Lightricks/LTX-2", False),
+                                               ("rootonchair/LTX-2-19b-distilled", False),
+                                               ("diffusers/LTX-2.3-Diffusers", True), ("tiny", None)])
+def test_ltx2_calls_pass_the_cross_timestep_of_their_generation(write_storyboard, checkpoint, cross):
+    """`ltx-flows plan --json`: an ltx2-dev storyboard passes `use_cross_timestep: false` in every call (diffusers'
+    default True is the 2.3/2.5 behaviour); without a preset a known hub checkpoint gets its generation's value,
+    an unknown one the pipeline's default; a two-pass ltx2.3-dev storyboard refines with the 2.3 distilled LoRA."""
+    model = "{preset: ltx2-dev, two_pass: true}" if checkpoint is None else f"{{family: ltx2, checkpoint: {checkpoint}}}"
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {model}
+        shots: [{{id: a, prompt: x, frames: 9}}]
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    plan = json.loads(subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", "--json", str(path)],
+                                     capture_output=True, text=True, env=env, check=True).stdout)
+    generating = [call for call in plan["calls"] if call["step"] != "upsample"]
+    assert len(generating) == (2 if checkpoint is None else 1)
+    for call in generating:
+        assert call["kwargs"].get("use_cross_timestep") is cross, call
+
+    path.write_text(path.read_text().replace("preset: ltx2-dev", "preset: ltx2.3-dev"))
+    if checkpoint is None:
+        plan = json.loads(subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", "--json", str(path)],
+                                         capture_output=True, text=True, env=env, check=True).stdout)
+        [refine] = [call for call in plan["calls"] if call["step"] == "refine"]
+        assert refine["lora"] == "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+        assert all(call["kwargs"].get("use_cross_timestep", True) is True for call in plan["calls"])
 
 
 def _tiny_plan(write_storyboard, preset: str, name: str = "board.yaml"):

@@ -205,9 +205,19 @@ GENERATIONS: dict[str, Generation] = {
             "diffusers/LTX-2.3-Distilled-Diffusers": "pipeline (distilled)",
             # One LoRA for depth, pose and edges; "ref0.5" reads the reference at half size.
             "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control": "lora",
+            # Lightricks' original-format 2.3 repo: ltx-flows loads only its stage-2 distilled LoRA file from it.
+            "Lightricks/LTX-2.3": "lora",
         },
     ),
 }
+
+def pipeline_generation(checkpoint: str) -> str | None:
+    """The generation whose published pipeline repo `checkpoint` is, or None (a local folder, `tiny`, unknown)."""
+    for generation in GENERATIONS.values():
+        if generation.repos.get(checkpoint, "").startswith("pipeline"):
+            return generation.id
+    return None
+
 
 @dataclass(frozen=True)
 class Unsupported:

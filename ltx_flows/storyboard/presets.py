@@ -126,26 +126,42 @@ LTX2_NO_GUIDANCE = {
 }
 _LTX2_REFINE = {"sigmas": REFINE_SIGMAS, "num_inference_steps": len(REFINE_SIGMAS), "noise_scale": REFINE_SIGMAS[0],
                 "guidance_scale": 1.0, **LTX2_NO_GUIDANCE}
-_LTX2_DISTILLED = Recipe(
-    first=dict(LTX2_NO_GUIDANCE),
-    refine=dict(_LTX2_REFINE),
-    sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
-             "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
-             "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)"},
-)
+# `use_cross_timestep`: whether the audio-video cross-attention is modulated by the other modality's sigma.
+# Installed (pipeline_ltx2_condition.py `__call__` docstring): "`True` is the LTX-2.3/2.5 behavior; `False` is the
+# legacy LTX-2.0 behavior", default True since diffusers' LTX-2.5 change, so 2.0 presets pass False in every call.
+CROSS_TIMESTEP = {"ltx2-2.0": False, "ltx2-2.3": True}
+_CROSS_TIMESTEP_SOURCE = ("installed (LTX2ConditionPipeline `__call__` docstring: False is LTX-2.0's behaviour, "
+                          "True 2.3/2.5's; the default is True)")
 
 
-def _ltx2_dev(stg_block: int) -> Recipe:
+def _ltx2_distilled(generation: str) -> Recipe:
+    cross = {"use_cross_timestep": CROSS_TIMESTEP[generation]}
+    return Recipe(
+        first={**LTX2_NO_GUIDANCE, **cross},
+        refine={**_LTX2_REFINE, **cross},
+        sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
+                 "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
+                 "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)",
+                 "use_cross_timestep": _CROSS_TIMESTEP_SOURCE},
+    )
+
+
+def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
+    cross = {"use_cross_timestep": CROSS_TIMESTEP[generation]}
     return Recipe(
         first={"audio_guidance_scale": 7.0, "stg_scale": 1.0, "audio_stg_scale": 1.0, "modality_scale": 3.0,
                "audio_modality_scale": 3.0, "guidance_rescale": 0.7, "audio_guidance_rescale": 0.7,
-               "spatio_temporal_guidance_blocks": [stg_block]},
-        refine=dict(_LTX2_REFINE),
+               "spatio_temporal_guidance_blocks": [stg_block], **cross},
+        refine={**_LTX2_REFINE, **cross},
         sources={"guidance_scale": _DOCS_LTX2, "audio_guidance_scale": _DOCS_LTX2, "stg_scale": _DOCS_LTX2,
                  "modality_scale": _DOCS_LTX2, "guidance_rescale": _DOCS_LTX2,
                  "spatio_temporal_guidance_blocks": "installed (LTX2ConditionPipeline docstring: [29] for 2.0, "
                  "[28] for 2.3)",
-                 "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)"},
+                 "use_cross_timestep": _CROSS_TIMESTEP_SOURCE,
+                 "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)",
+                 "stage2_lora": "2.0: the file in Lightricks/LTX-2; 2.3: Lightricks' LTX-2 MODELS-LTX-2.3.md "
+                 "(ltx-2.3-22b-distilled-lora-384-1.1, original key layout, converted on load by diffusers' "
+                 "lora_conversion_utils.py)"},
     )
 
 
@@ -156,6 +172,9 @@ _LTX2_IC_LORAS = {
 }
 _UNION = "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
 _LTX23_IC_LORAS = {"canny": _UNION, "depth": _UNION, "pose": _UNION}
+# Lightricks' LTX-2 MODELS-LTX-2.3.md: the stage-2 distilled LoRA of 2.3 (1.1, the one published now), in the
+# original key layout (`diffusion_model.`); diffusers' LTX-2 LoRA loader converts it (lora_conversion_utils.py).
+_LTX23_STAGE2_LORA = "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 
 PRESETS: dict[str, Preset] = {
     "ltxv-0.9.7-dev": Preset(
@@ -182,7 +201,7 @@ PRESETS: dict[str, Preset] = {
         description="LTX-2.0 19B dev: video and sound with CFG, STG and modality guidance; stage 2 with the "
         "distilled LoRA",
         generation="ltx2-2.0", checkpoint="Lightricks/LTX-2", steps=40, guidance_scale=3.0, width=768, height=512,
-        recipe=_ltx2_dev(stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
+        recipe=_ltx2_dev("ltx2-2.0", stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
         stage2_lora="Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors", control_loras=_LTX2_IC_LORAS,
         params_b=(19.0, 12.0),
     ),
@@ -190,20 +209,20 @@ PRESETS: dict[str, Preset] = {
         description="LTX-2.0 19B distilled: video and sound, 8 steps + 3 refine steps, no CFG (a community "
         "diffusers conversion, the one diffusers' docs use)",
         generation="ltx2-2.0", checkpoint="rootonchair/LTX-2-19b-distilled", steps=8, guidance_scale=1.0,
-        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.0"),
         upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS, params_b=(19.0, 12.0),
     ),
     "ltx2.3-dev": Preset(
         description="LTX-2.3 22B dev: gated attention, 48 kHz sound, CFG + STG + modality guidance; union "
-        "IC-LoRA. Stage 2 refines with the dev weights (no diffusers-format distilled LoRA is published for 2.3)",
+        "IC-LoRA; stage 2 with the 2.3 distilled LoRA (1.1)",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Diffusers", steps=30, guidance_scale=3.0,
-        width=768, height=512, recipe=_ltx2_dev(stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
-        control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+        width=768, height=512, recipe=_ltx2_dev("ltx2-2.3", stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
+        stage2_lora=_LTX23_STAGE2_LORA, control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
     ),
     "ltx2.3-distilled": Preset(
         description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
-        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
         upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
     ),
 }
