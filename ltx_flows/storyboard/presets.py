@@ -25,6 +25,27 @@ LTXV_DISTILLED_TIMESTEPS = [1000, 993, 987, 981, 975, 909, 725, 0.03]
 LTXV_REFINE_TIMESTEPS = [1000, 909, 725, 421, 0]
 
 
+# The negative prompt of shots that set none, per family. LTX-Video: Lightricks' LTX-Video `inference.py` default
+# (and diffusers' ltx_video.md examples). LTX-2: Lightricks' `DEFAULT_NEGATIVE_PROMPT` (LTX-2 ltx-pipelines
+# `utils/constants.py`), which diffusers repeats as `pipelines/ltx2/utils.py` DEFAULT_NEGATIVE_PROMPT (installed).
+NEGATIVE_PROMPTS = {
+    "ltxv": "worst quality, inconsistent motion, blurry, jittery, distorted",
+    "ltx2": (
+        "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+        "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+        "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+        "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+        "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+        "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+        "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+        "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+        "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+        "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+        "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """What each pipeline call of a preset receives beyond the storyboard's own `model` values."""
