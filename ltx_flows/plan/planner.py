@@ -40,7 +40,7 @@ from ..storyboard.models import (
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
-RENDER_VERSION = 2  # 2: documented recipes per preset (issue 8)
+RENDER_VERSION = 3  # 2: documented recipes per preset (issue 8); 3: LTX-2 two-pass keeps stage 1's sound (issue 20)
 
 # Model settings that change pixels; device, offload and tiling only change speed and memory.
 _PIXEL_MODEL_FIELDS = (
