@@ -201,13 +201,16 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
             assert first["timesteps"] == LTXV_DISTILLED and first["guidance_scale"] == 1.0
             assert second["timesteps"] == [1000, 909, 725, 421, 0] and second["denoise_strength"] == 0.999
             assert (generate.denoising_steps, refine.denoising_steps) == (8, 4)
-        assert refine.lora is None
+        assert refine.lora is None and not refine.freeze_audio
         return
 
     # LTX-2: the first pass at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
     assert (first["width"], first["height"]) == (384, 256) and (second["width"], second["height"]) == (768, 512)
     assert second["sigmas"] == LTX2_STAGE2 and second["noise_scale"] == 0.909375 and second["guidance_scale"] == 1.0
     assert second["stg_scale"] == 0.0 and second["modality_scale"] == 1.0
+    # Lightricks' ti2vid_two_stages.py refines with freeze_audio=True: stage 1's sound is the clip's (diffusers'
+    # ltx2.md example re-denoises it; Lightricks' chosen).
+    assert refine.freeze_audio and not generate.freeze_audio
     # Installed pipeline_ltx2_condition.py `__call__` docstring: False is LTX-2.0's behaviour, True 2.3/2.5's (and
     # the default since diffusers' LTX-2.5 change): every call of a 2.0 preset passes False, of a 2.3 one True.
     assert first["use_cross_timestep"] is second["use_cross_timestep"] is (not name.startswith("ltx2-"))

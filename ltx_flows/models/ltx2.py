@@ -314,15 +314,17 @@ def generate(
     # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any,
     # and with stage 1's sound frozen: Lightricks' `TI2VidTwoStagesPipeline` refines with `freeze_audio=True`
     # (ltx_pipelines/ti2vid_two_stages.py), so the track is stage 1's, the video cross-attends to it at sigma 0.
-    # (diffusers' ltx2.md two-stage example re-denoises the sound in stage 2 instead; Lightricks' is chosen.)
-    frozen = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
+    # (diffusers' ltx2.md two-stage example re-denoises the sound in stage 2 instead; Lightricks' is chosen, and
+    # the plan says so: `freeze_audio` on the refine call.)
     _, upsample, refine = calls
+    if refine.freeze_audio:
+        audio_condition = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
     activate_lora(pipe, stage2_lora)
     upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
     kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,
                   conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail, held))
-    with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, frozen, refine.kwargs["sigmas"]) as sound:
+    with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, audio_condition, refine.kwargs["sigmas"]) as sound:
         video, audio = pipe(**kwargs, return_dict=False)
     activate_lora(pipe, None)
     return Rendered(frames=video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))

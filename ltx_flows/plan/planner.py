@@ -40,7 +40,7 @@ from ..storyboard.models import (
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
-RENDER_VERSION = 3  # 2: documented recipes per preset (issue 8); 3: LTX-2 two-pass keeps stage 1's sound (issue 20)
+RENDER_VERSION = 2  # 2: documented recipes per preset (issue 8)
 
 # Model settings that change pixels; device, offload and tiling only change speed and memory.
 _PIXEL_MODEL_FIELDS = (
@@ -409,7 +409,9 @@ def _content_hash(
         "render_version": RENDER_VERSION,
         "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
         # The recipe: every argument the pipeline calls receive.
-        "calls": [call.model_dump(mode="json") for call in pipeline_calls(model, output)],
+        # (`freeze_audio` only where set, so calls that never had it hash as before it existed.)
+        "calls": [call.model_dump(mode="json", exclude=None if call.freeze_audio else {"freeze_audio"})
+                  for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
         "output": output.model_dump(exclude={"audio"}),

@@ -35,6 +35,9 @@ class PipelineCall(BaseModel):
     kwargs: dict
     lora: str | None = None
     denoising_steps: int = 0  # steps it runs (what `on_step` counts)
+    # LTX-2 refine: the first pass's sound is kept, its whole track held frozen at sigma 0 (Lightricks'
+    # `freeze_audio=True` in ti2vid_two_stages.py; diffusers' ltx2.md example re-denoises it instead).
+    freeze_audio: bool = False
 
 
 def preset_of(model: ModelConfig) -> Preset | None:
@@ -113,5 +116,5 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     # With `checkpoint: tiny` the twin's LoRA file of the same name.
     lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
     calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
-                              denoising_steps=_steps_run(refine)))
+                              denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2"))
     return calls
