@@ -186,6 +186,11 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
         assert set(call.kwargs) <= set(accepted), (call.step, set(call.kwargs) - set(accepted))
     assert first["output_type"] == "latent" and second["output_type"] == "np"
 
+    # `frame_rate` (the RoPE time scale) is the film's fps in every call, chosen on purpose: Lightricks' LTX-Video
+    # inference.py and LTX-2 pipelines condition on the frame rate they write the video at (their CLI default 30);
+    # the pipelines' own default (25, installed LTXConditionPipeline.__call__) is only a default. Storyboards default
+    # to 24 fps.
+    assert plan.output.fps == 24 and first["frame_rate"] == second["frame_rate"] == plan.output.fps
     if name.startswith("ltxv"):
         # 1216 x 704: the first pass at 2/3, rounded down to multiples of 32; the refine at twice that.
         assert (first["width"], first["height"]) == (800, 448) and (second["width"], second["height"]) == (1600, 896)
