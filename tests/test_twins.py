@@ -198,7 +198,11 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
             assert values["guidance_rescale"] == 0.7 and values["image_cond_noise_scale"] == 0.0
             assert values["decode_timestep"] == 0.05 and values["decode_noise_scale"] == 0.025
         assert up["adain_factor"] == 1.0
-        assert up.get("tone_map_compression_ratio") == (0.6 if name == "ltxv-0.9.8-distilled" else None)
+        # 0.9.8: tone map 0.6 on the refine's final latents before decoding, as Lightricks' LTX-Video does
+        # (configs/ltxv-13b-0.9.8-distilled.yaml, pipeline_ltx_video.py); chosen over diffusers' ltx_video.md,
+        # which passes it to the upsample call.
+        assert "tone_map_compression_ratio" not in up and generate.tone_map_compression_ratio == 0
+        assert refine.tone_map_compression_ratio == (0.6 if name == "ltxv-0.9.8-distilled" else 0)
         if name == "ltxv-0.9.7-dev":
             assert (first["num_inference_steps"], first["guidance_scale"]) == (30, 5.0) and "timesteps" not in first
             assert (second["denoise_strength"], second["num_inference_steps"], second["guidance_scale"]) == (0.4, 10, 5.0)
@@ -245,7 +249,8 @@ def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_sto
                          text=True, env=env, check=True)
     plan = json.loads(run.stdout)
     assert [call["step"] for call in plan["calls"]] == ["generate", "upsample", "refine"]
-    assert plan["calls"][1]["kwargs"] == {"adain_factor": 1.0, "tone_map_compression_ratio": 0.6, "output_type": "latent"}
+    assert plan["calls"][1]["kwargs"] == {"adain_factor": 1.0, "output_type": "latent"}
+    assert plan["calls"][2]["tone_map_compression_ratio"] == 0.6
     assert plan["vram"]["note"] == "estimate" and plan["vram"]["resident_gb"] > plan["vram"]["sequential_offload_gb"]
     table = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", str(path)], capture_output=True, text=True,
                            env={**env, "COLUMNS": "300"}, check=True).stdout
@@ -378,3 +383,33 @@ def test_download_fetches_exactly_what_rendering_loads(write_storyboard, referen
                           ("Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control", "IC-LoRA"),
                           ("lllyasviel/Annotators", "depth detector")}
     assert found[("lllyasviel/Annotators", "depth detector")].files == ["dpt_hybrid-midas-501f0c75.pt"]
+
+
+def test_ltxv_0_9_8_tone_maps_the_final_latents_once_right_before_decoding(write_storyboard, tiny_cache, monkeypatch):
+    """Lightricks' LTX-Video 0.9.8 distilled config (configs/ltxv-13b-0.9.8-distilled.yaml) tone-maps by 0.6 and its
+    pipeline_ltx_video.py applies it to the final latents before decoding; diffusers' ltx_video.md applies it in the
+    upsample call. ltx-flows follows Lightricks: once, after the refine's last step, never on the upsampled latents."""
+    from ltx_flows.models import loading
+    from ltx_flows.render import generate
+
+    plan = _tiny_plan(write_storyboard, "ltxv-0.9.8-distilled")
+    pipe = loading.load_pipeline(plan.model)
+    upsample_pipe = loading.load_upsampler(plan.model, plan.upsampler, pipe)
+    steps, mapped, decoded = [], [], []
+    original = upsample_pipe.tone_map_latents
+
+    def recording(latents, compression):
+        out = original(latents, compression)
+        mapped.append((len(steps), compression, out))
+        return out
+
+    monkeypatch.setattr(upsample_pipe, "tone_map_latents", recording)
+    hook = pipe.vae.decoder.register_forward_pre_hook(lambda m, a: decoded.append(a[0].detach().clone()))
+    try:
+        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe,
+                               on_step=lambda done, total: steps.append(done))
+    finally:
+        hook.remove()
+    [(after_step, compression, out)] = mapped
+    assert (after_step, compression) == (8 + 4, 0.6)  # after the refine's last step, not in the upsample call
+    assert len(decoded) == 1

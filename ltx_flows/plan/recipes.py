@@ -38,6 +38,14 @@ class PipelineCall(BaseModel):
     # LTX-2 refine: the first pass's sound is kept, its whole track held frozen at sigma 0 (Lightricks'
     # `freeze_audio=True` in ti2vid_two_stages.py; diffusers' ltx2.md example re-denoises it instead).
     freeze_audio: bool = False
+    # LTX-Video 0.9.8 refine: its final latents tone-mapped by this ratio before decoding (Lightricks'
+    # pipeline_ltx_video.py; not a pipeline argument in diffusers, so models/ltxv.py applies it); 0 is none.
+    tone_map_compression_ratio: float = 0.0
+
+    def extras(self) -> dict:
+        """The fields beyond the pipeline's keyword arguments that are set (shown and hashed only then)."""
+        return {name: value for name, value in (("freeze_audio", self.freeze_audio),
+                                                ("tone_map_compression_ratio", self.tone_map_compression_ratio)) if value}
 
 
 def preset_of(model: ModelConfig) -> Preset | None:
@@ -116,5 +124,6 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     # With `checkpoint: tiny` the twin's LoRA file of the same name.
     lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
     calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
-                              denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2"))
+                              denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
+                              tone_map_compression_ratio=recipe.refine_tone_map))
     return calls

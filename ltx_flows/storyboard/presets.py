@@ -53,6 +53,8 @@ class Recipe:
     first: dict  # the (first) generation pass
     upsample: dict = field(default_factory=dict)  # the latent upsampler (two-pass)
     refine: dict = field(default_factory=dict)  # the refine pass at full size (two-pass), its schedule included
+    # Tone mapping of the refine's final latents before decoding (LTX-Video 0.9.8: 0.6); 0 is none.
+    refine_tone_map: float = 0.0
     # Two-pass: the first pass renders at this fraction of the asked size, rounded down to multiples of 32.
     first_pass_scale: float = 0.5
     sources: dict[str, str] = field(default_factory=dict)  # argument -> where its value comes from
@@ -113,13 +115,19 @@ _LTXV_SOURCES = {
 
 
 def _ltxv_distilled(tone_map: bool) -> Recipe:
-    upsample = {"adain_factor": 1.0, **({"tone_map_compression_ratio": 0.6} if tone_map else {})}
     sources = {**_LTXV_SOURCES, "timesteps": _DOCS_LTXV, "denoise_strength": _DOCS_LTXV}
     if tone_map:
-        sources["tone_map_compression_ratio"] = _DOCS_LTXV + " (0.9.8)"
+        # Chosen on purpose where the sources disagree: Lightricks' LTX-Video configs/ltxv-13b-0.9.8-distilled.yaml
+        # sets tone_map_compression_ratio 0.6 and its pipeline_ltx_video.py applies it to the final latents just
+        # before decoding; diffusers' ltx_video.md passes it to the upsample call instead. Lightricks' is followed:
+        # the refine's last step tone-maps its latents (models/ltxv.py).
+        sources["tone_map_compression_ratio"] = ("Lightricks' LTX-Video configs/ltxv-13b-0.9.8-distilled.yaml and "
+                                                 "pipeline_ltx_video.py (final latents), over docs ltx_video.md "
+                                                 "(upsample call)")
     return Recipe(
         first=dict(LTXV_PASS),
-        upsample=upsample,
+        upsample={"adain_factor": 1.0},
+        refine_tone_map=0.6 if tone_map else 0.0,
         # The pipeline keeps the last int(5 x 0.999) = 4 timesteps: it re-noises the upsampled latents to
         # t=909 and runs 909, 725, 421, 0 (installed: LTXConditionPipeline.get_timesteps).
         refine={**LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999},
@@ -212,7 +220,7 @@ PRESETS: dict[str, Preset] = {
         upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler", params_b=(13.0, 4.8),
     ),
     "ltxv-0.9.8-distilled": Preset(
-        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG, tone-mapped upsampling",
+        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG, tone-mapped final latents (two-pass)",
         generation="ltxv-0.9.8", checkpoint="Lightricks/LTX-Video-0.9.8-13B-distilled",
         steps=len(LTXV_DISTILLED_TIMESTEPS), guidance_scale=1.0, width=1216, height=704,
         sigmas=[t / 1000 for t in LTXV_DISTILLED_TIMESTEPS], recipe=_ltxv_distilled(tone_map=True),
@@ -282,7 +290,7 @@ def presets_json() -> list[dict]:
          "steps": p.steps, "guidance_scale": p.guidance_scale, "sigmas": p.sigmas, "width": p.width, "height": p.height,
          "description": p.description,
          "recipe": {"first": p.recipe.first, "upsample": p.recipe.upsample, "refine": p.recipe.refine,
-                    "first_pass_scale": p.recipe.first_pass_scale}}
+                    "first_pass_scale": p.recipe.first_pass_scale, "refine_tone_map": p.recipe.refine_tone_map}}
         for name, p in PRESETS.items()
     ]
 
