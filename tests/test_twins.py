@@ -213,8 +213,13 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
         assert refine.lora is None and not refine.freeze_audio
         return
 
-    # LTX-2: the first pass at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
-    assert (first["width"], first["height"]) == (384, 256) and (second["width"], second["height"]) == (768, 512)
+    # LTX-2: two-pass defaults to the two-stage size, 1536x1024 with stage 1 at 768x512 (Lightricks' LTX-2
+    # ltx_pipelines/utils/constants.py; diffusers' ltx2.md two-stage example); one pass keeps 768x512. The first pass
+    # at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
+    assert (plan.output.width, plan.output.height) == (1536, 1024)
+    assert (first["width"], first["height"]) == (768, 512) and (second["width"], second["height"]) == (1536, 1024)
+    one_pass = _plan(write_storyboard, name, two_pass="false")
+    assert (one_pass.output.width, one_pass.output.height) == (768, 512)
     assert second["sigmas"] == LTX2_STAGE2 and second["noise_scale"] == 0.909375 and second["guidance_scale"] == 1.0
     assert second["stg_scale"] == 0.0 and second["modality_scale"] == 1.0
     # Lightricks' ti2vid_two_stages.py refines with freeze_audio=True: stage 1's sound is the clip's (diffusers'

@@ -77,6 +77,8 @@ class Preset:
     upsampler: str | None = None
     stage2_lora: str | None = None  # `owner/repo/file.safetensors` loaded for the refine pass
     control_loras: dict[str, str] = field(default_factory=dict)  # IC-LoRA file per control kind
+    # The default output size with `two_pass: true`, where it differs from the one-pass size.
+    two_pass_size: tuple[int, int] | None = None
     # Parameters in billions (transformer, text encoder): what the VRAM estimate starts from.
     params_b: tuple[float, float] = (0.0, 0.0)
 
@@ -92,9 +94,10 @@ class Preset:
             values["sigmas"] = list(self.sigmas)
         return values
 
-    def output_defaults(self) -> dict:
-        """The `output:` keys this preset fills in."""
-        return {"width": self.width, "height": self.height}
+    def output_defaults(self, two_pass: bool = False) -> dict:
+        """The `output:` keys this preset fills in (two-pass: its two-stage size, where it has one)."""
+        width, height = self.two_pass_size if two_pass and self.two_pass_size else (self.width, self.height)
+        return {"width": width, "height": height}
 
     def loras(self) -> list[str]:
         """Every LoRA file this preset may load."""
@@ -194,6 +197,10 @@ def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
     )
 
 
+# LTX-2's two-stage default output: 1536x1024, stage 1 at 768x512 (Lightricks' LTX-2 ltx_pipelines/utils/constants.py,
+# the two-stage defaults; diffusers' ltx2.md two-stage example renders the same). One pass keeps 768x512.
+LTX2_TWO_PASS_SIZE = (1536, 1024)
+
 _LTX2_IC_LORAS = {
     "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control/ltx-2-19b-ic-lora-canny-control.safetensors",
     "depth": "Lightricks/LTX-2-19b-IC-LoRA-Depth-Control/ltx-2-19b-ic-lora-depth-control.safetensors",
@@ -232,6 +239,7 @@ PRESETS: dict[str, Preset] = {
         generation="ltx2-2.0", checkpoint="Lightricks/LTX-2", steps=40, guidance_scale=3.0, width=768, height=512,
         recipe=_ltx2_dev("ltx2-2.0", stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
         stage2_lora="Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors", control_loras=_LTX2_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE,
         params_b=(19.0, 12.0),
     ),
     "ltx2-distilled": Preset(
@@ -239,20 +247,23 @@ PRESETS: dict[str, Preset] = {
         "diffusers conversion, the one diffusers' docs use)",
         generation="ltx2-2.0", checkpoint="rootonchair/LTX-2-19b-distilled", steps=8, guidance_scale=1.0,
         width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.0"),
-        upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS, params_b=(19.0, 12.0),
+        upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(19.0, 12.0),
     ),
     "ltx2.3-dev": Preset(
         description="LTX-2.3 22B dev: gated attention, 48 kHz sound, CFG + STG + modality guidance; union "
         "IC-LoRA; stage 2 with the 2.3 distilled LoRA (1.1)",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Diffusers", steps=30, guidance_scale=3.0,
         width=768, height=512, recipe=_ltx2_dev("ltx2-2.3", stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
-        stage2_lora=_LTX23_STAGE2_LORA, control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+        stage2_lora=_LTX23_STAGE2_LORA, control_loras=_LTX23_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
     "ltx2.3-distilled": Preset(
         description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
         width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
-        upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+        upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
 }
 
@@ -270,7 +281,7 @@ def apply_preset(data: dict) -> dict:
     return {
         **data,
         "model": {**preset.model_defaults(), **model},
-        "output": {**preset.output_defaults(), **output},
+        "output": {**preset.output_defaults(two_pass=model.get("two_pass") is True), **output},
     }
 
 
@@ -288,6 +299,7 @@ def presets_json() -> list[dict]:
         {"name": name, "generation": p.generation, "family": p.family, "checkpoint": p.checkpoint,
          "upsampler": p.upsampler, "stage2_lora": p.stage2_lora, "loras": dict(p.control_loras),
          "steps": p.steps, "guidance_scale": p.guidance_scale, "sigmas": p.sigmas, "width": p.width, "height": p.height,
+         "two_pass_size": list(p.two_pass_size) if p.two_pass_size else None,
          "description": p.description,
          "recipe": {"first": p.recipe.first, "upsample": p.recipe.upsample, "refine": p.recipe.refine,
                     "first_pass_scale": p.recipe.first_pass_scale, "refine_tone_map": p.recipe.refine_tone_map}}
@@ -298,7 +310,7 @@ def presets_json() -> list[dict]:
 def presets_markdown() -> str:
     """The preset table of docs/models.md."""
     lines = [
-        "| preset | generation | what | checkpoint | steps | guidance | size | upsampler (two-pass) | stage-2 LoRA | IC-LoRAs |",
+        "| preset | generation | what | checkpoint | steps | guidance | size (two-pass) | upsampler (two-pass) | stage-2 LoRA | IC-LoRAs |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in PRESETS.items():
@@ -306,6 +318,6 @@ def presets_markdown() -> str:
         loras = ", ".join(f"{kind}: `{lora.split('/')[-1]}`" for kind, lora in p.control_loras.items()) or "-"
         lines.append(
             f"| `{name}` | {p.generation} | {p.description} | `{p.checkpoint}` | {steps} | {p.guidance_scale} | "
-            f"{p.width}x{p.height} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
+            f"{p.width}x{p.height}{f' ({p.two_pass_size[0]}x{p.two_pass_size[1]})' if p.two_pass_size else ''} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
         )
     return "\n".join(lines) + "\n"
