@@ -57,8 +57,9 @@ def test_every_twin_has_the_structure_of_the_published_checkpoint(generation, ti
             assert transformer["num_layers"] == 1 and transformer["num_attention_heads"] == 2  # tiny
         if kind == "pipeline" and facts.family == "ltx2":
             upsampler = folder / "latent_upsampler"  # LTX-2 ships it inside the dev repo
-        elif kind == "upsampler pipeline":  # 0.9.7: a pipeline repo with the model in latent_upsampler/
-            assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "LTXLatentUpsamplePipeline"
+        elif kind == "upsampler pipeline":  # 0.9.7, 2.3: a pipeline repo with the model in latent_upsampler/
+            expected = "LTXLatentUpsamplePipeline" if facts.family == "ltxv" else "LTX2LatentUpsamplePipeline"
+            assert json.loads((folder / "model_index.json").read_text())["_class_name"] == expected
             upsampler = folder / "latent_upsampler"
             assert not (folder / "config.json").exists()
         elif kind == "upsampler model":  # 0.9.8: a model at the repo root
@@ -268,6 +269,10 @@ def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_sto
     assert listed["ltxv-0.9.7-dev"]["upsampler"] == "Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler"
     assert listed["ltxv-0.9.8-distilled"]["upsampler"] == "a-r-r-o-w/LTX-0.9.8-Latent-Upsampler"
     assert listed["ltx2.3-distilled"]["generation"] == "ltx2-2.3"
+    # LTX-2.3's upsampler: Lightricks' ltx-2.3-spatial-upscaler-x2-1.1 (MODELS-LTX-2.3.md) in its diffusers-format
+    # conversion, an LTX2LatentUpsamplePipeline repo (the model in latent_upsampler/).
+    for name in ("ltx2.3-dev", "ltx2.3-distilled"):
+        assert listed[name]["upsampler"] == "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers/latent_upsampler"
     assert set(listed["ltx2.3-dev"]["loras"].values()) == {
         "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
     }

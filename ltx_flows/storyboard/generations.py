@@ -203,6 +203,10 @@ GENERATIONS: dict[str, Generation] = {
         repos={
             "diffusers/LTX-2.3-Diffusers": "pipeline",
             "diffusers/LTX-2.3-Distilled-Diffusers": "pipeline (distilled)",
+            # The x2 spatial upsampler 1.1 (the one Lightricks publishes now, ltx-2.3-spatial-upscaler-x2-1.1) in
+            # diffusers format: a community conversion (an LTX2LatentUpsamplePipeline repo, the model in
+            # latent_upsampler/, the VAE from diffusers/LTX-2.3-Diffusers), by the converter of rootonchair/LTX-2-19b-distilled.
+            "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers": "upsampler pipeline",
             # One LoRA for depth, pose and edges; "ref0.5" reads the reference at half size.
             "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control": "lora",
             # Lightricks' original-format 2.3 repo: ltx-flows loads only its stage-2 distilled LoRA file from it.

@@ -197,6 +197,11 @@ def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
     )
 
 
+# LTX-2.3's latent upsampler: Lightricks' LTX-2 MODELS-LTX-2.3.md publishes ltx-2.3-spatial-upscaler-x2-1.1 (original
+# format only); its diffusers-format conversion is a community repo (its card: no official diffusers-format repo of
+# any version exists; `diffusers/LTX-2.3-Diffusers` was never shown to hold a latent_upsampler/).
+_LTX23_UPSAMPLER = "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers/latent_upsampler"
+
 # LTX-2's two-stage default output: 1536x1024, stage 1 at 768x512 (Lightricks' LTX-2 ltx_pipelines/utils/constants.py,
 # the two-stage defaults; diffusers' ltx2.md two-stage example renders the same). One pass keeps 768x512.
 LTX2_TWO_PASS_SIZE = (1536, 1024)
@@ -254,7 +259,7 @@ PRESETS: dict[str, Preset] = {
         description="LTX-2.3 22B dev: gated attention, 48 kHz sound, CFG + STG + modality guidance; union "
         "IC-LoRA; stage 2 with the 2.3 distilled LoRA (1.1)",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Diffusers", steps=30, guidance_scale=3.0,
-        width=768, height=512, recipe=_ltx2_dev("ltx2-2.3", stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
+        width=768, height=512, recipe=_ltx2_dev("ltx2-2.3", stg_block=28), upsampler=_LTX23_UPSAMPLER,
         stage2_lora=_LTX23_STAGE2_LORA, control_loras=_LTX23_IC_LORAS,
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
@@ -262,7 +267,7 @@ PRESETS: dict[str, Preset] = {
         description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
         width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
-        upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS,
+        upsampler=_LTX23_UPSAMPLER, control_loras=_LTX23_IC_LORAS,
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
 }
