@@ -389,7 +389,9 @@ def test_download_fetches_exactly_what_rendering_loads(write_storyboard, referen
         shots: [{{id: a, prompt: x, frames: 9, control: {{kind: depth, source: {reference_media["clip"]}}}}}]
         """)
     found = {(n.repo, n.what): n for n in storyboard_needs(load_storyboard(path))}
-    assert set(found) == {("diffusers/LTX-2.3-Distilled-Diffusers", "checkpoint"),
+    # ltx2.3-distilled loads the 1.1 conversion: Lightricks publishes only ltx-2.3-22b-distilled-1.1 now
+    # (LTX-2 MODELS-LTX-2.3.md); diffusers/LTX-2.3-Distilled-Diffusers is the 1.0 one.
+    assert set(found) == {("rootonchair/LTX-2.3-Distilled-v1.1-Diffusers", "checkpoint"),
                           ("Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control", "IC-LoRA"),
                           ("lllyasviel/Annotators", "depth detector")}
     assert found[("lllyasviel/Annotators", "depth detector")].files == ["dpt_hybrid-midas-501f0c75.pt"]

@@ -202,7 +202,11 @@ GENERATIONS: dict[str, Generation] = {
         upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": False}),
         repos={
             "diffusers/LTX-2.3-Diffusers": "pipeline",
+            # Converted from the distilled 1.0 checkpoint, before Lightricks published 1.1 (its successor's card).
             "diffusers/LTX-2.3-Distilled-Diffusers": "pipeline (distilled)",
+            # Lightricks publishes only ltx-2.3-22b-distilled-1.1 now (MODELS-LTX-2.3.md): its diffusers-format
+            # conversion, a community repo (by the converter of rootonchair/LTX-2-19b-distilled).
+            "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers": "pipeline (distilled)",
             # The x2 spatial upsampler 1.1 (the one Lightricks publishes now, ltx-2.3-spatial-upscaler-x2-1.1) in
             # diffusers format: a community conversion (an LTX2LatentUpsamplePipeline repo, the model in
             # latent_upsampler/, the VAE from diffusers/LTX-2.3-Diffusers), by the converter of rootonchair/LTX-2-19b-distilled.

@@ -202,6 +202,12 @@ def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
 # any version exists; `diffusers/LTX-2.3-Diffusers` was never shown to hold a latent_upsampler/).
 _LTX23_UPSAMPLER = "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers/latent_upsampler"
 
+# LTX-2.3 distilled: Lightricks publishes only ltx-2.3-22b-distilled-1.1 now (LTX-2 MODELS-LTX-2.3.md);
+# diffusers/LTX-2.3-Distilled-Diffusers was converted from 1.0, so the preset loads the 1.1 conversion (a community
+# repo, as rootonchair/LTX-2-19b-distilled is for 2.0). `checkpoint: diffusers/LTX-2.3-Distilled-Diffusers` still
+# renders 1.0.
+_LTX23_DISTILLED = "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers"
+
 # LTX-2's two-stage default output: 1536x1024, stage 1 at 768x512 (Lightricks' LTX-2 ltx_pipelines/utils/constants.py,
 # the two-stage defaults; diffusers' ltx2.md two-stage example renders the same). One pass keeps 768x512.
 LTX2_TWO_PASS_SIZE = (1536, 1024)
@@ -264,8 +270,9 @@ PRESETS: dict[str, Preset] = {
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
     "ltx2.3-distilled": Preset(
-        description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
-        generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
+        description="LTX-2.3 22B distilled 1.1: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA (a "
+        "community diffusers conversion of Lightricks' 1.1)",
+        generation="ltx2-2.3", checkpoint=_LTX23_DISTILLED, steps=8, guidance_scale=1.0,
         width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
         upsampler=_LTX23_UPSAMPLER, control_loras=_LTX23_IC_LORAS,
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
