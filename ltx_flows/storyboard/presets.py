@@ -171,7 +171,10 @@ def _ltx2_distilled(generation: str) -> Recipe:
     return Recipe(
         first={**LTX2_NO_GUIDANCE, **cross},
         refine={**_LTX2_REFINE, **cross},
-        sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
+        sources={"sigmas": _DOCS_LTX2 + "; installed DISTILLED_SIGMA_VALUES / STAGE_2_DISTILLED_SIGMA_VALUES",
+                 "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
+                 "num_inference_steps": _DOCS_LTX2 + " (one step per sigma)",
+                 "guidance_rescale": "installed (as stg_scale)",
                  "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
                  "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)",
                  "use_cross_timestep": _CROSS_TIMESTEP_SOURCE},
@@ -190,6 +193,9 @@ def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
                  "spatio_temporal_guidance_blocks": "installed (LTX2ConditionPipeline docstring: [29] for 2.0, "
                  "[28] for 2.3)",
                  "use_cross_timestep": _CROSS_TIMESTEP_SOURCE,
+                 "num_inference_steps": _DOCS_LTX2 + " (40 for 2.0, 30 for 2.3; stage 2: one step per sigma)",
+                 "sigmas": _DOCS_LTX2 + " (stage 2); installed STAGE_2_DISTILLED_SIGMA_VALUES",
+                 "noise_scale": _DOCS_LTX2 + " (stage 2: the first stage-2 sigma)",
                  "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)",
                  "stage2_lora": "2.0: the file in Lightricks/LTX-2; 2.3: Lightricks' LTX-2 MODELS-LTX-2.3.md "
                  "(ltx-2.3-22b-distilled-lora-384-1.1, original key layout, converted on load by diffusers' "
@@ -319,6 +325,23 @@ def presets_json() -> list[dict]:
     ]
 
 
+def value_sources(preset: Preset) -> dict[str, str]:
+    """Where each value a preset sets comes from: its recipe's arguments, and the values around them."""
+    ltx2 = preset.family == "ltx2"
+    found = {
+        "checkpoint, upsampler, LoRAs": "reference: Lightricks' model cards and MODELS-LTX-2.3.md; see generations.py",
+        "steps, guidance_scale, size": _DOCS_LTX2 if ltx2 else _DOCS_LTXV,
+        "negative_prompt": ("Lightricks' LTX-2 constants.py DEFAULT_NEGATIVE_PROMPT (= installed ltx2/utils.py)" if ltx2
+                            else "Lightricks' LTX-Video inference.py"),
+        "frame_rate": "the film's fps, as Lightricks' pipelines pass the rate they write (chosen over the 25 default)",
+    }
+    if preset.two_pass_size:
+        found["two-pass size"] = "Lightricks' LTX-2 constants.py (two-stage 1536x1024); " + _DOCS_LTX2
+    if ltx2:
+        found["freeze_audio (refine)"] = "Lightricks' LTX-2 ti2vid_two_stages.py (chosen over " + _DOCS_LTX2 + ")"
+    return {**found, **preset.recipe.sources}
+
+
 def presets_markdown() -> str:
     """The preset table of docs/models.md."""
     lines = [
@@ -332,4 +355,8 @@ def presets_markdown() -> str:
             f"| `{name}` | {p.generation} | {p.description} | `{p.checkpoint}` | {steps} | {p.guidance_scale} | "
             f"{p.width}x{p.height}{f' ({p.two_pass_size[0]}x{p.two_pass_size[1]})' if p.two_pass_size else ''} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
         )
+    lines += ["", "Where each value comes from (\"docs\": diffusers' docs pages; \"installed\": diffusers 0.42.1's source):",
+              "", "| preset | value: source |", "|---|---|"]
+    for name, p in PRESETS.items():
+        lines.append(f"| `{name}` | " + "<br>".join(f"`{key}`: {source}" for key, source in value_sources(p).items()) + " |")
     return "\n".join(lines) + "\n"
