@@ -69,7 +69,7 @@ def calls_table(render_plan: RenderPlan, width: int) -> list:
         f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
         "model size: set `model.preset`)"
     )
-    rows = [[call.step, call.pipeline, _kwargs_text(call.kwargs), call.lora or "-"] for call in render_plan.calls]
+    rows = [[call.step, call.pipeline, _kwargs_text({**call.kwargs, **call.extras()}), call.lora or "-"] for call in render_plan.calls]
     columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
                _Column("LoRA", whole=True)]
     return _table_or_blocks("pipeline calls per shot (besides prompt, frames, conditions and tensors)", columns,

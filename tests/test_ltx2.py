@@ -230,10 +230,13 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
 
     passes = 2 if two_pass == "true" else 1
     assert len(inputs) == len(timesteps) >= passes * 2
-    for values, steps in zip(inputs, timesteps):
+    # Two-pass, the refine keeps the first pass's whole track (Lightricks' freeze_audio): every token at timestep 0.
+    refine_steps = len(model.refine_sigmas) if two_pass == "true" else 0
+    first_calls = len(inputs) * model.steps // (model.steps + refine_steps)
+    for call, (values, steps) in enumerate(zip(inputs, timesteps)):
         steps = steps.reshape(values.shape[0], tokens)
         torch.testing.assert_close(values[:, :6].float(), source[:6].expand(values.shape[0], -1, -1))
-        assert (steps[:, :6] == 0).all() and (steps[:, 6:] > 0).all()
+        assert (steps[:, :6] == 0).all() and ((steps[:, 6:] > 0) if call < first_calls else (steps[:, 6:] == 0)).all()
     np.testing.assert_array_equal(held.audio_latents[:6], source[:6].numpy())
     assert np.abs(held.audio_latents[6:] - first.audio_latents[6:]).mean() > 1e-3
 
@@ -244,8 +247,50 @@ def test_audio_condition_holds_its_tokens_clean_at_timestep_zero(write_storyboar
         generate_shot(pipe, shot, model, output, upsample_pipe)
     finally:
         embed.remove()
-    assert timesteps and all(steps.numel() < tokens for steps in timesteps)
+    first_calls = len(timesteps) * model.steps // (model.steps + refine_steps)  # the refine holds the whole track
+    assert timesteps and all(steps.numel() < tokens for steps in timesteps[:first_calls])
     assert pipe.audio_scheduler is None  # the pipeline's own components are back
+
+
+def test_two_pass_keeps_the_first_passs_sound_frozen_through_the_refine(write_storyboard, tiny_cache, monkeypatch):
+    """Lightricks' TI2VidTwoStagesPipeline refines stage 2 with `freeze_audio=True` (ltx_pipelines/
+    ti2vid_two_stages.py): the clip's sound is stage 1's, and during the refine the audio stream sits at sigma 0
+    (its tokens' timesteps and the sigma the video's cross-attention modulation reads). diffusers' ltx2.md
+    example re-denoises the sound in stage 2; ltx-flows follows Lightricks."""
+    plan = plan_for(write_storyboard, two_pass="true")
+    pipe = load_pipeline(plan.model)
+    upsample_pipe = load_upsampler(plan.model, plan.upsampler, pipe)
+    schedulers, cross = [], []
+    original = ltx2.held_audio
+    monkeypatch.setattr(ltx2, "held_audio", lambda *a, **k: _Keep(original(*a, **k), schedulers))
+    # Without a preset `tiny` runs with the pipeline's use_cross_timestep (True): the video's cross-attention
+    # modulation reads the audio sigma.
+    hook = pipe.transformer.av_cross_attn_video_scale_shift.register_forward_pre_hook(
+        lambda m, a: cross.append(a[0].detach().clone()))
+    try:
+        clip = generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe)
+    finally:
+        hook.remove()
+    first, refine = schedulers
+    np.testing.assert_array_equal(clip.audio_latents, first.latents[0].float().numpy())
+    torch.testing.assert_close(refine.latents, first.latents)
+    refine_calls = len(cross) * len(plan.model.refine_sigmas) // (plan.model.steps + len(plan.model.refine_sigmas))
+    assert all((sigma > 0).all() for sigma in cross[:-refine_calls]) and all((sigma == 0).all() for sigma in cross[-refine_calls:])
+
+
+class _Keep:
+    """A context manager that records what the one it wraps yields (the pass's `_HeldAudio` scheduler)."""
+
+    def __init__(self, context, into: list):
+        self.context, self.into = context, into
+
+    def __enter__(self):
+        value = self.context.__enter__()
+        self.into.append(value)
+        return value
+
+    def __exit__(self, *exc):
+        return self.context.__exit__(*exc)
 
 
 def test_audio_condition_of_the_wrong_length_is_refused(write_storyboard, tiny_cache):

@@ -57,8 +57,9 @@ def test_every_twin_has_the_structure_of_the_published_checkpoint(generation, ti
             assert transformer["num_layers"] == 1 and transformer["num_attention_heads"] == 2  # tiny
         if kind == "pipeline" and facts.family == "ltx2":
             upsampler = folder / "latent_upsampler"  # LTX-2 ships it inside the dev repo
-        elif kind == "upsampler pipeline":  # 0.9.7: a pipeline repo with the model in latent_upsampler/
-            assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "LTXLatentUpsamplePipeline"
+        elif kind == "upsampler pipeline":  # 0.9.7, 2.3: a pipeline repo with the model in latent_upsampler/
+            expected = "LTXLatentUpsamplePipeline" if facts.family == "ltxv" else "LTX2LatentUpsamplePipeline"
+            assert json.loads((folder / "model_index.json").read_text())["_class_name"] == expected
             upsampler = folder / "latent_upsampler"
             assert not (folder / "config.json").exists()
         elif kind == "upsampler model":  # 0.9.8: a model at the repo root
@@ -186,6 +187,11 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
         assert set(call.kwargs) <= set(accepted), (call.step, set(call.kwargs) - set(accepted))
     assert first["output_type"] == "latent" and second["output_type"] == "np"
 
+    # `frame_rate` (the RoPE time scale) is the film's fps in every call, chosen on purpose: Lightricks' LTX-Video
+    # inference.py and LTX-2 pipelines condition on the frame rate they write the video at (their CLI default 30);
+    # the pipelines' own default (25, installed LTXConditionPipeline.__call__) is only a default. Storyboards default
+    # to 24 fps.
+    assert plan.output.fps == 24 and first["frame_rate"] == second["frame_rate"] == plan.output.fps
     if name.startswith("ltxv"):
         # 1216 x 704: the first pass at 2/3, rounded down to multiples of 32; the refine at twice that.
         assert (first["width"], first["height"]) == (800, 448) and (second["width"], second["height"]) == (1600, 896)
@@ -193,7 +199,11 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
             assert values["guidance_rescale"] == 0.7 and values["image_cond_noise_scale"] == 0.0
             assert values["decode_timestep"] == 0.05 and values["decode_noise_scale"] == 0.025
         assert up["adain_factor"] == 1.0
-        assert up.get("tone_map_compression_ratio") == (0.6 if name == "ltxv-0.9.8-distilled" else None)
+        # 0.9.8: tone map 0.6 on the refine's final latents before decoding, as Lightricks' LTX-Video does
+        # (configs/ltxv-13b-0.9.8-distilled.yaml, pipeline_ltx_video.py); chosen over diffusers' ltx_video.md,
+        # which passes it to the upsample call.
+        assert "tone_map_compression_ratio" not in up and generate.tone_map_compression_ratio == 0
+        assert refine.tone_map_compression_ratio == (0.6 if name == "ltxv-0.9.8-distilled" else 0)
         if name == "ltxv-0.9.7-dev":
             assert (first["num_inference_steps"], first["guidance_scale"]) == (30, 5.0) and "timesteps" not in first
             assert (second["denoise_strength"], second["num_inference_steps"], second["guidance_scale"]) == (0.4, 10, 5.0)
@@ -201,20 +211,33 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
             assert first["timesteps"] == LTXV_DISTILLED and first["guidance_scale"] == 1.0
             assert second["timesteps"] == [1000, 909, 725, 421, 0] and second["denoise_strength"] == 0.999
             assert (generate.denoising_steps, refine.denoising_steps) == (8, 4)
-        assert refine.lora is None
+        assert refine.lora is None and not refine.freeze_audio
         return
 
-    # LTX-2: the first pass at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
-    assert (first["width"], first["height"]) == (384, 256) and (second["width"], second["height"]) == (768, 512)
+    # LTX-2: two-pass defaults to the two-stage size, 1536x1024 with stage 1 at 768x512 (Lightricks' LTX-2
+    # ltx_pipelines/utils/constants.py; diffusers' ltx2.md two-stage example); one pass keeps 768x512. The first pass
+    # at half size, stage 2 on the stage-2 distilled sigmas at guidance 1.0.
+    assert (plan.output.width, plan.output.height) == (1536, 1024)
+    assert (first["width"], first["height"]) == (768, 512) and (second["width"], second["height"]) == (1536, 1024)
+    one_pass = _plan(write_storyboard, name, two_pass="false")
+    assert (one_pass.output.width, one_pass.output.height) == (768, 512)
     assert second["sigmas"] == LTX2_STAGE2 and second["noise_scale"] == 0.909375 and second["guidance_scale"] == 1.0
     assert second["stg_scale"] == 0.0 and second["modality_scale"] == 1.0
+    # Lightricks' ti2vid_two_stages.py refines with freeze_audio=True: stage 1's sound is the clip's (diffusers'
+    # ltx2.md example re-denoises it; Lightricks' chosen).
+    assert refine.freeze_audio and not generate.freeze_audio
+    # Installed pipeline_ltx2_condition.py `__call__` docstring: False is LTX-2.0's behaviour, True 2.3/2.5's (and
+    # the default since diffusers' LTX-2.5 change): every call of a 2.0 preset passes False, of a 2.3 one True.
+    assert first["use_cross_timestep"] is second["use_cross_timestep"] is (not name.startswith("ltx2-"))
     if name.endswith("-dev"):
         assert first["guidance_scale"] == 3.0 and first["audio_guidance_scale"] == 7.0
         assert first["stg_scale"] == 1.0 and first["modality_scale"] == 3.0 and first["guidance_rescale"] == 0.7
         assert first["num_inference_steps"] == (40 if name == "ltx2-dev" else 30) and first["sigmas"] is None
         assert first["spatio_temporal_guidance_blocks"] == ([29] if name == "ltx2-dev" else [28])
-        if name == "ltx2-dev":
-            assert refine.lora == "Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors"
+        # Stage 2 with the generation's distilled LoRA: 2.0's in Lightricks/LTX-2; 2.3's 1.1 from Lightricks' LTX-2
+        # MODELS-LTX-2.3.md (original key layout, converted by diffusers' lora_conversion_utils.py on load).
+        assert refine.lora == ("Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors" if name == "ltx2-dev"
+                               else "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors")
     else:
         assert first["sigmas"] == [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
         assert first["guidance_scale"] == 1.0 and first["stg_scale"] == 0.0 and refine.lora is None
@@ -232,7 +255,8 @@ def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_sto
                          text=True, env=env, check=True)
     plan = json.loads(run.stdout)
     assert [call["step"] for call in plan["calls"]] == ["generate", "upsample", "refine"]
-    assert plan["calls"][1]["kwargs"] == {"adain_factor": 1.0, "tone_map_compression_ratio": 0.6, "output_type": "latent"}
+    assert plan["calls"][1]["kwargs"] == {"adain_factor": 1.0, "output_type": "latent"}
+    assert plan["calls"][2]["tone_map_compression_ratio"] == 0.6
     assert plan["vram"]["note"] == "estimate" and plan["vram"]["resident_gb"] > plan["vram"]["sequential_offload_gb"]
     table = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", str(path)], capture_output=True, text=True,
                            env={**env, "COLUMNS": "300"}, check=True).stdout
@@ -245,10 +269,45 @@ def test_plan_json_shows_the_calls_and_presets_json_lists_every_preset(write_sto
     assert listed["ltxv-0.9.7-dev"]["upsampler"] == "Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler"
     assert listed["ltxv-0.9.8-distilled"]["upsampler"] == "a-r-r-o-w/LTX-0.9.8-Latent-Upsampler"
     assert listed["ltx2.3-distilled"]["generation"] == "ltx2-2.3"
+    # LTX-2.3's upsampler: Lightricks' ltx-2.3-spatial-upscaler-x2-1.1 (MODELS-LTX-2.3.md) in its diffusers-format
+    # conversion, an LTX2LatentUpsamplePipeline repo (the model in latent_upsampler/).
+    for name in ("ltx2.3-dev", "ltx2.3-distilled"):
+        assert listed[name]["upsampler"] == "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers/latent_upsampler"
     assert set(listed["ltx2.3-dev"]["loras"].values()) == {
         "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
     }
     assert all(lora.split("/")[1].startswith("LTX-2-19b") for lora in listed["ltx2-dev"]["loras"].values())
+
+
+@pytest.mark.parametrize("checkpoint, cross", [(None, False), ("Lightricks/LTX-2", False),
+                                               ("rootonchair/LTX-2-19b-distilled", False),
+                                               ("diffusers/LTX-2.3-Diffusers", True), ("tiny", None)])
+def test_ltx2_calls_pass_the_cross_timestep_of_their_generation(write_storyboard, checkpoint, cross):
+    """`ltx-flows plan --json`: an ltx2-dev storyboard passes `use_cross_timestep: false` in every call (diffusers'
+    default True is the 2.3/2.5 behaviour); without a preset a known hub checkpoint gets its generation's value,
+    an unknown one the pipeline's default; a two-pass ltx2.3-dev storyboard refines with the 2.3 distilled LoRA."""
+    model = "{preset: ltx2-dev, two_pass: true}" if checkpoint is None else f"{{family: ltx2, checkpoint: {checkpoint}}}"
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {model}
+        shots: [{{id: a, prompt: x, frames: 9}}]
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    plan = json.loads(subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", "--json", str(path)],
+                                     capture_output=True, text=True, env=env, check=True).stdout)
+    generating = [call for call in plan["calls"] if call["step"] != "upsample"]
+    assert len(generating) == (2 if checkpoint is None else 1)
+    for call in generating:
+        assert call["kwargs"].get("use_cross_timestep") is cross, call
+
+    path.write_text(path.read_text().replace("preset: ltx2-dev", "preset: ltx2.3-dev"))
+    if checkpoint is None:
+        plan = json.loads(subprocess.run([sys.executable, "-m", "ltx_flows.cli", "plan", "--json", str(path)],
+                                         capture_output=True, text=True, env=env, check=True).stdout)
+        [refine] = [call for call in plan["calls"] if call["step"] == "refine"]
+        assert refine["lora"] == "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+        assert all(call["kwargs"].get("use_cross_timestep", True) is True for call in plan["calls"])
 
 
 def _tiny_plan(write_storyboard, preset: str, name: str = "board.yaml"):
@@ -330,7 +389,39 @@ def test_download_fetches_exactly_what_rendering_loads(write_storyboard, referen
         shots: [{{id: a, prompt: x, frames: 9, control: {{kind: depth, source: {reference_media["clip"]}}}}}]
         """)
     found = {(n.repo, n.what): n for n in storyboard_needs(load_storyboard(path))}
-    assert set(found) == {("diffusers/LTX-2.3-Distilled-Diffusers", "checkpoint"),
+    # ltx2.3-distilled loads the 1.1 conversion: Lightricks publishes only ltx-2.3-22b-distilled-1.1 now
+    # (LTX-2 MODELS-LTX-2.3.md); diffusers/LTX-2.3-Distilled-Diffusers is the 1.0 one.
+    assert set(found) == {("rootonchair/LTX-2.3-Distilled-v1.1-Diffusers", "checkpoint"),
                           ("Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control", "IC-LoRA"),
                           ("lllyasviel/Annotators", "depth detector")}
     assert found[("lllyasviel/Annotators", "depth detector")].files == ["dpt_hybrid-midas-501f0c75.pt"]
+
+
+def test_ltxv_0_9_8_tone_maps_the_final_latents_once_right_before_decoding(write_storyboard, tiny_cache, monkeypatch):
+    """Lightricks' LTX-Video 0.9.8 distilled config (configs/ltxv-13b-0.9.8-distilled.yaml) tone-maps by 0.6 and its
+    pipeline_ltx_video.py applies it to the final latents before decoding; diffusers' ltx_video.md applies it in the
+    upsample call. ltx-flows follows Lightricks: once, after the refine's last step, never on the upsampled latents."""
+    from ltx_flows.models import loading
+    from ltx_flows.render import generate
+
+    plan = _tiny_plan(write_storyboard, "ltxv-0.9.8-distilled")
+    pipe = loading.load_pipeline(plan.model)
+    upsample_pipe = loading.load_upsampler(plan.model, plan.upsampler, pipe)
+    steps, mapped, decoded = [], [], []
+    original = upsample_pipe.tone_map_latents
+
+    def recording(latents, compression):
+        out = original(latents, compression)
+        mapped.append((len(steps), compression, out))
+        return out
+
+    monkeypatch.setattr(upsample_pipe, "tone_map_latents", recording)
+    hook = pipe.vae.decoder.register_forward_pre_hook(lambda m, a: decoded.append(a[0].detach().clone()))
+    try:
+        generate.generate_shot(pipe, plan.shots[0], plan.model, plan.output, upsample_pipe,
+                               on_step=lambda done, total: steps.append(done))
+    finally:
+        hook.remove()
+    [(after_step, compression, out)] = mapped
+    assert (after_step, compression) == (8 + 4, 0.6)  # after the refine's last step, not in the upsample call
+    assert len(decoded) == 1

@@ -112,6 +112,9 @@ class AudioCondition:
 
     latents: torch.Tensor  # (audio_tokens, channels * mel_bins): packed and normalized, as the pipeline's loop holds them
     hold: torch.Tensor  # (audio_tokens,) float in [0, 1]
+    # The whole stream frozen (Lightricks' `freeze_audio`): every token held, and the audio sigma the transformer's
+    # prompt modulation and cross-attention gates read is 0 too, not only the tokens' timesteps.
+    frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def _held_timestep_hook(scheduler: _HeldAudio):
         timestep = kwargs["audio_timestep"]
         hold = hold.to(timestep.device, timestep.dtype)
         kwargs["audio_timestep"] = timestep.reshape(timestep.shape[0], -1) * (1 - hold)[None]
+        if scheduler.condition.frozen and kwargs.get("audio_sigma") is not None:
+            kwargs["audio_sigma"] = torch.zeros_like(kwargs["audio_sigma"])
         if scheduler.steps_done == 0:
             kwargs["audio_hidden_states"] = scheduler.held(kwargs["audio_hidden_states"])
         return args, kwargs
@@ -270,7 +275,8 @@ def generate(
     """Render one LTX-2 shot: its frames, its sound, and the sound's latents.
 
     `calls` are the shot's pipeline calls (`recipes.pipeline_calls`); `stage2_lora` the LoRA the refine pass
-    runs with (the dev presets' distilled LoRA); `audio_condition` audio tokens to hold (both passes hold them).
+    runs with (the dev presets' distilled LoRA); `audio_condition` audio tokens to hold (the first pass holds them;
+    two-pass, the refine keeps the first pass's whole track).
     """
     first = calls[0]
     expected = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
@@ -305,9 +311,14 @@ def generate(
         video_latents, audio_latents = runner(**kwargs, return_dict=False)
 
     # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
-    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any;
-    # it holds the same audio tokens.
+    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any,
+    # and with stage 1's sound frozen: Lightricks' `TI2VidTwoStagesPipeline` refines with `freeze_audio=True`
+    # (ltx_pipelines/ti2vid_two_stages.py), so the track is stage 1's, the video cross-attends to it at sigma 0.
+    # (diffusers' ltx2.md two-stage example re-denoises the sound in stage 2 instead; Lightricks' is chosen, and
+    # the plan says so: `freeze_audio` on the refine call.)
     _, upsample, refine = calls
+    if refine.freeze_audio:
+        audio_condition = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
     activate_lora(pipe, stage2_lora)
     upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
     kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,

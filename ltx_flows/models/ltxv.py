@@ -131,8 +131,25 @@ def generate(
     _, upsample, refine = calls
     latents = _run(pipe, first, shot, tail, held, generator, callback)
     upsampled = upsample_pipe(latents=latents, **upsample.kwargs).frames
+    if refine.tone_map_compression_ratio:
+        callback = tone_mapped(callback, upsample_pipe, refine.tone_map_compression_ratio, refine.denoising_steps - 1)
     frames = _run(pipe, refine, shot, tail, held, generator, callback, latents=upsampled)[0]
     return resize(frames, width, height)
+
+
+def tone_mapped(callback, upsample_pipe: LTXLatentUpsamplePipeline, ratio: float, last_step: int):
+    """`callback` that also tone-maps the latents after the pass's last step, i.e. right before decoding, as
+    Lightricks' pipeline_ltx_video.py does with `tone_map_compression_ratio` (elementwise, so on the packed,
+    normalized latents as there; diffusers' own tone map is the upsample pipeline's `tone_map_latents`)."""
+
+    def wrapped(pipe, step, timestep, callback_kwargs):
+        if callback is not None:
+            callback_kwargs = callback(pipe, step, timestep, callback_kwargs)
+        if step == last_step:
+            callback_kwargs["latents"] = upsample_pipe.tone_map_latents(callback_kwargs["latents"], ratio)
+        return callback_kwargs
+
+    return wrapped
 
 
 def resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from ..storyboard.presets import PRESETS
 from . import tiny_ltx2, tiny_ltxv
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 5
+TWINS_VERSION = 6
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 
@@ -63,6 +63,11 @@ def _save_ltx2(generation: Generation, root: Path) -> None:
             pipeline.save_pretrained(root / repo, safe_serialization=True)
             if kind == "pipeline":  # the upsampler ships inside the dev repo
                 models.upsampler.save_pretrained(root / repo / UPSAMPLER_FOLDER)
+        elif kind == "upsampler pipeline":  # LTX-2.3's: a pipeline repo of its own, the model in latent_upsampler/
+            from diffusers import LTX2LatentUpsamplePipeline
+
+            vae = models.components["vae"]
+            LTX2LatentUpsamplePipeline(vae=vae, latent_upsampler=models.upsampler).save_pretrained(root / repo)
     for path in lora_files(generation.id):
         # One seed per published file name; a "ref0.5" IC-LoRA reads its reference at half size.
         name = Path(path).name

@@ -25,6 +25,7 @@ from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
+from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.models import (
     Keyframe,
     ModelConfig,
@@ -203,7 +204,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
     crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
     seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
-    negative_prompt = shot.negative_prompt if shot.negative_prompt is not None else storyboard.defaults.negative_prompt
+    negative_prompt = next(value for value in (shot.negative_prompt, storyboard.defaults.negative_prompt,
+                                               NEGATIVE_PROMPTS[storyboard.model.family]) if value is not None)
     prompt = shot.prompt
     layout = shot.segment_layout(storyboard.model.family, frames)
     overlap, segments = 0, []
@@ -407,7 +409,9 @@ def _content_hash(
         "render_version": RENDER_VERSION,
         "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
         # The recipe: every argument the pipeline calls receive.
-        "calls": [call.model_dump(mode="json") for call in pipeline_calls(model, output)],
+        # (`freeze_audio` and `tone_map_compression_ratio` only where set: calls without them hash as before.)
+        "calls": [{**call.model_dump(mode="json", exclude={"freeze_audio", "tone_map_compression_ratio"}), **call.extras()}
+                  for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
         "output": output.model_dump(exclude={"audio"}),

@@ -7,7 +7,8 @@ latents). What the plan shows is what the pipelines receive. No torch here.
 
 from pydantic import BaseModel
 
-from ..storyboard.presets import LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
+from ..storyboard.generations import pipeline_generation
+from ..storyboard.presets import CROSS_TIMESTEP, LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
 from ..storyboard.models import SIZE_STEP, ModelConfig, OutputConfig
 
 # Without a preset: the conditioning values of the LTX-Video 0.9.7/0.9.8 recipe, and the distilled refine
@@ -34,6 +35,17 @@ class PipelineCall(BaseModel):
     kwargs: dict
     lora: str | None = None
     denoising_steps: int = 0  # steps it runs (what `on_step` counts)
+    # LTX-2 refine: the first pass's sound is kept, its whole track held frozen at sigma 0 (Lightricks'
+    # `freeze_audio=True` in ti2vid_two_stages.py; diffusers' ltx2.md example re-denoises it instead).
+    freeze_audio: bool = False
+    # LTX-Video 0.9.8 refine: its final latents tone-mapped by this ratio before decoding (Lightricks'
+    # pipeline_ltx_video.py; not a pipeline argument in diffusers, so models/ltxv.py applies it); 0 is none.
+    tone_map_compression_ratio: float = 0.0
+
+    def extras(self) -> dict:
+        """The fields beyond the pipeline's keyword arguments that are set (shown and hashed only then)."""
+        return {name: value for name, value in (("freeze_audio", self.freeze_audio),
+                                                ("tone_map_compression_ratio", self.tone_map_compression_ratio)) if value}
 
 
 def preset_of(model: ModelConfig) -> Preset | None:
@@ -64,6 +76,13 @@ def _steps_run(kwargs: dict) -> int:
     return count
 
 
+def _cross_timestep(model: ModelConfig, preset: Preset | None) -> dict:
+    """Without a preset, an LTX-2 hub checkpoint of a known generation still gets its `use_cross_timestep` (the
+    preset recipes carry their own); elsewhere the pipeline's default (True, the 2.3 behaviour) stands."""
+    generation = pipeline_generation(model.checkpoint) if model.family == "ltx2" and preset is None else None
+    return {"use_cross_timestep": CROSS_TIMESTEP[generation]} if generation in CROSS_TIMESTEP else {}
+
+
 def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCall]:
     """Every pipeline call one shot makes, in order, with its keyword arguments."""
     recipe = recipe_of(model)
@@ -81,6 +100,7 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
         if preset is None:  # one guidance scale for picture and sound
             first["audio_guidance_scale"] = model.guidance_scale
     first.update(recipe.first)
+    first.update(_cross_timestep(model, preset))
     first["output_type"] = "latent" if model.two_pass else "np"
     calls = [PipelineCall(step="generate", pipeline=generator_pipeline, kwargs=first, denoising_steps=_steps_run(first))]
     if not model.two_pass:
@@ -99,9 +119,11 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
                       noise_scale=model.refine_sigmas[0])
         if preset is None:
             refine["audio_guidance_scale"] = model.guidance_scale
+        refine.update(_cross_timestep(model, preset))
     refine["output_type"] = "np"
     # With `checkpoint: tiny` the twin's LoRA file of the same name.
     lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
     calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
-                              denoising_steps=_steps_run(refine)))
+                              denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
+                              tone_map_compression_ratio=recipe.refine_tone_map))
     return calls

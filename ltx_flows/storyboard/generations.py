@@ -202,12 +202,30 @@ GENERATIONS: dict[str, Generation] = {
         upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": False}),
         repos={
             "diffusers/LTX-2.3-Diffusers": "pipeline",
+            # Converted from the distilled 1.0 checkpoint, before Lightricks published 1.1 (its successor's card).
             "diffusers/LTX-2.3-Distilled-Diffusers": "pipeline (distilled)",
+            # Lightricks publishes only ltx-2.3-22b-distilled-1.1 now (MODELS-LTX-2.3.md): its diffusers-format
+            # conversion, a community repo (by the converter of rootonchair/LTX-2-19b-distilled).
+            "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers": "pipeline (distilled)",
+            # The x2 spatial upsampler 1.1 (the one Lightricks publishes now, ltx-2.3-spatial-upscaler-x2-1.1) in
+            # diffusers format: a community conversion (an LTX2LatentUpsamplePipeline repo, the model in
+            # latent_upsampler/, the VAE from diffusers/LTX-2.3-Diffusers), by the converter of rootonchair/LTX-2-19b-distilled.
+            "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers": "upsampler pipeline",
             # One LoRA for depth, pose and edges; "ref0.5" reads the reference at half size.
             "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control": "lora",
+            # Lightricks' original-format 2.3 repo: ltx-flows loads only its stage-2 distilled LoRA file from it.
+            "Lightricks/LTX-2.3": "lora",
         },
     ),
 }
+
+def pipeline_generation(checkpoint: str) -> str | None:
+    """The generation whose published pipeline repo `checkpoint` is, or None (a local folder, `tiny`, unknown)."""
+    for generation in GENERATIONS.values():
+        if generation.repos.get(checkpoint, "").startswith("pipeline"):
+            return generation.id
+    return None
+
 
 @dataclass(frozen=True)
 class Unsupported:

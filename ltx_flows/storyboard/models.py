@@ -146,8 +146,10 @@ class OutputConfig(_Strict):
 class Defaults(_Strict):
     """Values every shot inherits unless it sets its own."""
 
-    negative_prompt: str = Field(
-        "worst quality, inconsistent motion, blurry, jittery, distorted", description="Used by shots without one."
+    negative_prompt: str | None = Field(
+        None, description="Used by shots without one. Default: the family's documented one (LTX-Video: "
+        "\"worst quality, inconsistent motion, blurry, jittery, distorted\"; LTX-2: Lightricks' longer "
+        "`DEFAULT_NEGATIVE_PROMPT`, see docs/models.md).",
     )
     seed: int = Field(0, ge=0, lt=2**32, description="Base seed; a shot without `seed` derives its own from this and its id.")
 

@@ -25,6 +25,27 @@ LTXV_DISTILLED_TIMESTEPS = [1000, 993, 987, 981, 975, 909, 725, 0.03]
 LTXV_REFINE_TIMESTEPS = [1000, 909, 725, 421, 0]
 
 
+# The negative prompt of shots that set none, per family. LTX-Video: Lightricks' LTX-Video `inference.py` default
+# (and diffusers' ltx_video.md examples). LTX-2: Lightricks' `DEFAULT_NEGATIVE_PROMPT` (LTX-2 ltx-pipelines
+# `utils/constants.py`), which diffusers repeats as `pipelines/ltx2/utils.py` DEFAULT_NEGATIVE_PROMPT (installed).
+NEGATIVE_PROMPTS = {
+    "ltxv": "worst quality, inconsistent motion, blurry, jittery, distorted",
+    "ltx2": (
+        "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+        "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+        "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+        "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+        "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+        "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+        "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+        "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+        "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+        "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+        "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """What each pipeline call of a preset receives beyond the storyboard's own `model` values."""
@@ -32,6 +53,8 @@ class Recipe:
     first: dict  # the (first) generation pass
     upsample: dict = field(default_factory=dict)  # the latent upsampler (two-pass)
     refine: dict = field(default_factory=dict)  # the refine pass at full size (two-pass), its schedule included
+    # Tone mapping of the refine's final latents before decoding (LTX-Video 0.9.8: 0.6); 0 is none.
+    refine_tone_map: float = 0.0
     # Two-pass: the first pass renders at this fraction of the asked size, rounded down to multiples of 32.
     first_pass_scale: float = 0.5
     sources: dict[str, str] = field(default_factory=dict)  # argument -> where its value comes from
@@ -54,6 +77,8 @@ class Preset:
     upsampler: str | None = None
     stage2_lora: str | None = None  # `owner/repo/file.safetensors` loaded for the refine pass
     control_loras: dict[str, str] = field(default_factory=dict)  # IC-LoRA file per control kind
+    # The default output size with `two_pass: true`, where it differs from the one-pass size.
+    two_pass_size: tuple[int, int] | None = None
     # Parameters in billions (transformer, text encoder): what the VRAM estimate starts from.
     params_b: tuple[float, float] = (0.0, 0.0)
 
@@ -69,9 +94,10 @@ class Preset:
             values["sigmas"] = list(self.sigmas)
         return values
 
-    def output_defaults(self) -> dict:
-        """The `output:` keys this preset fills in."""
-        return {"width": self.width, "height": self.height}
+    def output_defaults(self, two_pass: bool = False) -> dict:
+        """The `output:` keys this preset fills in (two-pass: its two-stage size, where it has one)."""
+        width, height = self.two_pass_size if two_pass and self.two_pass_size else (self.width, self.height)
+        return {"width": width, "height": height}
 
     def loras(self) -> list[str]:
         """Every LoRA file this preset may load."""
@@ -92,13 +118,19 @@ _LTXV_SOURCES = {
 
 
 def _ltxv_distilled(tone_map: bool) -> Recipe:
-    upsample = {"adain_factor": 1.0, **({"tone_map_compression_ratio": 0.6} if tone_map else {})}
     sources = {**_LTXV_SOURCES, "timesteps": _DOCS_LTXV, "denoise_strength": _DOCS_LTXV}
     if tone_map:
-        sources["tone_map_compression_ratio"] = _DOCS_LTXV + " (0.9.8)"
+        # Chosen on purpose where the sources disagree: Lightricks' LTX-Video configs/ltxv-13b-0.9.8-distilled.yaml
+        # sets tone_map_compression_ratio 0.6 and its pipeline_ltx_video.py applies it to the final latents just
+        # before decoding; diffusers' ltx_video.md passes it to the upsample call instead. Lightricks' is followed:
+        # the refine's last step tone-maps its latents (models/ltxv.py).
+        sources["tone_map_compression_ratio"] = ("Lightricks' LTX-Video configs/ltxv-13b-0.9.8-distilled.yaml and "
+                                                 "pipeline_ltx_video.py (final latents), over docs ltx_video.md "
+                                                 "(upsample call)")
     return Recipe(
         first=dict(LTXV_PASS),
-        upsample=upsample,
+        upsample={"adain_factor": 1.0},
+        refine_tone_map=0.6 if tone_map else 0.0,
         # The pipeline keeps the last int(5 x 0.999) = 4 timesteps: it re-noises the upsampled latents to
         # t=909 and runs 909, 725, 421, 0 (installed: LTXConditionPipeline.get_timesteps).
         refine={**LTXV_PASS, "timesteps": LTXV_REFINE_TIMESTEPS, "denoise_strength": 0.999},
@@ -126,28 +158,65 @@ LTX2_NO_GUIDANCE = {
 }
 _LTX2_REFINE = {"sigmas": REFINE_SIGMAS, "num_inference_steps": len(REFINE_SIGMAS), "noise_scale": REFINE_SIGMAS[0],
                 "guidance_scale": 1.0, **LTX2_NO_GUIDANCE}
-_LTX2_DISTILLED = Recipe(
-    first=dict(LTX2_NO_GUIDANCE),
-    refine=dict(_LTX2_REFINE),
-    sources={"sigmas": _DOCS_LTX2, "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
-             "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
-             "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)"},
-)
+# `use_cross_timestep`: whether the audio-video cross-attention is modulated by the other modality's sigma.
+# Installed (pipeline_ltx2_condition.py `__call__` docstring): "`True` is the LTX-2.3/2.5 behavior; `False` is the
+# legacy LTX-2.0 behavior", default True since diffusers' LTX-2.5 change, so 2.0 presets pass False in every call.
+CROSS_TIMESTEP = {"ltx2-2.0": False, "ltx2-2.3": True}
+_CROSS_TIMESTEP_SOURCE = ("installed (LTX2ConditionPipeline `__call__` docstring: False is LTX-2.0's behaviour, "
+                          "True 2.3/2.5's; the default is True)")
 
 
-def _ltx2_dev(stg_block: int) -> Recipe:
+def _ltx2_distilled(generation: str) -> Recipe:
+    cross = {"use_cross_timestep": CROSS_TIMESTEP[generation]}
+    return Recipe(
+        first={**LTX2_NO_GUIDANCE, **cross},
+        refine={**_LTX2_REFINE, **cross},
+        sources={"sigmas": _DOCS_LTX2 + "; installed DISTILLED_SIGMA_VALUES / STAGE_2_DISTILLED_SIGMA_VALUES",
+                 "noise_scale": _DOCS_LTX2, "guidance_scale": _DOCS_LTX2,
+                 "num_inference_steps": _DOCS_LTX2 + " (one step per sigma)",
+                 "guidance_rescale": "installed (as stg_scale)",
+                 "stg_scale": "installed (defaults are the dev recipe's; off without guidance)",
+                 "modality_scale": "installed (as stg_scale)", "audio_guidance_scale": "installed (as stg_scale)",
+                 "use_cross_timestep": _CROSS_TIMESTEP_SOURCE},
+    )
+
+
+def _ltx2_dev(generation: str, stg_block: int) -> Recipe:
+    cross = {"use_cross_timestep": CROSS_TIMESTEP[generation]}
     return Recipe(
         first={"audio_guidance_scale": 7.0, "stg_scale": 1.0, "audio_stg_scale": 1.0, "modality_scale": 3.0,
                "audio_modality_scale": 3.0, "guidance_rescale": 0.7, "audio_guidance_rescale": 0.7,
-               "spatio_temporal_guidance_blocks": [stg_block]},
-        refine=dict(_LTX2_REFINE),
+               "spatio_temporal_guidance_blocks": [stg_block], **cross},
+        refine={**_LTX2_REFINE, **cross},
         sources={"guidance_scale": _DOCS_LTX2, "audio_guidance_scale": _DOCS_LTX2, "stg_scale": _DOCS_LTX2,
                  "modality_scale": _DOCS_LTX2, "guidance_rescale": _DOCS_LTX2,
                  "spatio_temporal_guidance_blocks": "installed (LTX2ConditionPipeline docstring: [29] for 2.0, "
                  "[28] for 2.3)",
-                 "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)"},
+                 "use_cross_timestep": _CROSS_TIMESTEP_SOURCE,
+                 "num_inference_steps": _DOCS_LTX2 + " (40 for 2.0, 30 for 2.3; stage 2: one step per sigma)",
+                 "sigmas": _DOCS_LTX2 + " (stage 2); installed STAGE_2_DISTILLED_SIGMA_VALUES",
+                 "noise_scale": _DOCS_LTX2 + " (stage 2: the first stage-2 sigma)",
+                 "refine": _DOCS_LTX2 + " (stage 2: distilled LoRA, stage-2 sigmas, guidance 1.0)",
+                 "stage2_lora": "2.0: the file in Lightricks/LTX-2; 2.3: Lightricks' LTX-2 MODELS-LTX-2.3.md "
+                 "(ltx-2.3-22b-distilled-lora-384-1.1, original key layout, converted on load by diffusers' "
+                 "lora_conversion_utils.py)"},
     )
 
+
+# LTX-2.3's latent upsampler: Lightricks' LTX-2 MODELS-LTX-2.3.md publishes ltx-2.3-spatial-upscaler-x2-1.1 (original
+# format only); its diffusers-format conversion is a community repo (its card: no official diffusers-format repo of
+# any version exists; `diffusers/LTX-2.3-Diffusers` was never shown to hold a latent_upsampler/).
+_LTX23_UPSAMPLER = "rootonchair/LTX-2.3-spatial-upscaler-x2-v1.1-Diffusers/latent_upsampler"
+
+# LTX-2.3 distilled: Lightricks publishes only ltx-2.3-22b-distilled-1.1 now (LTX-2 MODELS-LTX-2.3.md);
+# diffusers/LTX-2.3-Distilled-Diffusers was converted from 1.0, so the preset loads the 1.1 conversion (a community
+# repo, as rootonchair/LTX-2-19b-distilled is for 2.0). `checkpoint: diffusers/LTX-2.3-Distilled-Diffusers` still
+# renders 1.0.
+_LTX23_DISTILLED = "rootonchair/LTX-2.3-Distilled-v1.1-Diffusers"
+
+# LTX-2's two-stage default output: 1536x1024, stage 1 at 768x512 (Lightricks' LTX-2 ltx_pipelines/utils/constants.py,
+# the two-stage defaults; diffusers' ltx2.md two-stage example renders the same). One pass keeps 768x512.
+LTX2_TWO_PASS_SIZE = (1536, 1024)
 
 _LTX2_IC_LORAS = {
     "canny": "Lightricks/LTX-2-19b-IC-LoRA-Canny-Control/ltx-2-19b-ic-lora-canny-control.safetensors",
@@ -156,6 +225,9 @@ _LTX2_IC_LORAS = {
 }
 _UNION = "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
 _LTX23_IC_LORAS = {"canny": _UNION, "depth": _UNION, "pose": _UNION}
+# Lightricks' LTX-2 MODELS-LTX-2.3.md: the stage-2 distilled LoRA of 2.3 (1.1, the one published now), in the
+# original key layout (`diffusion_model.`); diffusers' LTX-2 LoRA loader converts it (lora_conversion_utils.py).
+_LTX23_STAGE2_LORA = "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 
 PRESETS: dict[str, Preset] = {
     "ltxv-0.9.7-dev": Preset(
@@ -172,7 +244,7 @@ PRESETS: dict[str, Preset] = {
         upsampler="Lightricks/ltxv-spatial-upscaler-0.9.7/latent_upsampler", params_b=(13.0, 4.8),
     ),
     "ltxv-0.9.8-distilled": Preset(
-        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG, tone-mapped upsampling",
+        description="LTX-Video 0.9.8 13B distilled: 8 steps, no CFG, tone-mapped final latents (two-pass)",
         generation="ltxv-0.9.8", checkpoint="Lightricks/LTX-Video-0.9.8-13B-distilled",
         steps=len(LTXV_DISTILLED_TIMESTEPS), guidance_scale=1.0, width=1216, height=704,
         sigmas=[t / 1000 for t in LTXV_DISTILLED_TIMESTEPS], recipe=_ltxv_distilled(tone_map=True),
@@ -182,29 +254,34 @@ PRESETS: dict[str, Preset] = {
         description="LTX-2.0 19B dev: video and sound with CFG, STG and modality guidance; stage 2 with the "
         "distilled LoRA",
         generation="ltx2-2.0", checkpoint="Lightricks/LTX-2", steps=40, guidance_scale=3.0, width=768, height=512,
-        recipe=_ltx2_dev(stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
+        recipe=_ltx2_dev("ltx2-2.0", stg_block=29), upsampler="Lightricks/LTX-2/latent_upsampler",
         stage2_lora="Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors", control_loras=_LTX2_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE,
         params_b=(19.0, 12.0),
     ),
     "ltx2-distilled": Preset(
         description="LTX-2.0 19B distilled: video and sound, 8 steps + 3 refine steps, no CFG (a community "
         "diffusers conversion, the one diffusers' docs use)",
         generation="ltx2-2.0", checkpoint="rootonchair/LTX-2-19b-distilled", steps=8, guidance_scale=1.0,
-        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
-        upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS, params_b=(19.0, 12.0),
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.0"),
+        upsampler="Lightricks/LTX-2/latent_upsampler", control_loras=_LTX2_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(19.0, 12.0),
     ),
     "ltx2.3-dev": Preset(
         description="LTX-2.3 22B dev: gated attention, 48 kHz sound, CFG + STG + modality guidance; union "
-        "IC-LoRA. Stage 2 refines with the dev weights (no diffusers-format distilled LoRA is published for 2.3)",
+        "IC-LoRA; stage 2 with the 2.3 distilled LoRA (1.1)",
         generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Diffusers", steps=30, guidance_scale=3.0,
-        width=768, height=512, recipe=_ltx2_dev(stg_block=28), upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler",
-        control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+        width=768, height=512, recipe=_ltx2_dev("ltx2-2.3", stg_block=28), upsampler=_LTX23_UPSAMPLER,
+        stage2_lora=_LTX23_STAGE2_LORA, control_loras=_LTX23_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
     "ltx2.3-distilled": Preset(
-        description="LTX-2.3 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA",
-        generation="ltx2-2.3", checkpoint="diffusers/LTX-2.3-Distilled-Diffusers", steps=8, guidance_scale=1.0,
-        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_LTX2_DISTILLED,
-        upsampler="diffusers/LTX-2.3-Diffusers/latent_upsampler", control_loras=_LTX23_IC_LORAS, params_b=(22.0, 12.0),
+        description="LTX-2.3 22B distilled 1.1: 8 steps + 3 refine steps, no CFG, 48 kHz sound; union IC-LoRA (a "
+        "community diffusers conversion of Lightricks' 1.1)",
+        generation="ltx2-2.3", checkpoint=_LTX23_DISTILLED, steps=8, guidance_scale=1.0,
+        width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
+        upsampler=_LTX23_UPSAMPLER, control_loras=_LTX23_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
 }
 
@@ -222,7 +299,7 @@ def apply_preset(data: dict) -> dict:
     return {
         **data,
         "model": {**preset.model_defaults(), **model},
-        "output": {**preset.output_defaults(), **output},
+        "output": {**preset.output_defaults(two_pass=model.get("two_pass") is True), **output},
     }
 
 
@@ -240,17 +317,35 @@ def presets_json() -> list[dict]:
         {"name": name, "generation": p.generation, "family": p.family, "checkpoint": p.checkpoint,
          "upsampler": p.upsampler, "stage2_lora": p.stage2_lora, "loras": dict(p.control_loras),
          "steps": p.steps, "guidance_scale": p.guidance_scale, "sigmas": p.sigmas, "width": p.width, "height": p.height,
+         "two_pass_size": list(p.two_pass_size) if p.two_pass_size else None,
          "description": p.description,
          "recipe": {"first": p.recipe.first, "upsample": p.recipe.upsample, "refine": p.recipe.refine,
-                    "first_pass_scale": p.recipe.first_pass_scale}}
+                    "first_pass_scale": p.recipe.first_pass_scale, "refine_tone_map": p.recipe.refine_tone_map}}
         for name, p in PRESETS.items()
     ]
+
+
+def value_sources(preset: Preset) -> dict[str, str]:
+    """Where each value a preset sets comes from: its recipe's arguments, and the values around them."""
+    ltx2 = preset.family == "ltx2"
+    found = {
+        "checkpoint, upsampler, LoRAs": "reference: Lightricks' model cards and MODELS-LTX-2.3.md; see generations.py",
+        "steps, guidance_scale, size": _DOCS_LTX2 if ltx2 else _DOCS_LTXV,
+        "negative_prompt": ("Lightricks' LTX-2 constants.py DEFAULT_NEGATIVE_PROMPT (= installed ltx2/utils.py)" if ltx2
+                            else "Lightricks' LTX-Video inference.py"),
+        "frame_rate": "the film's fps, as Lightricks' pipelines pass the rate they write (chosen over the 25 default)",
+    }
+    if preset.two_pass_size:
+        found["two-pass size"] = "Lightricks' LTX-2 constants.py (two-stage 1536x1024); " + _DOCS_LTX2
+    if ltx2:
+        found["freeze_audio (refine)"] = "Lightricks' LTX-2 ti2vid_two_stages.py (chosen over " + _DOCS_LTX2 + ")"
+    return {**found, **preset.recipe.sources}
 
 
 def presets_markdown() -> str:
     """The preset table of docs/models.md."""
     lines = [
-        "| preset | generation | what | checkpoint | steps | guidance | size | upsampler (two-pass) | stage-2 LoRA | IC-LoRAs |",
+        "| preset | generation | what | checkpoint | steps | guidance | size (two-pass) | upsampler (two-pass) | stage-2 LoRA | IC-LoRAs |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in PRESETS.items():
@@ -258,6 +353,10 @@ def presets_markdown() -> str:
         loras = ", ".join(f"{kind}: `{lora.split('/')[-1]}`" for kind, lora in p.control_loras.items()) or "-"
         lines.append(
             f"| `{name}` | {p.generation} | {p.description} | `{p.checkpoint}` | {steps} | {p.guidance_scale} | "
-            f"{p.width}x{p.height} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
+            f"{p.width}x{p.height}{f' ({p.two_pass_size[0]}x{p.two_pass_size[1]})' if p.two_pass_size else ''} | `{p.upsampler}` | {f'`{p.stage2_lora}`' if p.stage2_lora else '-'} | {loras} |"
         )
+    lines += ["", "Where each value comes from (\"docs\": diffusers' docs pages; \"installed\": diffusers 0.42.1's source):",
+              "", "| preset | value: source |", "|---|---|"]
+    for name, p in PRESETS.items():
+        lines.append(f"| `{name}` | " + "<br>".join(f"`{key}`: {source}" for key, source in value_sources(p).items()) + " |")
     return "\n".join(lines) + "\n"

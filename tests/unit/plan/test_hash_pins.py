@@ -3,7 +3,8 @@ the code moved.
 
 Each example storyboard is planned with a real checkpoint (its generation's distilled preset: LTX-2, or
 LTX-Video 0.9.8), from a copy of `storyboards/` and `controls/` (media paths resolve as in the repo). The values
-were computed at 51ff4c2 and again after issue 18 (identical). A change of these values must be on purpose
+were computed at 51ff4c2 and again after issue 18 (identical); issue 20 moved the LTX-2 ones (use_cross_timestep
+False for 2.0, Lightricks' LTX-2 negative prompt). A change of these values must be on purpose
 (a recipe that changes the pixels, a new RENDER_VERSION): it re-renders every user's cached shots, so update the
 pins in the same commit and say so in its message. Shot hashes are listed first, then a long take's segment
 hashes, then a shot's retake hashes (16 hex digits each).
@@ -33,9 +34,9 @@ PINNED = {
     },
     "long-take-sound": {
         "pour": [
-            "929f334cf5d3a77f",
-            "545935f7c57d544b",
-            "929f334cf5d3a77f"
+            "694f657d09716574",
+            "12a5ec9a9bc9fb29",
+            "694f657d09716574"
         ]
     },
     "long-take": {
@@ -51,13 +52,13 @@ PINNED = {
     },
     "pour-controlled": {
         "pour": [
-            "070f88f507c573b6"
+            "7f61a1624ccecd8b"
         ],
         "glass": [
-            "04fead39ef4d5a86"
+            "b4e04a4a1a430a47"
         ],
         "packshot": [
-            "d25e02e53f6db492"
+            "186fed4c66225a8b"
         ]
     },
     "quickstart": {
@@ -70,9 +71,9 @@ PINNED = {
     },
     "retake": {
         "reveal": [
-            "19c89950670eb740",
-            "a0ae6cb292cad556",
-            "19c89950670eb740"
+            "19a520b8b216777b",
+            "56f5a9945a732d8c",
+            "19a520b8b216777b"
         ]
     },
     "water-cycle": {

@@ -88,3 +88,30 @@ def test_speed_only_settings_do_not_change_the_hash(write_storyboard):
     base = first_hash(BOARD)
     assert first_hash(BOARD.replace("defaults:", "model: {cpu_offload: true, vae_tiling: true}\ndefaults:")) == base
     assert first_hash(BOARD.replace("defaults:", "model: {steps: 4}\ndefaults:")) != base
+
+
+@pytest.mark.parametrize("family, start, end", [
+    # LTX-Video: Lightricks' LTX-Video inference.py default negative prompt.
+    ("ltxv", "worst quality, inconsistent motion", "distorted"),
+    # LTX-2: Lightricks' DEFAULT_NEGATIVE_PROMPT (LTX-2 ltx-pipelines utils/constants.py), repeated by diffusers'
+    # pipelines/ltx2/utils.py DEFAULT_NEGATIVE_PROMPT (installed): the same text.
+    ("ltx2", "blurry, out of focus, overexposed", "stylized filters, or AI artifacts."),
+])
+def test_shots_without_a_negative_prompt_get_their_familys_documented_one(write_storyboard, family, start, end):
+    path = write_storyboard(f"""
+        version: 1
+        name: spot
+        model: {{family: {family}, checkpoint: tiny}}
+        shots:
+          - {{id: a, prompt: x, frames: 9}}
+          - {{id: b, prompt: x, frames: 9, negative_prompt: own}}
+        """)
+    a, b = plan_storyboard(load_storyboard(path), path).shots
+    assert a.negative_prompt.startswith(start) and a.negative_prompt.endswith(end) and b.negative_prompt == "own"
+    if family == "ltx2":
+        from diffusers.pipelines.ltx2.utils import DEFAULT_NEGATIVE_PROMPT
+
+        assert a.negative_prompt == DEFAULT_NEGATIVE_PROMPT
+    # `defaults.negative_prompt` still wins over the family's.
+    path.write_text(path.read_text().replace("shots:", "defaults: {negative_prompt: mine}\nshots:"))
+    assert plan_storyboard(load_storyboard(path), path).shots[0].negative_prompt == "mine"

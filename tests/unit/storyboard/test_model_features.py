@@ -278,3 +278,23 @@ def test_docs_preset_table_is_generated_from_the_presets():
     start = docs.index("<!-- presets:start -->\n") + len("<!-- presets:start -->\n")
     end = docs.index("<!-- presets:end -->")
     assert docs[start:end] == presets_markdown(), "docs/models.md presets table is stale: paste `presets_markdown()`"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_value_a_preset_passes_names_its_source(name):
+    """docs/models.md lists, per preset, where each value comes from: every keyword argument its recipe passes
+    (an `audio_` twin shares its video argument's source), the refine's extras, and the values around them."""
+    from ltx_flows.storyboard.presets import value_sources
+
+    preset = PRESETS[name]
+    sources = value_sources(preset)
+    recipe = preset.recipe
+    for key in {*recipe.first, *recipe.upsample, *recipe.refine}:
+        assert key in sources or key.removeprefix("audio_") in sources, (name, key)
+    assert all(sources.values())
+    if recipe.refine_tone_map:
+        assert "Lightricks" in sources["tone_map_compression_ratio"]
+    if preset.family == "ltx2":
+        assert "docstring" in sources["use_cross_timestep"] and "ti2vid_two_stages" in sources["freeze_audio (refine)"]
+    row = next(line for line in presets_markdown().splitlines() if line.startswith(f"| `{name}` | `checkpoint"))
+    assert all(f"`{key}`: {source}" in row for key, source in sources.items())
