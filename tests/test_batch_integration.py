@@ -88,6 +88,9 @@ def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, work
         state, summary = run_batch([path], workspace)
     assert state.is_completed(), state
     assert summary["succeeded"][str(path)]["shots"] == {"a": "rendered", "b": "rendered", "c": "rendered"}
+    assert (summary["succeeded"][str(path)]["generated"], summary["succeeded"][str(path)]["reused"]) == (3, 0)
+    [delivered] = summary["succeeded"][str(path)]["films"]
+    assert delivered["path"] == str(film) and delivered["variant"] is None and delivered["width"] > 0
     assert sorted(generations.shots()) == ["a", "b", "c"]
     first_film = file_sha256(film)
     assert probe(film).frames == 9 + 9 + 17 - 3
@@ -112,6 +115,7 @@ def test_reruns_render_only_what_changed(prefect_server, tiny_cache, board, work
     with watching() as generations:
         state, summary = run_batch([path], workspace)
     assert summary["succeeded"][str(path)]["shots"] == {"a": "cached", "b": "rendered", "c": "cached"}
+    assert (summary["succeeded"][str(path)]["generated"], summary["succeeded"][str(path)]["reused"]) == (1, 2)
     assert generations.shots() == ["b"]
     assert file_sha256(film) == first_film  # same inputs, same seed: the same film
 

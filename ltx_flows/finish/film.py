@@ -34,12 +34,25 @@ class Finished:
     stitched: bool  # False: the film on disk already matched the plan and was kept
 
     def summary(self, plan: RenderPlan, renders: dict[str, dict]) -> dict:
+        """A storyboard's entry in `render --json`: scripts rely on these keys (docs/production.md)."""
+        statuses = {shot_id: record["status"] for shot_id, record in renders.items()}
         return {
             "film": str(self.film),
             "manifest": str(self.manifest),
             "review": str(self.review),
             "frames": plan.film_frames,
-            "shots": {shot_id: record["status"] for shot_id, record in renders.items()},
+            "shots": statuses,
+            # Shots this run generated with a model, and shots it took from the cache without one.
+            "generated": sum(status == "rendered" for status in statuses.values()),
+            "reused": sum(status == "cached" for status in statuses.values()),
+            # Every file the storyboard delivers: one today; one per variant and deliverable once they exist.
+            "films": [{
+                "variant": None,
+                "deliverable": None,
+                "width": self.info.width,
+                "height": self.info.height,
+                "path": str(self.film),
+            }],
         }
 
 
