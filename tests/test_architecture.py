@@ -26,7 +26,7 @@ LAYERS = (
     ("ltx_flows.render",),
     ("ltx_flows.finish",),
     ("ltx_flows.production",),
-    ("ltx_flows.cli", "ltx_flows.tables"),
+    ("ltx_flows.cli", "ltx_flows.tables", "ltx_flows.commands"),
 )
 MAX_MODULE_LINES = 500
 
