@@ -90,7 +90,15 @@ def storyboard_needs(storyboard: Storyboard) -> list[Need]:
         files = list(WEIGHT_FILES[shot.control.kind])
         if files and not tiny and not os.environ.get(ANNOTATORS_ENV):
             needs.append(Need(HUB_ANNOTATORS, f"{shot.control.kind} detector", files=files))
+    needs += [_lora_need(ref.file, generation) for ref in [*model.loras, *(r for s in storyboard.shots for r in s.loras)]]
     return _merge(needs)
+
+
+def _lora_need(file: str, generation: str | None) -> Need | None:
+    """A LoRA of the storyboard's look (`model.loras`, `shots[].loras`); its twin holds it where it is published
+    with the generation (camera LoRAs), else `--tiny` has none to write."""
+    published = generation is not None and _hub_repo(file) is not None and _hub_repo(file)[0] in GENERATIONS[generation].repos
+    return _file_need(file, "LoRA", generation if published else None)
 
 
 def _merge(needs: list[Need | None]) -> list[Need]:

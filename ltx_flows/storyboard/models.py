@@ -24,6 +24,7 @@ from .frames import (
     seconds_to_frames,
 )
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
+from .looks import LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 
@@ -98,6 +99,9 @@ class ModelConfig(_Strict):
         min_length=1,
         description="Latent upsampler for `two_pass`: `tiny`, a hub id (`owner/repo[/subfolder]`) or a local "
         "folder. Default: the preset's, or `tiny` with `checkpoint: tiny`.",
+    )
+    loras: list[LoraRef] = Field(
+        default_factory=list, description="LoRAs for every shot (`ltx2`): `[{file, strength}]`, loaded once as named adapters."
     )
     refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: list(REFINE_SIGMAS),
@@ -339,6 +343,9 @@ class Shot(_Strict):
     transition: TransitionField = Field(default_factory=lambda: Transition(kind="cut"))
     retakes: list[Retake] = Field(
         default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
+    )
+    loras: list[LoraRef] = Field(
+        default_factory=list, description="This shot's own LoRAs, on top of `model.loras` (naming a film LoRA sets its strength here)."
     )
 
     @model_validator(mode="after")
