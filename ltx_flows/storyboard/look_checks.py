@@ -86,7 +86,9 @@ def _missing(value: str, path: Path) -> str:
     except OSError:
         names = []
     close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
-    hint = f"; did you mean `{folder / close[0]}`?" if close else ""
+    # Offered as the user wrote the path, with the close name in place of theirs.
+    meant = value[: -len(path.name)] + close[0] if close and value.endswith(path.name) else close[0] if close else None
+    hint = f"; did you mean `{meant}`?" if meant else ""
     return (f"`{short(value)}` is a local path and there is no .safetensors file at {path.resolve()} (local paths are "
             f"relative to the folder ltx-flows runs in){hint} Or give a hub id `owner/repo/file.safetensors`")
 

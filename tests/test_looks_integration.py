@@ -1,0 +1,108 @@
+"""Integration: a film LoRA and a per-shot LoRA in Lightricks' original key layout, on the tiny twin of each
+LTX-2 generation, through the Prefect flow (real diffusers pipelines, real PEFT, real ffmpeg).
+
+What each shot ran with is read from the transformer itself while it runs: a forward pre-hook this test registers
+on the loaded pipeline's transformer reads, at every transformer call, one attention layer's active LoRA adapters,
+their scalings and their weights, and the test compares the layer's effective LoRA delta with the one the files and
+strengths give. The shot a call belongs to is the last generation the progress log announced (tests/generations.py).
+"""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from . import generations, loads
+from ltx_flows.models import loading, tiny_loras
+from ltx_flows.models.checkpoints import ensure_twin
+from ltx_flows.storyboard.loading import load_storyboard
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+]
+
+LAYER = "transformer_blocks.0.attn1.to_q"
+
+
+def render(path, workspace):
+    from ltx_flows.production.flow import render_storyboard
+
+    return render_storyboard(str(path), out=str(workspace / "renders"), return_state=True)
+
+
+def _twin_lora(generation: str, path, seed: int):
+    """A LoRA for the twin of `generation`, in Lightricks' original layout, on the layers only it has too."""
+    twin = ensure_twin(generation)
+    from diffusers import LTX2VideoTransformer3DModel
+
+    repo = {"ltx2-2.0": "Lightricks/LTX-2", "ltx2-2.3": "diffusers/LTX-2.3-Diffusers"}[generation]
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(twin / repo, subfolder="transformer")
+    return tiny_loras.save_original_lora(transformer, path, seed=seed, targets=tiny_loras.generation_targets(transformer))
+
+
+def _delta(path, strength: float) -> torch.Tensor:
+    tensors = load_file(str(path))
+    a, b = (tensors[f"diffusion_model.{LAYER}.lora_{x}.weight"].float() for x in "AB")
+    return strength * (b @ a)
+
+
+class _Observed:
+    """Per transformer call: the shot announced last, the active look adapters' scalings and the layer's delta."""
+
+    def __init__(self, pipe, watch):
+        self.calls: list[dict] = []
+        self.watch = watch
+        self.handle = pipe.transformer.register_forward_pre_hook(self.hook)
+
+    def hook(self, module, args):
+        layer = module.get_submodule(LAYER)
+        active = [] if getattr(layer, "disable_adapters", True) else list(layer.active_adapters)
+        delta = sum((layer.scaling[name] * (layer.lora_B[name].weight @ layer.lora_A[name].weight)).float()
+                    for name in active if name.startswith("look_"))
+        self.calls.append({"shot": self.watch.events[-1]["shot"], "scalings": {n: layer.scaling[n] for n in active},
+                           "delta": delta})
+
+
+@pytest.mark.slow  # ~35 s per generation on 2 cores
+@pytest.mark.parametrize("preset, generation", [("ltx2-dev", "ltx2-2.0"), ("ltx2.3-dev", "ltx2-2.3")])
+def test_film_and_shot_loras_switch_per_shot_with_one_load(
+    prefect_server, tiny_cache, write_storyboard, workspace, preset, generation
+):
+    film, hero = _twin_lora(generation, workspace / "film.safetensors", 1), _twin_lora(generation, workspace / "hero.safetensors", 2)
+    two_pass = "true" if preset == "ltx2.3-dev" else "false"  # the dev preset also refines: the looks on both passes
+    path = write_storyboard(f"""
+        version: 1
+        name: looks
+        model: {{preset: {preset}, checkpoint: tiny, steps: 2, two_pass: {two_pass},
+                 loras: [{{file: ./film.safetensors, strength: 0.8}}]}}
+        output: {{width: 128, height: 64, fps: 24}}
+        shots:
+          - {{id: wide, prompt: "a quiet street", frames: 9}}
+          - {{id: hero, prompt: "she walks in", frames: 9, loras: [{{file: ./hero.safetensors, strength: 0.5}}]}}
+        """)
+    model = load_storyboard(path).model
+    with loads.counting() as loaded, generations.watching() as watch:
+        pipe = loading.MODELS.pipeline(model)  # the flow renders with this same pipeline (one model per process)
+        observed = _Observed(pipe, watch)
+        try:
+            state = render(path, workspace)
+        finally:
+            observed.handle.remove()
+    assert state.is_completed(), state
+    assert loaded.loads == 1 + (1 if two_pass == "true" else 0)  # the model (and, two-pass, its upsampler), once
+    expected = {"wide": _delta(film, 0.8), "hero": _delta(film, 0.8) + _delta(hero, 0.5)}
+    assert {call["shot"] for call in observed.calls} == {"wide", "hero"}
+    for call in observed.calls:
+        looks = {name: scale for name, scale in call["scalings"].items() if name.startswith("look_")}
+        assert sorted(looks.values()) == ([0.8] if call["shot"] == "wide" else [0.5, 0.8])
+        assert torch.allclose(call["delta"], expected[call["shot"]], atol=1e-5), call["shot"]
+    if two_pass == "true":  # the refine calls add the stage-2 LoRA beside the looks
+        assert any(set(call["scalings"]) - {n for n in call["scalings"] if n.startswith("look_")} for call in observed.calls)
+    # Each LoRA file loaded once, as one named adapter.
+    assert len([name for name in pipe.transformer.peft_config if name.startswith("look_")]) == 2
+
+    # Editing the per-shot LoRA re-renders exactly the shot that uses it.
+    _twin_lora(generation, workspace / "hero.safetensors", 3)
+    with generations.watching() as again:
+        assert render(path, workspace).is_completed()
+    assert again.shots() == ["hero"]

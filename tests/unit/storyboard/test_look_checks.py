@@ -1,0 +1,85 @@
+"""A film's own LoRAs at validation (storyboard/look_checks.py, lora_fit.py) and in the plan (plan/looks.py): a LoRA
+of another generation refused naming the one it fits, read from the file's header; a missing file located with a
+did-you-mean; LTX-Video refused; content hashes move only for the shots a LoRA file reaches. Real LoRA files made on
+the twins' tiny transformers (models/tiny_loras.py); no stubs."""
+
+import pytest
+
+from ltx_flows.models import tiny_loras, tiny_ltx2
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.storyboard.generations import GENERATIONS
+from ltx_flows.storyboard.loading import load_storyboard
+from ltx_flows.storyboard.lora_fit import fitting_generations, lora_layers, read_header
+from ltx_flows.storyboard.problems import StoryboardError
+
+
+def _lora(generation: str, path, seed: int = 0):
+    transformer = tiny_ltx2.transformer(dict(GENERATIONS[generation].components["transformer"].structure))
+    return tiny_loras.save_original_lora(transformer, path, seed=seed, targets=tiny_loras.generation_targets(transformer))
+
+
+BOARD = """
+version: 1
+name: look
+model: {{preset: {preset}, checkpoint: tiny, loras: [{{file: {film}, strength: 0.7}}]}}
+output: {{width: 128, height: 64}}
+shots:
+  - {{id: a, prompt: "a street", frames: 9}}
+  - {{id: b, prompt: "a face", frames: 9, loras: [{{file: ./hero.safetensors}}]}}
+"""
+
+
+def _errors(path) -> str:
+    with pytest.raises(StoryboardError) as error:
+        load_storyboard(path)
+    return str(error.value)
+
+
+def test_each_generation_s_lora_is_told_apart_by_its_header(workspace):
+    assert fitting_generations(lora_layers(read_header(_lora("ltx2-2.0", workspace / "a.safetensors")))) == ["ltx2-2.0"]
+    assert fitting_generations(lora_layers(read_header(_lora("ltx2-2.3", workspace / "b.safetensors")))) == ["ltx2-2.3"]
+
+
+@pytest.mark.parametrize("preset, made_for", [("ltx2-dev", "ltx2-2.3"), ("ltx2.3-distilled", "ltx2-2.0")])
+def test_a_lora_of_another_generation_is_refused_naming_the_one_it_fits(write_storyboard, workspace, preset, made_for):
+    _lora(made_for, workspace / "film.safetensors")
+    _lora(made_for, workspace / "hero.safetensors")
+    message = _errors(write_storyboard(BOARD.format(preset=preset, film="./film.safetensors")))
+    assert "board.yaml:3:" in message and "model.loras[0].file" in message
+    assert f"is a LoRA for {made_for}" in message and "renders with" in message
+    assert "shots[1].loras[0].file" in message
+
+
+def test_a_missing_lora_file_is_located_with_a_did_you_mean(write_storyboard, workspace):
+    _lora("ltx2-2.0", workspace / "film.safetensors")
+    _lora("ltx2-2.0", workspace / "hero.safetensors")
+    message = _errors(write_storyboard(BOARD.format(preset="ltx2-dev", film="./flim.safetensors")))
+    assert "model.loras[0].file" in message and "no .safetensors file" in message
+    assert "did you mean" in message and "film.safetensors" in message
+
+
+def test_loras_are_refused_on_ltx_video(write_storyboard, workspace):
+    _lora("ltx2-2.0", workspace / "film.safetensors")
+    _lora("ltx2-2.0", workspace / "hero.safetensors")
+    message = _errors(write_storyboard(BOARD.format(preset="ltxv-0.9.7-distilled", film="./film.safetensors")))
+    assert "LTX-2 models only" in message
+
+
+def test_a_lora_file_moves_exactly_the_hashes_of_the_shots_that_use_it(write_storyboard, workspace):
+    _lora("ltx2-2.0", workspace / "film.safetensors")
+    _lora("ltx2-2.0", workspace / "hero.safetensors")
+    path = write_storyboard(BOARD.format(preset="ltx2-dev", film="./film.safetensors"))
+    before = plan_storyboard(load_storyboard(path), path)
+    assert [(lora.origin, lora.strength) for lora in before.shot("b").loras] == [("film", 0.7), ("shot", 1.0)]
+    _lora("ltx2-2.0", workspace / "hero.safetensors", seed=5)
+    after = plan_storyboard(load_storyboard(path), path)
+    assert after.shot("a").content_hash == before.shot("a").content_hash
+    assert after.shot("b").content_hash != before.shot("b").content_hash
+    _lora("ltx2-2.0", workspace / "film.safetensors", seed=6)
+    last = plan_storyboard(load_storyboard(path), path)
+    assert last.shot("a").content_hash != after.shot("a").content_hash
+    assert last.shot("b").content_hash != after.shot("b").content_hash
+    # A shot naming the film's LoRA sets its strength there; 0 turns it off.
+    path.write_text(path.read_text().replace("./hero.safetensors}", "./film.safetensors, strength: 0}"))
+    off = plan_storyboard(load_storyboard(path), path).shot("b")
+    assert [(lora.origin, lora.strength) for lora in off.loras] == [("shot", 0.0)]
