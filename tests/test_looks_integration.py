@@ -106,3 +106,35 @@ def test_film_and_shot_loras_switch_per_shot_with_one_load(
     with generations.watching() as again:
         assert render(path, workspace).is_completed()
     assert again.shots() == ["hero"]
+
+
+@pytest.mark.slow  # a download --tiny and a render in subprocesses, ~40 s on 2 cores
+def test_a_camera_move_renders_offline_from_a_download_tiny_cache(prefect_server, tiny_cache, workspace, tmp_path):
+    import json
+    import os
+
+    from prefect.settings import PREFECT_API_URL
+
+    from ltx_flows.media.read import probe
+    from .conftest import REPO
+    from .test_presets_integration import _ltx_flows
+
+    (workspace / "board.yaml").write_text(
+        "version: 1\nname: push\nmodel: {preset: ltx2-dev, steps: 2}\noutput: {width: 128, height: 64}\n"
+        "shots:\n  - {id: a, prompt: \"a bottle on a table\", frames: 9, camera: dolly-in}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO), LTX_FLOWS_CACHE=str(tiny_cache))
+    _ltx_flows("download", "--tiny", "board.yaml", env=env, cwd=workspace)
+    # The twin's camera LoRA, under its published repo id and file name.
+    snapshots = tmp_path / "hf" / "hub" / "models--Lightricks--LTX-2-19b-LoRA-Camera-Control-Dolly-In" / "snapshots"
+    assert list(snapshots.glob("*/ltx-2-19b-lora-camera-control-dolly-in.safetensors"))
+
+    empty = tmp_path / "empty-ltx-flows-cache"  # nothing may come from a twin built on the side
+    env.update(HF_HUB_OFFLINE="1", LTX_FLOWS_CACHE=str(empty), PREFECT_API_URL=PREFECT_API_URL.value())
+    plan = json.loads(_ltx_flows("plan", "--json", "board.yaml", env=env, cwd=workspace).stdout)
+    [lora] = plan["shots"][0]["loras"]
+    assert lora["origin"] == "camera" and lora["file"].endswith("/ltx-2-19b-lora-camera-control-dolly-in.safetensors")
+    _ltx_flows("render", "board.yaml", "--out", "renders", env=env, cwd=workspace)
+    assert probe(workspace / "renders" / "push" / "push.mp4").frames == 9
+    assert not (empty / "twins").exists()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..files import build_folder_once
 from ..storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
+from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.presets import PRESETS
 from . import tiny_loras, tiny_ltx2, tiny_ltxv
 
@@ -31,8 +32,9 @@ UPSAMPLER_FOLDER = "latent_upsampler"
 
 
 def lora_files(generation: str) -> list[str]:
-    """`owner/repo/file.safetensors` of every LoRA a preset of this generation loads (IC-LoRAs, stage-2 LoRA)."""
-    files = set()
+    """`owner/repo/file.safetensors` of every LoRA a preset of this generation loads (IC-LoRAs, stage-2 LoRA) and
+    of its camera moves (`looks.CAMERA_LORAS`)."""
+    files = set(CAMERA_LORAS.get(generation, {}).values())
     for preset in PRESETS.values():
         if preset.generation == generation:
             files.update(preset.control_loras.values())

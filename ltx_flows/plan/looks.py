@@ -10,6 +10,7 @@ LoRAs hashes exactly as before.
 from pydantic import BaseModel
 
 from ..files import file_sha256
+from ..storyboard.look_checks import film_generation
 from ..storyboard.looks import merged_loras
 from ..storyboard.models import Shot, Storyboard
 from ..storyboard.sources import model_source
@@ -18,7 +19,7 @@ from ..storyboard.sources import model_source
 class LoraPlan(BaseModel):
     file: str  # as the storyboard gives it
     strength: float
-    origin: str  # "film" or "shot"
+    origin: str  # "film", "shot" or "camera"
     sha256: str | None = None  # a local file's content; None for a hub file (its id names it)
 
     @property
@@ -28,10 +29,10 @@ class LoraPlan(BaseModel):
 
 
 def shot_loras(storyboard: Storyboard, shot: Shot) -> list[LoraPlan]:
-    """The LoRAs `shot` renders with, the film's first."""
+    """The LoRAs `shot` renders with: the film's, the shot's, its camera move's."""
     return [
         LoraPlan(file=ref.file, strength=ref.strength, origin=origin, sha256=_local_sha256(ref.file))
-        for ref, origin in merged_loras(storyboard.model.loras, shot.loras)
+        for ref, origin in merged_loras(storyboard.model.loras, shot.loras, shot.camera, film_generation(storyboard.model))
     ]
 
 

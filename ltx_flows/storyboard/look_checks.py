@@ -1,5 +1,6 @@
 """The rules of a film's own look (`storyboard/looks.py`): LoRAs only where LTX-2 renders, each file found and for
-the film's generation. Every problem is located at the LoRA's `file`, with a did-you-mean where a name is close."""
+the film's generation; camera moves known and published for that generation. Every problem is located at the LoRA's
+`file` or the shot's `camera`, with a did-you-mean where a name is close."""
 
 import difflib
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from .generations import pipeline_generation
 from .lora_fit import fitting_generations, foreign_layers, lora_layers, read_header, size_problem
-from .looks import LoraRef
+from .looks import CAMERA_LORAS, CAMERA_MOVES, Camera, LoraRef
 from .models import ModelConfig, Storyboard
 from .presets import PRESETS
 from .problems import Loc, path_error, short
@@ -20,12 +21,14 @@ def look_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     places: list[tuple[Loc, LoraRef]] = [(("model", "loras", i), ref) for i, ref in enumerate(storyboard.model.loras)]
     for index, shot in enumerate(storyboard.shots):
         places += [(("shots", index, "loras", i), ref) for i, ref in enumerate(shot.loras)]
-    if not places:
+    cameras = [(("shots", index, "camera"), shot.camera) for index, shot in enumerate(storyboard.shots) if shot.camera]
+    if not places and not cameras:
         return []
     model = storyboard.model
     if model.family != "ltx2":
         return [(loc + ("file",), "LoRAs of your own load into LTX-2 models only (diffusers' LTX2LoraLoaderMixin): "
-                                  "set `model.family: ltx2` or a `preset:` of LTX-2") for loc, _ in places]
+                                  "set `model.family: ltx2` or a `preset:` of LTX-2") for loc, _ in places] + [
+                (loc, "camera moves are LTX-2 camera-control LoRAs: " + _published_for()) for loc, _ in cameras]
     generation = film_generation(model)
     config = _transformer_config(model)
     problems = []
@@ -33,7 +36,31 @@ def look_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         message = lora_problem(ref.file, generation, config)
         if message is not None:
             problems.append((loc + ("file",), message))
+    for loc, camera in cameras:
+        message = camera_problem(camera, generation, config)
+        if message is not None:
+            problems.append((loc, message))
     return problems
+
+
+def camera_problem(camera: Camera, generation: str | None, config: dict | None) -> str | None:
+    """What is wrong with a shot's camera move for a film of `generation`, or None."""
+    if camera.move not in CAMERA_MOVES:
+        close = difflib.get_close_matches(camera.move, CAMERA_MOVES, n=1, cutoff=0.5)
+        meant = f"did you mean `{close[0]}`? " if close else ""
+        return f"`{short(camera.move)}` is not a camera move; {meant}The moves: {', '.join(CAMERA_MOVES)}"
+    file = CAMERA_LORAS.get(generation, {}).get(camera.move)
+    if file is None:
+        film = generation or "a checkpoint of no published generation (set `model.preset`)"
+        return (f"`{camera.move}` needs the generation's camera-control LoRA, and this film renders with {film}: "
+                + _published_for() + "; or give a camera LoRA of your own under `loras`")
+    return lora_problem(file, generation, config)
+
+
+def _published_for() -> str:
+    generations = ", ".join(CAMERA_LORAS)
+    presets = ", ".join(f"`{name}`" for name, preset in PRESETS.items() if preset.generation in CAMERA_LORAS)
+    return f"Lightricks publishes them for {generations} only (presets {presets})"
 
 
 def film_generation(model: ModelConfig) -> str | None:

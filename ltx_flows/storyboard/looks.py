@@ -1,4 +1,5 @@
-"""A film's own look: LoRAs for the whole film (`model.loras`) and per shot (`shots[].loras`).
+"""A film's own look: LoRAs for the whole film (`model.loras`) and per shot (`shots[].loras`), and camera moves
+(`shots[].camera`: Lightricks' camera-control LoRAs).
 
 A LoRA is a `file` (a hub id `owner/repo/file.safetensors`, or a local `.safetensors` file, read by
 `sources.model_source` like every model value) and a `strength`. The render loads each file once per pipeline as a
@@ -6,7 +7,9 @@ named adapter and switches them per shot with the pipeline's own adapter API; se
 look: LoRAs, camera, cast". The rules a look must follow (files found, the right generation) are in `look_checks`.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # A strength beyond this is a typo, not a look (Lightricks' examples use 0.5-1.0; negative ones push away from it).
 MAX_STRENGTH = 4.0
@@ -26,10 +29,40 @@ class LoraRef(BaseModel):
                             description="How strongly it applies (the adapter weight; 1 = as trained, 0 = off).")
 
 
-def merged_loras(film: list[LoraRef], shot: list[LoraRef]) -> list[tuple[LoraRef, str]]:
-    """The LoRAs a shot renders with, each with where it comes from ("film" or "shot"): the film's, then the shot's
-    own; a shot naming one of the film's files sets its strength for that shot (0 turns it off there)."""
+# Lightricks' camera-control LoRAs, by generation: each on the hub as its own repo (the LTX-2 collection,
+# https://huggingface.co/collections/Lightricks/ltx-2), trained on LTX-2.0 19B. No other generation has them.
+CAMERA_MOVES = ("dolly-in", "dolly-out", "dolly-left", "dolly-right", "jib-up", "jib-down", "static")
+CAMERA_LORAS: dict[str, dict[str, str]] = {
+    "ltx2-2.0": {
+        move: f"Lightricks/LTX-2-19b-LoRA-Camera-Control-{move.title()}/ltx-2-19b-lora-camera-control-{move}.safetensors"
+        for move in CAMERA_MOVES
+    },
+}
+
+
+class Camera(BaseModel):
+    """A camera move through the generation's camera-control LoRA. In YAML: `dolly-in` or `{move: dolly-in, strength: 0.8}`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    move: str = Field(min_length=1, description=f"One of {', '.join(CAMERA_MOVES)}.")
+    strength: float = Field(1.0, ge=-MAX_STRENGTH, le=MAX_STRENGTH, description="The camera LoRA's weight.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_move(cls, value: Any) -> Any:
+        return {"move": value} if isinstance(value, str) else value
+
+
+def merged_loras(film: list[LoraRef], shot: list[LoraRef], camera: Camera | None = None,
+                 generation: str | None = None) -> list[tuple[LoraRef, str]]:
+    """The LoRAs a shot renders with, each with where it comes from ("film", "shot", "camera"): the film's, then the
+    shot's own, then its camera move's (for `generation`); a shot naming one of the film's files sets its strength for
+    that shot (0 turns it off there)."""
     merged: dict[str, tuple[LoraRef, str]] = {ref.file: (ref, "film") for ref in film}
     for ref in shot:
         merged[ref.file] = (ref, "shot")
+    file = CAMERA_LORAS.get(generation, {}).get(camera.move) if camera is not None else None
+    if file is not None:
+        merged[file] = (LoraRef(file=file, strength=camera.strength), "camera")
     return list(merged.values())

@@ -24,7 +24,7 @@ from .frames import (
     seconds_to_frames,
 )
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
-from .looks import LoraRef
+from .looks import Camera, LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 
@@ -346,6 +346,9 @@ class Shot(_Strict):
     )
     loras: list[LoraRef] = Field(
         default_factory=list, description="This shot's own LoRAs, on top of `model.loras` (naming a film LoRA sets its strength here)."
+    )
+    camera: Camera | None = Field(
+        None, description="A camera move (`dolly-in`, ... or `{move, strength}`) through the generation's camera-control LoRA."
     )
 
     @model_validator(mode="after")

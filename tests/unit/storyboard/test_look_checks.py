@@ -83,3 +83,38 @@ def test_a_lora_file_moves_exactly_the_hashes_of_the_shots_that_use_it(write_sto
     path.write_text(path.read_text().replace("./hero.safetensors}", "./film.safetensors, strength: 0}"))
     off = plan_storyboard(load_storyboard(path), path).shot("b")
     assert [(lora.origin, lora.strength) for lora in off.loras] == [("shot", 0.0)]
+
+
+CAMERA = """
+version: 1
+name: moves
+model: {{preset: {preset}, checkpoint: tiny}}
+output: {{width: 128, height: 64}}
+shots:
+  - {{id: a, prompt: "a product on a table", frames: 9, camera: {camera}}}
+"""
+
+
+def test_a_camera_move_plans_as_its_generation_s_published_lora(write_storyboard):
+    path = write_storyboard(CAMERA.format(preset="ltx2-dev", camera="{move: dolly-in, strength: 0.7}"))
+    [lora] = plan_storyboard(load_storyboard(path), path).shot("a").loras
+    assert (lora.origin, lora.strength) == ("camera", 0.7)
+    assert lora.file == ("Lightricks/LTX-2-19b-LoRA-Camera-Control-Dolly-In/"
+                         "ltx-2-19b-lora-camera-control-dolly-in.safetensors")
+    from ltx_flows.models.prefetch import storyboard_needs
+
+    needs = {(need.repo, need.what): need for need in storyboard_needs(load_storyboard(path))}
+    need = needs[("Lightricks/LTX-2-19b-LoRA-Camera-Control-Dolly-In", "camera LoRA")]
+    assert need.files == ["ltx-2-19b-lora-camera-control-dolly-in.safetensors"] and need.generation == "ltx2-2.0"
+
+
+def test_an_unknown_camera_move_is_located_with_a_did_you_mean(write_storyboard):
+    message = _errors(write_storyboard(CAMERA.format(preset="ltx2-dev", camera="dolly-inn")))
+    assert "board.yaml:6:64:" in message and "shots[0].camera" in message
+    assert "not a camera move; did you mean `dolly-in`?" in message
+
+
+def test_a_camera_move_is_refused_naming_the_generations_that_have_it(write_storyboard):
+    message = _errors(write_storyboard(CAMERA.format(preset="ltx2.3-distilled", camera="jib-up")))
+    assert "renders with ltx2-2.3" in message and "publishes them for ltx2-2.0 only" in message
+    assert "`ltx2-dev`" in message
