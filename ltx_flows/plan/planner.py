@@ -23,10 +23,11 @@ from ..storyboard.frames import (
 )
 from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
-from .looks import LoraPlan, hash_inputs as lora_hash_inputs, shot_loras
+from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from ..storyboard.presets import NEGATIVE_PROMPTS
+from ..storyboard.looks import Character
 from ..storyboard.models import (
     Keyframe,
     ModelConfig,
@@ -144,6 +145,7 @@ class ShotPlan(BaseModel):
     retakes: list[RetakePlan] = []
     base_hash: str | None = None
     loras: list[LoraPlan] = []  # applied on every call of the shot (plan/looks.py)
+    cast: list[str] = []  # who appears in it (names of `RenderPlan.cast`)
 
 
 class RenderPlan(BaseModel):
@@ -161,6 +163,7 @@ class RenderPlan(BaseModel):
     audio_bed: Path | None
     audio_bed_sha256: str | None
     shots: list[ShotPlan]
+    cast: dict[str, Character] = {}
     film_frames: int
     film_seconds: float
 
@@ -190,6 +193,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
         shots=shots,
+        cast=storyboard.cast,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
     )
@@ -197,6 +201,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
 
 def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path, upsampler: str | None) -> ShotPlan:
     """One shot's plan: its frames, keyframes, control, seed, segments (a long take), retakes and content hash."""
+    shot = cast_shot(storyboard, shot)  # its characters' trigger words and reference picture (plan/looks.py)
     fps = storyboard.output.fps
     requested = shot.requested_frames(fps)
     frames = snap_frames(requested)
@@ -247,6 +252,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         retakes=retakes,
         base_hash=base_hash if retakes else None,
         loras=loras,
+        cast=shot.cast,
     )
 
 

@@ -17,10 +17,34 @@ from .sources import model_source
 
 
 def look_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
-    """Every LoRA of the film and of each shot: usable by this model, found, and for its generation."""
+    """Every LoRA of the film, its shots and its cast: usable by this model, found, and for its generation; every
+    camera move known and published for it; every character named by a shot, and every shot's names in the cast."""
+    return [*_cast_names(storyboard), *_loras_and_cameras(storyboard)]
+
+
+def _cast_names(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    cast = list(storyboard.cast)
+    problems = []
+    for index, shot in enumerate(storyboard.shots):
+        for i, name in enumerate(shot.cast):
+            if name not in storyboard.cast:
+                close = difflib.get_close_matches(name, cast, n=1, cutoff=0.5)
+                meant = f"; did you mean `{close[0]}`?" if close else ""
+                known = f" (the cast: {', '.join(cast)})" if cast else "; add them under the film's `cast:`"
+                problems.append((("shots", index, "cast", i), f"no character `{short(name)}` in the cast{meant}{known}"))
+    used = {name for shot in storyboard.shots for name in shot.cast}
+    for name in cast:
+        if name not in used:
+            problems.append((("cast", name), f"`{short(name)}` is in the cast but no shot names them: add "
+                                             f"`cast: [{short(name)}]` to the shots they appear in, or remove them"))
+    return problems
+
+
+def _loras_and_cameras(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     places: list[tuple[Loc, LoraRef]] = [(("model", "loras", i), ref) for i, ref in enumerate(storyboard.model.loras)]
     for index, shot in enumerate(storyboard.shots):
         places += [(("shots", index, "loras", i), ref) for i, ref in enumerate(shot.loras)]
+    places += [(("cast", name, "lora"), character.lora) for name, character in storyboard.cast.items() if character.lora]
     cameras = [(("shots", index, "camera"), shot.camera) for index, shot in enumerate(storyboard.shots) if shot.camera]
     if not places and not cameras:
         return []

@@ -1,5 +1,5 @@
-"""A film's own look: LoRAs for the whole film (`model.loras`) and per shot (`shots[].loras`), and camera moves
-(`shots[].camera`: Lightricks' camera-control LoRAs).
+"""A film's own look: LoRAs for the whole film (`model.loras`) and per shot (`shots[].loras`), camera moves
+(`shots[].camera`: Lightricks' camera-control LoRAs) and a cast (`cast:` characters, `shots[].cast`).
 
 A LoRA is a `file` (a hub id `owner/repo/file.safetensors`, or a local `.safetensors` file, read by
 `sources.model_source` like every model value) and a `strength`. The render loads each file once per pipeline as a
@@ -7,9 +7,12 @@ named adapter and switches them per shot with the pipeline's own adapter API; se
 look: LoRAs, camera, cast". The rules a look must follow (files found, the right generation) are in `look_checks`.
 """
 
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .media_checks import image_problem, media_path
 
 # A strength beyond this is a typo, not a look (Lightricks' examples use 0.5-1.0; negative ones push away from it).
 MAX_STRENGTH = 4.0
@@ -54,12 +57,46 @@ class Camera(BaseModel):
         return {"move": value} if isinstance(value, str) else value
 
 
+# How strongly a character's reference picture pulls the shot's first frame: enough to carry the look of the
+# person (face, hair, clothes) into the frame, low enough that the prompt still decides the composition.
+PICTURE_STRENGTH = 0.3
+
+
+class Character(BaseModel):
+    """One recurring character of the film (`cast: {mia: {...}}`): any of a LoRA (with its trigger words) and
+    reference pictures."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    lora: LoraRef | None = Field(None, description="A character LoRA, applied to every shot the character is in.")
+    trigger: str | None = Field(
+        None, min_length=1, description="Trigger words of the LoRA, put before the prompt of every shot the character is in."
+    )
+    pictures: list[Path] = Field(
+        default_factory=list,
+        description="Reference pictures, relative to the storyboard's folder; the first conditions the character's "
+        "shots as a low-strength keyframe on their first frame (see docs/storyboards.md).",
+    )
+    picture_strength: float = Field(PICTURE_STRENGTH, ge=0, le=1,
+                                    description="How strongly the reference picture pulls the first frame (0..1).")
+    about: str | None = Field(None, description="Who this is, for the review page's cast sheet.")
+
+    @field_validator("pictures", mode="before")
+    @classmethod
+    def _resolve_pictures(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [media_path(item, info, image_problem, "is not an image that can be read") for item in value]
+
+
 def merged_loras(film: list[LoraRef], shot: list[LoraRef], camera: Camera | None = None,
-                 generation: str | None = None) -> list[tuple[LoraRef, str]]:
-    """The LoRAs a shot renders with, each with where it comes from ("film", "shot", "camera"): the film's, then the
-    shot's own, then its camera move's (for `generation`); a shot naming one of the film's files sets its strength for
-    that shot (0 turns it off there)."""
+                 generation: str | None = None, cast: dict[str, LoraRef] | None = None) -> list[tuple[LoraRef, str]]:
+    """The LoRAs a shot renders with, each with where it comes from ("film", "cast NAME", "shot", "camera"): the
+    film's, its characters' (`cast`: name -> LoRA), the shot's own, then its camera move's (for `generation`); a shot
+    naming a file the film or a character has sets its strength for that shot (0 turns it off there)."""
     merged: dict[str, tuple[LoraRef, str]] = {ref.file: (ref, "film") for ref in film}
+    for name, ref in (cast or {}).items():
+        merged[ref.file] = (ref, f"cast {name}")
     for ref in shot:
         merged[ref.file] = (ref, "shot")
     file = CAMERA_LORAS.get(generation, {}).get(camera.move) if camera is not None else None

@@ -24,7 +24,7 @@ from .frames import (
     seconds_to_frames,
 )
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
-from .looks import Camera, LoraRef
+from .looks import Camera, Character, LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 
@@ -350,6 +350,7 @@ class Shot(_Strict):
     camera: Camera | None = Field(
         None, description="A camera move (`dolly-in`, ... or `{move, strength}`) through the generation's camera-control LoRA."
     )
+    cast: list[str] = Field(default_factory=list, description="Who appears in this shot: names from the film's `cast`.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -386,6 +387,7 @@ class Storyboard(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig, description="Size, frame rate and quality.")
     defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
+    cast: dict[str, Character] = Field(default_factory=dict, description="The film's recurring characters, by name.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

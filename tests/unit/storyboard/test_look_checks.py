@@ -118,3 +118,54 @@ def test_a_camera_move_is_refused_naming_the_generations_that_have_it(write_stor
     message = _errors(write_storyboard(CAMERA.format(preset="ltx2.3-distilled", camera="jib-up")))
     assert "renders with ltx2-2.3" in message and "publishes them for ltx2-2.0 only" in message
     assert "`ltx2-dev`" in message
+
+
+CAST = """
+version: 1
+name: cast
+model: {{preset: ltx2-dev, checkpoint: tiny}}
+output: {{width: 128, height: 64}}
+cast:
+  mia:
+    lora: {{file: ./mia.safetensors, strength: 0.9}}
+    trigger: "mia_person"
+    pictures: [keyframes/a.png]
+    about: "the presenter"
+  {extra}
+shots:
+  - {{id: a, prompt: "she smiles", frames: 9, cast: [{who}]}}
+  - {{id: b, prompt: "an empty street", frames: 9}}
+"""
+
+
+def test_a_cast_puts_triggers_picture_and_lora_on_the_shots_it_is_in(write_storyboard, workspace):
+    from ltx_flows.finish.cast_sheet import cast_sheet, shot_cast
+
+    _lora("ltx2-2.0", workspace / "mia.safetensors")
+    path = write_storyboard(CAST.format(extra="", who="mia"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    a, b = plan.shot("a"), plan.shot("b")
+    assert a.prompt == "mia_person, she smiles" and a.cast == ["mia"]
+    [picture] = a.keyframes
+    assert (picture.image, picture.frame, picture.strength) == (workspace / "keyframes" / "a.png", 0, 0.3)
+    assert [(lora.origin, lora.strength) for lora in a.loras] == [("cast mia", 0.9)]
+    assert (b.prompt, b.keyframes, b.loras, b.cast) == ("an empty street", [], [], [])
+    # A shot without the character plans and hashes as if there were no cast at all.
+    path.write_text(path.read_text().replace(", cast: [mia]", ""))
+    text = path.read_text()
+    path.write_text(text[: text.index("cast:")] + text[text.index("shots:"):])
+    bare = plan_storyboard(load_storyboard(path), path)
+    assert bare.shot("b").content_hash == b.content_hash and bare.shot("a").content_hash != a.content_hash
+    # The review page's cast sheet: the character, its facts and picture, and who is in each shot.
+    sheet = cast_sheet(plan)
+    assert 'data-name="mia"' in sheet and "the presenter" in sheet and "mia_person" in sheet and "in a" in sheet
+    assert "data:image/jpeg;base64," in sheet
+    assert "cast: mia" in shot_cast(a) and shot_cast(b) == ""
+
+
+def test_unknown_and_unused_characters_are_located_with_a_did_you_mean(write_storyboard, workspace):
+    _lora("ltx2-2.0", workspace / "mia.safetensors")
+    message = _errors(write_storyboard(CAST.format(extra="leo: {trigger: leo_man}", who="maia")))
+    assert "shots[0].cast[0]: no character `maia` in the cast; did you mean `mia`? (the cast: mia, leo)" in message
+    assert "cast.mia: `mia` is in the cast but no shot names them" in message
+    assert "cast.leo: `leo` is in the cast but no shot names them" in message
