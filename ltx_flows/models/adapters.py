@@ -9,7 +9,7 @@ change, and the loaded model's pipeline (and its adapters) goes when `loading.Mo
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoints import MODEL_LOAD_LOCK, resolve_lora
@@ -35,7 +35,13 @@ def look_adapters(loras) -> list[Adapter]:
 
 
 def activate(pipe, adapters: list[Adapter]) -> None:
-    """Make exactly `adapters` active on `pipe`'s transformer at their weights, loading each on first use."""
+    """Make exactly `adapters` active on `pipe`'s transformer at their weights, loading each on first use. The same
+    file twice (two copies of one LoRA, named in two places) is one adapter at the sum of their weights: a LoRA's
+    change to the weights is linear in its weight."""
+    weights: dict[str, float] = {}
+    for adapter in adapters:
+        weights[adapter.name] = weights.get(adapter.name, 0.0) + adapter.weight
+    adapters = [replace(a, weight=weights.pop(a.name)) for a in adapters if a.name in weights]
     loaded = pipe.get_list_adapters().get("transformer", [])
     if not adapters:
         if loaded:
