@@ -16,7 +16,7 @@ from pathlib import Path
 from ..files import write_text_atomic
 from ..layout import FilmFolder
 from ..media.thumbnails import data_uri, filmstrip
-from .cast_sheet import cast_sheet, shot_cast
+from .looks import cast_sheet, shot_cast
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK

@@ -139,7 +139,7 @@ shots:
 
 
 def test_a_cast_puts_triggers_picture_and_lora_on_the_shots_it_is_in(write_storyboard, workspace):
-    from ltx_flows.finish.cast_sheet import cast_sheet, shot_cast
+    from ltx_flows.finish.looks import cast_sheet, shot_cast, shot_look
 
     _lora("ltx2-2.0", workspace / "mia.safetensors")
     path = write_storyboard(CAST.format(extra="", who="mia"))
@@ -161,6 +161,8 @@ def test_a_cast_puts_triggers_picture_and_lora_on_the_shots_it_is_in(write_story
     assert 'data-name="mia"' in sheet and "the presenter" in sheet and "mia_person" in sheet and "in a" in sheet
     assert "data:image/jpeg;base64," in sheet
     assert "cast: mia" in shot_cast(a) and shot_cast(b) == ""
+    # The manifest records them where set, and nothing for a shot without.
+    assert shot_look(a)["cast"] == ["mia"] and shot_look(a)["loras"][0]["origin"] == "cast mia" and shot_look(b) == {}
 
 
 def test_unknown_and_unused_characters_are_located_with_a_did_you_mean(write_storyboard, workspace):

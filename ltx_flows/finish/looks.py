@@ -1,4 +1,6 @@
-"""The review page's cast: a sheet of the film's characters (`cast:`) and who is in each shot.
+"""A film's look (its LoRAs, camera moves and cast) in what a render leaves: the manifest's record of each shot's
+LoRAs and cast (`shot_look`), and on the review page a sheet of the film's characters (`cast_sheet`) and who is in
+each shot (`shot_cast`).
 
 A character's card shows its name, who it is (`about`), its trigger words, its LoRA and strength, and its reference
 pictures as small thumbnails embedded in the page (the pictures live beside the storyboard, not the render).
@@ -13,6 +15,14 @@ from ..media.thumbnails import data_uri
 from ..plan.planner import RenderPlan, ShotPlan
 
 _THUMB = 160  # px, the longer side of a reference picture's thumbnail
+
+
+def shot_look(shot: ShotPlan) -> dict:
+    """The manifest's record of a shot's LoRAs (file, strength, where from, a local file's sha256) and cast; {} for a
+    shot with neither, so its record is as before."""
+    if not shot.loras and not shot.cast:
+        return {}
+    return {"loras": [lora.model_dump(mode="json") for lora in shot.loras], "cast": shot.cast}
 
 
 def cast_sheet(plan: RenderPlan) -> str:
