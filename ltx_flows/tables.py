@@ -69,7 +69,11 @@ def calls_table(render_plan: RenderPlan, width: int) -> list:
         f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
         "model size: set `model.preset`)"
     )
-    rows = [[call.step, call.pipeline, _kwargs_text({**call.kwargs, **call.extras()}), call.lora or "-"] for call in render_plan.calls]
+    # A shot's own LoRAs (film, cast, shot, camera: the shots table lists them) go on every call, beside the call's.
+    looks = any(shot.loras for shot in render_plan.shots)
+    rows = [[call.step, call.pipeline, _kwargs_text({**call.kwargs, **call.extras()}),
+             " + ".join([*([call.lora] if call.lora else []), *(["the shot's LoRAs"] if looks else [])]) or "-"]
+            for call in render_plan.calls]
     columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
                _Column("LoRA", whole=True)]
     return _table_or_blocks("pipeline calls per shot (besides prompt, frames, conditions and tensors)", columns,
