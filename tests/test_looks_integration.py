@@ -70,10 +70,12 @@ class _Observed:
 @pytest.mark.slow  # ~35 s per generation on 2 cores
 @pytest.mark.parametrize("preset, generation", [("ltx2-dev", "ltx2-2.0"), ("ltx2.3-dev", "ltx2-2.3")])
 def test_film_and_shot_loras_switch_per_shot_with_one_load(
-    prefect_server, tiny_cache, write_storyboard, workspace, preset, generation, monkeypatch
+    prefect_server, tiny_cache, write_storyboard, workspace, reference_media, preset, generation, monkeypatch
 ):
     film, hero = _twin_lora(generation, workspace / "film.safetensors", 1), _twin_lora(generation, workspace / "hero.safetensors", 2)
     two_pass = "true" if preset == "ltx2.3-dev" else "false"  # the dev preset also refines: the looks on both passes
+    # On 2.0 the hero shot also has a control: its LoRAs go beside the IC-LoRA, in the in-context pipeline.
+    control = f", control: {{kind: canny, source: {reference_media['clip']}}}" if two_pass == "false" else ""
     path = write_storyboard(f"""
         version: 1
         name: looks
@@ -82,7 +84,7 @@ def test_film_and_shot_loras_switch_per_shot_with_one_load(
         output: {{width: 128, height: 64, fps: 24}}
         shots:
           - {{id: wide, prompt: "a quiet street", frames: 9}}
-          - {{id: hero, prompt: "she walks in", frames: 9, loras: [{{file: ./hero.safetensors, strength: 0.5}}]}}
+          - {{id: hero, prompt: "she walks in", frames: 9, loras: [{{file: ./hero.safetensors, strength: 0.5}}]{control}}}
         """)
     model = load_storyboard(path).model
     # The hero shot's first attempt runs out of memory: its retry, one memory rung lower, has its LoRAs all the same.
@@ -113,8 +115,11 @@ def test_film_and_shot_loras_switch_per_shot_with_one_load(
         looks = {name: scale for name, scale in call["scalings"].items() if name.startswith("look_")}
         assert sorted(looks.values()) == ([0.8] if call["shot"] == "wide" else [0.5, 0.8])
         assert torch.allclose(call["delta"], expected[call["shot"]], atol=1e-5), call["shot"]
+    others = [set(call["scalings"]) - {n for n in call["scalings"] if n.startswith("look_")} for call in observed.calls]
     if two_pass == "true":  # the refine calls add the stage-2 LoRA beside the looks
-        assert any(set(call["scalings"]) - {n for n in call["scalings"] if n.startswith("look_")} for call in observed.calls)
+        assert any(others)
+    else:  # the controlled hero shot runs its IC-LoRA beside its looks; the plain shot none
+        assert all(bool(other) == (call["shot"] == "hero") for other, call in zip(others, observed.calls))
     # Each LoRA file loaded once, as one named adapter.
     assert len([name for name in pipe.transformer.peft_config if name.startswith("look_")]) == 2
 
