@@ -69,7 +69,11 @@ def calls_table(render_plan: RenderPlan, width: int) -> list:
         f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
         "model size: set `model.preset`)"
     )
-    rows = [[call.step, call.pipeline, _kwargs_text({**call.kwargs, **call.extras()}), call.lora or "-"] for call in render_plan.calls]
+    # A shot's own LoRAs (film, cast, shot, camera: the shots table lists them) go on every call, beside the call's.
+    looks = any(shot.loras for shot in render_plan.shots)
+    rows = [[call.step, call.pipeline, _kwargs_text({**call.kwargs, **call.extras()}),
+             " + ".join([*([call.lora] if call.lora else []), *(["the shot's LoRAs"] if looks else [])]) or "-"]
+            for call in render_plan.calls]
     columns = [_Column("step", whole=True), _Column("pipeline", whole=True), _Column("keyword arguments"),
                _Column("LoRA", whole=True)]
     return _table_or_blocks("pipeline calls per shot (besides prompt, frames, conditions and tensors)", columns,
@@ -86,6 +90,9 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
     columns = [_Column("shot", whole=True), _Column("frames (asked -> rendered)"), _Column("seconds", whole=True),
                _Column("seed", whole=True), _Column("keyframes"), _Column("control"), _Column("into next"),
                _Column("content hash", whole=True)]
+    looks = any(shot.loras for shot in render_plan.shots)  # the column only where a shot has LoRAs
+    if looks:
+        columns.insert(-1, _Column("LoRAs (on every call)"))
     rows = []
     for shot in render_plan.shots:
         # LTX-2 moves keyframes onto its latent grid: show where each one lands.
@@ -100,6 +107,8 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
             shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed), keyframes, control,
             join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
         ])
+        if looks:
+            rows[-1].insert(-1, ", ".join(f"{lora.file.rsplit('/', 1)[-1]} {lora.strength:g}" for lora in shot.loras) or "-")
     return _table_or_blocks(title, columns, rows, width)
 
 

@@ -163,3 +163,40 @@ def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace,
     assert info.has_audio == (preset.family == "ltx2")
     assert read_frames(clip).std() > 0
     assert steps[-1][0] == steps[-1][1] == sum(call.denoising_steps for call in plan.calls)
+
+
+@pytest.mark.parametrize("rung", range(5))
+@pytest.mark.parametrize("generation", ["ltx2-2.0", "ltx2-2.3"])
+def test_cuda_look_loras_on_every_memory_rung(tiny_cache, write_storyboard, workspace, generation, rung):
+    """A film LoRA in Lightricks' original layout on each LTX-2 twin, two-pass in bfloat16 on CUDA, at each rung of
+    the memory ladder (offload hooks around the LoRA layers): every transformer call runs with it at its strength."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    from ltx_flows.models import tiny_loras
+    from ltx_flows.models.checkpoints import ensure_twin
+    from ltx_flows.plan.memory import memory_steps
+    from ltx_flows.storyboard.presets import PRESETS
+
+    repo = {"ltx2-2.0": "Lightricks/LTX-2", "ltx2-2.3": "diffusers/LTX-2.3-Diffusers"}[generation]
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(ensure_twin(generation) / repo, subfolder="transformer")
+    tiny_loras.save_original_lora(transformer, workspace / "look.safetensors", seed=1,
+                                  targets=tiny_loras.generation_targets(transformer))
+    preset = _TWIN_PRESETS[generation]
+    path = write_storyboard(TWIN_BOARD.format(preset=preset, control="", steps="" if PRESETS[preset].sigmas else ", steps: 2")
+                            .replace("device: cuda", "device: cuda, loras: [{file: ./look.safetensors, strength: 0.6}]"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    pipe = load_pipeline(plan.model)
+    seen = []
+
+    def hook(module, args):
+        layer = module.get_submodule("transformer_blocks.0.attn1.to_q")
+        active = [] if getattr(layer, "disable_adapters", True) else list(layer.active_adapters)
+        seen.append(sorted(layer.scaling[name] for name in active if name.startswith("look_")))
+
+    handle = pipe.transformer.register_forward_pre_hook(hook)
+    try:
+        clip = render_shot(plan, plan.shots[0], workspace / "renders", memory_steps(plan.model)[rung])
+    finally:
+        handle.remove()
+    assert seen and all(scalings == [0.6] for scalings in seen)
+    assert read_frames(clip).std() > 0

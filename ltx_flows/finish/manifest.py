@@ -9,6 +9,7 @@ from ..files import file_sha256
 from ..media.read import VideoInfo
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.seams import seam_scores, sound_seam_scores
+from .looks import shot_look
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
@@ -55,6 +56,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "rendered_by": renders[shot.id]["rendered_by"],
                 **(_long_take(plan, shot, film_dir) if shot.segments else {}),
                 **(_retakes(shot) if shot.retakes else {}),
+                **shot_look(shot),
                 "control": (
                     {"kind": shot.control.kind, "source_sha256": shot.control.source_sha256, "lora": shot.control.lora,
                      "video": shot.control.video}

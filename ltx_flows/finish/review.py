@@ -16,6 +16,7 @@ from pathlib import Path
 from ..files import write_text_atomic
 from ..layout import FilmFolder
 from ..media.thumbnails import data_uri, filmstrip
+from .looks import cast_sheet, shot_cast
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
@@ -108,6 +109,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         '<section class="film" id="film"><h2>Film</h2>',
         _video(film["path"], film["path"], "film-video"),
         "</section>",
+        cast_sheet(plan),
         '<section id="shots"><h2>Shots</h2>',
     ]
     for shot, strip in zip(plan.shots, strips):
@@ -143,6 +145,7 @@ def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str
         f'<article class="shot" id="shot-{escape(shot.id)}">',
         f"<h3>{escape(shot.id)}</h3>",
         f'<p class="prompt">{escape(shot.prompt)}</p>',
+        shot_cast(shot),
         f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
         f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
         strip,

@@ -18,7 +18,6 @@ Reads top to bottom: the in-context pipeline and LoRAs, the scheduler for given 
 the upsampler, conditions, one pass, two passes.
 """
 
-import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 from PIL import Image
 
+from .adapters import Adapter, activate, file_adapter
 from .checkpoints import MODEL_LOAD_LOCK
 from .ltxv import Held, Tail, step_callback
 from ..media.read import fit_image
@@ -65,19 +65,10 @@ def in_context_pipeline(pipe: LTX2ConditionPipeline) -> LTX2InContextPipeline:
         return in_context
 
 
-def activate_lora(pipe, lora: Path | None) -> None:
-    """Make `lora` the only active LoRA of the (shared) transformer, loading it on first use; None turns all off."""
-    loaded = pipe.get_list_adapters().get("transformer", [])
-    if lora is None:
-        if loaded:
-            pipe.disable_lora()
-        return
-    name = "ic_" + hashlib.sha256(str(lora).encode()).hexdigest()[:12]
-    if name not in loaded:
-        with MODEL_LOAD_LOCK:  # PEFT builds the LoRA's layers
-            pipe.load_lora_weights(str(lora), adapter_name=name)
-    pipe.enable_lora()
-    pipe.set_adapters([name], [1.0])
+def activate_lora(pipe, lora: Path | None, looks: tuple[Adapter, ...] = ()) -> None:
+    """Make `lora` (an IC-LoRA or the stage-2 LoRA, at weight 1) and the shot's own LoRAs `looks` the only active
+    LoRAs of the (shared) transformer, loading each on first use; neither turns all off."""
+    activate(pipe, ([file_adapter(lora)] if lora is not None else []) + list(looks))
 
 
 @contextmanager
@@ -270,13 +261,14 @@ def generate(
     held: list[Held] | None = None,
     audio_condition: AudioCondition | None = None,
     stage2_lora: Path | None = None,
+    looks: tuple[Adapter, ...] = (),
     on_step: Callable[[int, int], None] | None = None,
 ) -> Rendered:
     """Render one LTX-2 shot: its frames, its sound, and the sound's latents.
 
     `calls` are the shot's pipeline calls (`recipes.pipeline_calls`); `stage2_lora` the LoRA the refine pass
-    runs with (the dev presets' distilled LoRA); `audio_condition` audio tokens to hold (the first pass holds them;
-    two-pass, the refine keeps the first pass's whole track).
+    runs with (the dev presets' distilled LoRA); `looks` the shot's own LoRAs (on every call); `audio_condition`
+    audio tokens to hold (the first pass holds them; two-pass, the refine keeps the first pass's whole track).
     """
     first = calls[0]
     expected = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
@@ -293,7 +285,7 @@ def generate(
                   conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail, held))
     if control is not None:
         runner = in_context_pipeline(pipe)
-        activate_lora(runner, control.lora)
+        activate_lora(runner, control.lora, looks)
         # The pipeline fits the reference to (height / factor, width / factor) itself.
         kwargs["reference_conditions"] = [
             LTX2ReferenceCondition(frames=[Image.fromarray(f) for f in control.frames], strength=shot.control.strength)
@@ -301,7 +293,7 @@ def generate(
         kwargs["reference_downscale_factor"] = control.downscale
     else:
         runner = pipe
-        activate_lora(pipe, None)
+        activate_lora(pipe, None, looks)
 
     sigmas = first.kwargs.get("sigmas")
     with sigmas_as_given(runner, sigmas), held_audio(runner, audio_condition, sigmas) as sound:
@@ -319,7 +311,7 @@ def generate(
     _, upsample, refine = calls
     if refine.freeze_audio:
         audio_condition = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
-    activate_lora(pipe, stage2_lora)
+    activate_lora(pipe, stage2_lora, looks)
     upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
     kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,

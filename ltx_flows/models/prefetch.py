@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..failures import describe
 from ..storyboard.generations import GENERATIONS
+from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.models import ModelConfig, Storyboard, default_control_lora, default_upsampler
 from ..storyboard.presets import PRESETS, Preset
 from ..storyboard.sources import model_source
@@ -90,7 +91,18 @@ def storyboard_needs(storyboard: Storyboard) -> list[Need]:
         files = list(WEIGHT_FILES[shot.control.kind])
         if files and not tiny and not os.environ.get(ANNOTATORS_ENV):
             needs.append(Need(HUB_ANNOTATORS, f"{shot.control.kind} detector", files=files))
+    looks = [*model.loras, *(r for s in storyboard.shots for r in s.loras)]
+    needs += [_lora_need(ref.file, generation) for ref in looks]
+    needs += [_lora_need(CAMERA_LORAS[generation][shot.camera.move], generation)
+              for shot in storyboard.shots if shot.camera and shot.camera.move in CAMERA_LORAS.get(generation, {})]
     return _merge(needs)
+
+
+def _lora_need(file: str, generation: str | None) -> Need | None:
+    """A LoRA of the storyboard's look (`model.loras`, `shots[].loras`, a camera move's); the generation's twin
+    holds it where it is published for the generation (camera LoRAs), else `--tiny` has none to write."""
+    published = generation is not None and file in CAMERA_LORAS.get(generation, {}).values()
+    return _file_need(file, "camera LoRA" if published else "LoRA", generation if published else None)
 
 
 def _merge(needs: list[Need | None]) -> list[Need]:

@@ -21,18 +21,20 @@ from pathlib import Path
 
 from ..files import build_folder_once
 from ..storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
+from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.presets import PRESETS
-from . import tiny_ltx2, tiny_ltxv
+from . import tiny_loras, tiny_ltx2, tiny_ltxv
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 6
+TWINS_VERSION = 7  # 7: LoRA files in Lightricks' original key layout (tiny_loras)
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 
 
 def lora_files(generation: str) -> list[str]:
-    """`owner/repo/file.safetensors` of every LoRA a preset of this generation loads (IC-LoRAs, stage-2 LoRA)."""
-    files = set()
+    """`owner/repo/file.safetensors` of every LoRA a preset of this generation loads (IC-LoRAs, stage-2 LoRA) and
+    of its camera moves (`looks.CAMERA_LORAS`)."""
+    files = set(CAMERA_LORAS.get(generation, {}).values())
     for preset in PRESETS.values():
         if preset.generation == generation:
             files.update(preset.control_loras.values())
@@ -69,11 +71,12 @@ def _save_ltx2(generation: Generation, root: Path) -> None:
             vae = models.components["vae"]
             LTX2LatentUpsamplePipeline(vae=vae, latent_upsampler=models.upsampler).save_pretrained(root / repo)
     for path in lora_files(generation.id):
-        # One seed per published file name; a "ref0.5" IC-LoRA reads its reference at half size.
+        # One seed per published file name; a "ref0.5" IC-LoRA reads its reference at half size. Written in the
+        # original layout the published files have, so diffusers' conversion runs as it does on them.
         name = Path(path).name
         seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
-        tiny_ltx2.save_lora(models.components["transformer"], root / path,
-                            reference_downscale=2 if "ref0.5" in name else 1, seed=seed)
+        tiny_loras.save_original_lora(models.components["transformer"], root / path, seed=seed,
+                                      reference_downscale=2 if "ref0.5" in name else 1)
 
 
 def build_twin(generation: str, root: Path) -> None:

@@ -23,9 +23,11 @@ from ..storyboard.frames import (
 )
 from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
+from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from ..storyboard.presets import NEGATIVE_PROMPTS
+from ..storyboard.looks import Character
 from ..storyboard.models import (
     Keyframe,
     ModelConfig,
@@ -142,6 +144,8 @@ class ShotPlan(BaseModel):
     # (chained through all of them) and `base_hash` the render's before any retake; None without retakes.
     retakes: list[RetakePlan] = []
     base_hash: str | None = None
+    loras: list[LoraPlan] = []  # applied on every call of the shot (plan/looks.py)
+    cast: list[str] = []  # who appears in it (names of `RenderPlan.cast`)
 
 
 class RenderPlan(BaseModel):
@@ -159,6 +163,7 @@ class RenderPlan(BaseModel):
     audio_bed: Path | None
     audio_bed_sha256: str | None
     shots: list[ShotPlan]
+    cast: dict[str, Character] = {}
     film_frames: int
     film_seconds: float
 
@@ -188,6 +193,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
         shots=shots,
+        cast=storyboard.cast,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
     )
@@ -195,11 +201,13 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
 
 def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path, upsampler: str | None) -> ShotPlan:
     """One shot's plan: its frames, keyframes, control, seed, segments (a long take), retakes and content hash."""
+    shot = cast_shot(storyboard, shot)  # its characters' trigger words and reference picture (plan/looks.py)
     fps = storyboard.output.fps
     requested = shot.requested_frames(fps)
     frames = snap_frames(requested)
     keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
     control = _plan_control(storyboard, shot)
+    loras = shot_loras(storyboard, shot)
     # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
     sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
     crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
@@ -212,12 +220,13 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     if layout is not None:
         overlap = layout[1]
         segments = _plan_segments(
-            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound
+            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound, loras
         )
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
     content_hash = _content_hash(
-        storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
+        storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
+        loras,
     )
     # The last segment's hash is chained through every segment, so it covers the whole take.
     base_hash = segments[-1].content_hash if segments else content_hash
@@ -242,6 +251,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         segments=segments,
         retakes=retakes,
         base_hash=base_hash if retakes else None,
+        loras=loras,
+        cast=shot.cast,
     )
 
 
@@ -281,6 +292,7 @@ def _plan_segments(
     upsampler: str | None,
     control: ControlPlan | None,
     sound: str,
+    loras: list[LoraPlan] | None = None,
 ) -> list[SegmentPlan]:
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
@@ -302,7 +314,8 @@ def _plan_segments(
         segment_seed = derive_seed(seed, "segment", index)
         # The control is part of every window's hash; which slice of it a segment follows is set by its start.
         window_hash = _content_hash(
-            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound
+            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound,
+            loras,
         )
         chained = {
             "segment": window_hash,
@@ -403,6 +416,7 @@ def _content_hash(
     keyframes: list[KeyframePlan],
     control: ControlPlan | None,
     sound: str,
+    loras: list[LoraPlan] | None = None,
 ) -> str:
     """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
     inputs = {
@@ -423,4 +437,6 @@ def _content_hash(
         "control": control.model_dump(exclude={"source", "video"}, mode="json") if control else None,
         "sound": sound,
     }
+    if loras:  # only where set: a shot without LoRAs hashes as before
+        inputs["loras"] = lora_hash_inputs(loras)
     return json_sha256(inputs)

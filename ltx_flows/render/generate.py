@@ -23,6 +23,7 @@ from ..layout import audio_latents_path
 from ..media.audio import Audio
 from ..media.write import write_clip
 from ..models import ltx2, ltxv
+from ..models.adapters import look_adapters
 from ..models.checkpoints import resolve_lora
 from ..models.loading import MODELS, pick_device
 from ..plan.memory import MemorySettings, memory_steps
@@ -126,13 +127,14 @@ def generate_shot(
             "content_hash": shot.content_hash, "prompt": shot.prompt, "memory": asdict(memory), "frames": shot.frames,
             "held": [{"at": run.at, "frames": len(run.frames)} for run in held or []],
             "audio_held": int((audio_condition.hold > 0).sum()) if audio_condition is not None else 0,
+            **({"loras": [{"file": lora.file, "strength": lora.strength} for lora in shot.loras]} if shot.loras else {}),
         })
         if model.family == "ltx2":
             stage2 = calls[-1].lora
             rendered = ltx2.generate(
                 pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
                 held=held, audio_condition=audio_condition, stage2_lora=resolve_lora(stage2) if stage2 else None,
-                on_step=on_step,
+                looks=tuple(look_adapters(shot.loras)), on_step=on_step,
             )
             frames, audio, audio_latents = rendered.frames, rendered.audio, rendered.audio_latents.numpy()
         else:

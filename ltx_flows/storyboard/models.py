@@ -24,6 +24,7 @@ from .frames import (
     seconds_to_frames,
 )
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
+from .looks import Camera, Character, LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 
@@ -98,6 +99,9 @@ class ModelConfig(_Strict):
         min_length=1,
         description="Latent upsampler for `two_pass`: `tiny`, a hub id (`owner/repo[/subfolder]`) or a local "
         "folder. Default: the preset's, or `tiny` with `checkpoint: tiny`.",
+    )
+    loras: list[LoraRef] = Field(
+        default_factory=list, description="LoRAs for every shot (`ltx2`): `[{file, strength}]`, loaded once as named adapters."
     )
     refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: list(REFINE_SIGMAS),
@@ -340,6 +344,13 @@ class Shot(_Strict):
     retakes: list[Retake] = Field(
         default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
     )
+    loras: list[LoraRef] = Field(
+        default_factory=list, description="This shot's own LoRAs, on top of `model.loras` (naming a film LoRA sets its strength here)."
+    )
+    camera: Camera | None = Field(
+        None, description="A camera move (`dolly-in`, ... or `{move, strength}`) through the generation's camera-control LoRA."
+    )
+    cast: list[str] = Field(default_factory=list, description="Who appears in this shot: names from the film's `cast`.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -376,6 +387,7 @@ class Storyboard(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig, description="Size, frame rate and quality.")
     defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
+    cast: dict[str, Character] = Field(default_factory=dict, description="The film's recurring characters, by name.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

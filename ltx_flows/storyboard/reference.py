@@ -6,6 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
+from .looks import Camera, Character, LoraRef
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
@@ -19,6 +20,9 @@ _SECTIONS = (
     ("`shots[].segments`", Segments),
     ("`shots[].control`", Control),
     ("`shots[].retakes[]`", Retake),
+    ("`model.loras[]`, `shots[].loras[]`", LoraRef),
+    ("`shots[].camera`", Camera),
+    ("`cast.<name>`", Character),
 )
 
 

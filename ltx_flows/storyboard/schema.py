@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from .looks import CAMERA_MOVES
 from .models import SIZE_STEP, Storyboard
 from .presets import PRESETS
 
@@ -41,6 +42,8 @@ def storyboard_json_schema() -> dict:
         {"label": "crossfade", "description": "Fade into the next shot over SECONDS", "body": {"crossfade": "^${1:0.5}"}},
         {"label": "cut", "description": "Cut straight to the next shot", "body": "cut"},
     ]
+    # A bare move name is a camera too (`camera: dolly-in`).
+    defs["Shot"]["properties"]["camera"]["anyOf"].insert(0, {"enum": list(CAMERA_MOVES)})
     _editor_hints(schema)
     return schema
 
