@@ -41,15 +41,19 @@ _LTX2_TRANSFORMER = {
     "norm_eps": 1e-6, "attention_bias": True, "attention_out_bias": True, "rope_theta": 10000.0,
     "rope_double_precision": True, "causal_offset": 1, "timestep_scale_multiplier": 1000,
     "cross_attn_timestep_scale_multiplier": 1000, "rope_type": "split",
+    # Not written by the conversion for 2.0 and 2.3, so diffusers' defaults hold (LTX-2.5 changes the first and
+    # last: no feed-forward bias, keyframe position embedding; transformer_ltx2.py's docstring).
+    "ff_bias": True, "audio_ff_bias": True, "use_prompt_adaln_single": True, "use_keyframes_abs_pos_embedding": False,
 }
 _LTX2_CONNECTORS = {
     "rope_theta": 10000.0, "rope_double_precision": True, "causal_temporal_positioning": False, "rope_type": "split",
-    "connector_rope_base_seq_len": 4096,
+    "connector_rope_base_seq_len": 4096, "video_connector_num_learnable_registers": 128,
+    "audio_connector_num_learnable_registers": 128,
 }
 _LTX2_AUDIO_VAE = {
     "output_channels": 2, "ch_mult": [1, 2, 4], "attn_resolutions": None, "in_channels": 2, "latent_channels": 8,
     "norm_type": "pixel", "causality_axis": "height", "mid_block_add_attention": False, "sample_rate": 16000,
-    "mel_hop_length": 160, "is_causal": True, "double_z": True,
+    "mel_hop_length": 160, "is_causal": True, "double_z": True, "dropout": 0.0,
 }
 # Widths, not structure, though the published checkpoints fix them together: 64 mel bins make the audio
 # latent 8 x 64 / 4 = 128 wide (the transformer's audio_in_channels, the audio VAE's base_channels, which
@@ -61,15 +65,41 @@ _LTX2_VIDEO_VAE = {
     "downsample_type": ["spatial", "temporal", "spatiotemporal", "spatiotemporal"],
     "patch_size": 4, "patch_size_t": 1, "resnet_norm_eps": 1e-6, "encoder_causal": True, "decoder_causal": False,
     "encoder_spatial_padding_mode": "zeros", "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
+    # The conversion writes no timestep-conditioned decoder for LTX-2 (unlike LTX-Video 0.9.5+).
+    "timestep_conditioning": False, "scaling_factor": 1.0,
 }
 _LTX2_UPSAMPLER = {"in_channels": 128, "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
                    "rational_spatial_scale": 2.0}
 _RESNET = {"resnet_kernel_sizes": [3, 7, 11], "resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]]}
+# The activation's slope and the anti-aliased resampling (read only where `antialias` is on, stated everywhere).
+_VOCODER_ACT = {"leaky_relu_negative_slope": 0.1, "antialias_ratio": 2, "antialias_kernel_size": 12}
+_BWE_ACT = {"bwe_leaky_relu_negative_slope": 0.1, "bwe_antialias_ratio": 2, "bwe_antialias_kernel_size": 12,
+            "bwe_resnet_kernel_sizes": [3, 7, 11], "bwe_resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]]}
 # What LTX-2's pipelines read: the dev checkpoints shift their schedule by the token count; the distilled
 # ones ship it off (their sigmas are used as given).
 _LTX2_SCHEDULER = {"base_shift": 0.95, "max_shift": 2.05, "base_image_seq_len": 1024, "max_image_seq_len": 4096}
 LTX2_DEV_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": True, "shift_terminal": 0.1}
 LTX2_DISTILLED_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": False, "shift_terminal": None}
+
+# Config keys that only size a model (layer counts, widths, heads, and the mel bins and resolution the audio
+# widths follow), per component: the twins shrink these and nothing else. Every other config key of a
+# component's class is structure and stated above; tests/test_twins.py holds both against the classes' own
+# arguments and against the published configs.
+_HEADS = {"num_layers", "num_attention_heads", "attention_head_dim", "cross_attention_dim", "caption_channels"}
+SIZE_KEYS: dict[str, frozenset] = {
+    "transformer": frozenset({*_HEADS, "audio_in_channels", "audio_out_channels", "audio_num_attention_heads",
+                              "audio_attention_head_dim", "audio_cross_attention_dim"}),
+    "connectors": frozenset({
+        "caption_channels", "text_proj_in_factor", "video_hidden_dim", "audio_hidden_dim",
+        *(f"{m}_connector_{k}" for m in ("video", "audio") for k in ("num_attention_heads", "attention_head_dim",
+                                                                     "num_layers")),
+    }),
+    "vae": frozenset({"block_out_channels", "decoder_block_out_channels", "layers_per_block",
+                      "decoder_layers_per_block"}),
+    "audio_vae": frozenset({"base_channels", "num_res_blocks", "resolution", "mel_bins"}),
+    "vocoder": frozenset({"in_channels", "hidden_channels", "bwe_in_channels", "bwe_hidden_channels"}),
+    "upsampler": frozenset({"mid_channels", "num_blocks_per_stage"}),
+}
 
 
 @dataclass(frozen=True)
@@ -146,7 +176,7 @@ GENERATIONS: dict[str, Generation] = {
             "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
             "vocoder": Component("LTX2Vocoder", {
                 "out_channels": 2, "upsample_kernel_sizes": [16, 15, 8, 4, 4],
-                "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, "act_fn": "leaky_relu", "antialias": False,
+                "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, **_VOCODER_ACT, "act_fn": "leaky_relu", "antialias": False,
                 "final_act_fn": "tanh", "final_bias": True, "output_sampling_rate": 24000,
             }),
             "text_encoder": Component("Gemma3ForConditionalGeneration"),
@@ -188,7 +218,8 @@ GENERATIONS: dict[str, Generation] = {
             # A vocoder at 16 kHz followed by a bandwidth-extension stage up to 48 kHz.
             "vocoder": Component("LTX2VocoderWithBWE", {
                 "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
-                "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, "act_fn": "snakebeta", "antialias": True,
+                "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, **_VOCODER_ACT, **_BWE_ACT, "act_fn": "snakebeta",
+                "antialias": True,
                 "final_act_fn": None, "final_bias": False, "bwe_out_channels": 2,
                 "bwe_upsample_kernel_sizes": [12, 11, 4, 4, 4], "bwe_upsample_factors": [6, 5, 2, 2, 2],
                 "bwe_act_fn": "snakebeta", "bwe_antialias": True, "bwe_final_act_fn": None, "bwe_final_bias": False,
