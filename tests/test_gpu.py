@@ -133,7 +133,7 @@ shots:
 
 # One preset per twin (generation), the other presets of a generation share its twin.
 _TWIN_PRESETS = {"ltxv-0.9.7": "ltxv-0.9.7-dev", "ltxv-0.9.8": "ltxv-0.9.8-distilled", "ltx2-2.0": "ltx2-dev",
-                 "ltx2-2.3": "ltx2.3-distilled"}
+                 "ltx2-2.3": "ltx2.3-distilled", "ltx2-2.5": "ltx2.5-dev"}
 
 
 @pytest.mark.parametrize("rung", range(5))

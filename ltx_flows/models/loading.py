@@ -21,7 +21,7 @@ import torch
 import transformers
 from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
-from . import ltx2, ltxv
+from . import ltx2, ltx25, ltxv
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_upsampler
 from ..plan.memory import MemorySettings, memory_steps
 from ..plan.recipes import preset_of
@@ -141,7 +141,10 @@ class ModelCache:
         device = pick_device(model.device)
         dtype = pick_dtype(model.dtype, device)
         checkpoint = checkpoint_path(model)
-        key = (model.family, checkpoint, str(dtype), device)
+        preset = preset_of(model)
+        # LTX-2.5's dev and distilled presets load one repo, each with its own transformer subfolder.
+        subfolder = preset.transformer_subfolder if preset is not None else None
+        key = (model.family, checkpoint, str(dtype), subfolder, device)
         with MODEL_LOAD_LOCK:
             if key in self.pipelines:
                 return self.pipelines[key]
@@ -149,7 +152,10 @@ class ModelCache:
             log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
             start = time.perf_counter()
             # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
-            pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
+            if preset is not None and preset.diffusion_decode:
+                pipe = ltx25.from_pretrained(checkpoint, dtype, subfolder)
+            else:
+                pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
             if model.family == "ltxv":
                 ltxv.check_scheduler(pipe, checkpoint)
             memory = memory_steps(model)[0]

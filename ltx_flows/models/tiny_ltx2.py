@@ -238,7 +238,7 @@ def twin(generation: Generation) -> TinyLtx2:
     def structure(name: str) -> dict:
         return dict(generation.components[name].structure)
 
-    new = generation.id == "ltx2-2.3"
+    new = generation.id != "ltx2-2.0"  # 2.3 and 2.5 share their layout
     connectors_sizes = dict(audio_connector_attention_head_dim=AUDIO_HEAD_DIM if new else HEAD_DIM)
     if new:  # per-modality projections straight to each stream's width
         connectors_sizes.update(video_hidden_dim=HEADS * HEAD_DIM, audio_hidden_dim=AUDIO_HEADS * AUDIO_HEAD_DIM)
