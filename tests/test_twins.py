@@ -434,6 +434,12 @@ def test_download_fetches_exactly_what_rendering_loads(write_storyboard, referen
     assert (root.repo, root.patterns) == ("a-r-r-o-w/LTX-0.9.8-Latent-Upsampler", ["config.json", "*.safetensors"])
     [sub] = [n for n in preset_needs("ltxv-0.9.7-dev") if n.what == "upsampler"]
     assert (sub.repo, sub.patterns) == ("Lightricks/ltxv-spatial-upscaler-0.9.7", ["latent_upsampler/*"])
+    # LTX-2.5's repo holds both transformers: the dev preset fetches transformer_full/, the distilled one transformer/;
+    # both fetch the diffusion decoder, which the pipeline's own loading would skip.
+    for name, wanted, unwanted in (("ltx2.5-dev", "transformer_full/*", "transformer/*"),
+                                   ("ltx2.5-distilled", "transformer/*", "transformer_full/*")):
+        [need] = [n for n in preset_needs(name) if n.what == "checkpoint"]
+        assert wanted in need.patterns and unwanted not in need.patterns and "diffusion_decoder/*" in need.patterns
 
     # A storyboard needs only what it uses: its checkpoint, and for a depth control the IC-LoRA and detector.
     path = write_storyboard(f"""
