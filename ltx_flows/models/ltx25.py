@@ -59,8 +59,14 @@ def decode(pipe: LTX2ConditionPipeline, video_latents: torch.Tensor, audio_laten
            generator: torch.Generator) -> tuple[np.ndarray, torch.Tensor]:
     """The "decode" call: (frames of the first sample, float in [0, 1], (frames, height, width, 3); waveform)."""
     decode_pipe = getattr(pipe, _DECODER)
-    # The decoder is not one of the pipeline's offloaded modules: it goes where the pipeline computes.
-    decode_pipe.diffusion_decoder.to(pipe._execution_device)
+    decoder = decode_pipe.diffusion_decoder
+    # The decoder is not one of the pipeline's offloaded modules: it goes where the pipeline computes, and tiles
+    # its memory-heavy last stages when the memory settings tile the VAE (diffusers' default tiles).
+    decoder.to(pipe._execution_device)
+    if pipe.vae.use_tiling:
+        decoder.enable_tiling()
+    else:
+        decoder.disable_tiling()
     with warnings.catch_warnings():
         # Off CUDA, flex attention runs unfused and says so on every call: a CPU decode (the twins) is slow, not wrong.
         warnings.filterwarnings("ignore", message="flex_attention called without torch.compile")
