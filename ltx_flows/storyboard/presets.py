@@ -315,7 +315,9 @@ PRESETS: dict[str, Preset] = {
         "the diffusion decoder; stage 2 with the 2.5 distilled LoRA",
         generation="ltx2-2.5", checkpoint=_LTX25, steps=30, guidance_scale=3.0, width=768, height=512,
         recipe=_ltx25(_ltx2_dev("ltx2-2.5", stg_block=28), transformer_full="reference: the 2.5 conversion's layout (dev "
-                      "weights in transformer_full/), loaded as the pipeline's transformer"), upsampler=f"{_LTX25}/latent_upsampler",
+                      "weights in transformer_full/), loaded as the pipeline's transformer",
+                      stage2_lora="reference: the 2.5 conversion ships ltx-2.5-22b-distilled-lora-450-bf16 at its "
+                      "root"), upsampler=f"{_LTX25}/latent_upsampler",
         stage2_lora=f"{_LTX25}/ltx-2.5-22b-distilled-lora-450-bf16.safetensors", transformer_subfolder="transformer_full",
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
