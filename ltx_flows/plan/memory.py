@@ -70,6 +70,7 @@ class VramEstimate(BaseModel):
     tokens: int
     resident_gb: float  # everything on the GPU
     model_offload_gb: float  # enable_model_cpu_offload: the largest model at a time
+    fp8_offload_gb: float  # the fp8 rung: model offload with the transformer's weights in float8 (1 byte each)
     sequential_offload_gb: float  # enable_sequential_cpu_offload, tiled decode
 
 
@@ -85,5 +86,6 @@ def vram_estimate(width: int, height: int, frames: int, transformer_b: float, te
         tokens=tokens,
         resident_gb=round(transformer + text_encoder + 1 + activations + decode, 1),
         model_offload_gb=round(max(transformer, text_encoder) + activations + decode, 1),
+        fp8_offload_gb=round(max(transformer / 2, text_encoder) + activations + decode, 1),
         sequential_offload_gb=round(2 + activations + decode / 4, 1),
     )
