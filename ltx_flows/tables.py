@@ -64,7 +64,8 @@ def calls_table(render_plan: RenderPlan, width: int) -> list:
     vram = render_plan.vram
     caption = (
         f"GPU memory, estimate (bf16, longest shot, {vram.tokens} tokens): ~{vram.resident_gb:g} GB resident, "
-        f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.sequential_offload_gb:g} GB with sequential offload"
+        f"~{vram.model_offload_gb:g} GB with cpu_offload, ~{vram.fp8_offload_gb:g} GB with fp8 weights too, "
+        f"~{vram.sequential_offload_gb:g} GB with sequential offload"
         if vram else
         f"GPU memory, estimate: none for checkpoint {render_plan.model.checkpoint} (the estimate needs a preset's "
         "model size: set `model.preset`)"

@@ -133,10 +133,10 @@ shots:
 
 # One preset per twin (generation), the other presets of a generation share its twin.
 _TWIN_PRESETS = {"ltxv-0.9.7": "ltxv-0.9.7-dev", "ltxv-0.9.8": "ltxv-0.9.8-distilled", "ltx2-2.0": "ltx2-dev",
-                 "ltx2-2.3": "ltx2.3-distilled"}
+                 "ltx2-2.3": "ltx2.3-distilled", "ltx2-2.5": "ltx2.5-dev"}
 
 
-@pytest.mark.parametrize("rung", range(5))
+@pytest.mark.parametrize("rung", range(6))  # the fp8 rung included
 @pytest.mark.parametrize("generation", list(_TWIN_PRESETS))
 def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace, reference_media, generation, rung):
     """Every twin in bfloat16 on CUDA, two-pass (with a control where the preset has IC-LoRAs), at each rung of
@@ -155,7 +155,9 @@ def test_cuda_twin_on_every_memory_rung(tiny_cache, write_storyboard, workspace,
     clip = render_shot(plan, plan.shots[0], workspace / "renders", memory,
                                 on_step=lambda done, total: steps.append((done, total)))
     pipe = load_pipeline(plan.model)
-    assert pipe.transformer.dtype == torch.bfloat16
+    # bfloat16 compute; from the fp8 rung on, the transformer's weights are stored in float8.
+    stored = {parameter.dtype for parameter in pipe.transformer.parameters()}
+    assert (torch.float8_e4m3fn in stored) == memory.fp8_storage and torch.bfloat16 in stored
     if memory.cpu_offload or memory.sequential_offload:
         assert hasattr(pipe.vae, "_hf_hook")  # the upsampler's placement left the shared VAE's hooks alone
     info = probe(clip)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ltx_flows.storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER
+from ltx_flows.storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, SIZE_KEYS
 from ltx_flows.plan.planner import plan_storyboard
 from ltx_flows.storyboard.presets import PRESETS
 from ltx_flows.storyboard.loading import load_storyboard
@@ -90,7 +90,7 @@ def test_stated_facts_match_the_published_configs():
         ("ltxv-0.9.7", "upsampler"): ltxv["latent_upsampler"]["0.9.7"],
         ("ltxv-0.9.8", "upsampler"): ltxv["latent_upsampler"]["0.9.8"],
     }
-    for version in ("2.0", "2.3"):
+    for version in ("2.0", "2.3", "2.5"):
         generation = f"ltx2-{version}"
         sources.update({
             (generation, "transformer"): ltx2["transformer"][version],
@@ -98,51 +98,91 @@ def test_stated_facts_match_the_published_configs():
             (generation, "vae"): ltx2["video_vae"][version],
             (generation, "audio_vae"): ltx2["audio_vae"][version],
             (generation, "vocoder"): ltx2["vocoder"][version],
-            (generation, "upsampler"): ltx2["latent_upsampler"][version],
         })
+        if version in ltx2["latent_upsampler"]:  # the reference holds no 2.5 upsampler config
+            sources[(generation, "upsampler")] = ltx2["latent_upsampler"][version]
+    sources[("ltx2-2.5", "transformer_full")] = ltx2["transformer"]["2.5"]  # the dev weights, the same structure
     for (generation, name), published in sources.items():
         facts = GENERATIONS[generation]
         stated = facts.upsampler.structure if name == "upsampler" else facts.components[name].structure
-        for key, value in stated.items():
-            assert key in published and published[key] == value, (generation, name, key, value, published.get(key))
+        for key, value in stated.items():  # diffusers' defaults where the conversion writes nothing
+            assert published.get(key, _default(_component_class(facts, name), key)) == value, (generation, name, key)
+        # Every published key is stated or a size the twins may shrink: nothing that shapes the model is left out.
+        assert set(published) <= set(stated) | SIZE_KEYS.get(name, set()), (generation, name)
     assert ltx2["scheduler"]["distilled"]["use_dynamic_shifting"] is LTX2_DISTILLED_SCHEDULER["use_dynamic_shifting"]
     assert ltx2["scheduler"]["dev / full"]["shift_terminal"] == LTX2_DEV_SCHEDULER["shift_terminal"]
 
 
-@pytest.mark.parametrize("checkpoint", ["Lightricks/LTX-2.5-Diffusers", "Lightricks/LTX-2.5"])
-def test_ltx2_5_is_refused_where_it_is_named_with_what_to_use_instead(write_storyboard, checkpoint):
-    """LTX-2.5 loads into LTX2ConditionPipeline, but as its distilled transformer decoded by the convolutional VAE
-    whatever the recipe (no dev weights, no diffusion decoder): validation refuses it, says why and names LTX-2.3."""
+def _component_class(generation, name: str):
+    """The diffusers class of a component (top-level, or one of the LTX-2 pipeline package's models)."""
+    import diffusers
+    from diffusers.pipelines import ltx, ltx2
+
+    cls = (generation.upsampler if name == "upsampler" else generation.components[name]).cls
+    return getattr(diffusers, cls, None) or getattr(ltx2 if generation.family == "ltx2" else ltx, cls)
+
+
+def _default(cls, key: str):
+    return inspect.signature(cls.__init__).parameters[key].default
+
+
+@pytest.mark.parametrize("generation", list(GENERATIONS))
+def test_every_config_key_that_shapes_a_model_is_stated(generation):
+    """Each model component's every constructor argument (its config keys, as diffusers 0.42.1 reads them) is
+    either stated in generations.py or a size the twins shrink, so a structural key the twins could get wrong
+    (the LTX-2 VAE's timestep_conditioning, the vocoder's leaky_relu_negative_slope and antialias settings, the
+    transformer's ff_bias, use_prompt_adaln_single, ...) cannot go unchecked by the twin test above."""
+    facts = GENERATIONS[generation]
+    for name in [*facts.components, "upsampler"]:
+        if name in ("text_encoder", "tokenizer", "scheduler"):  # transformers' classes; schedules: see the repos
+            continue
+        keys = set(inspect.signature(_component_class(facts, name).__init__).parameters) - {"self"}
+        stated = facts.upsampler.structure if name == "upsampler" else facts.components[name].structure
+        assert keys - set(stated) - SIZE_KEYS[name] == set(), (generation, name)
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("{family: ltx2, checkpoint: Lightricks/LTX-2.5}", "model.checkpoint: LTX-2.5 (original format) is not supported"),
+    ("{family: ltx2, checkpoint: Lightricks/LTX-2.5-Diffusers}", "model.checkpoint: LTX-2.5 needs its preset"),
+    ("{preset: ltx2.3-dev, checkpoint: Lightricks/LTX-2.5-Diffusers}", "model.checkpoint: LTX-2.5 needs its preset"),
+])
+def test_ltx2_5_is_refused_where_it_would_render_the_wrong_model(write_storyboard, model, expected):
+    """LTX-2.5 renders through its presets (dev weights from transformer_full/, the diffusion decoder). Named
+    without one, LTX2ConditionPipeline would load its distilled transformer and decode with the convolutional VAE
+    whatever the recipe; the original-format repo has no diffusers layout: validation refuses both, says why and
+    names the presets."""
     path = write_storyboard(f"""
         version: 1
         name: spot
-        model: {{family: ltx2, checkpoint: {checkpoint}}}
+        model: {model}
         shots: [{{id: a, prompt: x, frames: 9}}]
         """)
     with pytest.raises(StoryboardError) as info:
         load_storyboard(path)
     [problem] = [p.format(path) for p in info.value.problems]
-    assert problem.startswith(f"{path}:3:") and "model.checkpoint: LTX-2.5 is not supported" in problem
-    assert "transformer_full" in problem and "diffusion decoder" in problem and "`preset: ltx2.3-distilled`" in problem
-    assert not any(p.generation.startswith("ltx2-2.5") for p in PRESETS.values())
+    assert problem.startswith(f"{path}:3:") and expected in problem
+    assert "`preset: ltx2.5-distilled`" in problem and "`preset: ltx2.5-dev`" in problem
+    assert {p.generation for p in PRESETS.values() if p.checkpoint == "Lightricks/LTX-2.5-Diffusers"} == {"ltx2-2.5"}
 
 
 @pytest.mark.parametrize("subfolders", [["transformer_full"], ["diffusion_decoder"], ["transformer_full", "diffusion_decoder"]])
-def test_a_local_ltx2_5_folder_is_refused_like_its_hub_ids(write_storyboard, workspace, subfolders):
+def test_a_local_ltx2_5_folder_needs_its_preset(write_storyboard, workspace, subfolders):
     """A diffusers folder in LTX-2.5's layout loads as quietly as the hub repo (the extra subfolders are ignored),
-    so validation refuses it too, naming the folder, with the same reason and the same suggestion."""
+    so without a 2.5 preset validation refuses it, naming the folder, with the reason and the presets; with one
+    it is the preset's checkpoint."""
     folder = workspace / "models" / "ltx-2.5"
     for name in ["transformer", "vae", *subfolders]:
         (folder / name).mkdir(parents=True)
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "LTX2ConditionPipeline"}))
-    path = write_storyboard("""
+    board = """
         version: 1
         name: spot
         model:
-          family: ltx2
+          {first}
           checkpoint: models/ltx-2.5
-        shots: [{id: a, prompt: x, frames: 9}]
-        """)
+        shots: [{{id: a, prompt: x, frames: 9}}]
+        """
+    path = write_storyboard(board.format(first="family: ltx2"))
     with pytest.raises(StoryboardError) as info:
         load_storyboard(path)
     [problem] = [p.format(path) for p in info.value.problems]
@@ -150,11 +190,14 @@ def test_a_local_ltx2_5_folder_is_refused_like_its_hub_ids(write_storyboard, wor
         f"{path}:5:15: model.checkpoint: `models/ltx-2.5` ({folder}) is an LTX-2.5 folder (it has `{subfolders[0]}/`), "
         "and LTX-2.5 is not supported: "
     )
-    assert "diffusion decoder" in problem and problem.endswith("use LTX-2.3 (`preset: ltx2.3-distilled` or `preset: ltx2.3-dev`)")
+    assert "diffusion decoder" in problem and problem.endswith("`preset: ltx2.5-dev` to render it as published")
+    path = write_storyboard(board.format(first="preset: ltx2.5-distilled"))
+    assert load_storyboard(path).model.checkpoint == "models/ltx-2.5"
 
     # The same folder without LTX-2.5's subfolders is an ordinary local checkpoint.
     for name in subfolders:
         (folder / name).rmdir()
+    path = write_storyboard(board.format(first="family: ltx2"))
     assert load_storyboard(path).model.checkpoint == "models/ltx-2.5"
 
 
@@ -180,11 +223,19 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
     import diffusers
 
     plan = _plan(write_storyboard, name)
-    generate, upsample, refine = plan.calls
+    generate, upsample, refine, *decode = plan.calls
     first, up, second = generate.kwargs, upsample.kwargs, refine.kwargs
     for call in plan.calls:
         accepted = inspect.signature(getattr(diffusers, call.pipeline).__call__).parameters
         assert set(call.kwargs) <= set(accepted), (call.step, set(call.kwargs) - set(accepted))
+    if PRESETS[name].diffusion_decode:
+        # LTX-2.5: the refine hands its latents (already denormalized) to the diffusion decoder's own call.
+        assert second["output_type"] == "latent" and [call.step for call in decode] == ["decode"]
+        assert decode[0].pipeline == "LTX2VideoDiffusionDecodePipeline"
+        assert decode[0].kwargs == {"output_type": "np", "denormalize": False}
+        second = dict(second, output_type="np")
+    else:
+        assert decode == []
     assert first["output_type"] == "latent" and second["output_type"] == "np"
 
     # `frame_rate` (the RoPE time scale) is the film's fps in every call, chosen on purpose: Lightricks' LTX-Video
@@ -236,8 +287,12 @@ def test_each_preset_calls_its_pipelines_with_the_documented_recipe(write_storyb
         assert first["spatio_temporal_guidance_blocks"] == ([29] if name == "ltx2-dev" else [28])
         # Stage 2 with the generation's distilled LoRA: 2.0's in Lightricks/LTX-2; 2.3's 1.1 from Lightricks' LTX-2
         # MODELS-LTX-2.3.md (original key layout, converted by diffusers' lora_conversion_utils.py on load).
-        assert refine.lora == ("Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors" if name == "ltx2-dev"
-                               else "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors")
+        assert refine.lora == {
+            "ltx2-dev": "Lightricks/LTX-2/ltx-2-19b-distilled-lora-384.safetensors",
+            "ltx2.3-dev": "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors",
+            # The stage-2 LoRA file the 2.5 conversion ships at its root (reference-ltx-checkpoints.json).
+            "ltx2.5-dev": "Lightricks/LTX-2.5-Diffusers/ltx-2.5-22b-distilled-lora-450-bf16.safetensors",
+        }[name]
     else:
         assert first["sigmas"] == [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
         assert first["guidance_scale"] == 1.0 and first["stg_scale"] == 0.0 and refine.lora is None
@@ -379,6 +434,12 @@ def test_download_fetches_exactly_what_rendering_loads(write_storyboard, referen
     assert (root.repo, root.patterns) == ("a-r-r-o-w/LTX-0.9.8-Latent-Upsampler", ["config.json", "*.safetensors"])
     [sub] = [n for n in preset_needs("ltxv-0.9.7-dev") if n.what == "upsampler"]
     assert (sub.repo, sub.patterns) == ("Lightricks/ltxv-spatial-upscaler-0.9.7", ["latent_upsampler/*"])
+    # LTX-2.5's repo holds both transformers: the dev preset fetches transformer_full/, the distilled one transformer/;
+    # both fetch the diffusion decoder, which the pipeline's own loading would skip.
+    for name, wanted, unwanted in (("ltx2.5-dev", "transformer_full/*", "transformer/*"),
+                                   ("ltx2.5-distilled", "transformer/*", "transformer_full/*")):
+        [need] = [n for n in preset_needs(name) if n.what == "checkpoint"]
+        assert wanted in need.patterns and unwanted not in need.patterns and "diffusion_decoder/*" in need.patterns
 
     # A storyboard needs only what it uses: its checkpoint, and for a depth control the IC-LoRA and detector.
     path = write_storyboard(f"""

@@ -15,13 +15,14 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import diffusers
 import torch
 import transformers
 from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
-from . import ltx2, ltxv
+from . import ltx2, ltx25, ltxv
 from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_upsampler
 from ..plan.memory import MemorySettings, memory_steps
 from ..plan.recipes import preset_of
@@ -73,8 +74,21 @@ def quiet_libraries() -> None:
         scheduler_log.addFilter(_QuietTimestepsWarning())
 
 
+def store_in_fp8(pipe) -> None:
+    """The transformer's weights stored in float8 (e4m3), each layer cast to the pipeline's dtype while it runs
+    (diffusers' enable_layerwise_casting, which skips the norms and embeddings LTX marks as precision-critical).
+    Irreversible for this loaded model; a second call changes nothing."""
+    if getattr(pipe, "_ltx_flows_fp8", False):
+        return
+    transformer = pipe.transformer
+    transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=transformer.dtype)
+    pipe._ltx_flows_fp8 = True
+
+
 def apply_memory_settings(pipe, memory: MemorySettings, device: str) -> None:
     """Place a loaded diffusers pipeline on `device` with these memory settings."""
+    if memory.fp8_storage:  # before the offload hooks, which then move fp8 weights
+        store_in_fp8(pipe)
     on_gpu = device.startswith("cuda")
     if memory.sequential_offload and on_gpu:
         pipe.remove_all_hooks()
@@ -141,7 +155,10 @@ class ModelCache:
         device = pick_device(model.device)
         dtype = pick_dtype(model.dtype, device)
         checkpoint = checkpoint_path(model)
-        key = (model.family, checkpoint, str(dtype), device)
+        preset = preset_of(model)
+        # LTX-2.5's dev and distilled presets load one repo, each with its own transformer subfolder.
+        subfolder = preset.transformer_subfolder if preset is not None else None
+        key = (model.family, checkpoint, str(dtype), subfolder, device)
         with MODEL_LOAD_LOCK:
             if key in self.pipelines:
                 return self.pipelines[key]
@@ -149,7 +166,10 @@ class ModelCache:
             log.info("Loading %s (%s, %s) ...", model.checkpoint, dtype, device)
             start = time.perf_counter()
             # Loaded on the CPU and placed by the memory settings, so an offloaded model never has to fit the GPU whole.
-            pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
+            if preset is not None and preset.diffusion_decode:
+                pipe = ltx25.from_pretrained(checkpoint, dtype, subfolder)
+            else:
+                pipe = _PIPELINES[model.family].from_pretrained(checkpoint, dtype=dtype)
             if model.family == "ltxv":
                 ltxv.check_scheduler(pipe, checkpoint)
             memory = memory_steps(model)[0]
@@ -178,6 +198,9 @@ class ModelCache:
 
     def place(self, pipe, model: ModelConfig, memory: MemorySettings, device: str) -> None:
         """Give a loaded pipeline these memory settings, unless it has them; call holding the device's lock."""
+        if getattr(pipe, "_ltx_flows_fp8", False) and not memory.fp8_storage:
+            memory = replace(memory, fp8_storage=True)  # the bfloat16 weights are gone: say what runs
+            log.info("Memory settings for %s keep fp8 weights (set by an earlier out-of-memory retry)", model.checkpoint)
         if self.applied_memory.get(id(pipe)) != memory:
             log.info("Memory settings for %s: %s", model.checkpoint, memory)
             apply_memory_settings(pipe, memory, device)

@@ -37,6 +37,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 from PIL import Image
 
+from . import ltx25
 from .adapters import Adapter, activate, file_adapter
 from .checkpoints import MODEL_LOAD_LOCK
 from .ltxv import Held, Tail, step_callback
@@ -270,6 +271,9 @@ def generate(
     runs with (the dev presets' distilled LoRA); `looks` the shot's own LoRAs (on every call); `audio_condition`
     audio tokens to hold (the first pass holds them; two-pass, the refine keeps the first pass's whole track).
     """
+    # LTX-2.5: the last pass returns latents for the diffusion decoder's own call (`ltx25.decode`).
+    decode = calls[-1] if calls[-1].step == "decode" else None
+    calls = calls[:-1] if decode is not None else calls
     first = calls[0]
     expected = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
     if audio_condition is not None and (
@@ -299,7 +303,9 @@ def generate(
     with sigmas_as_given(runner, sigmas), held_audio(runner, audio_condition, sigmas) as sound:
         if len(calls) == 1:
             video, audio = runner(**kwargs, return_dict=False)
-            return Rendered(frames=video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
+            if decode is not None:
+                video, audio = ltx25.decode(pipe, video, audio, decode.kwargs, generator)
+            return Rendered(frames=video if decode else video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
         video_latents, audio_latents = runner(**kwargs, return_dict=False)
 
     # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
@@ -319,7 +325,9 @@ def generate(
     with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, audio_condition, refine.kwargs["sigmas"]) as sound:
         video, audio = pipe(**kwargs, return_dict=False)
     activate_lora(pipe, None)
-    return Rendered(frames=video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
+    if decode is not None:
+        video, audio = ltx25.decode(pipe, video, audio, decode.kwargs, generator)
+    return Rendered(frames=video if decode else video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
 
 
 def _audio(pipe: LTX2ConditionPipeline, audio: torch.Tensor) -> Audio:

@@ -47,7 +47,9 @@ def _checkpoint_need(checkpoint: str, preset: Preset | None) -> Need | None:
     generation = GENERATIONS[preset.generation] if preset else None
     # The pipeline's subfolders and model_index.json only: some repos also hold single-file checkpoints
     # (tens of GB each) at their root that diffusers never reads.
-    folders = [f"{name}/*" for name in generation.components] if generation else ["*/*"]
+    # LTX-2.5's repo holds two transformers (tens of GB each): a preset loads one of them.
+    unused = ("transformer" if preset.transformer_subfolder else "transformer_full") if preset else None
+    folders = [f"{name}/*" for name in generation.components if name != unused] if generation else ["*/*"]
     return Need(found[0], "checkpoint", patterns=["model_index.json", *folders],
                 generation=preset.generation if preset else None)
 

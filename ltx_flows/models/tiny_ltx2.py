@@ -105,8 +105,8 @@ def vae(structure: dict, sizes: dict):
 def audio_vae(structure: dict):
     from diffusers import AutoencoderKLLTX2Audio
 
-    return AutoencoderKLLTX2Audio(**structure, mel_bins=MEL_BINS, base_channels=AUDIO_WIDTH, num_res_blocks=1,
-                                  resolution=32, dropout=0.0)
+    return AutoencoderKLLTX2Audio(**{"dropout": 0.0, **structure}, mel_bins=MEL_BINS, base_channels=AUDIO_WIDTH,
+                                  num_res_blocks=1, resolution=32)
 
 
 def vocoder(cls: str, structure: dict, sizes: dict):
@@ -238,10 +238,8 @@ def twin(generation: Generation) -> TinyLtx2:
     def structure(name: str) -> dict:
         return dict(generation.components[name].structure)
 
-    new = generation.id == "ltx2-2.3"
-    connectors_sizes = dict(video_connector_num_learnable_registers=128,
-                            audio_connector_attention_head_dim=AUDIO_HEAD_DIM if new else HEAD_DIM,
-                            audio_connector_num_learnable_registers=128)
+    new = generation.id != "ltx2-2.0"  # 2.3 and 2.5 share their layout
+    connectors_sizes = dict(audio_connector_attention_head_dim=AUDIO_HEAD_DIM if new else HEAD_DIM)
     if new:  # per-modality projections straight to each stream's width
         connectors_sizes.update(video_hidden_dim=HEADS * HEAD_DIM, audio_hidden_dim=AUDIO_HEADS * AUDIO_HEAD_DIM)
         vae_sizes = dict(block_out_channels=(16, 32, 64, 64), decoder_block_out_channels=(32, 64, 64, 128),

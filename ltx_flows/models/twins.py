@@ -23,10 +23,10 @@ from ..files import build_folder_once
 from ..storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
 from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.presets import PRESETS
-from . import tiny_loras, tiny_ltx2, tiny_ltxv
+from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 7  # 7: LoRA files in Lightricks' original key layout (tiny_loras)
+TWINS_VERSION = 8  # 7: LoRA files in Lightricks' original key layout (tiny_loras); 8: the LTX-2.5 twin
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 
@@ -57,12 +57,15 @@ def _save_ltxv(generation: Generation, root: Path) -> None:
 
 
 def _save_ltx2(generation: Generation, root: Path) -> None:
-    models = tiny_ltx2.twin(generation)
+    ltx25 = "diffusion_decoder" in generation.components
+    models = tiny_ltx25.twin(generation) if ltx25 else tiny_ltx2.twin(generation)
     for repo, kind in generation.repos.items():
         if kind.startswith("pipeline"):
             # Dev checkpoints shift their schedule by the token count; distilled ones ship shifting off.
             pipeline = models.pipeline(LTX2_DISTILLED_SCHEDULER if "distilled" in kind else LTX2_DEV_SCHEDULER)
             pipeline.save_pretrained(root / repo, safe_serialization=True)
+            if ltx25:  # transformer_full/ and diffusion_decoder/, which the pipeline does not save
+                tiny_ltx25.save_extras(models, root / repo)
             if kind == "pipeline":  # the upsampler ships inside the dev repo
                 models.upsampler.save_pretrained(root / repo / UPSAMPLER_FOLDER)
         elif kind == "upsampler pipeline":  # LTX-2.3's: a pipeline repo of its own, the model in latent_upsampler/

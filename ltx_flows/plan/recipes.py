@@ -30,7 +30,7 @@ class PipelineCall(BaseModel):
     """One pipeline call of a shot: which pipeline, the keyword arguments it receives (all but the per-shot
     prompt, frames, conditions, generator and latents), and the LoRA active during it."""
 
-    step: str  # "generate", "upsample" or "refine"
+    step: str  # "generate", "upsample", "refine" or "decode"
     pipeline: str
     kwargs: dict
     lora: str | None = None
@@ -104,7 +104,7 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     first["output_type"] = "latent" if model.two_pass else "np"
     calls = [PipelineCall(step="generate", pipeline=generator_pipeline, kwargs=first, denoising_steps=_steps_run(first))]
     if not model.two_pass:
-        return calls
+        return _diffusion_decode(calls, preset)
 
     calls.append(PipelineCall(step="upsample", pipeline=upsample_pipeline, kwargs={**recipe.upsample, "output_type": "latent"}))
     # The upsampler doubles the first pass's size; LTX-Video then resizes the frames to the asked size.
@@ -126,4 +126,14 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
                               denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
                               tone_map_compression_ratio=recipe.refine_tone_map))
-    return calls
+    return _diffusion_decode(calls, preset)
+
+
+def _diffusion_decode(calls: list[PipelineCall], preset: Preset | None) -> list[PipelineCall]:
+    """LTX-2.5 on: the last pass hands over its latents and the diffusion decoder decodes them, a call of its own
+    (installed LTX2VideoDiffusionDecodePipeline: latents from `output_type="latent"` are already denormalized)."""
+    if preset is None or not preset.diffusion_decode:
+        return calls
+    calls[-1].kwargs["output_type"] = "latent"
+    return [*calls, PipelineCall(step="decode", pipeline="LTX2VideoDiffusionDecodePipeline",
+                                 kwargs={"output_type": "np", "denormalize": False})]

@@ -130,7 +130,7 @@ def generate_shot(
             **({"loras": [{"file": lora.file, "strength": lora.strength} for lora in shot.loras]} if shot.loras else {}),
         })
         if model.family == "ltx2":
-            stage2 = calls[-1].lora
+            stage2 = next((call.lora for call in calls if call.step == "refine"), None)
             rendered = ltx2.generate(
                 pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
                 held=held, audio_condition=audio_condition, stage2_lora=resolve_lora(stage2) if stage2 else None,

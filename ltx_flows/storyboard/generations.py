@@ -41,15 +41,19 @@ _LTX2_TRANSFORMER = {
     "norm_eps": 1e-6, "attention_bias": True, "attention_out_bias": True, "rope_theta": 10000.0,
     "rope_double_precision": True, "causal_offset": 1, "timestep_scale_multiplier": 1000,
     "cross_attn_timestep_scale_multiplier": 1000, "rope_type": "split",
+    # Not written by the conversion for 2.0 and 2.3, so diffusers' defaults hold (LTX-2.5 changes the first and
+    # last: no feed-forward bias, keyframe position embedding; transformer_ltx2.py's docstring).
+    "ff_bias": True, "audio_ff_bias": True, "use_prompt_adaln_single": True, "use_keyframes_abs_pos_embedding": False,
 }
 _LTX2_CONNECTORS = {
     "rope_theta": 10000.0, "rope_double_precision": True, "causal_temporal_positioning": False, "rope_type": "split",
-    "connector_rope_base_seq_len": 4096,
+    "connector_rope_base_seq_len": 4096, "video_connector_num_learnable_registers": 128,
+    "audio_connector_num_learnable_registers": 128,
 }
 _LTX2_AUDIO_VAE = {
     "output_channels": 2, "ch_mult": [1, 2, 4], "attn_resolutions": None, "in_channels": 2, "latent_channels": 8,
     "norm_type": "pixel", "causality_axis": "height", "mid_block_add_attention": False, "sample_rate": 16000,
-    "mel_hop_length": 160, "is_causal": True, "double_z": True,
+    "mel_hop_length": 160, "is_causal": True, "double_z": True, "dropout": 0.0,
 }
 # Widths, not structure, though the published checkpoints fix them together: 64 mel bins make the audio
 # latent 8 x 64 / 4 = 128 wide (the transformer's audio_in_channels, the audio VAE's base_channels, which
@@ -61,15 +65,49 @@ _LTX2_VIDEO_VAE = {
     "downsample_type": ["spatial", "temporal", "spatiotemporal", "spatiotemporal"],
     "patch_size": 4, "patch_size_t": 1, "resnet_norm_eps": 1e-6, "encoder_causal": True, "decoder_causal": False,
     "encoder_spatial_padding_mode": "zeros", "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
+    # The conversion writes no timestep-conditioned decoder for LTX-2 (unlike LTX-Video 0.9.5+).
+    "timestep_conditioning": False, "scaling_factor": 1.0,
 }
 _LTX2_UPSAMPLER = {"in_channels": 128, "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
                    "rational_spatial_scale": 2.0}
 _RESNET = {"resnet_kernel_sizes": [3, 7, 11], "resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]]}
+# The activation's slope and the anti-aliased resampling (read only where `antialias` is on, stated everywhere).
+_VOCODER_ACT = {"leaky_relu_negative_slope": 0.1, "antialias_ratio": 2, "antialias_kernel_size": 12}
+_BWE_ACT = {"bwe_leaky_relu_negative_slope": 0.1, "bwe_antialias_ratio": 2, "bwe_antialias_kernel_size": 12,
+            "bwe_resnet_kernel_sizes": [3, 7, 11], "bwe_resnet_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]]}
 # What LTX-2's pipelines read: the dev checkpoints shift their schedule by the token count; the distilled
 # ones ship it off (their sigmas are used as given).
 _LTX2_SCHEDULER = {"base_shift": 0.95, "max_shift": 2.05, "base_image_seq_len": 1024, "max_image_seq_len": 4096}
 LTX2_DEV_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": True, "shift_terminal": 0.1}
 LTX2_DISTILLED_SCHEDULER = {**_LTX2_SCHEDULER, "use_dynamic_shifting": False, "shift_terminal": None}
+
+# Config keys that only size a model (layer counts, widths, heads, and the mel bins and resolution the audio
+# widths follow), per component: the twins shrink these and nothing else. Every other config key of a
+# component's class is structure and stated above; tests/test_twins.py holds both against the classes' own
+# arguments and against the published configs.
+_HEADS = {"num_layers", "num_attention_heads", "attention_head_dim", "cross_attention_dim", "caption_channels"}
+SIZE_KEYS: dict[str, frozenset] = {
+    "transformer": frozenset({*_HEADS, "audio_in_channels", "audio_out_channels", "audio_num_attention_heads",
+                              "audio_attention_head_dim", "audio_cross_attention_dim"}),
+    "connectors": frozenset({
+        "caption_channels", "text_proj_in_factor", "video_hidden_dim", "audio_hidden_dim",
+        *(f"{m}_connector_{k}" for m in ("video", "audio") for k in ("num_attention_heads", "attention_head_dim",
+                                                                     "num_layers")),
+    }),
+    "vae": frozenset({"block_out_channels", "decoder_block_out_channels", "layers_per_block",
+                      "decoder_layers_per_block"}),
+    "audio_vae": frozenset({"base_channels", "num_res_blocks", "resolution", "mel_bins"}),
+    "vocoder": frozenset({"in_channels", "hidden_channels", "bwe_in_channels", "bwe_hidden_channels"}),
+    "upsampler": frozenset({"mid_channels", "num_blocks_per_stage"}),
+    "transformer_full": frozenset({*_HEADS, "audio_in_channels", "audio_out_channels", "audio_num_attention_heads",
+                                   "audio_attention_head_dim", "audio_cross_attention_dim"}),
+    # LTX-2.5's diffusion decoder: widths, depths, and the neighbourhood-attention windows (no weights: they only
+    # bound how far each token attends, and the published ones need clips of at least 224 px to fit at all).
+    "diffusion_decoder": frozenset({"decoder_head_dim", "decoder_stage_channels", "decoder_stage_depths",
+                                    "decoder_t_emb_dim", "decoder_stage_kernels", "decoder_stage5_kernel"}),
+    "duration_head": frozenset({"video_cross_attention_dim", "audio_cross_attention_dim", "pooler_hidden_dim",
+                                "num_queries", "num_pooler_heads", "mlp_hidden_dim"}),
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +129,43 @@ class Generation:
     repos: dict[str, str]
 
 
+_LTX23_TRANSFORMER = {
+    **_LTX2_TRANSFORMER, "gated_attn": True, "cross_attn_mod": True, "audio_gated_attn": True,
+    "audio_cross_attn_mod": True, "use_prompt_embeddings": False, "perturbed_attn": True,
+}
+_LTX23_CONNECTORS = {**_LTX2_CONNECTORS, "video_gated_attn": True, "audio_gated_attn": True,
+                     "per_modality_projections": True, "proj_bias": True}
+_LTX23_VAE = {
+    **_LTX2_VIDEO_VAE,
+    "decoder_spatio_temporal_scaling": [True, True, True, True],
+    "decoder_inject_noise": [False, False, False, False, False],
+    "upsample_type": ["spatiotemporal", "spatiotemporal", "temporal", "spatial"],
+    "upsample_residual": [False, False, False, False], "upsample_factor": [2, 2, 1, 2],
+    "decoder_spatial_padding_mode": "zeros",
+}
+# A vocoder at 16 kHz followed by a bandwidth-extension stage up to 48 kHz (2.3 and 2.5).
+_LTX23_VOCODER = {
+    "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+    "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, **_VOCODER_ACT, **_BWE_ACT, "act_fn": "snakebeta",
+    "antialias": True, "final_act_fn": None, "final_bias": False, "bwe_out_channels": 2,
+    "bwe_upsample_kernel_sizes": [12, 11, 4, 4, 4], "bwe_upsample_factors": [6, 5, 2, 2, 2],
+    "bwe_act_fn": "snakebeta", "bwe_antialias": True, "bwe_final_act_fn": None, "bwe_final_bias": False,
+    "filter_length": 512, "hop_length": 80, "window_length": 512, "num_mel_channels": 64,
+    "input_sampling_rate": 16000, "output_sampling_rate": 48000,
+}
+# LTX-2.5's transformer: 2.3's, without the video feed-forward bias and with the keyframe position embedding
+# (reference: the 2.5 conversion's config; installed transformer_ltx2.py docstring: "`False` for LTX-2.5").
+# `use_prompt_adaln_single` stays True: the published 2.5 weights carry `prompt_adaln_single.*`.
+_LTX25_TRANSFORMER = {**_LTX23_TRANSFORMER, "ff_bias": False, "use_keyframes_abs_pos_embedding": True}
+# The diffusion decoder's structure as diffusers 0.42.1 defines it (ltx2_diffusion_decoder.py, the defaults are
+# LTX-2.5's): 4x4 patches, pixel-shuffle upsampling to 32x spatial / 8x temporal, x0 output in one step.
+_LTX25_DIFFUSION_DECODER = {
+    "out_channels": 3, "latent_channels": 128, "patch_size": 4, "scaling_factor": 1.0,
+    "decoder_upsample_strides": [[1, 2, 2], [2, 1, 1], [2, 2, 2], [2, 2, 2]],
+    "decoder_upsample_channel_reductions": [2, 2, 1, 2], "decoder_timestep_scale_multiplier": 1000.0,
+    "decoder_model_output_type": "x0", "decoder_num_inference_steps": 1,
+    "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
+}
 GENERATIONS: dict[str, Generation] = {
     "ltxv-0.9.7": Generation(
         id="ltxv-0.9.7", family="ltxv", pipeline="LTXConditionPipeline",
@@ -146,7 +221,7 @@ GENERATIONS: dict[str, Generation] = {
             "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
             "vocoder": Component("LTX2Vocoder", {
                 "out_channels": 2, "upsample_kernel_sizes": [16, 15, 8, 4, 4],
-                "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, "act_fn": "leaky_relu", "antialias": False,
+                "upsample_factors": [6, 5, 2, 2, 2], **_RESNET, **_VOCODER_ACT, "act_fn": "leaky_relu", "antialias": False,
                 "final_act_fn": "tanh", "final_bias": True, "output_sampling_rate": 24000,
             }),
             "text_encoder": Component("Gemma3ForConditionalGeneration"),
@@ -168,33 +243,11 @@ GENERATIONS: dict[str, Generation] = {
         id="ltx2-2.3", family="ltx2", pipeline="LTX2ConditionPipeline",
         components={
             # Gated attention, cross-attention modulation, prompt-free AdaLN and STG-ready perturbed attention.
-            "transformer": Component("LTX2VideoTransformer3DModel", {
-                **_LTX2_TRANSFORMER, "gated_attn": True, "cross_attn_mod": True, "audio_gated_attn": True,
-                "audio_cross_attn_mod": True, "use_prompt_embeddings": False, "perturbed_attn": True,
-            }),
-            "connectors": Component("LTX2TextConnectors", {
-                **_LTX2_CONNECTORS, "video_gated_attn": True, "audio_gated_attn": True,
-                "per_modality_projections": True, "proj_bias": True,
-            }),
-            "vae": Component("AutoencoderKLLTX2Video", {
-                **_LTX2_VIDEO_VAE,
-                "decoder_spatio_temporal_scaling": [True, True, True, True],
-                "decoder_inject_noise": [False, False, False, False, False],
-                "upsample_type": ["spatiotemporal", "spatiotemporal", "temporal", "spatial"],
-                "upsample_residual": [False, False, False, False], "upsample_factor": [2, 2, 1, 2],
-                "decoder_spatial_padding_mode": "zeros",
-            }),
+            "transformer": Component("LTX2VideoTransformer3DModel", _LTX23_TRANSFORMER),
+            "connectors": Component("LTX2TextConnectors", _LTX23_CONNECTORS),
+            "vae": Component("AutoencoderKLLTX2Video", _LTX23_VAE),
             "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
-            # A vocoder at 16 kHz followed by a bandwidth-extension stage up to 48 kHz.
-            "vocoder": Component("LTX2VocoderWithBWE", {
-                "out_channels": 2, "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
-                "upsample_factors": [5, 2, 2, 2, 2, 2], **_RESNET, "act_fn": "snakebeta", "antialias": True,
-                "final_act_fn": None, "final_bias": False, "bwe_out_channels": 2,
-                "bwe_upsample_kernel_sizes": [12, 11, 4, 4, 4], "bwe_upsample_factors": [6, 5, 2, 2, 2],
-                "bwe_act_fn": "snakebeta", "bwe_antialias": True, "bwe_final_act_fn": None, "bwe_final_bias": False,
-                "filter_length": 512, "hop_length": 80, "window_length": 512, "num_mel_channels": 64,
-                "input_sampling_rate": 16000, "output_sampling_rate": 48000,
-            }),
+            "vocoder": Component("LTX2VocoderWithBWE", _LTX23_VOCODER),
             "text_encoder": Component("Gemma3ForConditionalGeneration"),
             "tokenizer": Component("GemmaTokenizer"),  # transformers 5: GemmaTokenizerFast is an alias
             "scheduler": Component("FlowMatchEulerDiscreteScheduler"),
@@ -217,7 +270,38 @@ GENERATIONS: dict[str, Generation] = {
             "Lightricks/LTX-2.3": "lora",
         },
     ),
+    "ltx2-2.5": Generation(
+        id="ltx2-2.5", family="ltx2", pipeline="LTX2ConditionPipeline",
+        components={
+            "transformer": Component("LTX2VideoTransformer3DModel", _LTX25_TRANSFORMER),  # distilled
+            # The dev (full) weights: a subfolder LTX2ConditionPipeline does not load by itself; ltx-flows loads it
+            # explicitly and passes it as the pipeline's transformer (models/loading.py).
+            "transformer_full": Component("LTX2VideoTransformer3DModel", _LTX25_TRANSFORMER),
+            "connectors": Component("LTX2TextConnectors", _LTX23_CONNECTORS),
+            "vae": Component("AutoencoderKLLTX2Video", _LTX23_VAE),
+            "audio_vae": Component("AutoencoderKLLTX2Audio", _LTX2_AUDIO_VAE),
+            "vocoder": Component("LTX2VocoderWithBWE", _LTX23_VOCODER),
+            # Lightricks' native decoder from 2.5 on, run as a pass of its own (LTX2VideoDiffusionDecodePipeline).
+            "diffusion_decoder": Component("LTX2VideoDiffusionDecoderModel", _LTX25_DIFFUSION_DECODER),
+            # Predicts a shot's length from its prompt when no frame count is given; ltx-flows always gives one.
+            "duration_head": Component("LTX2DurationHead"),
+            "text_encoder": Component("Gemma4UnifiedForConditionalGeneration"),
+            "tokenizer": Component("GemmaTokenizer"),
+            "scheduler": Component("FlowMatchEulerDiscreteScheduler"),
+        },
+        upsampler=Component("LTX2LatentUpsamplerModel", {**_LTX2_UPSAMPLER, "use_rational_resampler": False}),
+        repos={
+            # transformer/ (distilled), transformer_full/ (dev), latent_upsampler/, diffusion_decoder/, duration_head/
+            # and the stage-2 distilled LoRA at the root (reference-ltx-checkpoints.json, the 2.5 conversion).
+            "Lightricks/LTX-2.5-Diffusers": "pipeline",
+        },
+    ),
 }
+
+# Subfolders of a pipeline repo that LTX2ConditionPipeline.from_pretrained ignores ("not expected"): ltx-flows
+# loads them itself.
+EXTRA_SUBFOLDERS = ("transformer_full", "diffusion_decoder")
+
 
 def pipeline_generation(checkpoint: str) -> str | None:
     """The generation whose published pipeline repo `checkpoint` is, or None (a local folder, `tiny`, unknown)."""
@@ -240,27 +324,27 @@ _NO_MU = Unsupported(
     name="", why="its scheduler shifts by token count and diffusers' LTXConditionPipeline never passes the `mu` "
     "that needs", instead="use LTX-Video 0.9.5 or later (e.g. `preset: ltxv-0.9.7-distilled`)",
 )
-# LTX-2.5 loads into LTX2ConditionPipeline (diffusers 0.42.1 knows its Gemma-4 text encoder, duration head and
-# prompt enhancer) but does not render as published through it: `from_pretrained` ignores `transformer_full/`
-# (the dev weights) and `diffusion_decoder/` ("not expected ... will be ignored", pipelines/pipeline_utils.py:981),
-# so it loads the distilled `transformer/` whatever the recipe, and `__call__` decodes with the convolutional
-# VAE (pipelines/ltx2/pipeline_ltx2_condition.py:2113), where LTX-2.5's native decoder is the diffusion decoder,
-# a third pass through LTX2VideoDiffusionDecodePipeline that ltx-flows does not run.
-_LTX25 = Unsupported(
-    name="LTX-2.5",
-    why="diffusers' LTX2ConditionPipeline loads only its distilled `transformer/` (it ignores the dev weights in "
-    "`transformer_full/` and the `diffusion_decoder/`) and decodes with the convolutional VAE instead of LTX-2.5's "
-    "diffusion decoder, a third pass (LTX2VideoDiffusionDecodePipeline) ltx-flows does not run yet",
-    instead="use LTX-2.3 (`preset: ltx2.3-distilled` or `preset: ltx2.3-dev`)",
+# Lightricks' original-format 2.5 repo: single files for Lightricks' own pipelines, no diffusers layout.
+_LTX25_ORIGINAL = Unsupported(
+    name="LTX-2.5 (original format)",
+    why="`Lightricks/LTX-2.5` holds single files for Lightricks' own pipelines, not a diffusers layout",
+    instead="use `preset: ltx2.5-distilled` or `preset: ltx2.5-dev` (`Lightricks/LTX-2.5-Diffusers`)",
 )
 # Refused at validation where a storyboard names them (`model.checkpoint`).
 UNSUPPORTED_CHECKPOINTS: dict[str, Unsupported] = {
     "Lightricks/LTX-Video": replace(_NO_MU, name="LTX-Video 0.9.0"),
     "Lightricks/LTX-Video-0.9.1": replace(_NO_MU, name="LTX-Video 0.9.1"),
-    "Lightricks/LTX-2.5-Diffusers": _LTX25,
-    # The original-format repo (single files for Lightricks' own pipelines): no diffusers layout at all.
-    "Lightricks/LTX-2.5": _LTX25,
+    "Lightricks/LTX-2.5": _LTX25_ORIGINAL,
 }
-# The same, for a local checkpoint folder: one with any of these subfolders is in LTX-2.5's diffusers layout (the
-# dev weights and the diffusion decoder that LTX2ConditionPipeline would ignore, see `_LTX25`).
-UNSUPPORTED_SUBFOLDERS: dict[str, Unsupported] = {"transformer_full": _LTX25, "diffusion_decoder": _LTX25}
+# The same, for a local checkpoint folder in LTX-2.5's diffusers layout named without a `ltx2.5-*` preset: plain
+# LTX2ConditionPipeline.from_pretrained ignores `transformer_full/` (the dev weights) and `diffusion_decoder/` ("not
+# expected ... will be ignored", installed pipelines/pipeline_utils.py), so it would render the distilled
+# transformer decoded by the convolutional VAE whatever the recipe. A 2.5 preset loads both (models/ltx25.py).
+_LTX25_FOLDER = Unsupported(
+    name="LTX-2.5",
+    why="without a `ltx2.5-*` preset diffusers' LTX2ConditionPipeline loads only its distilled `transformer/` (it "
+    "ignores the dev weights in `transformer_full/` and the `diffusion_decoder/`) and decodes with the convolutional "
+    "VAE instead of LTX-2.5's diffusion decoder",
+    instead="add `preset: ltx2.5-distilled` or `preset: ltx2.5-dev` to render it as published",
+)
+UNSUPPORTED_SUBFOLDERS: dict[str, Unsupported] = {"transformer_full": _LTX25_FOLDER, "diffusion_decoder": _LTX25_FOLDER}

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .look_checks import look_rules
-from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS
+from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS, pipeline_generation
 from .models import (
     HALF_SIZE_STEP,
     Defaults,
@@ -113,6 +113,11 @@ def _check_model_settings(model: ModelConfig, output: OutputConfig) -> list[tupl
         refused = UNSUPPORTED_CHECKPOINTS[model.checkpoint]
         problems.append((("model", "checkpoint"), f"{refused.name} is not supported: {refused.why}; {refused.instead}"))
     preset = PRESETS[model.preset] if model.preset is not None else None
+    generation = pipeline_generation(model.checkpoint)
+    if generation is not None and (preset is None or preset.generation != generation) and any(
+            name in GENERATIONS[generation].components for name in UNSUPPORTED_SUBFOLDERS):
+        refused = UNSUPPORTED_SUBFOLDERS["diffusion_decoder"]  # LTX-2.5 named without its preset
+        problems.append((("model", "checkpoint"), f"{refused.name} needs its preset: {refused.why}; {refused.instead}"))
     if model.sigmas is not None and len(model.sigmas) != model.steps:
         if preset is not None and model.sigmas == preset.sigmas:
             # The schedule is the preset's (which sets its steps too): the storyboard's `steps` is what to drop.
@@ -205,7 +210,7 @@ def _check_model_paths(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         # A symlink loop or a name too long for the file system: a located problem, not a traceback.
         try:
             source = model_source(path.value)
-            message = _local_problem(path, source.path) if source.kind == "local" else None
+            message = _local_problem(path, source.path, storyboard.model.preset) if source.kind == "local" else None
         except (RuntimeError, OSError) as error:
             source, message = None, (f"`{short(path.value)}` is a local path that cannot be opened: "
                                      f"{path_error(error)}; fix the path")
@@ -218,7 +223,7 @@ def _check_model_paths(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     return local + typos  # in the order they have always been reported
 
 
-def _local_problem(path: _ModelPath, local: Path) -> str | None:
+def _local_problem(path: _ModelPath, local: Path, preset: str | None = None) -> str | None:
     """What is wrong with a local model path, or None."""
     found = local.is_file() if path.holds == ".safetensors file" else local.is_dir()
     if not found:
@@ -230,7 +235,7 @@ def _local_problem(path: _ModelPath, local: Path) -> str | None:
     if not (local / "model_index.json").is_file():
         return (f"`{path.value}` ({local.resolve()}) is not a diffusers folder: it has no model_index.json; "
                 "point at the folder that holds it")
-    return _unsupported_folder(path.value, local)
+    return _unsupported_folder(path.value, local, preset)
 
 
 # Every hub repo ltx-flows knows (the presets' checkpoints, upsamplers and LoRAs are among them); refused ones aside.
@@ -260,11 +265,12 @@ def _hub_id_typo(source: ModelSource) -> str | None:
     return None
 
 
-def _unsupported_folder(value: str, folder: Path) -> str | None:
-    """A local checkpoint folder in the layout of a refused generation (LTX-2.5: `transformer_full/`,
-    `diffusion_decoder/`), refused as its hub ids are: the folder would load, then render the wrong model."""
+def _unsupported_folder(value: str, folder: Path, preset: str | None) -> str | None:
+    """A local checkpoint folder in LTX-2.5's layout (`transformer_full/`, `diffusion_decoder/`) without a preset
+    of that generation: the folder would load, then render the wrong model (see generations.UNSUPPORTED_SUBFOLDERS)."""
+    components = GENERATIONS[PRESETS[preset].generation].components if preset in PRESETS else {}
     for subfolder, refused in UNSUPPORTED_SUBFOLDERS.items():
-        if (folder / subfolder).is_dir():
+        if (folder / subfolder).is_dir() and subfolder not in components:
             return (f"`{value}` ({folder.resolve()}) is an {refused.name} folder (it has `{subfolder}/`), and "
                     f"{refused.name} is not supported: {refused.why}; {refused.instead}")
     return None

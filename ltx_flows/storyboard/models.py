@@ -62,8 +62,8 @@ class ModelConfig(_Strict):
         "tiny",
         min_length=1,
         description="`tiny` = the offline test model of the family (renders noise); else a hub id "
-        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder. LTX-2.5 is refused (its hub "
-        "ids, and folders with `transformer_full/` or `diffusion_decoder/`).",
+        "(e.g. `Lightricks/LTX-Video-0.9.7-distilled`) or a local diffusers folder. LTX-2.5 renders through its "
+        "presets only (`ltx2.5-dev`, `ltx2.5-distilled`); its original-format repo is refused.",
     )
     steps: int = Field(
         8, ge=1, le=200,

@@ -11,7 +11,7 @@ Sources of the recipe values, named next to each: diffusers' docs pages `api/pip
 the two disagree. Pure data: importing this module is instant; docs/models.md's table is generated from it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .generations import GENERATIONS
 
@@ -81,6 +81,14 @@ class Preset:
     two_pass_size: tuple[int, int] | None = None
     # Parameters in billions (transformer, text encoder): what the VRAM estimate starts from.
     params_b: tuple[float, float] = (0.0, 0.0)
+    # The checkpoint's subfolder the transformer is loaded from, where not the pipeline's own `transformer/`
+    # (LTX-2.5 dev: `transformer_full/`, which LTX2ConditionPipeline does not load by itself).
+    transformer_subfolder: str | None = None
+
+    @property
+    def diffusion_decode(self) -> bool:
+        """Whether the generation decodes with a diffusion decoder, a pass of its own (LTX-2.5 on)."""
+        return "diffusion_decoder" in GENERATIONS[self.generation].components
 
     @property
     def family(self) -> str:
@@ -161,7 +169,7 @@ _LTX2_REFINE = {"sigmas": REFINE_SIGMAS, "num_inference_steps": len(REFINE_SIGMA
 # `use_cross_timestep`: whether the audio-video cross-attention is modulated by the other modality's sigma.
 # Installed (pipeline_ltx2_condition.py `__call__` docstring): "`True` is the LTX-2.3/2.5 behavior; `False` is the
 # legacy LTX-2.0 behavior", default True since diffusers' LTX-2.5 change, so 2.0 presets pass False in every call.
-CROSS_TIMESTEP = {"ltx2-2.0": False, "ltx2-2.3": True}
+CROSS_TIMESTEP = {"ltx2-2.0": False, "ltx2-2.3": True, "ltx2-2.5": True}
 _CROSS_TIMESTEP_SOURCE = ("installed (LTX2ConditionPipeline `__call__` docstring: False is LTX-2.0's behaviour, "
                           "True 2.3/2.5's; the default is True)")
 
@@ -229,6 +237,25 @@ _LTX23_IC_LORAS = {"canny": _UNION, "depth": _UNION, "pose": _UNION}
 # original key layout (`diffusion_model.`); diffusers' LTX-2 LoRA loader converts it (lora_conversion_utils.py).
 _LTX23_STAGE2_LORA = "Lightricks/LTX-2.3/ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 
+# LTX-2.5 (Lightricks/LTX-2.5-Diffusers): one repo holds the distilled transformer (`transformer/`), the dev one
+# (`transformer_full/`), the x2 upsampler (`latent_upsampler/`), the diffusion decoder, the duration head and the
+# stage-2 distilled LoRA (reference: the 2.5 conversion's layout). diffusers 0.42.1 documents no 2.5-specific
+# sampling values: the distilled sigmas are LTX-2's (installed DISTILLED_SIGMA_VALUES, shared by every distilled
+# LTX-2), the dev recipe is 2.3's (30 steps, CFG 3.0, STG at block 28), and every call decodes through
+# LTX2VideoDiffusionDecodePipeline (Lightricks' native decoder from 2.5 on, installed modular_blocks_ltx25.py).
+_LTX25 = "Lightricks/LTX-2.5-Diffusers"
+_LTX25_SOURCES = {
+    "values shared with 2.3": "no 2.5-specific value in installed diffusers 0.42.1 (docstrings name 2.0 and 2.3 "
+    "only): 2.3's recipe, as installed modular_blocks_ltx25.py reuses LTX-2's blocks but the decoder",
+    "decode": "installed LTX2VideoDiffusionDecodePipeline on output_type='latent' with denormalize=False (its "
+    "docstring); the diffusion decoder is LTX-2.5's native default (installed modular_blocks_ltx25.py)",
+}
+
+
+def _ltx25(recipe: Recipe, **more: str) -> Recipe:
+    return replace(recipe, sources={**recipe.sources, **_LTX25_SOURCES, **more})
+
+
 PRESETS: dict[str, Preset] = {
     "ltxv-0.9.7-dev": Preset(
         description="LTX-Video 0.9.7 13B dev: keyframes, CFG, two-pass with the 0.9.7 upsampler",
@@ -281,6 +308,24 @@ PRESETS: dict[str, Preset] = {
         generation="ltx2-2.3", checkpoint=_LTX23_DISTILLED, steps=8, guidance_scale=1.0,
         width=768, height=512, sigmas=DISTILLED_SIGMAS, recipe=_ltx2_distilled("ltx2-2.3"),
         upsampler=_LTX23_UPSAMPLER, control_loras=_LTX23_IC_LORAS,
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
+    ),
+    "ltx2.5-dev": Preset(
+        description="LTX-2.5 22B dev (transformer_full/): CFG + STG + modality guidance, 48 kHz sound, decoded by "
+        "the diffusion decoder; stage 2 with the 2.5 distilled LoRA",
+        generation="ltx2-2.5", checkpoint=_LTX25, steps=30, guidance_scale=3.0, width=768, height=512,
+        recipe=_ltx25(_ltx2_dev("ltx2-2.5", stg_block=28), transformer_full="reference: the 2.5 conversion's layout (dev "
+                      "weights in transformer_full/), loaded as the pipeline's transformer",
+                      stage2_lora="reference: the 2.5 conversion ships ltx-2.5-22b-distilled-lora-450-bf16 at its "
+                      "root"), upsampler=f"{_LTX25}/latent_upsampler",
+        stage2_lora=f"{_LTX25}/ltx-2.5-22b-distilled-lora-450-bf16.safetensors", transformer_subfolder="transformer_full",
+        two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
+    ),
+    "ltx2.5-distilled": Preset(
+        description="LTX-2.5 22B distilled: 8 steps + 3 refine steps, no CFG, 48 kHz sound, decoded by the "
+        "diffusion decoder",
+        generation="ltx2-2.5", checkpoint=_LTX25, steps=8, guidance_scale=1.0, width=768, height=512,
+        sigmas=DISTILLED_SIGMAS, recipe=_ltx25(_ltx2_distilled("ltx2-2.5")), upsampler=f"{_LTX25}/latent_upsampler",
         two_pass_size=LTX2_TWO_PASS_SIZE, params_b=(22.0, 12.0),
     ),
 }

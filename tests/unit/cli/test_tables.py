@@ -75,6 +75,9 @@ def test_plan_shows_the_gpu_memory_estimate_of_a_preset(write_storyboard):
     text = " ".join(plan_text(render_plan, 80).split())
     vram = render_plan.vram
     assert f"~{vram.resident_gb:g} GB resident" in text and f"~{vram.sequential_offload_gb:g} GB with sequential" in text
+    assert f"~{vram.fp8_offload_gb:g} GB with fp8 weights too" in text
+    # The fp8 rung halves the transformer's weights; with model offload the larger of it and the text encoder counts.
+    assert vram.sequential_offload_gb < vram.fp8_offload_gb <= vram.model_offload_gb < vram.resident_gb
 
 
 @pytest.mark.parametrize("width", [80, 120])

@@ -62,17 +62,19 @@ def test_importing_the_cache_does_not_import_torch(module):
 def test_memory_steps_go_down_one_at_a_time_and_stop_at_the_lowest():
     steps = memory_steps(ModelConfig())
     assert steps[0] == MemorySettings()  # the storyboard's own settings first
-    # Tiling, model offload, sequential offload, smaller decode tiles a few frames at a time.
-    assert [s.vae_tiling for s in steps] == [False, True, True, True, True]
-    assert [s.cpu_offload for s in steps] == [False, False, True, False, False]
-    assert [s.sequential_offload for s in steps] == [False, False, False, True, True]
+    # Tiling, model offload, fp8 weights (before sequential offload), sequential offload, smaller decode tiles a few
+    # frames at a time; fp8 stays on below its rung (a loaded model cannot go back to its bfloat16 weights).
+    assert [s.vae_tiling for s in steps] == [False, True, True, True, True, True]
+    assert [s.cpu_offload for s in steps] == [False, False, True, True, False, False]
+    assert [s.fp8_storage for s in steps] == [False, False, False, True, True, True]
+    assert [s.sequential_offload for s in steps] == [False, False, False, False, True, True]
     assert steps[-1].vae_tile < steps[0].vae_tile and steps[-1].vae_framewise
     assert memory_for_attempt(ModelConfig(), 1) == steps[1]
     assert memory_for_attempt(ModelConfig(), 99) == steps[-1]
 
     # A storyboard that already tiles skips that step rather than retrying the same settings.
     tiled = memory_steps(ModelConfig(vae_tiling=True, cpu_offload=True))
-    assert len(tiled) == len(set(tiled)) == 3
+    assert len(tiled) == len(set(tiled)) == 4
 
 
 def test_out_of_memory_and_lost_connections_are_transient_bad_input_is_not():
