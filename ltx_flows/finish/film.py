@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..render.records import cached_record
 from ..render.shot import invalidate_film, restore_kept
+from ..render.takes import restore_chosen
 from ..files import file_sha256, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
@@ -75,7 +76,7 @@ def shots_to_render(plan: RenderPlan, film_dir: Path, force: bool) -> tuple[list
         return list(plan.shots), {}
     cached = cached_shots(plan, film_dir)
     for shot in plan.shots:
-        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir)):
+        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir) or restore_chosen(plan, shot, film_dir)):
             cached[shot.id] = {**record, "status": "cached"}
     return [shot for shot in plan.shots if shot.id not in cached], cached
 

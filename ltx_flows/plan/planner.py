@@ -25,6 +25,8 @@ from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
+from .takes import with_candidates
+from ..storyboard.quality import QcPolicy
 from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.models import (
     Keyframe,
@@ -142,6 +144,12 @@ class ShotPlan(BaseModel):
     # (chained through all of them) and `base_hash` the render's before any retake; None without retakes.
     retakes: list[RetakePlan] = []
     base_hash: str | None = None
+    # Quality checks (storyboard/quality.py) and the candidates a choice is made from (plan/takes.py): its takes and
+    # quality retries, each this shot with another seed; `take`: a candidate's number, or the take a `seed:` picks.
+    qc: QcPolicy = QcPolicy()
+    takes: list["ShotPlan"] = []
+    retries: list["ShotPlan"] = []
+    take: int | None = None
 
 
 class RenderPlan(BaseModel):
@@ -172,7 +180,8 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
     audio = film_audio(storyboard)
     bed = audio if isinstance(audio, Path) else None
     upsampler = default_upsampler(storyboard.model) if storyboard.model.two_pass else None
-    shots = [_plan_shot(storyboard, index, shot, audio, upsampler) for index, shot in enumerate(storyboard.shots)]
+    shots = [with_candidates(storyboard, shot, lambda one, i=index: _plan_shot(storyboard, i, one, audio, upsampler))
+             for index, shot in enumerate(storyboard.shots)]
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
     calls = pipeline_calls(storyboard.model, storyboard.output)
     return RenderPlan(

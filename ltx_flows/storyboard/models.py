@@ -26,6 +26,7 @@ from .frames import (
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
+from .quality import MAX_TAKES, Qc
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -152,6 +153,7 @@ class Defaults(_Strict):
         "`DEFAULT_NEGATIVE_PROMPT`, see docs/models.md).",
     )
     seed: int = Field(0, ge=0, lt=2**32, description="Base seed; a shot without `seed` derives its own from this and its id.")
+    takes: int = Field(1, ge=1, le=MAX_TAKES, description="Takes of every shot without its own `takes`.")
 
 
 def _check_position(value: Any) -> Any:
@@ -340,6 +342,11 @@ class Shot(_Strict):
     retakes: list[Retake] = Field(
         default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
     )
+    takes: int | None = Field(
+        None, ge=1, le=MAX_TAKES, description="Candidates rendered with derived seeds; `ltx-flows pick` chooses one. "
+        "Default: `defaults.takes`.",
+    )
+    qc: Qc | None = Field(None, description="This shot's checks and retries, key by key over the film's `qc`.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -376,6 +383,7 @@ class Storyboard(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig, description="Size, frame rate and quality.")
     defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
+    qc: Qc | None = Field(None, description="Checks on every finished shot, their thresholds and retries.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:
