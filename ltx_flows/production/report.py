@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ..finish.quality import checks_line
 from ..media.thumbnails import thumbnail
 from ..plan.planner import RenderPlan
 
@@ -33,6 +34,7 @@ class ShotOutcome:
     status: str
     seconds: float | None = None
     reason: str | None = None
+    checks: str | None = None  # the shot's checks, attempts and note (finish/quality.py), when there is anything to say
 
     def describe(self) -> str:
         if self.status == "rendered":
@@ -42,14 +44,15 @@ class ShotOutcome:
         return f"failed: {first_line(self.reason or '', REASON_CHARS)}"
 
 
-def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> dict[str, ShotOutcome]:
+def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str], film_dir: Path) -> dict[str, ShotOutcome]:
     """Each shot's outcome in this run, from the shot cache's records and the failures' reasons."""
     found = {}
     for shot in plan.shots:
         if shot.id in renders:
             record = renders[shot.id]
             status = record["status"]
-            found[shot.id] = ShotOutcome(status, record["render_seconds"] if status == "rendered" else None)
+            found[shot.id] = ShotOutcome(status, record["render_seconds"] if status == "rendered" else None,
+                                         checks=checks_line(shot, record, film_dir))
         elif shot.id in failures:
             found[shot.id] = ShotOutcome("failed", reason=failures[shot.id])
     return found
@@ -163,7 +166,10 @@ def storyboard_markdown(
         lines.append(f"| `{cell(shot.id)}`{take} | {what} | {shot.seed} | {shot.frames} | {picture} | "
                      f"{cell(shot.prompt, PROMPT_CHARS)} |")
     reasons = {shot.id: results[shot.id].reason or "" for shot in plan.shots if shot.id in failed}
-    return "\n".join(lines + _why_failed("shots", reasons)) + "\n"
+    checks = [f"- `{shot.id}`: {results[shot.id].checks}" for shot in plan.shots
+              if shot.id in results and results[shot.id].checks]
+    checks = ["", "**Checks, takes and notes**:", "", *checks] if checks else []
+    return "\n".join(lines + checks + _why_failed("shots", reasons)) + "\n"
 
 
 def _why_failed(what: str, reasons: dict[str, str]) -> list[str]:

@@ -74,7 +74,7 @@ class RunningStoryboard:
     def artifacts(self, finished: Finished | None) -> None:
         """Its shot table and summary, made by the run's reporter from this moment's outcomes."""
         self.reporter(storyboard_artifacts, self.plan, self.film_dir, self.source,
-                      report.outcomes(self.plan, self.renders, self.failures), finished, dict(self.thumbnails))
+                      report.outcomes(self.plan, self.renders, self.failures, self.film_dir), finished, dict(self.thumbnails))
 
     def close(self, ok: bool, reason: str | None = None) -> None:
         """The storyboard is finished (or the batch broke: `reason`): end its progress and release its film."""

@@ -176,16 +176,14 @@ def longest_silence(sound: np.ndarray, rate: int) -> float:
 
 
 def read_words(images: list[np.ndarray]) -> list[str]:
-    """The words tesseract reads with confidence on these greyscale frames."""
+    """The words tesseract reads with confidence on these greyscale frames (all the same size)."""
     import pytesseract
 
-    words = []
-    for image in images:
-        data = pytesseract.image_to_data(image, output_type=pytesseract.Output.DICT, config="--psm 11")
-        for text, confidence in zip(data["text"], data["conf"]):
-            if float(confidence) >= OCR_CONFIDENCE and sum(c.isalnum() for c in text) >= OCR_MIN_CHARACTERS:
-                words.append(text.strip())
-    return words
+    # One tesseract run over the frames stacked (a run costs ~0.3 s to start, more than reading a small frame).
+    data = pytesseract.image_to_data(np.concatenate(images, axis=0), output_type=pytesseract.Output.DICT,
+                                     config="--psm 11")
+    return [text.strip() for text, confidence in zip(data["text"], data["conf"])
+            if float(confidence) >= OCR_CONFIDENCE and sum(c.isalnum() for c in text) >= OCR_MIN_CHARACTERS]
 
 
 @dataclass(frozen=True)
