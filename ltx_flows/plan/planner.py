@@ -150,6 +150,7 @@ class ShotPlan(BaseModel):
     takes: list["ShotPlan"] = []
     retries: list["ShotPlan"] = []
     take: int | None = None
+    approved: str | None = None  # the sha256 of the clip `ltx-flows approve` pinned, while the shot's inputs hold
 
 
 class RenderPlan(BaseModel):
@@ -180,8 +181,8 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
     audio = film_audio(storyboard)
     bed = audio if isinstance(audio, Path) else None
     upsampler = default_upsampler(storyboard.model) if storyboard.model.two_pass else None
-    shots = [with_candidates(storyboard, shot, lambda one, i=index: _plan_shot(storyboard, i, one, audio, upsampler))
-             for index, shot in enumerate(storyboard.shots)]
+    shots = [with_candidates(storyboard, shot, lambda one, i=index: _plan_shot(storyboard, i, one, audio, upsampler),
+                             source) for index, shot in enumerate(storyboard.shots)]
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
     calls = pipeline_calls(storyboard.model, storyboard.output)
     return RenderPlan(

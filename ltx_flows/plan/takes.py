@@ -11,11 +11,15 @@ A shot's `qc.retries` are further candidates, tried one after another while none
 (`layout.take_clip_name`); the chosen one is copied to the shot's clip (`render/takes.py`).
 """
 
+from pathlib import Path
 from typing import Callable
 
 from pydantic import BaseModel
 
 from ..layout import take_clip_name
+from ..storyboard.approvals import pinned_clip
+from ..storyboard.editing import set_shot_seed
+from ..storyboard.loading import load_storyboard
 from ..storyboard.frames import derive_seed
 from ..storyboard.models import Shot, Storyboard
 from ..storyboard.quality import resolve_qc
@@ -35,12 +39,13 @@ def retry_seeds(first: int, retries: int) -> list[int]:
     return [derive_seed(first, "qc", number) for number in range(1, retries + 1)]
 
 
-def with_candidates(storyboard: Storyboard, shot: Shot, plan_one: Callable[[Shot], BaseModel]) -> BaseModel:
-    """The shot's `ShotPlan` (`plan_one` plans a shot; planner.py, which imports this module) with its quality policy, its takes and retries (each a full plan
-    of the shot with that seed, its clip under `takes/`), and which take its `seed:` picks (None: not picked)."""
+def with_candidates(storyboard: Storyboard, shot: Shot, plan_one: Callable[[Shot], BaseModel], source: Path) -> BaseModel:
+    """The shot's `ShotPlan` (`plan_one` plans a shot; planner.py imports this module) with its quality policy, its
+    takes and retries (each a full plan of the shot with that seed, its clip under `takes/`), which take its `seed:`
+    picks (None: not picked), and the clip an approval pins (storyboard/approvals.py, beside `source`)."""
     policy = resolve_qc(storyboard.qc, shot.qc)
     seeds = take_seeds(storyboard, shot)
-    planned = plan_one(shot)
+    planned = plan_one(shot).model_copy(update={"approved": pinned_clip(source, shot)})
     # A shot renders plainly (as it always has) unless there is a choice to make: several takes, retries, or a
     # failing check that must stop the storyboard (its candidate is kept under takes/ so a re-run judges it again).
     if len(seeds) == 1 and policy.retries == 0 and policy.on_fail == "keep":
@@ -54,3 +59,19 @@ def with_candidates(storyboard: Storyboard, shot: Shot, plan_one: Callable[[Shot
     retries = [candidate(seed, len(seeds) + number) for number, seed in enumerate(retry_seeds(seeds[0], policy.retries), 1)]
     picked = seeds.index(shot.seed) + 1 if len(seeds) > 1 and shot.seed in seeds else None
     return planned.model_copy(update={"qc": policy, "takes": takes, "retries": retries, "take": picked})
+
+
+def pick_take(storyboard_file: Path, shot_id: str, take: int, root: Path | None = None) -> int:
+    """Write take `take`'s seed (numbered from 1 as the review page numbers them: takes, then retries) into the
+    shot's `seed:`, keeping the file's comments and layout; returns that seed. ValueError says what is wrong."""
+    storyboard = load_storyboard(storyboard_file, root)
+    shot = next((shot for shot in storyboard.shots if shot.id == shot_id), None)
+    if shot is None:
+        set_shot_seed(Path(storyboard_file), shot_id, 0, root)  # raises EditError naming the shots (did-you-mean)
+    seeds = take_seeds(storyboard, shot)
+    seeds += retry_seeds(seeds[0], resolve_qc(storyboard.qc, shot.qc).retries)
+    if not 1 <= take <= len(seeds):
+        raise ValueError(f"shot `{shot_id}` has {len(seeds)} take{'s' if len(seeds) != 1 else ''} (takes and retries, "
+                         f"numbered from 1); there is no take {take}")
+    set_shot_seed(Path(storyboard_file), shot_id, seeds[take - 1], root)
+    return seeds[take - 1]

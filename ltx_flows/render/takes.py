@@ -18,11 +18,11 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from ..files import copy_atomic
+from ..files import copy_atomic, file_sha256
 from ..layout import audio_latents_path
 from ..plan.planner import RenderPlan, ShotPlan
 from ..storyboard.quality import QcPolicy
-from .records import cached_record, clip_record, write_record
+from .records import cached_record, clip_record, read_record, write_record
 from .shot import invalidate_film, render_shot_cached
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ def render_chosen(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: bool,
         record = render_shot_cached(plan, shot, film_dir, force, failed_attempts, on_step=on_step)
         return {**record, "needs_review": not verdict_of(record, shot.qc)["passed"]} if record.get("qc") else record
     clip = film_dir / shot.clip
-    if not force and (record := cached_record(clip, shot.content_hash, shot.frames)):
+    record = None if force else cached_record(clip, shot.content_hash, shot.frames)
+    if record and _still_chosen(record, film_dir):
         return {**record, "status": "cached"}
     # A retry of this task (after running out of memory) keeps what its earlier attempts rendered.
     again = force and not failed_attempts
@@ -58,6 +59,28 @@ def render_chosen(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: bool,
         return render_shot_cached(plan, candidate, film_dir, again, failed_attempts, on_step=on_step)
 
     return _choose(plan, shot, film_dir, obtain)
+
+
+def pinned_records(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
+    """The records of the approved shots whose pinned clip is there, byte for byte (storyboard/approvals.py): they
+    are never rendered again, whatever changed around them, until their own inputs do."""
+    pinned = {}
+    for shot in plan.shots:
+        clip = film_dir / shot.clip
+        if shot.approved and clip.is_file() and file_sha256(clip) == shot.approved:
+            record = read_record(clip) or {}
+            pinned[shot.id] = {"attempts": [], "memory": None, "render_seconds": 0.0, "rendered_by": None,
+                               "rendered_at": "", **record, "status": "cached", "approved": True}
+    return pinned
+
+
+def _still_chosen(record: dict, film_dir: Path) -> bool:
+    """The candidates the shot's clip was chosen from are still the clips they were (none rendered again since)."""
+    for tried in record.get("candidates", []):
+        again = read_record(film_dir / tried["clip"])
+        if again is None or again.get("sha256") != tried.get("sha256"):
+            return False
+    return True
 
 
 def restore_chosen(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | None:
@@ -85,7 +108,7 @@ def _choose(plan: RenderPlan, shot: ShotPlan, film_dir: Path, obtain: Callable[[
         record = records[candidate.take] = obtain(candidate)
         verdict = verdict_of(record, shot.qc)
         tried.append({"take": candidate.take, "seed": candidate.seed, "clip": candidate.clip,
-                      "kind": "retry" if candidate.take > len(shot.takes) else "take",
+                      "kind": "retry" if candidate.take > len(shot.takes) else "take", "sha256": record.get("sha256"),
                       "status": record["status"], "render_seconds": record.get("render_seconds"), "qc": verdict})
         return verdict["passed"]
 
