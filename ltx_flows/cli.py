@@ -27,7 +27,7 @@ from .storyboard.models import Storyboard
 from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
 from .storyboard.approvals import lapsed_approvals
-from .commands import approve, pick
+from .commands import approve, pick, review
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)
@@ -429,6 +429,7 @@ def schema(
 # Commands in their own modules (ltx_flows/commands/).
 app.command()(pick.pick)
 app.command()(approve.approve)
+app.command()(review.review)
 
 
 if __name__ == "__main__":

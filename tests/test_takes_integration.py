@@ -6,9 +6,12 @@ a render). Generations are counted from the progress log (tests/generations.py) 
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -80,16 +83,83 @@ def test_takes_render_over_the_slots_and_the_film_uses_the_first_that_passes(tak
     assert review.count('class="take') == 3
 
 
+@pytest.mark.slow  # shares the fixture above; Chromium and the server start in 3-6 s
+def test_the_review_server_shows_three_takes_and_a_click_picks_one(takes, monkeypatch):
+    """Real headless Chromium (Debian's, driven by Playwright) on the real `ltx-flows review` command."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (`apt-get install -y chromium`)")
+    hero = takes.plan.shot("hero")
+    before = takes.board.read_text()
+    server = subprocess.Popen([sys.executable, "-m", "ltx_flows.cli", "review", "renders", "--port", "0"],
+                              cwd=takes.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().split(": ", 1)[1].strip()
+        base = url.split("/?")[0]
+        # Without the token: refused, with a message saying what to do.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/films/takes/review.html")
+        assert refused.value.code == 403 and b"token" in refused.value.read()
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=shutil.which("chromium"))
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_role("link", name="takes", exact=True).click()  # the index lists every film
+            page.wait_for_selector("#shot-hero figure.take")
+            figures = page.locator("#shot-hero figure.take")
+            assert figures.count() == 3
+            assert [figures.nth(i).get_attribute("data-seed") for i in range(3)] == [str(t.seed) for t in hero.takes]
+            page.wait_for_function("[...document.querySelectorAll('#shot-hero figure.take video')]"
+                                   ".every(v => v.dataset.loaded === 'yes')", timeout=20000)
+            page.locator('#shot-hero button.pick[data-take="3"]').click()
+            page.wait_for_selector("#review-result[data-state]", timeout=20000)
+            assert page.locator("#review-result").get_attribute("data-state") == "done", page.locator("#review-result").text_content()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    after = takes.board.read_text()
+    assert f"seed: {hero.takes[2].seed}" in after
+    assert [line for line in after.splitlines() if "seed:" not in line] == before.splitlines()
+    again = cli(takes.folder, "render", "board.yaml", "--json")
+    assert again.returncode == 0, again.stderr
+    [result] = json.loads(again.stdout[:again.stdout.rindex("IMPORTED=")])["succeeded"].values()
+    assert result["generated"] == 0 and result["reused"] == 2
+    assert (takes.film_dir / "shots" / "hero.mp4").read_bytes() == (takes.film_dir / hero.takes[2].clip).read_bytes()
+
+
+def test_the_review_server_writes_only_storyboards_inside_the_allowed_roots(takes, tmp_path, monkeypatch):
+    from ltx_flows.production.review_server import start_review_server
+
+    monkeypatch.setenv("LTX_FLOWS_ALLOWED_ROOTS", str(tmp_path))  # the storyboard is elsewhere
+    server = start_review_server(takes.folder / "renders")
+    try:
+        base, token = server.url.split("/?token=")
+        request = urllib.request.Request(f"{base}/api/pick", data=json.dumps({"film": "takes", "shot": "hero", "take": 1})
+                                         .encode(), headers={"X-Review-Token": token, "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        answer = json.loads(refused.value.read())
+        assert refused.value.code == 403 and "outside the folders" in answer["error"], answer
+        unsigned = urllib.request.Request(request.full_url, data=request.data)  # no token: refused before anything
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(unsigned)
+        assert refused.value.code == 403
+    finally:
+        server.shutdown()
+
+
 @pytest.mark.slow  # shares the fixture above
 def test_pick_writes_the_seed_keeping_comments_and_the_film_is_remade_without_a_generation(takes):
     hero = takes.plan.shot("hero")
-    before = takes.board.read_text()
+    before = takes.board.read_text()  # the review server's test may have picked take 3 before
     picked = cli(takes.folder, "pick", "board.yaml", "hero", "2")
     assert picked.returncode == 0, picked.stderr
     after = takes.board.read_text()
     # Only the seed line is new; every comment and line as written is still there.
     assert f"seed: {hero.takes[1].seed}" in after
-    assert [line for line in after.splitlines() if "seed:" not in line] == before.splitlines()
+    assert [line for line in after.splitlines() if "seed:" not in line] == \
+        [line for line in before.splitlines() if "seed:" not in line]
     again = cli(takes.folder, "render", "board.yaml", "--json")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout[:again.stdout.rindex("IMPORTED=")])

@@ -5,10 +5,12 @@ is media/thumbnails.py's, like the review page's filmstrips.
 """
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from ..finish.quality import checks_line
 from ..media.thumbnails import thumbnail
@@ -24,6 +26,7 @@ REASON_CHARS = 400
 # the outcome first, the prompt last and cut here (the full prompt is on the review page and in the manifest),
 # and failures' reasons go below the table, where text wraps.
 PROMPT_CHARS = 40
+REVIEW_URL_VARIABLE = "LTX_FLOWS_REVIEW_URL"
 FAILED_CELL = "**failed** (why: below)"
 
 
@@ -56,6 +59,13 @@ def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str
         elif shot.id in failures:
             found[shot.id] = ShotOutcome("failed", reason=failures[shot.id])
     return found
+
+
+def review_link(film_dir: Path, relative: str) -> str | None:
+    """A file of the film's folder on the review server (`ltx-flows review`) at `$LTX_FLOWS_REVIEW_URL`, or None when
+    it is not set. A browser will not open the `file://` links of the worker's disk from the Prefect UI."""
+    base = os.environ.get(REVIEW_URL_VARIABLE, "").rstrip("/")
+    return f"{base}/films/{quote(film_dir.name)}/{quote(relative)}" if base else None
 
 
 def first_line(text: str, limit: int = CELL_CHARS) -> str:
@@ -141,9 +151,11 @@ def storyboard_markdown(
     failed = [shot_id for shot_id, outcome in results.items() if outcome.status == "failed"]
     lines = [f"# {plan.name}", ""]
     if film is not None:
-        lines.append(f"**Film**: `{film.resolve()}` ({film_seconds:.2f} s, {plan.film_frames} frames at {plan.output.fps} fps)  ")
+        served = review_link(film_dir, film.name)
+        lines.append(f"**Film**: `{film.resolve()}` ({film_seconds:.2f} s, {plan.film_frames} frames at {plan.output.fps} fps)"
+                     + (f" ([open]({served}))  " if served else "  "))
         if review is not None:
-            lines.append(f"**Review page**: `{review.resolve()}` ([open]({review.resolve().as_uri()}))  ")
+            lines.append(f"**Review page**: `{review.resolve()}` ([open]({review_link(film_dir, review.name) or review.resolve().as_uri()}))  ")
     else:
         lines.append(f"**Failed**: {len(failed)} of {len(plan.shots)} shots failed, so no film was made. "
                      "Finished clips are kept and reused by the next run.  ")
@@ -191,7 +203,8 @@ def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome])
             "seconds": round(shot.seconds, 2),
             "seed": shot.seed,
             "this run": ("failed" if outcome.status == "failed" else outcome.describe()) if outcome else "not run",
-            "clip": str((film_dir / shot.clip).resolve()) if outcome and outcome.status != "failed" else "-",
+            "clip": (review_link(film_dir, shot.clip) or str((film_dir / shot.clip).resolve()))
+            if outcome and outcome.status != "failed" else "-",
             # Last: a long reason in a table that does not wrap hides no other column.
             "why": first_line(outcome.reason or "", REASON_CHARS) if outcome and outcome.status == "failed" else "-",
         })
