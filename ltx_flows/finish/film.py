@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..render.records import cached_record
 from ..render.shot import invalidate_film, restore_kept
-from ..render.takes import pinned_records, restore_chosen
+from ..render.takes import pinned_records, restore_chosen, settled
 from ..files import file_sha256, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
@@ -61,7 +61,8 @@ def cached_shots(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
     """The records of the shots whose clips are still good (through the shot cache's own checks)."""
     records = {}
     for shot in plan.shots:
-        if record := cached_record(film_dir / shot.clip, shot.content_hash, shot.frames):
+        record = cached_record(film_dir / shot.clip, shot.content_hash, shot.frames)
+        if record and settled(shot, record, film_dir):  # a shot with takes or retries: still its choice
             records[shot.id] = {**record, "status": "cached"}
     return records
 

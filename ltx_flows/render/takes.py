@@ -50,12 +50,14 @@ def render_chosen(plan: RenderPlan, shot: ShotPlan, film_dir: Path, force: bool,
         return {**record, "needs_review": not verdict_of(record, shot.qc)["passed"]} if record.get("qc") else record
     clip = film_dir / shot.clip
     record = None if force else cached_record(clip, shot.content_hash, shot.frames)
-    if record and _still_chosen(record, film_dir):
+    if record and settled(shot, record, film_dir):
         return {**record, "status": "cached"}
     # A retry of this task (after running out of memory) keeps what its earlier attempts rendered.
     again = force and not failed_attempts
 
     def obtain(candidate: ShotPlan) -> dict:
+        if not again:
+            _adopt(shot, candidate, film_dir)
         return render_shot_cached(plan, candidate, film_dir, again, failed_attempts, on_step=on_step)
 
     return _choose(plan, shot, film_dir, obtain)
@@ -74,6 +76,34 @@ def pinned_records(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
     return pinned
 
 
+def settled(shot: ShotPlan, record: dict, film_dir: Path) -> bool:
+    """The shot's cached clip (its record matches the plan) still stands as the shot's choice: always for a shot
+    without candidates; for one with, when it was chosen among them and they are unchanged, or, rendered before the
+    shot had any, when there is only one take and it passes its checks today (retries just added re-try a failing
+    clip; takes just added are rendered)."""
+    if not shot.takes:
+        return True
+    if record.get("candidates"):
+        return _still_chosen(record, film_dir)
+    return len(shot.takes) == 1 and verdict_of(record, shot.qc)["passed"]
+
+
+def _adopt(shot: ShotPlan, candidate: ShotPlan, film_dir: Path) -> None:
+    """A shot clip rendered before the shot had candidates is already the candidate with its seed: it is copied
+    under `takes/` (with its record and sound latents) instead of being rendered again."""
+    source, target = film_dir / shot.clip, film_dir / candidate.clip
+    if cached_record(target, candidate.content_hash, candidate.frames) is not None:
+        return
+    record = cached_record(source, candidate.content_hash, candidate.frames)
+    if record is None or record.get("candidates"):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if audio_latents_path(source).is_file():
+        copy_atomic(audio_latents_path(source), audio_latents_path(target))
+    copy_atomic(source, target)
+    write_record({**record, "clip": candidate.clip, "seed": candidate.seed}, target)
+
+
 def _still_chosen(record: dict, film_dir: Path) -> bool:
     """The candidates the shot's clip was chosen from are still the clips they were (none rendered again since)."""
     for tried in record.get("candidates", []):
@@ -89,6 +119,7 @@ def restore_chosen(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | N
         return None
 
     def obtain(candidate: ShotPlan) -> dict:
+        _adopt(shot, candidate, film_dir)
         record = cached_record(film_dir / candidate.clip, candidate.content_hash, candidate.frames)
         if record is None:
             raise LookupError(candidate.clip)

@@ -63,3 +63,27 @@ def test_none_passing_keeps_the_best_flagged_or_fails_the_shot(tmp_path):
     with pytest.raises(QualityFailure, match="shot hero failed its checks on every attempt"):
         _choose(plan, shot, film_dir, obtain)
     assert not (film_dir / "shots" / "hero.mp4").exists()
+
+
+def test_a_clip_rendered_before_its_shot_had_retries_is_its_first_attempt_not_rendered_again(tmp_path):
+    from ltx_flows.render.records import clip_record, write_record
+    from ltx_flows.render.takes import restore_chosen, settled
+
+    path = tmp_path / "board.yaml"
+    path.write_text(BOARD.format(on_fail="keep").replace(", takes: 2", ""))
+    plan = plan_storyboard(load_storyboard(path, tmp_path), path)
+    shot = plan.shots[0]
+    film_dir = tmp_path / "renders" / "choose"
+    clip = film_dir / shot.clip
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"the plain render")
+    # As the shot cache wrote it before `qc.retries` was added: checks recorded, failing today's flicker threshold.
+    record = {**clip_record(clip, shot.content_hash, 9), "attempts": [], "memory": None, "render_seconds": 2.0,
+              "rendered_by": None, "qc": {"scores": {"flicker": 9.0}, "notes": {}, "seconds": 0.1}}
+    write_record(record, clip)
+    assert not settled(shot, record, film_dir)  # it fails and may now be retried
+    assert restore_chosen(plan, shot, film_dir) is None  # the retry is not rendered yet: the flow renders it
+    adopted = film_dir / shot.takes[0].clip
+    assert adopted.read_bytes() == b"the plain render"  # the first attempt, copied, not rendered again
+    passing = {**record, "qc": {"scores": {"flicker": 1.0}, "notes": {}, "seconds": 0.1}}
+    assert settled(shot, passing, film_dir)  # a clip that passes stands as it is
