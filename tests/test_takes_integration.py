@@ -5,6 +5,7 @@ render slots, and the command line runs in a real process (its fast path: no mod
 a render). Generations are counted from the progress log (tests/generations.py) and from `render --json`.
 """
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -114,10 +115,21 @@ def test_the_review_server_shows_three_takes_and_a_click_picks_one(takes, monkey
             page.locator('#shot-hero button.pick[data-take="3"]').click()
             page.wait_for_selector("#review-result[data-state]", timeout=20000)
             assert page.locator("#review-result").get_attribute("data-state") == "done", page.locator("#review-result").text_content()
+            # Approve the other shot, and leave a note on it.
+            page.evaluate("document.getElementById('review-result').removeAttribute('data-state')")
+            page.locator('#shot-plain button.approve').click()
+            page.wait_for_selector("#review-result[data-state='done']", timeout=20000)
+            page.evaluate("document.getElementById('review-result').removeAttribute('data-state')")
+            page.locator("#shot-plain textarea").fill("the waves look fine")
+            page.locator("#shot-plain button.save-note").click()
+            page.wait_for_selector("#review-result[data-state='done']", timeout=20000)
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert (takes.film_dir / "notes" / "plain.txt").read_text() == "the waves look fine"
+    approvals = json.loads((takes.folder / "board.yaml.approved.json").read_text())
+    assert approvals["plain"]["sha256"] == hashlib.sha256((takes.film_dir / "shots" / "plain.mp4").read_bytes()).hexdigest()
     after = takes.board.read_text()
     assert f"seed: {hero.takes[2].seed}" in after
     assert [line for line in after.splitlines() if "seed:" not in line] == before.splitlines()
@@ -126,6 +138,9 @@ def test_the_review_server_shows_three_takes_and_a_click_picks_one(takes, monkey
     [result] = json.loads(again.stdout[:again.stdout.rindex("IMPORTED=")])["succeeded"].values()
     assert result["generated"] == 0 and result["reused"] == 2
     assert (takes.film_dir / "shots" / "hero.mp4").read_bytes() == (takes.film_dir / hero.takes[2].clip).read_bytes()
+    # The note is in the new manifest (and the next run's Prefect summary, from the same section).
+    manifest = json.loads((takes.film_dir / "manifest.json").read_text())
+    assert next(s for s in manifest["shots"] if s["id"] == "plain")["note"] == "the waves look fine"
 
 
 def test_the_review_server_writes_only_storyboards_inside_the_allowed_roots(takes, tmp_path, monkeypatch):
