@@ -26,6 +26,8 @@ from .storyboard.loading import load_storyboard, read_storyboard_text
 from .storyboard.models import Storyboard
 from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
+from .storyboard.approvals import lapsed_approvals
+from .commands import approve, pick, review
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)
@@ -155,6 +157,8 @@ def validate(
             _print_problem(file, problem)
         for file, storyboard in loaded:
             out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(storyboard.shots)} shots", soft_wrap=True)
+            for line in lapsed_approvals(file, storyboard):  # not an error: the shot renders again
+                err_console.print(f"note: {line}", soft_wrap=True)
     if problems:
         raise typer.Exit(EXIT_INVALID)
 
@@ -422,5 +426,12 @@ def schema(
     print(json.dumps(storyboard_json_schema(), indent=2))
 
 
+# Commands in their own modules (ltx_flows/commands/).
+app.command()(pick.pick)
+app.command()(approve.approve)
+app.command()(review.review)
+
+
 if __name__ == "__main__":
     app()
+

@@ -9,6 +9,8 @@ renders/<name>/
   segments/<shot>/NN-<hash>.mp4   a long take's segments, each with `.json`, `.sound.npy`, `.audio.npy`
   retakes/<shot>/base-<hash>.mp4  a shot's own render before retakes; `NN-<hash>.mp4` each retake stage
   controls/<shot>-<kind>.mp4      the control video a shot followed, for review
+  takes/<shot>/<hash>.mp4         a shot's takes and quality retries (each its own seed), one is copied to shots/
+  notes/<shot>.txt                a reviewer's note on a shot (the review server writes it)
 ```
 
 The plan records clip names relative to the folder (`ShotPlan.clip`, `SegmentPlan.cache`, ...); `FilmFolder`
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Folders under the render folder that hold clips a writer may have been killed in the middle of.
-SHOTS, SEGMENTS, RETAKES, CONTROLS = "shots", "segments", "retakes", "controls"
+SHOTS, SEGMENTS, RETAKES, CONTROLS, TAKES = "shots", "segments", "retakes", "controls", "takes"
 
 
 def shot_clip_name(shot_id: str) -> str:
@@ -37,6 +39,11 @@ def retake_clip_name(shot_id: str, index: int, content_hash: str) -> str:
 def base_clip_name(shot_id: str, content_hash: str) -> str:
     """Where a retaken shot's own render (before any retake) is kept."""
     return f"{RETAKES}/{shot_id}/base-{content_hash[:16]}.mp4"
+
+
+def take_clip_name(shot_id: str, content_hash: str) -> str:
+    """A take or quality retry of a shot: the shot with another seed, cached by its own content hash."""
+    return f"{TAKES}/{shot_id}/{content_hash[:16]}.mp4"
 
 
 def control_video_name(shot_id: str, kind: str) -> str:
@@ -85,10 +92,13 @@ class FilmFolder:
     def retakes(self, shot_id: str) -> Path:
         return self.root / RETAKES / shot_id
 
+    def note(self, shot_id: str) -> Path:
+        return self.root / "notes" / f"{shot_id}.txt"
+
     def clip_folders(self) -> list[Path]:
         """Every folder ltx-flows writes clips into (where a killed write may leave a partial file)."""
         folders = [self.root, self.root / SHOTS]
-        for parent in (self.root / SEGMENTS, self.root / RETAKES):
+        for parent in (self.root / SEGMENTS, self.root / RETAKES, self.root / TAKES):
             if parent.is_dir():
                 folders.extend(path for path in parent.iterdir() if path.is_dir())
         return folders

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..render.records import cached_record
 from ..render.shot import invalidate_film, restore_kept
+from ..render.takes import pinned_records, restore_chosen, settled
 from ..files import file_sha256, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
@@ -60,7 +61,8 @@ def cached_shots(plan: RenderPlan, film_dir: Path) -> dict[str, dict]:
     """The records of the shots whose clips are still good (through the shot cache's own checks)."""
     records = {}
     for shot in plan.shots:
-        if record := cached_record(film_dir / shot.clip, shot.content_hash, shot.frames):
+        record = cached_record(film_dir / shot.clip, shot.content_hash, shot.frames)
+        if record and settled(shot, record, film_dir):  # a shot with takes or retries: still its choice
             records[shot.id] = {**record, "status": "cached"}
     return records
 
@@ -71,11 +73,12 @@ def shots_to_render(plan: RenderPlan, film_dir: Path, force: bool) -> tuple[list
     A shot whose clip the retakes cache can give back (its retakes removed, or its clip gone while every stage is
     kept) gets it back here, without a model: the caller holds the film's lock.
     """
+    pinned = pinned_records(plan, film_dir)  # approved: never rendered again, not even by `force`
     if force:
-        return list(plan.shots), {}
-    cached = cached_shots(plan, film_dir)
+        return [shot for shot in plan.shots if shot.id not in pinned], pinned
+    cached = {**cached_shots(plan, film_dir), **pinned}
     for shot in plan.shots:
-        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir)):
+        if shot.id not in cached and (record := restore_kept(plan, shot, film_dir) or restore_chosen(plan, shot, film_dir)):
             cached[shot.id] = {**record, "status": "cached"}
     return [shot for shot in plan.shots if shot.id not in cached], cached
 

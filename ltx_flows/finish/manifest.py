@@ -10,6 +10,7 @@ from ..media.read import VideoInfo
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.seams import seam_scores, sound_seam_scores
 from .looks import shot_look
+from .quality import quality_section
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
@@ -54,6 +55,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "render_seconds": renders[shot.id]["render_seconds"],
                 "rendered_at": renders[shot.id]["rendered_at"],
                 "rendered_by": renders[shot.id]["rendered_by"],
+                **quality_section(shot, renders[shot.id], film_dir),
                 **(_long_take(plan, shot, film_dir) if shot.segments else {}),
                 **(_retakes(shot) if shot.retakes else {}),
                 **shot_look(shot),

@@ -20,6 +20,7 @@ from .looks import cast_sheet, shot_cast
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
+from .quality import quality_html
 
 FILMSTRIP_FRAMES = 5
 # A seam scoring above this moves noticeably more than the rest of its take (see seams.seam_scores).
@@ -39,6 +40,7 @@ video { background: #000; max-width: 100%; display: block; }
 .filmstrip { display: block; margin: .5em 0; max-width: 100%; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; }
 .warn { color: #b3261e; font-weight: bold; } .status-rendered { color: #1a7f37; } .status-cached { color: #555; }
+.review-action { display: none; } body.served .review-action { display: inline-block; } .take.in-use video { outline: 3px solid #1a7f37; }
 details { margin: .5em 0; } pre { background: #f3f3f3; padding: .6em; overflow-x: auto; font-size: 12px; }
 """
 
@@ -146,7 +148,7 @@ def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str
         f"<h3>{escape(shot.id)}</h3>",
         f'<p class="prompt">{escape(shot.prompt)}</p>',
         shot_cast(shot),
-        f'<p class="facts">seed {shot.seed} · {shot.frames} frames ({shot.seconds:.2f} s) · '
+        f'<p class="facts">seed {facts["seed"]} · {shot.frames} frames ({shot.seconds:.2f} s) · '
         f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
         strip,
         f'<div class="media">{"".join(media)}</div>',
@@ -155,6 +157,7 @@ def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str
         seams = facts.get("seams") or []
         parts += [f"<p>Long take: {len(facts['segments'])} segments sharing {facts['overlap']} frames at each join.</p>",
                   _seams(seams) if seams else ""]
+    parts.append(quality_html(shot, facts))
     return parts + ['<div class="retakes" data-shot="' + escape(shot.id) + '">' + _retakes(shot) + "</div>", "</article>"]
 
 

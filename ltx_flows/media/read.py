@@ -37,14 +37,19 @@ class DamagedMediaError(ValueError):
     """A media file that does not decode cleanly (damaged, truncated, or too large to read)."""
 
 
-def decoded_frames(path: str | os.PathLike, max_pixels: int | None = None, threads: int = 1) -> int:
+def decoded_frames(
+    path: str | os.PathLike, max_pixels: int | None = None, threads: int = 1,
+    on_frame: Callable[[av.VideoFrame], None] | None = None, on_sound: Callable[[av.AudioFrame], None] | None = None,
+) -> int:
     """Decode every frame of a video's first video stream and return how many there are.
 
     Container metadata can claim frames that are damaged or missing: decoding (with the decoder
     told to fail on any error, not to conceal it) is the only proof. Raises DamagedMediaError
     naming the file when a frame does not decode, the file ends early, or a frame is larger
     than `max_pixels`. `threads` > 1 decodes several frames at once (frame threading: a decoding
-    error still ends the decode, from whichever thread met it).
+    error still ends the decode, from whichever thread met it). `on_frame` sees each decoded video frame and
+    `on_sound` each decoded frame of the first sound track (decoded in the same pass, only when given): the checks
+    of `render.quality` ride on this decode instead of reading the clip again.
     """
     try:
         with av.open(str(path)) as container:
@@ -66,9 +71,17 @@ def decoded_frames(path: str | os.PathLike, max_pixels: int | None = None, threa
             # the cut and an edit list that hides them: the demuxer flags those packets "discard" and the decoder
             # drops their frames. The header counts them, so they are counted here to compare like with like.
             count = discarded = 0
-            for packet in container.demux(stream):
+            sound = container.streams.audio[0] if on_sound is not None and container.streams.audio else None
+            for packet in container.demux(*(s for s in (stream, sound) if s is not None)):
+                if sound is not None and packet.stream.index == sound.index:
+                    for frame in packet.decode():
+                        on_sound(frame)
+                    continue
                 discarded += bool(packet.size and packet.is_discard)
-                count += sum(1 for _ in packet.decode())
+                for frame in packet.decode():
+                    count += 1
+                    if on_frame is not None:
+                        on_frame(frame)
     except av.FFmpegError as error:
         raise DamagedMediaError(f"{path} does not decode: {error}") from None
     if count == 0:

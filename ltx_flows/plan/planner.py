@@ -26,6 +26,8 @@ from ..layout import control_video_name, retake_clip_name, segment_clip_name, sh
 from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
+from .takes import with_candidates
+from ..storyboard.quality import QcPolicy
 from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.looks import Character
 from ..storyboard.models import (
@@ -146,6 +148,13 @@ class ShotPlan(BaseModel):
     base_hash: str | None = None
     loras: list[LoraPlan] = []  # applied on every call of the shot (plan/looks.py)
     cast: list[str] = []  # who appears in it (names of `RenderPlan.cast`)
+    # Quality checks (storyboard/quality.py) and the candidates a choice is made from (plan/takes.py): its takes and
+    # quality retries, each this shot with another seed; `take`: a candidate's number, or the take a `seed:` picks.
+    qc: QcPolicy = QcPolicy()
+    takes: list["ShotPlan"] = []
+    retries: list["ShotPlan"] = []
+    take: int | None = None
+    approved: str | None = None  # the sha256 of the clip `ltx-flows approve` pinned, while the shot's inputs hold
 
 
 class RenderPlan(BaseModel):
@@ -177,7 +186,8 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
     audio = film_audio(storyboard)
     bed = audio if isinstance(audio, Path) else None
     upsampler = default_upsampler(storyboard.model) if storyboard.model.two_pass else None
-    shots = [_plan_shot(storyboard, index, shot, audio, upsampler) for index, shot in enumerate(storyboard.shots)]
+    shots = [with_candidates(storyboard, shot, lambda one, i=index: _plan_shot(storyboard, i, one, audio, upsampler),
+                             source) for index, shot in enumerate(storyboard.shots)]
     film_frames = sum(s.frames for s in shots) - sum(s.crossfade_frames for s in shots)
     calls = pipeline_calls(storyboard.model, storyboard.output)
     return RenderPlan(

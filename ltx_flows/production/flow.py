@@ -27,7 +27,7 @@ from ..finish.film import Finished, finish_storyboard
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render import progress
-from ..render.shot import render_shot_cached
+from ..render.takes import render_chosen
 from . import report
 from .artifacts import batch_artifact
 from .batch import BatchFailed, allowed_roots, confine, find_storyboards
@@ -72,7 +72,7 @@ def render_shot_task(plan: RenderPlan, shot: ShotPlan, film_dir: str, force: boo
     failed = _failed_attempts.of(runtime.task_run.id)
     on_step = progress.step_reporter(plan.name, shot.id)
     try:
-        record = render_shot_cached(plan, shot, Path(film_dir), force, failed, on_step=on_step)
+        record = render_chosen(plan, shot, Path(film_dir), force, failed, on_step=on_step)
     except Exception as error:
         # A model missing from the local cache: say what to run, not the hub's paragraph (chained, in the logs).
         if (missing := not_cached(error, plan.storyboard)) is not None:

@@ -5,11 +5,14 @@ is media/thumbnails.py's, like the review page's filmstrips.
 """
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
+from ..finish.quality import checks_line
 from ..media.thumbnails import thumbnail
 from ..plan.planner import RenderPlan
 
@@ -23,6 +26,7 @@ REASON_CHARS = 400
 # the outcome first, the prompt last and cut here (the full prompt is on the review page and in the manifest),
 # and failures' reasons go below the table, where text wraps.
 PROMPT_CHARS = 40
+REVIEW_URL_VARIABLE = "LTX_FLOWS_REVIEW_URL"
 FAILED_CELL = "**failed** (why: below)"
 
 
@@ -33,6 +37,7 @@ class ShotOutcome:
     status: str
     seconds: float | None = None
     reason: str | None = None
+    checks: str | None = None  # the shot's checks, attempts and note (finish/quality.py), when there is anything to say
 
     def describe(self) -> str:
         if self.status == "rendered":
@@ -42,17 +47,25 @@ class ShotOutcome:
         return f"failed: {first_line(self.reason or '', REASON_CHARS)}"
 
 
-def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str]) -> dict[str, ShotOutcome]:
+def outcomes(plan: RenderPlan, renders: dict[str, dict], failures: dict[str, str], film_dir: Path) -> dict[str, ShotOutcome]:
     """Each shot's outcome in this run, from the shot cache's records and the failures' reasons."""
     found = {}
     for shot in plan.shots:
         if shot.id in renders:
             record = renders[shot.id]
             status = record["status"]
-            found[shot.id] = ShotOutcome(status, record["render_seconds"] if status == "rendered" else None)
+            found[shot.id] = ShotOutcome(status, record["render_seconds"] if status == "rendered" else None,
+                                         checks=checks_line(shot, record, film_dir))
         elif shot.id in failures:
             found[shot.id] = ShotOutcome("failed", reason=failures[shot.id])
     return found
+
+
+def review_link(film_dir: Path, relative: str) -> str | None:
+    """A file of the film's folder on the review server (`ltx-flows review`) at `$LTX_FLOWS_REVIEW_URL`, or None when
+    it is not set. A browser will not open the `file://` links of the worker's disk from the Prefect UI."""
+    base = os.environ.get(REVIEW_URL_VARIABLE, "").rstrip("/")
+    return f"{base}/films/{quote(film_dir.name)}/{quote(relative)}" if base else None
 
 
 def first_line(text: str, limit: int = CELL_CHARS) -> str:
@@ -138,9 +151,11 @@ def storyboard_markdown(
     failed = [shot_id for shot_id, outcome in results.items() if outcome.status == "failed"]
     lines = [f"# {plan.name}", ""]
     if film is not None:
-        lines.append(f"**Film**: `{film.resolve()}` ({film_seconds:.2f} s, {plan.film_frames} frames at {plan.output.fps} fps)  ")
+        served = review_link(film_dir, film.name)
+        lines.append(f"**Film**: `{film.resolve()}` ({film_seconds:.2f} s, {plan.film_frames} frames at {plan.output.fps} fps)"
+                     + (f" ([open]({served}))  " if served else "  "))
         if review is not None:
-            lines.append(f"**Review page**: `{review.resolve()}` ([open]({review.resolve().as_uri()}))  ")
+            lines.append(f"**Review page**: `{review.resolve()}` ([open]({review_link(film_dir, review.name) or review.resolve().as_uri()}))  ")
     else:
         lines.append(f"**Failed**: {len(failed)} of {len(plan.shots)} shots failed, so no film was made. "
                      "Finished clips are kept and reused by the next run.  ")
@@ -163,7 +178,10 @@ def storyboard_markdown(
         lines.append(f"| `{cell(shot.id)}`{take} | {what} | {shot.seed} | {shot.frames} | {picture} | "
                      f"{cell(shot.prompt, PROMPT_CHARS)} |")
     reasons = {shot.id: results[shot.id].reason or "" for shot in plan.shots if shot.id in failed}
-    return "\n".join(lines + _why_failed("shots", reasons)) + "\n"
+    checks = [f"- `{shot.id}`: {results[shot.id].checks}" for shot in plan.shots
+              if shot.id in results and results[shot.id].checks]
+    checks = ["", "**Checks, takes and notes**:", "", *checks] if checks else []
+    return "\n".join(lines + checks + _why_failed("shots", reasons)) + "\n"
 
 
 def _why_failed(what: str, reasons: dict[str, str]) -> list[str]:
@@ -185,7 +203,8 @@ def shot_rows(plan: RenderPlan, film_dir: Path, results: dict[str, ShotOutcome])
             "seconds": round(shot.seconds, 2),
             "seed": shot.seed,
             "this run": ("failed" if outcome.status == "failed" else outcome.describe()) if outcome else "not run",
-            "clip": str((film_dir / shot.clip).resolve()) if outcome and outcome.status != "failed" else "-",
+            "clip": (review_link(film_dir, shot.clip) or str((film_dir / shot.clip).resolve()))
+            if outcome and outcome.status != "failed" else "-",
             # Last: a long reason in a table that does not wrap hides no other column.
             "why": first_line(outcome.reason or "", REASON_CHARS) if outcome and outcome.status == "failed" else "-",
         })

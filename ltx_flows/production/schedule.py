@@ -55,6 +55,29 @@ class RunningStoryboard:
     progress: ProgressArtifact | None = None  # attached to the progress events while the storyboard renders
     failures: dict[str, str] = field(default_factory=dict)
     thumbnails: dict[str, Future] = field(default_factory=dict)  # shot id -> its summary thumbnail, being made
+    # A shot with several takes (not picked): its takes go out to the slots as work of their own, and the shot
+    # itself (the choice, and retries) once they are all back. Shot id -> takes still out; shots whose takes
+    # generated something this run (the shot counts as rendered then, not reused).
+    takes_out: dict[str, int] = field(default_factory=dict)
+    takes_rendered: set[str] = field(default_factory=set)
+
+    def work(self, shot: ShotPlan) -> list[ShotPlan]:
+        """What goes to the render slots for this shot: its takes first when it has several, else the shot."""
+        if len(shot.takes) > 1 and shot.take is None:
+            self.takes_out[shot.id] = len(shot.takes)
+            return list(shot.takes)
+        return [shot]
+
+    def take_done(self, take: ShotPlan, future: PrefectFuture) -> ShotPlan | None:
+        """One take is back (a failed one is tried again by its shot); the shot, when it was the last."""
+        try:
+            if future.result()["status"] == "rendered":
+                self.takes_rendered.add(take.id)
+        except Exception as error:
+            get_run_logger().warning("Take %d of shot %s failed (%s): its shot tries it again", take.take, take.id,
+                                     describe(error))
+        self.takes_out[take.id] -= 1
+        return self.plan.shot(take.id) if self.takes_out[take.id] == 0 else None
 
     def start_progress(self) -> None:
         self.progress = ProgressArtifact(self.plan, self.source, self.reporter)
@@ -74,7 +97,7 @@ class RunningStoryboard:
     def artifacts(self, finished: Finished | None) -> None:
         """Its shot table and summary, made by the run's reporter from this moment's outcomes."""
         self.reporter(storyboard_artifacts, self.plan, self.film_dir, self.source,
-                      report.outcomes(self.plan, self.renders, self.failures), finished, dict(self.thumbnails))
+                      report.outcomes(self.plan, self.renders, self.failures, self.film_dir), finished, dict(self.thumbnails))
 
     def close(self, ok: bool, reason: str | None = None) -> None:
         """The storyboard is finished (or the batch broke: `reason`): end its progress and release its film."""
@@ -144,7 +167,8 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
     logger = get_run_logger()
     succeeded: dict[str, dict] = {}
-    queued = sorted(((board, shot) for board in boards for shot in board.pending), key=queue_order)
+    queued = sorted(((board, work) for board in boards for shot in board.pending for work in board.work(shot)),
+                    key=queue_order)
     completed: queue.Queue[PrefectFuture] = queue.Queue()
     out_now: dict[PrefectFuture, tuple[RunningStoryboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
@@ -159,7 +183,9 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
         def submit_shots() -> None:
             while queued and sum(shot is not None for _, shot in out_now.values()) < slots.count:
                 board, shot = queued.pop(0)
-                track(slots.submit({"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": force}),
+                # A shot after its takes: they were just rendered (forced or not), the shot only chooses.
+                again = force and not (shot.id in board.takes_out and shot.clip == board.plan.shot(shot.id).clip)
+                track(slots.submit({"plan": board.plan, "shot": shot, "film_dir": str(board.film_dir), "force": again}),
                       (board, shot))
 
         def finish(board: RunningStoryboard) -> None:
@@ -185,6 +211,11 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
                     board.close(ok=False, reason=failed[board.file])
                     logger.error("Stitching %s failed: %s", board.plan.name, describe(error))
                 continue
+            if shot.clip != board.plan.shot(shot.id).clip:  # one take of a shot with several
+                if (chooser := board.take_done(shot, future)) is not None:
+                    queued.insert(0, (board, chooser))
+                submit_shots()
+                continue
             _shot_done(board, shot, future)
             submit_shots()
             if board.waiting == 0:
@@ -194,7 +225,8 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
 
 def _shot_done(board: RunningStoryboard, shot: ShotPlan, future: PrefectFuture) -> None:
     try:
-        board.renders[shot.id] = future.result()
+        record = future.result()
+        board.renders[shot.id] = {**record, "status": "rendered"} if shot.id in board.takes_rendered else record
         board.make_thumbnail(shot)
     except Exception as error:  # one failed shot does not stop the others
         board.failures[shot.id] = describe(error)

@@ -27,6 +27,7 @@ from ..layout import FilmFolder, audio_latents_path, record_path
 from ..media.read import decoded_frames, muxed_frames
 from ..plan.memory import MemorySettings, memory_for_attempt
 from ..plan.planner import RenderPlan, ShotPlan
+from .quality import check_shot
 from .records import STAGE_RECORD_KEYS, cached_record, clip_record, discard, write_record
 from .retake import base_clip, encode_shot, render_retaken
 from .stop import stopping
@@ -64,9 +65,10 @@ def render_shot_cached(
         # `force` re-renders a long take's cached segments too, on the first attempt only: a retry keeps
         # what the attempts of this run already made. Ctrl-C stops between denoising steps (stop.py).
         render_shot(plan, shot, film_dir, memory, on_step=stopping(on_step), force=force and not failed_attempts)
-        # Counted from the packets just written, not decoded: the film is decoded whole before it is reported
-        # done (media.stitch), and decoding each clip as well doubled that cost for nothing the film's check misses.
-        frames = muxed_frames(clip)
+        # The quality checks decode the clip once, which proves it whole too (render/quality.py); with every check
+        # off, counted from the packets just written: the film is decoded whole before it is reported done.
+        verdict = check_shot(plan, shot, clip)
+        frames = verdict.scores.frames if verdict else muxed_frames(clip)
         if frames != shot.frames:
             raise RuntimeError(f"{clip} has {frames} frames, the plan says {shot.frames}")
     except Exception as error:
@@ -85,6 +87,7 @@ def render_shot_cached(
         "attempts": [*failed_attempts, attempt],
         "memory": asdict(memory),
         "rendered_by": {"host": socket.gethostname(), "pid": os.getpid(), "device": pick_device(plan.model.device)},
+        **({"seed": shot.seed, "qc": verdict.as_record()} if verdict else {}),
     }
     write_record(record, clip)
     return {**record, "status": "rendered"}

@@ -37,6 +37,11 @@ def load_storyboard(path: Path | str, root: Path | str | None = None) -> Storybo
         raise StoryboardError(path, [whole_file(f"nested too deeply to read (more than {MAX_YAML_DEPTH} levels)")]) from None
 
 
+def load_storyboard_text(text: str, path: Path, root: Path | str | None = None) -> Storyboard:
+    """As `load_storyboard`, for `text` about to be written to `path` (an edit checked before it lands)."""
+    return _load(Path(path), Path(root) if root is not None else Path.cwd(), text)
+
+
 def read_storyboard_text(path: Path) -> str:
     """The file's text: only a regular file, at most MAX_STORYBOARD_BYTES, read with a bound."""
     try:

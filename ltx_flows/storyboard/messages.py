@@ -134,11 +134,12 @@ def _unknown_key_message(loc: Loc) -> str:
     allowed = _allowed_keys(loc[:-1])
     close = difflib.get_close_matches(key, allowed, n=1)
     key = safe(key)
-    if close:
-        return f"unknown key `{key}`; did you mean `{close[0]}`? Allowed here: {', '.join(allowed)}"
+    # A key that is exactly another section's says more than a near name here (`steps` beside `takes`).
     homes = [section for section, model in _KEY_HOMES if key in _keys(model) and model is not _model_at(loc[:-1])]
     if homes:
         return f"`{key}` does not go here: it belongs under `{homes[0]}` ({homes[0]}.{key}). Allowed here: {', '.join(allowed)}"
+    if close:
+        return f"unknown key `{key}`; did you mean `{close[0]}`? Allowed here: {', '.join(allowed)}"
     return f"unknown key `{key}`. Allowed here: {', '.join(allowed)}"
 
 

@@ -27,6 +27,7 @@ from .media_checks import audio_problem, image_or_video_problem, image_problem, 
 from .looks import Camera, Character, LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
+from .quality import MAX_TAKES, Qc
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -156,6 +157,7 @@ class Defaults(_Strict):
         "`DEFAULT_NEGATIVE_PROMPT`, see docs/models.md).",
     )
     seed: int = Field(0, ge=0, lt=2**32, description="Base seed; a shot without `seed` derives its own from this and its id.")
+    takes: int = Field(1, ge=1, le=MAX_TAKES, description="Takes of every shot without its own `takes`.")
 
 
 def _check_position(value: Any) -> Any:
@@ -351,6 +353,11 @@ class Shot(_Strict):
         None, description="A camera move (`dolly-in`, ... or `{move, strength}`) through the generation's camera-control LoRA."
     )
     cast: list[str] = Field(default_factory=list, description="Who appears in this shot: names from the film's `cast`.")
+    takes: int | None = Field(
+        None, ge=1, le=MAX_TAKES, description="Candidates rendered with derived seeds; `ltx-flows pick` chooses one. "
+        "Default: `defaults.takes`.",
+    )
+    qc: Qc | None = Field(None, description="This shot's checks and retries, key by key over the film's `qc`.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -388,6 +395,7 @@ class Storyboard(_Strict):
     defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
     cast: dict[str, Character] = Field(default_factory=dict, description="The film's recurring characters, by name.")
+    qc: Qc | None = Field(None, description="Checks on every finished shot, their thresholds and retries.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

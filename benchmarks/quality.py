@@ -1,0 +1,75 @@
+"""What the quality checks cost beside the render they check (goal: at most 5 % at the quickstart size).
+
+Renders the quickstart storyboard (storyboards/quickstart.yaml: two 2-second shots at 384x256 with the tiny model)
+shot by shot through the shot cache (`render/takes.py render_chosen`, as the flow does), and prints per shot the
+render's seconds, the checks' seconds (the decode that proves the clip whole, every check, and OCR) and their
+ratio, then the checks again with OCR off, so its share shows. The tiny model's render is far quicker than a real
+model's at the same size on a GPU: the ratio printed is an upper bound for a real render.
+
+    PYTHONPATH=$PWD python benchmarks/quality.py            # the quickstart
+    PYTHONPATH=$PWD python benchmarks/quality.py --smoke    # one 9-frame shot at 96x64
+"""
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ltx_flows.plan.planner import plan_storyboard  # noqa: E402
+from ltx_flows.render.quality import check_shot  # noqa: E402
+from ltx_flows.render.takes import render_chosen  # noqa: E402
+from ltx_flows.storyboard.loading import load_storyboard  # noqa: E402
+
+SMOKE = """version: 1
+name: smoke
+model: {checkpoint: tiny, steps: 2}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: one, prompt: "a paper boat on a rainy street", frames: 9}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="one tiny shot: proves the script runs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        if args.smoke:
+            board = folder / "smoke.yaml"
+            board.write_text(SMOKE)
+        else:
+            board = folder / "quickstart.yaml"
+            shutil.copy(REPO / "storyboards" / "quickstart.yaml", board)
+            shutil.copytree(REPO / "storyboards" / "keyframes", folder / "keyframes")
+        plan = plan_storyboard(load_storyboard(board, folder), board)
+        film_dir = folder / "renders" / plan.name
+        # A warm-up render outside the figures: the first one loads the model.
+        render_chosen(plan, plan.shots[0], folder / "warm", force=True, failed_attempts=[])
+        totals = {"render": 0.0, "checks": 0.0, "checks_no_ocr": 0.0}
+        print(f"{plan.name}: {len(plan.shots)} shots at {plan.output.width}x{plan.output.height}, model {plan.model.checkpoint}")
+        for shot in plan.shots:
+            record = render_chosen(plan, shot, film_dir, force=True, failed_attempts=[])
+            checks = record["qc"]["seconds"]
+            no_ocr = dataclasses.replace(shot.qc, text=None)
+            start = time.perf_counter()
+            check_shot(plan, shot.model_copy(update={"qc": no_ocr}), film_dir / shot.clip)
+            without = time.perf_counter() - start
+            totals["render"] += record["render_seconds"] - checks  # the render's own time, without its checks
+            totals["checks"] += checks
+            totals["checks_no_ocr"] += without
+            print(f"  {shot.id}: {shot.frames} frames, render {record['render_seconds'] - checks:.2f} s, checks {checks:.3f} s "
+                  f"({checks / (record['render_seconds'] - checks):.1%}), without OCR {without:.3f} s")
+        print(f"total: render {totals['render']:.2f} s, checks {totals['checks']:.3f} s "
+              f"= {totals['checks'] / totals['render']:.1%} of the render (goal <= 5%); "
+              f"without OCR {totals['checks_no_ocr']:.3f} s = {totals['checks_no_ocr'] / totals['render']:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Approved shots: `ltx-flows approve FILE SHOT` pins a shot's clip by its sha256, in `<FILE>.approved.json` beside
+the storyboard (plain JSON, one entry per shot, meant to be committed with it).
+
+An approved clip is never rendered again: not by `--force`, not by a model setting or default that changes the
+shot's content hash, as long as the shot's own inputs are what they were when it was approved. Its own inputs are
+its entry in the storyboard (prompt, seed, frames, keyframes, segments, control, retakes, ...: everything but
+`takes` and `qc`, which choose among clips and do not make one), hashed. When they change, the approval no longer
+holds, the shot renders as any other, and `ltx-flows validate` says so.
+"""
+
+import difflib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..files import file_sha256, json_sha256, write_json_atomic
+from ..layout import shot_clip_name
+from .loading import load_storyboard
+from .models import Shot, Storyboard
+
+SUFFIX = ".approved.json"
+
+
+def approvals_path(storyboard_file: Path) -> Path:
+    return Path(storyboard_file).with_name(Path(storyboard_file).name + SUFFIX)
+
+
+def shot_inputs(shot: Shot) -> str:
+    """The hash of what the shot's own entry says (see module doc)."""
+    return json_sha256(shot.model_dump(mode="json", exclude={"takes", "qc"}))
+
+
+def read_approvals(storyboard_file: Path) -> dict[str, dict]:
+    """Shot id -> its approval (`inputs`, `sha256`, `clip`, `approved_at`); {} without a file or with a torn one."""
+    try:
+        data = json.loads(approvals_path(storyboard_file).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, dict)} if isinstance(data, dict) else {}
+
+
+def approve(storyboard_file: Path, shot: Shot, clip_sha256: str, clip: str) -> dict:
+    """Pin `shot`'s clip (its sha256) with the shot's inputs as they are now; returns the entry written."""
+    approvals = read_approvals(storyboard_file)
+    approvals[shot.id] = {"inputs": shot_inputs(shot), "sha256": clip_sha256, "clip": clip,
+                          "approved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    write_json_atomic(approvals, approvals_path(storyboard_file))
+    return approvals[shot.id]
+
+
+def pinned_clip(storyboard_file: Path, shot: Shot) -> str | None:
+    """The sha256 of the clip approved for `shot`, while the shot's inputs are the approved ones; else None."""
+    entry = read_approvals(storyboard_file).get(shot.id)
+    if entry and entry.get("inputs") == shot_inputs(shot) and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    return None
+
+
+def lapsed_approvals(storyboard_file: Path, storyboard: Storyboard) -> list[str]:
+    """A line for each approved shot whose own inputs changed since (or that is gone): it will render again."""
+    shots = {shot.id: shot for shot in storyboard.shots}
+    lines = []
+    for shot_id, entry in read_approvals(storyboard_file).items():
+        if shot_id not in shots:
+            lines.append(f"{storyboard_file}: shot `{shot_id}` was approved but is no longer in the storyboard")
+        elif entry.get("inputs") != shot_inputs(shots[shot_id]):
+            lines.append(f"{storyboard_file}: shot `{shot_id}` was approved ({entry.get('approved_at')}) but its inputs "
+                         "changed since: it will render again; `ltx-flows approve` it again to pin the new clip")
+    return lines
+
+
+def approve_shot(storyboard_file: Path, shot_id: str, film_dir: Path, root: Path | None = None) -> dict:
+    """Approve the clip the shot has now under `film_dir` (its render folder); returns the entry. Raises
+    ValueError naming what is missing (no such shot, no clip rendered yet)."""
+    storyboard = load_storyboard(storyboard_file, root)
+    shots = {shot.id: shot for shot in storyboard.shots}
+    if shot_id not in shots:
+        close = difflib.get_close_matches(shot_id, list(shots), n=1)
+        raise ValueError(f"{storyboard_file} has no shot `{shot_id}`" + (f"; did you mean `{close[0]}`?" if close else ""))
+    clip = Path(film_dir) / shot_clip_name(shot_id)
+    if not clip.is_file():
+        raise ValueError(f"shot `{shot_id}` has no clip at {clip} yet: render it first (`ltx-flows render {storyboard_file}`)")
+    return approve(storyboard_file, shots[shot_id], file_sha256(clip), shot_clip_name(shot_id))
