@@ -26,6 +26,7 @@ from .frames import (
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
+from .versions import MAX_VARIANTS, VarName, VarValue, Variants
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -376,6 +377,14 @@ class Storyboard(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig, description="Size, frame rate and quality.")
     defaults: Defaults = Field(default_factory=Defaults, description="What shots inherit.")
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
+    vars: dict[VarName, VarValue] = Field(
+        default_factory=dict, description="Variables: `${name}` in any text or path field is replaced by its value "
+        "(`$${` writes a literal `${`). Variants override them.",
+    )
+    variants: Variants | None = Field(
+        None, description="Versions of the film, each its own film in `renders/<name>/<variant>/`: a list of "
+        f"`{{name, vars}}`, or `{{matrix: {{var: [values...]}}}}` for every combination (at most {MAX_VARIANTS}).",
+    )
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

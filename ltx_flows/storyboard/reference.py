@@ -6,6 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
+from .versions import Matrix, Variant
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
@@ -19,6 +20,8 @@ _SECTIONS = (
     ("`shots[].segments`", Segments),
     ("`shots[].control`", Control),
     ("`shots[].retakes[]`", Retake),
+    ("`variants[]`", Variant),
+    ("`variants: {matrix}`", Matrix),
 )
 
 
