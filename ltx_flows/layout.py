@@ -1,7 +1,7 @@
 """Layout: every path ltx-flows writes under a storyboard's render folder, in one place.
 
 ```
-renders/<name>/
+renders/<name>/                   one film; with `variants:`, one such folder per variant: renders/<name>/<variant>/
   <name>.mp4                      the film
   manifest.json                   what the film is made of (finish/manifest.py)
   review.html                     the review page (finish/review.py)
@@ -41,6 +41,16 @@ def base_clip_name(shot_id: str, content_hash: str) -> str:
 
 def control_video_name(shot_id: str, kind: str) -> str:
     return f"{CONTROLS}/{shot_id}-{kind}.mp4"
+
+
+def variant_folder(name: str, variant: str) -> str:
+    """A variant's render folder, relative to the render root: `<name>/<variant>/`."""
+    return f"{name}/{variant}"
+
+
+def variant_film_name(name: str, variant: str) -> str:
+    """A variant's film (and its progress bar) is named `<name>_<variant>`: one name per film of the batch."""
+    return f"{name}_{variant}"
 
 
 def record_path(clip: Path) -> Path:

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .plan.planner import RenderPlan, RetakePlan, ShotPlan
+from .plan.versions import film_entries, unique_shots
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,13 @@ def presets_blocks(found: list[dict]) -> list:
         }
         parts += [Text(""), _field_block([(field_name, Text(value)) for field_name, value in rows.items()])]
     return parts
+
+
+def versions_table(plans: list[RenderPlan], width: int) -> list:
+    """Every film a storyboard with `variants:` makes, and how many unique shots they share between them."""
+    total, unique = sum(len(plan.shots) for plan in plans), unique_shots(plans)
+    title = f"{len(plans)} films, {total} shots, {unique} unique (each unique shot renders once)"
+    columns = [_Column("variant", whole=True), _Column("variables"), _Column("size", whole=True), _Column("film")]
+    rows = [[plan.variant or "-", ", ".join(f"{name}={value}" for name, value in plan.vars.items()) or "-",
+             f"{plan.output.width}x{plan.output.height}", entry.path] for plan in plans for entry in film_entries(plan)]
+    return _table_or_blocks(title, columns, rows, width)

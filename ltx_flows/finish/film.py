@@ -47,7 +47,7 @@ class Finished:
             "reused": sum(status == "cached" for status in statuses.values()),
             # Every file the storyboard delivers: one today; one per variant and deliverable once they exist.
             "films": [{
-                "variant": None,
+                "variant": plan.variant,
                 "deliverable": None,
                 "width": self.info.width,
                 "height": self.info.height,

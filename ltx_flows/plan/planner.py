@@ -161,6 +161,11 @@ class RenderPlan(BaseModel):
     shots: list[ShotPlan]
     film_frames: int
     film_seconds: float
+    # Versions (plan/versions.py): the variant this film is (None without `variants:`), its variables' values, and
+    # its folder under the render root (None: `name`).
+    variant: str | None = None
+    vars: dict[str, str | int | float | bool] = {}
+    folder: str | None = None
 
     def shot(self, shot_id: str) -> ShotPlan:
         return next(s for s in self.shots if s.id == shot_id)

@@ -1,0 +1,40 @@
+"""A batch's summary when storyboards make several films (`variants:`): each storyboard file gets one entry,
+listing every film it made, however many variants it has.
+
+A storyboard without variants keeps the entry it always had (`Finished.summary`); one with variants gets the
+first variant's `film`, `manifest` and `review` (so scripts reading those keys still find a film), `shots` keyed
+`<variant>/<shot>`, `generated` and `reused` summed over its variants, every film under `films`, and each
+variant's own entry under `variants`.
+"""
+
+FilmKey = tuple[str, str | None]  # (storyboard file, variant or None)
+
+
+def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict[FilmKey, str]) -> dict:
+    """{"succeeded": file -> entry, "failed": file -> why} in the order of `order`, from per-film results (in the
+    order the films were planned). A storyboard fails when any of its films failed; the others are named too."""
+    summary: dict = {"succeeded": {}, "failed": {}}
+    for file in order:
+        films = [(variant, entry) for (f, variant), entry in succeeded.items() if f == file]
+        failures = [(variant, why) for (f, variant), why in failed.items() if f == file]
+        if failures:
+            summary["failed"][file] = "; ".join(why if variant is None else f"variant {variant}: {why}"
+                                                for variant, why in failures)
+        elif films:
+            summary["succeeded"][file] = storyboard_entry(films)
+    return summary
+
+
+def storyboard_entry(films: list[tuple[str | None, dict]]) -> dict:
+    """One storyboard's entry from its films' entries (one without variants: that entry as it is)."""
+    if len(films) == 1 and films[0][0] is None:
+        return films[0][1]
+    first = films[0][1]
+    return {
+        "film": first["film"], "manifest": first["manifest"], "review": first["review"], "frames": first["frames"],
+        "shots": {f"{variant}/{shot}": status for variant, entry in films for shot, status in entry["shots"].items()},
+        "generated": sum(entry["generated"] for _, entry in films),
+        "reused": sum(entry["reused"] for _, entry in films),
+        "films": [film for _, entry in films for film in entry["films"]],
+        "variants": {variant: entry for variant, entry in films},
+    }
