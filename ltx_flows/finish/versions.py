@@ -10,12 +10,16 @@ variant's own entry under `variants`.
 FilmKey = tuple[str, str | None]  # (storyboard file, variant or None)
 
 
-def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict[FilmKey, str]) -> dict:
-    """{"succeeded": file -> entry, "failed": file -> why} in the order of `order`, from per-film results (in the
-    order the films were planned). A storyboard fails when any of its films failed; the others are named too."""
+def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict[FilmKey, str],
+                  planned: list[FilmKey] | None = None) -> dict:
+    """{"succeeded": file -> entry, "failed": file -> why} in the order of `order`, from per-film results, each
+    storyboard's films in the order they were `planned` (films finish in any order). A storyboard fails when any of
+    its films failed."""
     summary: dict = {"succeeded": {}, "failed": {}}
+    rank = {key: index for index, key in enumerate(planned or [])}
     for file in order:
-        films = [(variant, entry) for (f, variant), entry in succeeded.items() if f == file]
+        films = sorted(((variant, entry) for (f, variant), entry in succeeded.items() if f == file),
+                       key=lambda film: rank.get((file, film[0]), len(rank)))
         failures = [(variant, why) for (f, variant), why in failed.items() if f == file]
         if failures:
             summary["failed"][file] = "; ".join(why if variant is None else f"variant {variant}: {why}"

@@ -111,7 +111,7 @@ def render_storyboards(files: list[Path], out: str, root: str | None, force: boo
     finally:
         reporter.close()  # every artifact is made before the run ends
     # Storyboards finish in any order; report them in the batch's, each variant's film in its storyboard's entry.
-    summary = batch_summary([str(file) for file in files], succeeded, failed)
+    summary = batch_summary([str(file) for file in files], succeeded, failed, planned=[board.key for board in boards])
     return summary["succeeded"], summary["failed"]
 
 
