@@ -9,6 +9,9 @@ renders/<name>/                   one film; with `variants:`, one such folder pe
   segments/<shot>/NN-<hash>.mp4   a long take's segments, each with `.json`, `.sound.npy`, `.audio.npy`
   retakes/<shot>/base-<hash>.mp4  a shot's own render before retakes; `NN-<hash>.mp4` each retake stage
   controls/<shot>-<kind>.mp4      the control video a shot followed, for review
+  overlays/<deliverable>-*.png    overlay images drawn for a deliverable (logo, end card, legal line)
+  <name>_<variant>_<deliverable>.mp4  a deliverable's file (`deliverables:`; a `render` one's working film is in
+                                  the subfolder <deliverable>/)
 ```
 
 The plan records clip names relative to the folder (`ShotPlan.clip`, `SegmentPlan.cache`, ...); `FilmFolder`
@@ -53,6 +56,11 @@ def variant_film_name(name: str, variant: str) -> str:
     return f"{name}_{variant}"
 
 
+def delivery_file_name(name: str, variant: str | None, deliverable: str) -> str:
+    """A deliverable's file, from the template `${name}_${variant}_${deliverable}.mp4` (no variant: left out)."""
+    return "_".join(part for part in (name, variant, deliverable) if part) + ".mp4"
+
+
 def record_path(clip: Path) -> Path:
     """The JSON record beside a clip: what vouches for its bytes and how it was made."""
     return clip.with_name(clip.name + ".json")
@@ -88,6 +96,11 @@ class FilmFolder:
     @property
     def review(self) -> Path:
         return self.root / "review.html"
+
+    @property
+    def overlays(self) -> Path:
+        """The overlay images drawn for the film's deliverables (`<deliverable>-logo.png`, ...)."""
+        return self.root / "overlays"
 
     def segments(self, shot_id: str) -> Path:
         return self.root / SEGMENTS / shot_id

@@ -6,55 +6,79 @@ progress log (`tests/generations.py`)."""
 import json
 import textwrap
 
+import av
+import numpy as np
 import pytest
+from PIL import Image
 
+from ltx_flows.media.overlays import SafeArea
 from ltx_flows.media.read import probe
 
 from .generations import watching
 from .test_batch_integration import run_batch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SPOT = """
 version: 1
 name: spot
 model: {checkpoint: tiny, steps: 2}
-output: {width: 64, height: 64, fps: 24}
+output: {width: 512, height: 288, fps: 24}
 defaults: {seed: 3}
 variants:
   matrix: {product: [original, vanilla], lang: [en, de]}
+deliverables:
+  - {name: wide, framing: render, width: 512, height: 288}
+  - {name: story, framing: crop, width: 162, height: 288, profile: social-vertical}
+overlays:
+  logo: {image: logo.png, position: top-right, margin: 4}
+  legal: {text: "Terms apply", size: 10}
 shots:
-  - {id: open, prompt: "a can of ${product} ice cream", frames: 9}
+  - {id: open, prompt: "a can of ${product} ice cream", frames: 9, focus: {x: 0.3}}
   - {id: talk, prompt: "a woman says hello in ${lang}", frames: 9}
 """
+VARIANTS = ["original-en", "original-de", "vanilla-en", "vanilla-de"]
 
 
-def test_variants_render_each_unique_shot_once(prefect_server, tiny_cache, workspace):
+def logo_pixels(path, width: int, height: int) -> np.ndarray:
+    """The first frame's pixels where the logo (16x8, top-right, margin 4) sits in a title-safe area of 0.9."""
+    left, top, right, bottom = SafeArea(width=width, height=height, fraction=0.9).box
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    return frame[top + 4 + 2:top + 4 + 6, right - 4 - 16 + 3:right - 4 - 3].reshape(-1, 3)
+
+
+def test_variants_and_deliverables_render_each_unique_shot_once(prefect_server, tiny_cache, workspace):
+    Image.new("RGBA", (16, 8), (255, 0, 0, 255)).save(workspace / "logo.png")
     path = workspace / "spot.yaml"
     path.write_text(textwrap.dedent(SPOT).lstrip())
     with watching() as generations:
         state, summary = run_batch([path], workspace)
     assert state.is_completed(), state
     entry = summary["succeeded"][str(path)]
-    # 4 films x 2 shots = 8 shots; `open` differs by product (2), `talk` by language (2): 4 unique.
+    # Per variant two films of two shots (the film at 512x288 that the story is cropped from, and `wide`, the same
+    # size): 16 shots. `open` differs by product, `talk` by language: 4 unique, each generated once.
     assert len(generations.shots()) == 4
-    assert (entry["generated"], entry["reused"]) == (4, 4)
-    variants = ["original-en", "original-de", "vanilla-en", "vanilla-de"]
-    assert [film["variant"] for film in entry["films"]] == variants
-    for film, variant in zip(entry["films"], variants):
-        assert film["path"] == str(workspace / "renders" / "spot" / variant / f"spot_{variant}.mp4")
-        assert probe(film["path"]).frames == 18 and (film["width"], film["height"]) == (64, 64)
-        manifest = json.loads((workspace / "renders" / "spot" / variant / "manifest.json").read_text())
-        assert manifest["film"]["sha256"]
-        assert (workspace / "renders" / "spot" / variant / "review.html").is_file()
-    statuses = entry["shots"]
-    assert sorted(statuses) == sorted(f"{v}/{s}" for v in variants for s in ("open", "talk"))
-    assert sum(status == "rendered" for status in statuses.values()) == 4
+    assert (entry["generated"], entry["reused"]) == (4, 12)
+    assert sum(status == "rendered" for status in entry["shots"].values()) == 4
+    films = entry["films"]
+    assert [(f["variant"], f["deliverable"]) for f in films] == [(v, d) for v in VARIANTS for d in ("story", "wide")]
+    for film in films:
+        variant, deliverable = film["variant"], film["deliverable"]
+        assert film["path"] == str(workspace / "renders" / "spot" / variant / f"spot_{variant}_{deliverable}.mp4")
+        size = (162, 288) if deliverable == "story" else (512, 288)
+        info = probe(film["path"])
+        assert (film["width"], film["height"]) == (info.width, info.height) == size and info.frames == 18
+        red = logo_pixels(film["path"], *size).mean(axis=0)
+        assert red[0] > 180 and red[1] < 80 and red[2] < 80, (film, red)
+    manifest = json.loads((workspace / "renders" / "spot" / "original-en" / "manifest.json").read_text())
+    [story] = manifest["deliveries"]
+    assert story["check"]["ok"] and story["check"]["audio_rate"] is None and story["profile"] == "social-vertical"
 
-    # A second storyboard in the batch whose shot equals one already rendered copies it, and a re-run renders nothing.
+    # Another storyboard of the batch whose shot equals one already rendered copies it: nothing renders again.
     other = workspace / "other.yaml"
-    other.write_text(textwrap.dedent(SPOT).lstrip().replace("name: spot", "name: other").split("variants:")[0]
-                     + "shots:\n  - {id: open, prompt: \"a can of original ice cream\", frames: 9}\n")
+    other.write_text("version: 1\nname: other\nmodel: {checkpoint: tiny, steps: 2}\noutput: {width: 512, height: 288}\n"
+                     "defaults: {seed: 3}\nshots: [{id: open, prompt: a can of original ice cream, frames: 9}]\n")
     with watching() as generations:
         state, summary = run_batch([path, other], workspace)
     assert state.is_completed(), state

@@ -1,13 +1,19 @@
 """A batch's summary when storyboards make several films (`variants:`): each storyboard file gets one entry,
 listing every film it made, however many variants it has.
 
-A storyboard without variants keeps the entry it always had (`Finished.summary`); one with variants gets the
-first variant's `film`, `manifest` and `review` (so scripts reading those keys still find a film), `shots` keyed
-`<variant>/<shot>`, `generated` and `reused` summed over its variants, every film under `films`, and each
-variant's own entry under `variants`.
+A storyboard without variants or deliverables keeps the entry it always had (`Finished.summary`); one with them
+gets the first film's `film`, `manifest` and `review` (so scripts reading those keys still find a film), `shots`
+keyed `<label>/<shot>` (`film_label`), `generated` and `reused` summed over its films, every delivered file under
+`films`, and each film's own entry under `by_film`, by label.
 """
 
-FilmKey = tuple[str, str | None]  # (storyboard file, variant or None)
+FilmKey = tuple[str, str | None]  # (storyboard file, film_label or None)
+
+
+def film_label(variant: str | None, deliverable: str | None) -> str | None:
+    """How a storyboard's film is named in its summary: `<variant>`, `<variant>/<deliverable>` (a `render`
+    deliverable's own film) or `<deliverable>`; None for the one film of a storyboard without versions."""
+    return "/".join(part for part in (variant, deliverable) if part) or None
 
 
 def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict[FilmKey, str],
@@ -22,7 +28,7 @@ def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict
                        key=lambda film: rank.get((file, film[0]), len(rank)))
         failures = [(variant, why) for (f, variant), why in failed.items() if f == file]
         if failures:
-            summary["failed"][file] = "; ".join(why if variant is None else f"variant {variant}: {why}"
+            summary["failed"][file] = "; ".join(why if variant is None else f"{variant}: {why}"
                                                 for variant, why in failures)
         elif films:
             summary["succeeded"][file] = storyboard_entry(films)
@@ -40,5 +46,5 @@ def storyboard_entry(films: list[tuple[str | None, dict]]) -> dict:
         "generated": sum(entry["generated"] for _, entry in films),
         "reused": sum(entry["reused"] for _, entry in films),
         "films": [film for _, entry in films for film in entry["films"]],
-        "variants": {variant: entry for variant, entry in films},
+        "by_film": {label: entry for label, entry in films},
     }

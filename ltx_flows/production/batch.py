@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..finish.film import finish_storyboard, shots_to_render
-from ..finish.versions import FilmKey, batch_summary
+from ..finish.versions import FilmKey, batch_summary, film_label
 from ..plan.planner import RenderPlan, ShotPlan
 from ..plan.versions import film_folder, plan_versions
 from ..storyboard.loading import Version, load_storyboard
@@ -202,7 +202,7 @@ def finish_unchanged(loaded: list[tuple[Path, list[Version]]], out: str, say: Ca
                 return None
             finishing += films
         for film in finishing:
-            key = (str(film.file), film.plan.variant)
+            key = (str(film.file), film_label(film.plan.variant, film.plan.deliverable))
             try:
                 finished = finish_storyboard(film.plan, film.film_dir, film.cached)
             except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it

@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from ..failures import describe
 from ..media.thumbnails import thumbnail
 from ..finish.film import Finished
-from ..finish.versions import FilmKey, batch_summary
+from ..finish.versions import FilmKey, batch_summary, film_label
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render import progress
@@ -61,7 +61,7 @@ class RunningStoryboard:
     @property
     def key(self) -> FilmKey:
         """Which film of the batch it is: its file and variant (a storyboard with variants makes several)."""
-        return self.file, self.plan.variant
+        return self.file, film_label(self.plan.variant, self.plan.deliverable)
 
     def start_progress(self) -> None:
         self.progress = ProgressArtifact(self.plan, self.source, self.reporter)

@@ -17,7 +17,7 @@ from .models import Storyboard
 from .presets import apply_preset
 from .problems import Problem, StoryboardError, dotted, problem_at, whole_file
 from .variables import substitute, unknown_problem
-from .versions import value_sets, variants_errors
+from .versions import value_sets, variants_errors, version_rules
 from .rules import both_lengths, cross_check, duplicate_ids, partial_output, valid_shots
 from .yaml_reading import MAX_YAML_DEPTH, parse_repairing, unshift
 
@@ -167,5 +167,6 @@ def _validate_one(path: Path, root: Path, node: yaml.Node | None, data: dict) ->
         )
     ]
     problems += [problem_at(node, loc, msg) for loc, msg in model_rules(storyboard)]
+    problems += [problem_at(node, loc, msg) for loc, msg in version_rules(storyboard)]
     return (None if problems else storyboard), problems
 

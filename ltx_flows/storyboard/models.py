@@ -26,7 +26,7 @@ from .frames import (
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
-from .versions import MAX_VARIANTS, VarName, VarValue, Variants
+from .versions import MAX_VARIANTS, Deliverable, Focus, Overlays, VarName, VarValue, Variants
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -341,6 +341,7 @@ class Shot(_Strict):
     retakes: list[Retake] = Field(
         default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
     )
+    focus: Focus = Field(default_factory=Focus, description="Where the subject is: what `crop` deliverables keep in view.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -385,6 +386,10 @@ class Storyboard(_Strict):
         None, description="Versions of the film, each its own film in `renders/<name>/<variant>/`: a list of "
         f"`{{name, vars}}`, or `{{matrix: {{var: [values...]}}}}` for every combination (at most {MAX_VARIANTS}).",
     )
+    deliverables: list[Deliverable] = Field(
+        default_factory=list, description="Files each film is delivered as, each at its own size; default: the film.",
+    )
+    overlays: Overlays | None = Field(None, description="Logo, end card and legal line over every deliverable.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

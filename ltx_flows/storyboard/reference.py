@@ -6,7 +6,7 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
-from .versions import Matrix, Variant
+from .versions import Deliverable, EndCard, Focus, Legal, Logo, Matrix, Variant
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
@@ -22,6 +22,11 @@ _SECTIONS = (
     ("`shots[].retakes[]`", Retake),
     ("`variants[]`", Variant),
     ("`variants: {matrix}`", Matrix),
+    ("`deliverables[]`", Deliverable),
+    ("`shots[].focus`", Focus),
+    ("`overlays.logo`", Logo),
+    ("`overlays.end_card`", EndCard),
+    ("`overlays.legal`", Legal),
 )
 
 
