@@ -178,7 +178,7 @@ def plan(
         print((plans[0] if len(plans) == 1 else versions_plan(plans, versions[0].storyboard.name)).model_dump_json(indent=2))
         return
     width = out_console.width
-    parts = tables.versions_table(plans, width) if len(plans) > 1 else []
+    parts = tables.versions_table(plans, width) if len(plans) > 1 or plans[0].deliveries else []
     for render_plan in plans:  # (one without `variants:`)
         parts += tables.plan_table(render_plan, width)
         for shot in render_plan.shots:

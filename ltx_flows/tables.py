@@ -178,10 +178,13 @@ def presets_blocks(found: list[dict]) -> list:
 
 
 def versions_table(plans: list[RenderPlan], width: int) -> list:
-    """Every film a storyboard with `variants:` makes, and how many unique shots they share between them."""
+    """Every file a storyboard with `variants:` or `deliverables:` makes, and how many unique shots its films hold."""
+    entries = [(plan, entry) for plan in plans for entry in film_entries(plan)]
     total, unique = sum(len(plan.shots) for plan in plans), unique_shots(plans)
-    title = f"{len(plans)} films, {total} shots, {unique} unique (each unique shot renders once)"
-    columns = [_Column("variant", whole=True), _Column("variables"), _Column("size", whole=True), _Column("film")]
-    rows = [[plan.variant or "-", ", ".join(f"{name}={value}" for name, value in plan.vars.items()) or "-",
-             f"{plan.output.width}x{plan.output.height}", entry.path] for plan in plans for entry in film_entries(plan)]
+    title = f"{len(entries)} files from {len(plans)} films: {total} shots, {unique} unique (each renders once)"
+    columns = [_Column("variant", whole=True), _Column("deliverable", whole=True), _Column("variables"),
+               _Column("size", whole=True), _Column("file")]
+    rows = [[entry.variant or "-", entry.deliverable or "-",
+             ", ".join(f"{name}={value}" for name, value in plan.vars.items()) or "-",
+             f"{entry.width}x{entry.height}", entry.path] for plan, entry in entries]
     return _table_or_blocks(title, columns, rows, width)

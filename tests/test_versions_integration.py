@@ -60,7 +60,7 @@ def test_variants_and_deliverables_render_each_unique_shot_once(prefect_server, 
     # size): 16 shots. `open` differs by product, `talk` by language: 4 unique, each generated once.
     assert len(generations.shots()) == 4
     assert (entry["generated"], entry["reused"]) == (4, 12)
-    assert sum(status == "rendered" for status in entry["shots"].values()) == 4
+    assert sum(status == "rendered" for status in entry["shots"].values()) == 4 == entry["unique_shots"]
     films = entry["films"]
     assert [(f["variant"], f["deliverable"]) for f in films] == [(v, d) for v in VARIANTS for d in ("story", "wide")]
     for film in films:

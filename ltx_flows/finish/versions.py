@@ -17,10 +17,10 @@ def film_label(variant: str | None, deliverable: str | None) -> str | None:
 
 
 def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict[FilmKey, str],
-                  planned: list[FilmKey] | None = None) -> dict:
+                  planned: list[FilmKey] | None = None, unique: dict[str, int] | None = None) -> dict:
     """{"succeeded": file -> entry, "failed": file -> why} in the order of `order`, from per-film results, each
     storyboard's films in the order they were `planned` (films finish in any order). A storyboard fails when any of
-    its films failed."""
+    its films failed. `unique`: per file, how many distinct shots (content hashes) its films hold."""
     summary: dict = {"succeeded": {}, "failed": {}}
     rank = {key: index for index, key in enumerate(planned or [])}
     for file in order:
@@ -32,6 +32,8 @@ def batch_summary(order: list[str], succeeded: dict[FilmKey, dict], failed: dict
                                                 for variant, why in failures)
         elif films:
             summary["succeeded"][file] = storyboard_entry(films)
+            if len(films) > 1 and unique and file in unique:
+                summary["succeeded"][file]["unique_shots"] = unique[file]
     return summary
 
 

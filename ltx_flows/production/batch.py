@@ -19,7 +19,7 @@ from pathlib import Path
 from ..finish.film import finish_storyboard, shots_to_render
 from ..finish.versions import FilmKey, batch_summary, film_label
 from ..plan.planner import RenderPlan, ShotPlan
-from ..plan.versions import film_folder, plan_versions
+from ..plan.versions import film_folder, plan_versions, unique_shots
 from ..storyboard.loading import Version, load_storyboard
 from ..storyboard.problems import StoryboardError, path_error
 from .lock import FilmBusy, film_lock
@@ -210,4 +210,5 @@ def finish_unchanged(loaded: list[tuple[Path, list[Version]]], out: str, say: Ca
                 continue
             say(f"{film.plan.name}: every shot unchanged, film {'unchanged' if not finished.stitched else 'stitched again'}")
             succeeded[key] = finished.summary(film.plan, film.cached)
-    return batch_summary([str(file) for file, _ in loaded], succeeded, failed)
+    unique = {str(file): unique_shots([film.plan for film in finishing if film.file == file]) for file, _ in loaded}
+    return batch_summary([str(file) for file, _ in loaded], succeeded, failed, unique=unique)

@@ -111,7 +111,11 @@ def render_storyboards(files: list[Path], out: str, root: str | None, force: boo
     finally:
         reporter.close()  # every artifact is made before the run ends
     # Storyboards finish in any order; report them in the batch's, each variant's film in its storyboard's entry.
-    summary = batch_summary([str(file) for file in files], succeeded, failed, planned=[board.key for board in boards])
+    hashes: dict[str, set[str]] = {}
+    for board in boards:
+        hashes.setdefault(board.file, set()).update(shot.content_hash for shot in board.plan.shots)
+    summary = batch_summary([str(file) for file in files], succeeded, failed, planned=[board.key for board in boards],
+                            unique={file: len(found) for file, found in hashes.items()})
     return summary["succeeded"], summary["failed"]
 
 
