@@ -13,6 +13,8 @@ from PIL import Image
 
 from ltx_flows.media.overlays import SafeArea
 from ltx_flows.media.read import probe
+from ltx_flows.production.batch import finish_unchanged
+from ltx_flows.storyboard.loading import load_versions
 
 from .generations import watching
 from .test_batch_integration import run_batch
@@ -85,3 +87,11 @@ def test_variants_and_deliverables_render_each_unique_shot_once(prefect_server, 
     assert generations.shots() == []
     assert summary["succeeded"][str(other)]["shots"] == {"open": "cached"}
     assert summary["succeeded"][str(path)]["generated"] == 0
+
+    # An unchanged re-run from the command line finishes every film without a model or Prefect (the fast path).
+    said = []
+    summary = finish_unchanged([(path, load_versions(path))], str(workspace / "renders"), say=said.append)
+    entry = summary["succeeded"][str(path)]
+    assert (entry["generated"], entry["reused"], entry["unique_shots"]) == (0, 16, 4)
+    assert [film["path"] for film in entry["films"]] == [film["path"] for film in films]
+    assert len(said) == 8 and all("film unchanged" in line for line in said)
