@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import tables
-from .plan.versions import film_name, plan_versions, versions_plan
+from .plan.versions import plan_versions, versions_plan
 from .production.batch import check_writable, find_storyboards, finish_unchanged
 from .render.stop import STOPPED_MESSAGE
 from .storyboard.loading import Version, load_versions, read_storyboard_text
@@ -273,7 +273,7 @@ def _finish_or_render(loaded: list[tuple[Path, list[Version]]], out: Path, root:
         err_console.print(f"error: {error}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     _check_writable(out)
-    names = list(dict.fromkeys(film_name(v) for _, versions in loaded for v in versions))  # progress events carry them
+    names = list(dict.fromkeys(plan.name for file, versions in loaded for plan in plan_versions(versions, file)))
     return _render_batch(names, [str(file) for file, _ in loaded], out, root, force, verbose,
                          temporary_api=api is None)
 
