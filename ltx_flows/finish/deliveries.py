@@ -3,7 +3,7 @@ cap, the overlays drawn with Pillow for its size), checked against its profile, 
 
 from pathlib import Path
 
-from ..files import file_sha256
+from ..files import file_sha256, json_sha256
 from ..layout import FilmFolder
 from ..media.delivery import CropAt, Delivery, deliver
 from ..media.overlays import OverlayLayer, SafeArea, end_card_layer, legal_layer, logo_layer
@@ -31,7 +31,7 @@ def make_deliveries(plan: RenderPlan, film_dir: Path, film: Path) -> list[dict]:
         )
         check = deliver(film, out, delivery)
         entries.append({
-            "deliverable": delivery_plan.deliverable, "variant": plan.variant, "framing": delivery_plan.framing,
+            "inputs": delivery_inputs(plan, delivery_plan), "deliverable": delivery_plan.deliverable, "variant": plan.variant, "framing": delivery_plan.framing,
             "path": str(out), "width": delivery_plan.width, "height": delivery_plan.height, "fps": delivery_plan.fps,
             "profile": delivery_plan.profile, "sha256": file_sha256(out), "check": check.as_dict(),
             "overlays": [layer.image.name for layer in layers],
@@ -61,12 +61,22 @@ def _layers(plan: RenderPlan, delivery: DeliveryPlan, folder: Path, seconds: flo
     return layers
 
 
+def delivery_inputs(plan: RenderPlan, delivery: DeliveryPlan) -> str:
+    """A hash of everything a deliverable's file is made from besides the film: its plan, the overlays and their
+    images' bytes."""
+    overlays = plan.overlays.model_dump(mode="json") if plan.overlays else None
+    images = [image for image in (plan.overlays.logo and plan.overlays.logo.image,
+                                  plan.overlays.end_card and plan.overlays.end_card.image) if image] if plan.overlays else []
+    return json_sha256({"delivery": delivery.model_dump(mode="json"), "overlays": overlays,
+                        "images": [file_sha256(image) for image in images]})
+
+
 def current_deliveries(plan: RenderPlan, film_dir: Path, film: Path, stitched: bool, manifest: dict | None) -> list[dict]:
     """The deliverables' manifest entries: those of the last manifest when the film was kept and every file is still
-    the one it lists, else every deliverable encoded again."""
+    the one it lists, made from the same inputs; else every deliverable encoded again."""
     kept = (manifest or {}).get("deliveries")
-    planned = [(d.deliverable, str((film_dir / d.file).resolve())) for d in plan.deliveries]
-    if not stitched and isinstance(kept, list) and [(e.get("deliverable"), e.get("path")) for e in kept] == planned \
+    planned = [(delivery_inputs(plan, d), str((film_dir / d.file).resolve())) for d in plan.deliveries]
+    if not stitched and isinstance(kept, list) and [(e.get("inputs"), e.get("path")) for e in kept] == planned \
             and all(Path(e["path"]).is_file() and file_sha256(Path(e["path"])) == e.get("sha256") for e in kept):
         return kept
     return make_deliveries(plan, film_dir, film)

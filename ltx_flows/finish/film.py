@@ -132,6 +132,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     else:
         info = probe(film)
     manifest = build_manifest(plan, film_dir, film, info, renders)
+    manifest["version"] = {"variant": plan.variant, "vars": plan.vars, "deliverable": plan.deliverable}
     manifest["deliveries"] = current_deliveries(plan, film_dir, film, stitched, _read_json(manifest_file))
     # Before the manifest, which marks the render complete. A kept film keeps its page: the page decodes
     # every clip for its filmstrips, which an unchanged re-run must not pay for.
