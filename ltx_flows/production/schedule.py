@@ -243,7 +243,7 @@ def _shared_done(source: RunningStoryboard, shot: ShotPlan, board: RunningStoryb
     """`same` of `board` is `shot` of `source`, which is done: its clip copied (or its failure shared)."""
     if shot.id in source.renders:
         try:
-            board.renders[same.id] = share_clip(source.film_dir / shot.clip, source.renders[shot.id], board.plan, same,
+            board.renders[same.id] = share_clip(source.film_dir, shot, source.renders[shot.id], board.plan, same,
                                                 board.film_dir)
             board.make_thumbnail(same)
         except Exception as error:

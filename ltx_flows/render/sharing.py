@@ -17,10 +17,12 @@ from .shot import invalidate_film
 log = logging.getLogger(__name__)
 
 
-def share_clip(source: Path, source_record: dict, plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict:
-    """Copy the clip `source` (another film's clip of this shot's content hash, vouched for by `source_record`) to
-    this shot's clip under `film_dir`, with its sound latents; returns the shot's new record, status `cached`."""
-    clip = film_dir / shot.clip
+def share_clip(source_dir: Path, source_shot: ShotPlan, source_record: dict, plan: RenderPlan, shot: ShotPlan,
+               film_dir: Path) -> dict:
+    """Copy `source_shot`'s clip from the film folder `source_dir` (another film's shot of this content hash, vouched
+    for by `source_record`) to this shot's clip under `film_dir`, with its sound latents and the control video its
+    review page shows; returns the shot's new record, status `cached`."""
+    source, clip = source_dir / source_shot.clip, film_dir / shot.clip
     # As before any render: the film and manifest list the clip being replaced, and its old record must go first.
     invalidate_film(plan, film_dir)
     record_path(clip).unlink(missing_ok=True)
@@ -29,6 +31,8 @@ def share_clip(source: Path, source_record: dict, plan: RenderPlan, shot: ShotPl
     if audio_latents_path(source).is_file():
         copy_atomic(audio_latents_path(source), audio_latents_path(clip))
     copy_atomic(source, clip)
+    if shot.control is not None and source_shot.control is not None and (source_dir / source_shot.control.video).is_file():
+        copy_atomic(source_dir / source_shot.control.video, film_dir / shot.control.video)
     made = {key: source_record.get(key) for key in ("attempts", "memory", "render_seconds", "rendered_by")}
     record = {**made, **clip_record(clip, shot.content_hash, source_record["frames"]), "id": shot.id,
               "clip": shot.clip, "shared_from": str(source)}
