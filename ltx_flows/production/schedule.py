@@ -245,7 +245,10 @@ def _shared_done(source: RunningStoryboard, shot: ShotPlan, board: RunningStoryb
         try:
             board.renders[same.id] = share_clip(source.film_dir, shot, source.renders[shot.id], board.plan, same,
                                                 board.film_dir)
-            board.make_thumbnail(same)
+            if shot.id in source.thumbnails and board.plan.output.fps == source.plan.output.fps:
+                board.thumbnails[same.id] = source.thumbnails[shot.id]  # the same frames: decoded once
+            else:
+                board.make_thumbnail(same)
         except Exception as error:
             board.failures[same.id] = describe(error)
     else:
