@@ -23,6 +23,8 @@ from pathlib import Path
 
 # Folders under the render folder that hold clips a writer may have been killed in the middle of.
 SHOTS, SEGMENTS, RETAKES, CONTROLS = "shots", "segments", "retakes", "controls"
+# Overlay images drawn for a film's deliverables.
+OVERLAYS = "overlays"
 
 
 def shot_clip_name(shot_id: str) -> str:
@@ -100,7 +102,7 @@ class FilmFolder:
     @property
     def overlays(self) -> Path:
         """The overlay images drawn for the film's deliverables (`<deliverable>-logo.png`, ...)."""
-        return self.root / "overlays"
+        return self.root / OVERLAYS
 
     def segments(self, shot_id: str) -> Path:
         return self.root / SEGMENTS / shot_id

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
+from ..layout import CONTROLS, OVERLAYS, RETAKES, SEGMENTS, SHOTS
 from .media_checks import image_problem, media_path
 
 VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -60,6 +61,8 @@ class Matrix(_Strict):
 # A `render` deliverable's frames are generated at its size: LTX's VAE works in 32x32 pixel blocks.
 RENDER_SIZE_STEP = 32
 PROFILES = ("web-h264", "social-vertical", "master")
+# Folders of a film's render folder (layout.py): a `render` deliverable's own film goes in a folder beside them.
+RESERVED_FOLDERS = (SHOTS, SEGMENTS, RETAKES, CONTROLS, OVERLAYS)
 
 
 class Focus(_Strict):
@@ -257,6 +260,10 @@ def version_rules(storyboard: Any) -> list[tuple[tuple, str]]:
     """Rules between a validated storyboard's deliverables and overlays, as (location, message)."""
     problems, seen = [], set()
     for index, deliverable in enumerate(storyboard.deliverables):
+        if deliverable.framing == "render" and deliverable.name in RESERVED_FOLDERS:
+            problems.append((("deliverables", index, "name"),
+                             f"`{deliverable.name}` names a folder ltx-flows writes beside it "
+                             f"({', '.join(RESERVED_FOLDERS)}); choose another name"))
         if deliverable.name in seen:
             problems.append((("deliverables", index, "name"),
                              f"two deliverables are named `{deliverable.name}`; each needs a name of its own"))

@@ -74,3 +74,16 @@ def test_a_logo_larger_than_a_deliverable_is_refused(write_storyboard, workspace
     )
     assert problems(path) == [f"{path}:4:26: overlays.logo.image: the logo is 300x8, larger than the 252x448 frame "
                               "of deliverable `story`; scale it down"]
+
+
+def test_a_render_deliverable_may_not_take_a_render_folders_name(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables: [{name: shots, framing: render, width: 256, height: 448}]
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    assert problems(path) == [f"{path}:3:23: deliverables[0].name: `shots` names a folder ltx-flows writes beside it "
+                              "(shots, segments, retakes, controls, overlays); choose another name"]
