@@ -218,8 +218,11 @@ def value_sets(data: dict) -> tuple[list[tuple[str | None, dict[str, Any]]], lis
         return [(None, base)], [], set()
     problems, seen = [], {}
     for index, variant in enumerate(variants):
+        where = ("variants", "matrix") if isinstance(raw, dict) else ("variants", index, "name")
+        if variant.name in RESERVED_FOLDERS:
+            problems.append((where, f"a variant named `{variant.name}` would share a folder name ltx-flows writes "
+                                    "under a film's render folder; choose another name"))
         if variant.name in seen:
-            where = ("variants", "matrix") if isinstance(raw, dict) else ("variants", index, "name")
             problems.append((where, f"two variants are named `{variant.name}` (the first is variant {seen[variant.name] + 1}); "
                                     "each variant needs a name of its own"))
         seen.setdefault(variant.name, index)

@@ -162,3 +162,16 @@ def test_too_large_a_matrix_and_twin_names_are_refused(write_storyboard):
     assert problems(path) == [
         f"{path}:4:11: variants.matrix: two variants are named `x` (the first is variant 1); each variant needs a name "
         "of its own"]
+
+
+def test_a_variant_may_not_take_a_render_folders_name(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        variants: [{name: shots}]
+        shots: [{id: a, prompt: x, duration: 1}]
+        """
+    )
+    assert problems(path) == [f"{path}:3:19: variants[0].name: a variant named `shots` would share a folder name "
+                              "ltx-flows writes under a film's render folder; choose another name"]
