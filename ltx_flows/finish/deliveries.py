@@ -42,7 +42,7 @@ def make_deliveries(plan: RenderPlan, film_dir: Path, film: Path) -> list[dict]:
 def _layers(plan: RenderPlan, delivery: DeliveryPlan, folder: Path, seconds: float) -> list[OverlayLayer]:
     """The overlay images of one deliverable, drawn at its size into `folder`."""
     overlays = plan.overlays
-    if overlays is None:
+    if overlays is None or not delivery.overlays:
         return []
     folder.mkdir(parents=True, exist_ok=True)
     area = SafeArea(width=delivery.width, height=delivery.height, fraction=delivery.title_safe)

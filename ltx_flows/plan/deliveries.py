@@ -35,6 +35,7 @@ class DeliveryPlan(BaseModel):
     title_safe: float
     profile: str
     crop: CropPlan | None  # None: the film is already at this size (a `render` deliverable's own film)
+    overlays: bool = True  # False: this file gets none of the storyboard's overlays
     file: str  # relative to the film's folder
 
 
@@ -61,5 +62,5 @@ def delivery_plan(deliverable: Deliverable, fps: int, file: str, crop: CropPlan 
     return DeliveryPlan(
         deliverable=deliverable.name, framing=deliverable.framing, width=deliverable.width, height=deliverable.height,
         fps=deliverable.fps or fps, max_seconds=deliverable.max_seconds, title_safe=deliverable.title_safe,
-        profile=deliverable.profile, crop=crop, file=file,
+        profile=deliverable.profile, crop=crop, file=file, overlays=deliverable.overlays,
     )

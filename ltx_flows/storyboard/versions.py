@@ -98,6 +98,7 @@ class Deliverable(_Strict):
         "overlays are kept inside it.",
     )
     profile: Literal[PROFILES] = Field("web-h264", description="The delivery profile its file is encoded with.")
+    overlays: bool = Field(True, description="`false`: no overlays on this file (a clean master).")
 
     @field_validator("width", "height")
     @classmethod
@@ -271,6 +272,6 @@ def version_rules(storyboard: Any) -> list[tuple[tuple, str]]:
             problems.append((("deliverables", index, "name"),
                              f"two deliverables are named `{deliverable.name}`; each needs a name of its own"))
         seen.add(deliverable.name)
-    sizes = [(f"deliverable `{d.name}`", d.width, d.height) for d in storyboard.deliverables] or [
+    sizes = [(f"deliverable `{d.name}`", d.width, d.height) for d in storyboard.deliverables if d.overlays] or [
         ("the film", storyboard.output.width, storyboard.output.height)]
     return problems + overlay_problems(storyboard.overlays, sizes)
