@@ -19,11 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from . import tables
-from .plan.planner import plan_storyboard
+from .plan.versions import plan_versions, versions_plan
 from .production.batch import check_writable, find_storyboards, finish_unchanged
 from .render.stop import STOPPED_MESSAGE
-from .storyboard.loading import load_storyboard, read_storyboard_text
-from .storyboard.models import Storyboard
+from .storyboard.loading import Version, load_versions, read_storyboard_text
 from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
 from .storyboard.approvals import lapsed_approvals
@@ -100,19 +99,19 @@ def _resolve(specs: list[str], root: Optional[Path]) -> tuple[list[Path], list[t
     return files, [(Path(spec), Problem(line=1, column=1, where="", message=why)) for spec, why in unmatched.items()]
 
 
-def _check(specs: list[str], root: Optional[Path]) -> tuple[list[tuple[Path, Storyboard]], list[tuple[Path, Problem]]]:
+def _check(specs: list[str], root: Optional[Path]) -> tuple[list[tuple[Path, list[Version]]], list[tuple[Path, Problem]]]:
     """Every storyboard the specs name, validated: (the good ones, every problem of the others)."""
     files, problems = _resolve(specs, root)
     loaded = []
     for file in files:
         try:
-            loaded.append((file, load_storyboard(file, root)))
+            loaded.append((file, load_versions(file, root)))
         except StoryboardError as error:
             problems += [(file, problem) for problem in error.problems]
     return loaded, problems
 
 
-def _load_all(specs: list[str], root: Optional[Path]) -> list[tuple[Path, Storyboard]]:
+def _load_all(specs: list[str], root: Optional[Path]) -> list[tuple[Path, list[Version]]]:
     """Validate every storyboard; print every problem of every file; exit 2 if any is invalid."""
     loaded, problems = _check(specs, root)
     for file, problem in problems:
@@ -155,9 +154,11 @@ def validate(
     else:
         for file, problem in problems:
             _print_problem(file, problem)
-        for file, storyboard in loaded:
-            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(storyboard.shots)} shots", soft_wrap=True)
-            for line in lapsed_approvals(file, storyboard):  # not an error: the shot renders again
+        for file, versions in loaded:
+            films = f", {len(versions)} variants" if versions[0].variant else ""
+            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(versions[0].storyboard.shots)} shots{films}",
+                              soft_wrap=True)
+            for line in lapsed_approvals(file, versions[0].storyboard):  # not an error: the shot renders again
                 err_console.print(f"note: {line}", soft_wrap=True)
     if problems:
         raise typer.Exit(EXIT_INVALID)
@@ -175,19 +176,19 @@ def plan(
     if len(loaded) != 1:
         err_console.print(f"{file}: names {len(loaded)} storyboards; `plan` shows one at a time")
         raise typer.Exit(EXIT_INVALID)
-    [(file, storyboard)] = loaded
-    render_plan = plan_storyboard(storyboard, file)
+    [(file, versions)] = loaded
+    plans = plan_versions(versions, file)
     if as_json:
-        print(render_plan.model_dump_json(indent=2))
+        print((plans[0] if len(plans) == 1 else versions_plan(plans, versions[0].storyboard.name)).model_dump_json(indent=2))
         return
     width = out_console.width
-    parts = tables.plan_table(render_plan, width)
-    for shot in render_plan.shots:
-        if shot.segments:
-            parts += tables.segments_table(shot, width)
-        if shot.retakes:
-            parts += tables.retakes_table(shot, width)
-    parts += tables.calls_table(render_plan, width)
+    parts = tables.versions_table(plans, width) if len(plans) > 1 or plans[0].deliveries else []
+    for render_plan in plans:  # (one without `variants:`)
+        parts += tables.plan_table(render_plan, width)
+        for shot in render_plan.shots:
+            parts += tables.segments_table(shot, width) if shot.segments else []
+            parts += tables.retakes_table(shot, width) if shot.retakes else []
+    parts += tables.calls_table(plans[0], width)
     for part in parts:
         out_console.print(part)
 
@@ -250,7 +251,7 @@ def render(
     _report(summary, as_json)
 
 
-def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Optional[Path], force: bool,
+def _finish_or_render(loaded: list[tuple[Path, list[Version]]], out: Path, root: Optional[Path], force: bool,
                       verbose: bool) -> dict:
     """Finish the films here when nothing needs a render, else render them through Prefect; the batch summary."""
     summary = None if force else finish_unchanged(loaded, str(out), say=partial(err_console.print, soft_wrap=True))
@@ -276,7 +277,7 @@ def _finish_or_render(loaded: list[tuple[Path, Storyboard]], out: Path, root: Op
         err_console.print(f"error: {error}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     _check_writable(out)
-    names = list(dict.fromkeys(storyboard.name for _, storyboard in loaded))  # the names progress events carry
+    names = list(dict.fromkeys(plan.name for file, versions in loaded for plan in plan_versions(versions, file)))
     return _render_batch(names, [str(file) for file, _ in loaded], out, root, force, verbose,
                          temporary_api=api is None)
 
@@ -351,8 +352,8 @@ def download(
         err_console.print(f"unknown preset {', '.join(unknown)}: expected one of {', '.join(PRESETS)}")
         raise typer.Exit(EXIT_INVALID)
     needs = [need for name in preset or [] for need in preset_needs(name)]
-    for _, storyboard in _load_all(files or [], root):
-        needs += storyboard_needs(storyboard)
+    for _, versions in _load_all(files or [], root):
+        needs += [need for version in versions for need in storyboard_needs(version.storyboard)]
     seen, unique = set(), []
     for need in needs:
         if (need.repo, need.what, tuple(need.files)) not in seen:

@@ -1,7 +1,7 @@
 """Layout: every path ltx-flows writes under a storyboard's render folder, in one place.
 
 ```
-renders/<name>/
+renders/<name>/                   one film; with `variants:`, one such folder per variant: renders/<name>/<variant>/
   <name>.mp4                      the film
   manifest.json                   what the film is made of (finish/manifest.py)
   review.html                     the review page (finish/review.py)
@@ -11,6 +11,9 @@ renders/<name>/
   controls/<shot>-<kind>.mp4      the control video a shot followed, for review
   takes/<shot>/<hash>.mp4         a shot's takes and quality retries (each its own seed), one is copied to shots/
   notes/<shot>.txt                a reviewer's note on a shot (the review server writes it)
+  overlays/<deliverable>-*.png    overlay images drawn for a deliverable (logo, end card, legal line)
+  <name>_<variant>_<deliverable>.mp4  a deliverable's file (`deliverables:`; a `render` one's working film is in
+                                  the subfolder <deliverable>/)
 ```
 
 The plan records clip names relative to the folder (`ShotPlan.clip`, `SegmentPlan.cache`, ...); `FilmFolder`
@@ -22,6 +25,8 @@ from pathlib import Path
 
 # Folders under the render folder that hold clips a writer may have been killed in the middle of.
 SHOTS, SEGMENTS, RETAKES, CONTROLS, TAKES = "shots", "segments", "retakes", "controls", "takes"
+# Overlay images drawn for a film's deliverables.
+OVERLAYS = "overlays"
 
 
 def shot_clip_name(shot_id: str) -> str:
@@ -48,6 +53,21 @@ def take_clip_name(shot_id: str, content_hash: str) -> str:
 
 def control_video_name(shot_id: str, kind: str) -> str:
     return f"{CONTROLS}/{shot_id}-{kind}.mp4"
+
+
+def variant_folder(name: str, variant: str) -> str:
+    """A variant's render folder, relative to the render root: `<name>/<variant>/`."""
+    return f"{name}/{variant}"
+
+
+def variant_film_name(name: str, variant: str) -> str:
+    """A variant's film (and its progress bar) is named `<name>_<variant>`: one name per film of the batch."""
+    return f"{name}_{variant}"
+
+
+def delivery_file_name(name: str, variant: str | None, deliverable: str) -> str:
+    """A deliverable's file, from the template `${name}_${variant}_${deliverable}.mp4` (no variant: left out)."""
+    return "_".join(part for part in (name, variant, deliverable) if part) + ".mp4"
 
 
 def record_path(clip: Path) -> Path:
@@ -85,6 +105,11 @@ class FilmFolder:
     @property
     def review(self) -> Path:
         return self.root / "review.html"
+
+    @property
+    def overlays(self) -> Path:
+        """The overlay images drawn for the film's deliverables (`<deliverable>-logo.png`, ...)."""
+        return self.root / OVERLAYS
 
     def segments(self, shot_id: str) -> Path:
         return self.root / SEGMENTS / shot_id

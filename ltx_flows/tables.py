@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .plan.planner import RenderPlan, RetakePlan, ShotPlan
+from .plan.versions import film_entries, unique_shots
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,16 @@ def presets_blocks(found: list[dict]) -> list:
         }
         parts += [Text(""), _field_block([(field_name, Text(value)) for field_name, value in rows.items()])]
     return parts
+
+
+def versions_table(plans: list[RenderPlan], width: int) -> list:
+    """Every file a storyboard with `variants:` or `deliverables:` makes, and how many unique shots its films hold."""
+    entries = [(plan, entry) for plan in plans for entry in film_entries(plan)]
+    total, unique = sum(len(plan.shots) for plan in plans), unique_shots(plans)
+    title = f"{len(entries)} files from {len(plans)} films: {total} shots, {unique} unique (each renders once)"
+    columns = [_Column("variant", whole=True), _Column("deliverable", whole=True), _Column("variables"),
+               _Column("size", whole=True), _Column("file")]
+    rows = [[entry.variant or "-", entry.deliverable or "-",
+             ", ".join(f"{name}={value}" for name, value in plan.vars.items()) or "-",
+             f"{entry.width}x{entry.height}", entry.path] for plan, entry in entries]
+    return _table_or_blocks(title, columns, rows, width)

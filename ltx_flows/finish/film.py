@@ -20,6 +20,7 @@ from ..media.joins import Join
 from ..media.read import VideoInfo, probe
 from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
+from .deliveries import current_deliveries
 from .manifest import build_manifest
 from .review import write_review
 
@@ -33,6 +34,7 @@ class Finished:
     review: Path
     info: VideoInfo
     stitched: bool  # False: the film on disk already matched the plan and was kept
+    deliveries: tuple[dict, ...] = ()  # its deliverables' files (finish/deliveries.py), when it has any
 
     def summary(self, plan: RenderPlan, renders: dict[str, dict]) -> dict:
         """A storyboard's entry in `render --json`: scripts rely on these keys (docs/production.md)."""
@@ -48,12 +50,13 @@ class Finished:
             "reused": sum(status == "cached" for status in statuses.values()),
             # Every file the storyboard delivers: one today; one per variant and deliverable once they exist.
             "films": [{
-                "variant": None,
+                "variant": plan.variant,
                 "deliverable": None,
                 "width": self.info.width,
                 "height": self.info.height,
                 "path": str(self.film),
-            }],
+            }] if not self.deliveries else [{key: entry[key] for key in ("variant", "deliverable", "width", "height", "path")}
+                                            for entry in self.deliveries],
         }
 
 
@@ -132,10 +135,21 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     else:
         info = probe(film)
     manifest = build_manifest(plan, film_dir, film, info, renders)
+    manifest["version"] = {"variant": plan.variant, "vars": plan.vars, "deliverable": plan.deliverable}
+    manifest["deliveries"] = current_deliveries(plan, film_dir, film, stitched, _read_json(manifest_file))
     # Before the manifest, which marks the render complete. A kept film keeps its page: the page decodes
     # every clip for its filmstrips, which an unchanged re-run must not pay for.
     review = folder.review
     if stitched or not review.is_file():
         write_review(plan, manifest, film_dir)
     write_json_atomic(manifest, manifest_file)
-    return Finished(film=film, manifest=manifest_file, review=review, info=info, stitched=stitched)
+    return Finished(film=film, manifest=manifest_file, review=review, info=info, stitched=stitched,
+                    deliveries=tuple(manifest["deliveries"]))
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

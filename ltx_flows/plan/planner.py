@@ -24,6 +24,7 @@ from ..storyboard.frames import (
 from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
+from .deliveries import DeliveryPlan
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from .takes import with_candidates
@@ -41,6 +42,7 @@ from ..storyboard.models import (
     default_upsampler,
     film_audio,
 )
+from ..storyboard.versions import Overlays
 
 # Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
 # so content hashes (and caches keyed on them) move too.
@@ -175,6 +177,14 @@ class RenderPlan(BaseModel):
     cast: dict[str, Character] = {}
     film_frames: int
     film_seconds: float
+    # Versions (plan/versions.py): the variant this film is (None without `variants:`), its variables' values, and
+    # its folder under the render root (None: `name`).
+    variant: str | None = None
+    vars: dict[str, str | int | float | bool] = {}
+    folder: str | None = None
+    deliverable: str | None = None  # a `render` deliverable's own film (its shots generated at its size)
+    deliveries: list[DeliveryPlan] = []  # the files made from this film (`deliverables:`)
+    overlays: Overlays | None = None  # drawn over each of them
 
     def shot(self, shot_id: str) -> ShotPlan:
         return next(s for s in self.shots if s.id == shot_id)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..finish.film import finish_storyboard, shots_to_render
-from ..plan.planner import RenderPlan, ShotPlan, plan_storyboard
-from ..storyboard.loading import load_storyboard
-from ..storyboard.models import Storyboard
+from ..finish.versions import FilmKey, batch_summary, film_label
+from ..plan.planner import RenderPlan, ShotPlan
+from ..plan.versions import film_folder, plan_versions, unique_shots
+from ..storyboard.loading import Version, load_storyboard
 from ..storyboard.problems import StoryboardError, path_error
 from .lock import FilmBusy, film_lock
 
@@ -157,23 +158,29 @@ class PlannedFilm:
     film_dir: Path
     pending: list[ShotPlan]  # the shots to render
     cached: dict[str, dict]  # shot id -> cache record of its unchanged clip
+    lock: ExitStack  # holds this film's lock (also released when the `locks` it was planned with close)
 
 
-def plan_film(storyboard: Storyboard, file: Path, out: str, force: bool, locks: ExitStack,
-              rendered_only: bool = False) -> PlannedFilm | None:
-    """Plan `storyboard`, take its film's lock (held until `locks` closes; FilmBusy if another render holds it) and
-    ask the shot cache which shots need a render. With `rendered_only`, None for a film never rendered into `out`
-    (nothing can be cached there, and nothing is created)."""
-    plan = plan_storyboard(storyboard, file)
-    film_dir = render_folder(out) / plan.name
-    if rendered_only and not film_dir.is_dir():
-        return None
-    locks.enter_context(film_lock(film_dir))  # one writer per film: a second run fails at once
-    pending, cached = shots_to_render(plan, film_dir, force)
-    return PlannedFilm(file, plan, film_dir, pending, cached)
+def plan_films(versions: list[Version], file: Path, out: str, force: bool, locks: ExitStack,
+               rendered_only: bool = False) -> list[PlannedFilm] | None:
+    """Plan every version of a storyboard (one film, or one per variant), take each film's lock (held until `locks`
+    closes; FilmBusy if another render holds it) and ask the shot cache which shots need a render. With
+    `rendered_only`, None when a film was never rendered into `out` (nothing can be cached there, and nothing is
+    created)."""
+    films = []
+    for plan in plan_versions(versions, file):
+        film_dir = render_folder(out) / film_folder(plan)
+        if rendered_only and not film_dir.is_dir():
+            return None
+        lock = ExitStack()
+        locks.callback(lock.close)
+        lock.enter_context(film_lock(film_dir))  # one writer per film: a second run fails at once
+        pending, cached = shots_to_render(plan, film_dir, force)
+        films.append(PlannedFilm(file, plan, film_dir, pending, cached, lock))
+    return films
 
 
-def finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: str, say: Callable[[str], None]) -> dict | None:
+def finish_unchanged(loaded: list[tuple[Path, list[Version]]], out: str, say: Callable[[str], None]) -> dict | None:
     """When no shot of any file needs a render, finish every film here (no model, no Prefect) and return
     the batch summary, as the flow would; None when something needs rendering. `say` hears one line per film.
 
@@ -181,24 +188,27 @@ def finish_unchanged(loaded: list[tuple[Path, Storyboard]], out: str, say: Calla
     no longer matches its storyboard, and every manifest is written anew. Each film's lock is held
     from the cache check to its manifest, as in the flow (lock.py).
     """
-    summary: dict = {"succeeded": {}, "failed": {}}
+    succeeded: dict[FilmKey, dict] = {}
+    failed: dict[FilmKey, str] = {}
     with ExitStack() as locks:
         finishing = []
-        for file, storyboard in loaded:  # validated once, by the caller
+        for file, versions in loaded:  # validated once, by the caller
             try:
-                film = plan_film(storyboard, file, out, force=False, locks=locks, rendered_only=True)
+                films = plan_films(versions, file, out, force=False, locks=locks, rendered_only=True)
             except FilmBusy as error:
-                summary["failed"][str(file)] = str(error)
+                failed[(str(file), None)] = str(error)
                 continue
-            if film is None or film.pending:
+            if films is None or any(film.pending for film in films):
                 return None
-            finishing.append(film)
+            finishing += films
         for film in finishing:
+            key = (str(film.file), film_label(film.plan.variant, film.plan.deliverable))
             try:
                 finished = finish_storyboard(film.plan, film.film_dir, film.cached)
             except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
-                summary["failed"][str(film.file)] = f"{film.plan.name}: {error}"
+                failed[key] = f"{film.plan.name}: {error}"
                 continue
             say(f"{film.plan.name}: every shot unchanged, film {'unchanged' if not finished.stitched else 'stitched again'}")
-            summary["succeeded"][str(film.file)] = finished.summary(film.plan, film.cached)
-    return summary
+            succeeded[key] = finished.summary(film.plan, film.cached)
+    unique = {str(file): unique_shots([film.plan for film in finishing if film.file == file]) for file, _ in loaded}
+    return batch_summary([str(file) for file, _ in loaded], succeeded, failed, unique=unique)

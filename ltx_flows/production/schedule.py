@@ -17,15 +17,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from ..failures import describe
 from ..media.thumbnails import thumbnail
 from ..finish.film import Finished
+from ..finish.versions import FilmKey, batch_summary, film_label
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render import progress
+from ..render.sharing import share_clip
 from ..render.shot import invalidate_film
 from ..render.controls import check_controls
-from ..storyboard.loading import load_storyboard
+from ..storyboard.loading import load_versions
 from . import report
 from .artifacts import ProgressArtifact, Reporter, storyboard_artifacts
-from .batch import check_writable, plan_film, render_folder
+from .batch import PlannedFilm, check_writable, plan_films, render_folder
 from .dask_submit import quoted
 from .slots import render_slots
 
@@ -79,6 +81,11 @@ class RunningStoryboard:
         self.takes_out[take.id] -= 1
         return self.plan.shot(take.id) if self.takes_out[take.id] == 0 else None
 
+    @property
+    def key(self) -> FilmKey:
+        """Which film of the batch it is: its file and variant (a storyboard with variants makes several)."""
+        return self.file, film_label(self.plan.variant, self.plan.deliverable)
+
     def start_progress(self) -> None:
         self.progress = ProgressArtifact(self.plan, self.source, self.reporter)
         progress.log.addHandler(self.progress)
@@ -126,14 +133,18 @@ def render_storyboards(files: list[Path], out: str, root: str | None, force: boo
                 board.close(ok=False)
     finally:
         reporter.close()  # every artifact is made before the run ends
-    order = [str(file) for file in files]  # storyboards finish in any order; report them in the batch's
-    return ({file: succeeded[file] for file in order if file in succeeded},
-            {file: failed[file] for file in order if file in failed})
+    # Storyboards finish in any order; report them in the batch's, each variant's film in its storyboard's entry.
+    hashes: dict[str, set[str]] = {}
+    for board in boards:
+        hashes.setdefault(board.file, set()).update(shot.content_hash for shot in board.plan.shots)
+    summary = batch_summary([str(file) for file in files], succeeded, failed, planned=[board.key for board in boards],
+                            unique={file: len(found) for file, found in hashes.items()})
+    return summary["succeeded"], summary["failed"]
 
 
 def plan_storyboards(
     files: list[Path], out: str, root: str | None, force: bool, source: str, reporter: Reporter
-) -> tuple[list[RunningStoryboard], dict[str, str]]:
+) -> tuple[list[RunningStoryboard], dict[FilmKey, str]]:
     """Validate and plan every file, and check the shot cache; a file that cannot be planned fails on its own."""
     logger = get_run_logger()
     check_writable(render_folder(out))  # before any model loads
@@ -141,34 +152,52 @@ def plan_storyboards(
     for file in files:
         lock = ExitStack()
         try:
-            film = plan_film(load_storyboard(file, root), file, out, force, lock)
-            if film.pending:
-                check_controls(film.plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
+            films = plan_films(load_versions(file, root), file, out, force, lock)
+            for film in films:
+                if film.pending:
+                    check_controls(film.plan)  # detector weights and IC-LoRAs, before any shot starts on a GPU
         except Exception as error:  # one bad storyboard does not stop the others
             lock.close()
-            failed[str(file)] = str(not_cached(error, file) or error)
+            failed[(str(file), None)] = str(not_cached(error, file) or error)
             logger.error("%s: %s", file, error)
             continue
-        plan, pending, cached = film.plan, film.pending, film.cached
-        logger.info(
-            "Planned %s: %d shots, %d frames (%.1fs) with %s; %d to render, %d unchanged", plan.name, len(plan.shots),
-            plan.film_frames, plan.film_seconds, plan.model.checkpoint, len(pending), len(cached),
-        )
-        for shot_id in cached:
-            logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
-        board = RunningStoryboard(str(file), plan, film.film_dir, renders=dict(cached), pending=pending,
-                                  waiting=len(pending), source=source, lock=lock, reporter=reporter)
-        board.start_progress()
-        boards.append(board)
+        for film in films:
+            boards.append(_planned_board(film, source, reporter))
     return boards, failed
 
 
-def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], force: bool, tasks: BatchTasks) -> dict[str, dict]:
-    """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`."""
+def _planned_board(film: PlannedFilm, source: str, reporter: Reporter) -> RunningStoryboard:
+    """One planned film as the scheduling loop follows it, holding its own film's lock."""
     logger = get_run_logger()
-    succeeded: dict[str, dict] = {}
-    queued = sorted(((board, work) for board in boards for shot in board.pending for work in board.work(shot)),
-                    key=queue_order)
+    plan, pending, cached = film.plan, film.pending, film.cached
+    logger.info(
+        "Planned %s: %d shots, %d frames (%.1fs) with %s; %d to render, %d unchanged", plan.name, len(plan.shots),
+        plan.film_frames, plan.film_seconds, plan.model.checkpoint, len(pending), len(cached),
+    )
+    for shot_id in cached:
+        logger.info("Shot %s of %s: unchanged, clip reused", shot_id, plan.name)
+    board = RunningStoryboard(str(film.file), plan, film.film_dir, renders=dict(cached), pending=pending,
+                              waiting=len(pending), source=source, lock=film.lock, reporter=reporter)
+    board.start_progress()
+    return board
+
+
+def _render_planned(boards: list[RunningStoryboard], failed: dict[FilmKey, str], force: bool,
+                    tasks: BatchTasks) -> dict[FilmKey, dict]:
+    """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`.
+
+    A shot whose content hash another film of the batch holds is rendered once: a clip already there is copied
+    now, and shots that are still to render go out once, the other films copying the clip when it is done.
+    """
+    logger = get_run_logger()
+    succeeded: dict[FilmKey, dict] = {}
+    share_cached(boards)
+    followers: dict[str, list[tuple[RunningStoryboard, ShotPlan]]] = {}
+    for board, shot in sorted(((board, shot) for board in boards for shot in board.pending), key=queue_order):
+        followers.setdefault(shot.content_hash, []).append((board, shot))
+    # In queue order (dicts keep the order keys came in); a shot with several takes sends its takes out first.
+    queued = [(board, work) for board, shot in (shots.pop(0) for shots in followers.values())
+              for work in board.work(shot)]
     completed: queue.Queue[PrefectFuture] = queue.Queue()
     out_now: dict[PrefectFuture, tuple[RunningStoryboard, ShotPlan | None]] = {}  # None: the storyboard's stitch
 
@@ -190,7 +219,7 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
 
         def finish(board: RunningStoryboard) -> None:
             if board.failures:
-                failed[board.file] = _fail_storyboard(board)
+                failed[board.key] = _fail_storyboard(board)
             else:
                 progress.stitching(board.plan.name)
                 track(encoder.submit(tasks.stitch, quoted({"plan": board.plan, "film_dir": str(board.film_dir),
@@ -205,10 +234,10 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
             board, shot = out_now.pop(future)
             if shot is None:
                 try:
-                    succeeded[board.file] = _succeed_storyboard(board, future.result())
+                    succeeded[board.key] = _succeed_storyboard(board, future.result())
                 except Exception as error:
-                    failed[board.file] = f"{board.plan.name}: stitching failed: {describe(error)}"
-                    board.close(ok=False, reason=failed[board.file])
+                    failed[board.key] = f"{board.plan.name}: stitching failed: {describe(error)}"
+                    board.close(ok=False, reason=failed[board.key])
                     logger.error("Stitching %s failed: %s", board.plan.name, describe(error))
                 continue
             if shot.clip != board.plan.shot(shot.id).clip:  # one take of a shot with several
@@ -218,9 +247,46 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[str, str], for
                 continue
             _shot_done(board, shot, future)
             submit_shots()
+            for follower, same in followers.get(shot.content_hash, []):
+                _shared_done(board, shot, follower, same)
+                if follower.waiting == 0 and follower is not board:
+                    finish(follower)
             if board.waiting == 0:
                 finish(board)
     return succeeded
+
+
+def share_cached(boards: list[RunningStoryboard]) -> None:
+    """Pending shots whose clip another film of the batch already holds (same content hash, vouched for by its
+    record): copied now, without a render."""
+    held = {}
+    for board in boards:
+        for shot in board.plan.shots:
+            if shot.id in board.renders:
+                held.setdefault(shot.content_hash, (board, shot))
+    for board in boards:
+        for shot in [shot for shot in board.pending if shot.content_hash in held]:
+            source, same = held[shot.content_hash]
+            _shared_done(source, same, board, shot)
+            board.pending.remove(shot)
+
+
+def _shared_done(source: RunningStoryboard, shot: ShotPlan, board: RunningStoryboard, same: ShotPlan) -> None:
+    """`same` of `board` is `shot` of `source`, which is done: its clip copied (or its failure shared)."""
+    if shot.id in source.renders:
+        try:
+            board.renders[same.id] = share_clip(source.film_dir, shot, source.renders[shot.id], board.plan, same,
+                                                board.film_dir)
+            if shot.id in source.thumbnails and board.plan.output.fps == source.plan.output.fps:
+                board.thumbnails[same.id] = source.thumbnails[shot.id]  # the same frames: decoded once
+            else:
+                board.make_thumbnail(same)
+        except Exception as error:
+            board.failures[same.id] = describe(error)
+    else:
+        board.failures[same.id] = source.failures.get(shot.id, "the same shot of another film failed")
+    progress.shot_finished(board.plan.name, same.id, board.renders[same.id]["status"] if same.id in board.renders else "failed")
+    board.waiting -= 1
 
 
 def _shot_done(board: RunningStoryboard, shot: ShotPlan, future: PrefectFuture) -> None:

@@ -28,6 +28,7 @@ from .looks import Camera, Character, LoraRef
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 from .quality import MAX_TAKES, Qc
+from .versions import MAX_VARIANTS, Deliverable, Focus, Overlays, VarName, VarValue, Variants
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -358,6 +359,7 @@ class Shot(_Strict):
         "Default: `defaults.takes`.",
     )
     qc: Qc | None = Field(None, description="This shot's checks and retries, key by key over the film's `qc`.")
+    focus: Focus = Field(default_factory=Focus, description="Where the subject is: what `crop` deliverables keep in view.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -396,6 +398,18 @@ class Storyboard(_Strict):
     shots: list[Shot] = Field(min_length=1, description="The shots, in film order.")
     cast: dict[str, Character] = Field(default_factory=dict, description="The film's recurring characters, by name.")
     qc: Qc | None = Field(None, description="Checks on every finished shot, their thresholds and retries.")
+    vars: dict[VarName, VarValue] = Field(
+        default_factory=dict, description="Variables: `${name}` in any text or path field is replaced by its value "
+        "(`$${` writes a literal `${`). Variants override them.",
+    )
+    variants: Variants | None = Field(
+        None, description="Versions of the film, each its own film in `renders/<name>/<variant>/`: a list of "
+        f"`{{name, vars}}`, or `{{matrix: {{var: [values...]}}}}` for every combination (at most {MAX_VARIANTS}).",
+    )
+    deliverables: list[Deliverable] = Field(
+        default_factory=list, description="Files each film is delivered as, each at its own size; default: the film.",
+    )
+    overlays: Overlays | None = Field(None, description="Logo, end card and legal line over every deliverable.")
 
 
 def default_upsampler(model: ModelConfig) -> str | None:

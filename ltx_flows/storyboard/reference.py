@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
 from .looks import Camera, Character, LoraRef
+from .versions import Deliverable, EndCard, Focus, Legal, Logo, Matrix, Variant
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 
 # (heading, model) in the order a reader meets them in a storyboard.
@@ -23,6 +24,13 @@ _SECTIONS = (
     ("`model.loras[]`, `shots[].loras[]`", LoraRef),
     ("`shots[].camera`", Camera),
     ("`cast.<name>`", Character),
+    ("`variants[]`", Variant),
+    ("`variants: {matrix}`", Matrix),
+    ("`deliverables[]`", Deliverable),
+    ("`shots[].focus`", Focus),
+    ("`overlays.logo`", Logo),
+    ("`overlays.end_card`", EndCard),
+    ("`overlays.legal`", Legal),
 )
 
 

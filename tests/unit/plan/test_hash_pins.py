@@ -76,6 +76,14 @@ PINNED = {
             "19a520b8b216777b"
         ]
     },
+    "spot-versions": {  # issue 23's example, planned as its first variant (load_storyboard)
+        "pour": [
+            "2f53dc4ba9fb5955"
+        ],
+        "packshot": [
+            "1376d12499db158b"
+        ]
+    },
     "water-cycle": {
         "evaporation": [
             "b13773a57b72f4c7"

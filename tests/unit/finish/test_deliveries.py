@@ -1,0 +1,50 @@
+"""Unit tests (real ffmpeg and Pillow, no stubs): a film's deliverables are encoded from it with their overlays,
+listed with their profile check, and kept on a re-run only while the film and everything they are made from are
+unchanged (finish/deliveries.py)."""
+
+import textwrap
+
+from PIL import Image
+
+from ltx_flows.finish.deliveries import current_deliveries, make_deliveries
+from ltx_flows.media.ffmpeg import run_ffmpeg
+from ltx_flows.plan.versions import plan_versions
+from ltx_flows.storyboard.loading import load_versions
+
+BOARD = """
+version: 1
+name: spot
+output: {width: 128, height: 64, fps: 24}
+deliverables: [{name: story, width: 36, height: 64, max_seconds: 0.5}, {name: clean, width: 128, height: 64, overlays: false}]
+overlays: {logo: {image: logo.png, opacity: OPACITY}}
+shots: [{id: a, prompt: x, frames: 17, focus: {x: 0.1}}]
+"""
+
+
+def plan_of(workspace, opacity: float):
+    path = workspace / "spot.yaml"
+    path.write_text(textwrap.dedent(BOARD).replace("OPACITY", str(opacity)))
+    [plan] = plan_versions(load_versions(path), path)
+    return plan
+
+
+def test_deliverables_are_made_listed_and_kept_while_unchanged(workspace):
+    Image.new("RGBA", (6, 4), (255, 0, 0, 255)).save(workspace / "logo.png")
+    film_dir = workspace / "renders" / "spot"
+    film = film_dir / "spot.mp4"
+    film_dir.mkdir(parents=True)
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=128x64:rate=24:duration=1", "-pix_fmt", "yuv420p", str(film)], film)
+    plan = plan_of(workspace, 1.0)
+    entry, clean = make_deliveries(plan, film_dir, film)
+    assert clean["overlays"] == [] and entry["overlays"] == ["story-logo.png"]  # `overlays: false`: a clean file
+    assert entry["path"] == str(film_dir / "spot_story.mp4") and entry["check"]["ok"]
+    assert (entry["check"]["width"], entry["check"]["height"], entry["check"]["duration"]) == (36, 64, 0.5)
+    assert (film_dir / "overlays" / "story-logo.png").is_file()
+    made = (film_dir / "spot_story.mp4").stat().st_mtime_ns
+
+    kept = {"deliveries": [entry, clean]}
+    assert current_deliveries(plan, film_dir, film, stitched=False, manifest=kept) == [entry, clean]
+    assert (film_dir / "spot_story.mp4").stat().st_mtime_ns == made  # kept, not encoded again
+    # A changed overlay (or a film stitched again) encodes it again.
+    again, _ = current_deliveries(plan_of(workspace, 0.5), film_dir, film, stitched=False, manifest=kept)
+    assert again["inputs"] != entry["inputs"] and again["sha256"] != entry["sha256"]

@@ -1,0 +1,89 @@
+"""Unit tests: `deliverables:`, shot `focus` and `overlays:` in a storyboard, and their mistakes, located."""
+
+import pytest
+from PIL import Image
+
+from ltx_flows.storyboard.loading import load_versions
+from ltx_flows.storyboard.problems import StoryboardError
+
+
+def problems(path) -> list[str]:
+    with pytest.raises(StoryboardError) as info:
+        load_versions(path)
+    return str(info.value).splitlines()
+
+
+def test_deliverables_and_overlays_load(write_storyboard, workspace):
+    Image.new("RGBA", (16, 8)).save(workspace / "logo.png")
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables:
+          - {name: wide, framing: render, width: 768, height: 448}
+          - {name: story, width: 252, height: 448, fps: 30, max_seconds: 6, profile: social-vertical}
+        overlays:
+          logo: {image: logo.png, position: bottom-left, opacity: 0.5, end: 3}
+          end_card: {seconds: 1, color: "#ffcc00", text: "Buy now"}
+          legal: {text: "Terms apply"}
+        shots: [{id: a, prompt: x, frames: 9, focus: {x: 0.25, y: 0.75}}]
+        """
+    )
+    [version] = load_versions(path)
+    storyboard = version.storyboard
+    assert [d.framing for d in storyboard.deliverables] == ["render", "crop"]
+    assert storyboard.overlays.logo.image == workspace / "logo.png"
+    assert (storyboard.shots[0].focus.x, storyboard.shots[0].focus.y) == (0.25, 0.75)
+
+
+def test_bad_deliverables_overlays_and_focus_are_located(write_storyboard, workspace):
+    Image.new("RGBA", (400, 8)).save(workspace / "wide-logo.png")
+    (workspace / "notes.png").write_text("not an image")
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables:
+          - {name: wide, framing: render, width: 500, height: 448}
+          - {name: story, width: 252, height: 448}
+        overlays:
+          logo: {image: wide-logo.png}
+          end_card: {seconds: 1, image: notes.png}
+        shots: [{id: a, prompt: x, frames: 9, focus: {x: 1.5}}]
+        """
+    )
+    found = problems(path)
+    assert found[0] == (f"{path}:4:42: deliverables[0].width: 500 is not a multiple of 32 (`framing: render` "
+                        "generates frames at this size, in 32-pixel blocks); the nearest valid sizes are 480 and 512")
+    assert found[1].startswith(f"{path}:8:33: overlays.end_card.image: ") and "is not an image" in found[1]
+    assert found[2] == (f"{path}:9:50: shots[0].focus.x: 1.5 is outside the frame: `focus.x` is a fraction of the "
+                        "frame, from 0 (left or top) to 1 (right or bottom)")
+    assert len(found) == 3  # the logo's size is checked once the storyboard validates
+
+
+def test_a_logo_larger_than_a_deliverable_is_refused(write_storyboard, workspace):
+    Image.new("RGBA", (300, 8)).save(workspace / "wide-logo.png")
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables: [{name: story, width: 252, height: 448}]
+        overlays: {logo: {image: wide-logo.png}}
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    assert problems(path) == [f"{path}:4:26: overlays.logo.image: the logo is 300x8, larger than the 252x448 frame "
+                              "of deliverable `story`; scale it down"]
+
+
+def test_a_render_deliverable_may_not_take_a_render_folders_name(write_storyboard):
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables: [{name: shots, framing: render, width: 256, height: 448}]
+        shots: [{id: a, prompt: x, frames: 9}]
+        """
+    )
+    assert problems(path) == [f"{path}:3:23: deliverables[0].name: `shots` names a folder ltx-flows writes beside it "
+                              "(shots, segments, retakes, controls, overlays); choose another name"]
