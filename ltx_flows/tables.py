@@ -86,6 +86,8 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
     columns = [_Column("shot", whole=True), _Column("frames (asked -> rendered)"), _Column("seconds", whole=True),
                _Column("seed", whole=True), _Column("keyframes"), _Column("control"), _Column("into next"),
                _Column("content hash", whole=True)]
+    if render_plan.voiced:  # only films with a voice get the column
+        columns.insert(-1, _Column("voice"))
     rows = []
     for shot in render_plan.shots:
         # LTX-2 moves keyframes onto its latent grid: show where each one lands.
@@ -100,6 +102,8 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
             shot.id, frames, f"{shot.seconds:.2f}", str(shot.seed), keyframes, control,
             join if shot is not render_plan.shots[-1] else "-", shot.content_hash[:12],
         ])
+        if render_plan.voiced:
+            rows[-1].insert(-1, shot.voice.describe() if shot.voice else "-")
     return _table_or_blocks(title, columns, rows, width)
 
 

@@ -25,6 +25,7 @@ from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
+from .voice import VoicePlan, clip_sound_kind, plan_voice
 from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.models import (
     Keyframe,
@@ -142,6 +143,8 @@ class ShotPlan(BaseModel):
     # (chained through all of them) and `base_hash` the render's before any retake; None without retakes.
     retakes: list[RetakePlan] = []
     base_hash: str | None = None
+    voice: VoicePlan | None = None  # the line the shot is made to (plan/voice.py)
+    caption: str | None = None  # its caption: `caption`, else the line's text
 
 
 class RenderPlan(BaseModel):
@@ -158,6 +161,7 @@ class RenderPlan(BaseModel):
     audio: Literal["none", "generate", "bed"]
     audio_bed: Path | None
     audio_bed_sha256: str | None
+    voiced: bool = False  # some shot has a voice: every clip carries a track, the bed ducks under the lines
     shots: list[ShotPlan]
     film_frames: int
     film_seconds: float
@@ -187,6 +191,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         audio="bed" if bed else audio,
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
+        voiced=any(s.voice for s in shots),
         shots=shots,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
@@ -201,7 +206,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
     control = _plan_control(storyboard, shot)
     # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
-    sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
+    sound = clip_sound_kind(audio, shot.mute, any(s.voice for s in storyboard.shots))
+    voice = plan_voice(shot, frames, fps, storyboard.model.family)
     crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
     seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
     negative_prompt = next(value for value in (shot.negative_prompt, storyboard.defaults.negative_prompt,
@@ -217,7 +223,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
     content_hash = _content_hash(
-        storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound
+        storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
+        voice=voice,
     )
     # The last segment's hash is chained through every segment, so it covers the whole take.
     base_hash = segments[-1].content_hash if segments else content_hash
@@ -242,6 +249,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         segments=segments,
         retakes=retakes,
         base_hash=base_hash if retakes else None,
+        voice=voice,
+        caption=shot.caption or (voice.text if voice else None),
     )
 
 
@@ -403,6 +412,7 @@ def _content_hash(
     keyframes: list[KeyframePlan],
     control: ControlPlan | None,
     sound: str,
+    voice: VoicePlan | None = None,
 ) -> str:
     """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
     inputs = {
@@ -414,7 +424,8 @@ def _content_hash(
                   for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
-        "output": output.model_dump(exclude={"audio"}),
+        # (Loudness is the film's, set after stitching.)
+        "output": output.model_dump(exclude={"audio", "loudness", "true_peak"}),
         "prompt": prompt,
         "negative_prompt": negative_prompt,
         "seed": seed,
@@ -423,4 +434,6 @@ def _content_hash(
         "control": control.model_dump(exclude={"source", "video"}, mode="json") if control else None,
         "sound": sound,
     }
+    if voice is not None:  # only where set: shots without a voice hash as before
+        inputs["voice"] = voice.hash_inputs()
     return json_sha256(inputs)

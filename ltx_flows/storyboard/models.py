@@ -26,6 +26,7 @@ from .frames import (
 from .media_checks import audio_problem, image_or_video_problem, image_problem, media_path
 from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
+from .voice import Ambience, VoiceField, voiced_frames
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -122,6 +123,11 @@ class OutputConfig(_Strict):
         "whole film (cut and faded out at its end; silence after a shorter bed). Default: `generate` with "
         "`family: ltx2`, `none` with `ltxv`.",
     )
+
+    loudness: float | None = Field(
+        None, ge=-70, le=-5, description="Integrated loudness (LUFS) the film is normalized to, e.g. -14 web, -16 "
+        "podcasts and lessons, -23 EBU R128 broadcast; the manifest records what the film measures. Default: as mixed.")
+    true_peak: float = Field(-1.0, ge=-9, le=0, description="True-peak ceiling (dBTP) with `loudness`.")
 
     @field_validator("audio", mode="before")
     @classmethod
@@ -340,6 +346,13 @@ class Shot(_Strict):
     retakes: list[Retake] = Field(
         default_factory=list, description="Moments of the finished shot to regenerate, applied in order on top of its render."
     )
+    voice: VoiceField = Field(None, description="A line the shot is made to (`ltx2` generates the picture to it); "
+                              "the film carries it as given. Without `duration`/`frames` the shot lasts the line.")
+    pad: float = Field(0.0, ge=0, le=60, description="Seconds a voiced shot lasts past its line when it lasts its line.")
+    caption: str | None = Field(None, min_length=1, description="This shot's caption in the film's .srt/.vtt. "
+                                "Default: its `voice.text`.")
+    ambience: Ambience = Field(0.0, description="`ltx2` with a voice: dB of the shot's own generated sound outside "
+                               "its line (under the line the film carries the line itself); `mute` silences it.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -348,11 +361,13 @@ class Shot(_Strict):
         if self.duration is not None and self.frames is not None:
             # Its own type: loading reports it at the second of the two keys, even beside other mistakes of the shot.
             raise PydanticCustomError("duration_and_frames", BOTH_LENGTHS)
-        if self.duration is None and self.frames is None:
-            raise ValueError("give exactly one of `duration` (seconds) or `frames`")
+        if self.duration is None and self.frames is None and self.voice is None:
+            raise ValueError("give exactly one of `duration` (seconds) or `frames` (or a `voice`: the shot lasts its line)")
         return self
 
     def requested_frames(self, fps: int) -> int:
+        if self.duration is None and self.frames is None:
+            return voiced_frames(self.voice, self.pad, fps)
         return self.frames if self.frames is not None else seconds_to_frames(self.duration, fps)
 
     def segment_layout(self, family: str, frames: int) -> tuple[int, int] | None:

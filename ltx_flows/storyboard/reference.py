@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
+from .voice import Voice
 
 # (heading, model) in the order a reader meets them in a storyboard.
 _SECTIONS = (
@@ -19,6 +20,7 @@ _SECTIONS = (
     ("`shots[].segments`", Segments),
     ("`shots[].control`", Control),
     ("`shots[].retakes[]`", Retake),
+    ("`shots[].voice`", Voice),
 )
 
 
