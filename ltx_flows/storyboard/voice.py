@@ -168,6 +168,9 @@ def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longe
         return [((*loc, "file"), f"the line runs to {end:.2f}s but the shot lasts {frames / fps:.2f}s ({frames} "
                                  f"frames): lengthen the shot (or leave out `{given}`: a voiced shot then lasts its "
                                  "line), or move `at` earlier")]
+    if shot.retakes:
+        return [(("shots", index, "retakes"), "retakes of a voiced shot are not rendered yet: remove `retakes` or the "
+                                              "`voice` (re-render the shot to change its picture)")]
     if frames > MAX_WINDOW_FRAMES[family]:
         return [((*loc, "file"), f"a voiced shot must fit one {family} window ({MAX_WINDOW_FRAMES[family]} frames, "
                                  f"{MAX_WINDOW_FRAMES[family] / fps:.1f}s); this one is {frames} frames: split the "
