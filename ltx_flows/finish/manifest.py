@@ -9,9 +9,9 @@ from ..files import file_sha256
 from ..media.read import VideoInfo
 from ..plan.planner import RenderPlan, ShotPlan
 from ..render.seams import seam_scores, sound_seam_scores
+from .voice_section import voice_section
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
-
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
@@ -33,6 +33,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
         "output": plan.output.model_dump(mode="json"),
         "audio": {"mode": plan.audio, "bed": str(plan.audio_bed) if plan.audio_bed else None,
                   "bed_sha256": plan.audio_bed_sha256},
+        **voice_section(plan, film),
         "libraries": library_versions(),
         "shots": [
             {

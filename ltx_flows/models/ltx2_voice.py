@@ -4,8 +4,8 @@ and normalized as the pipelines hold audio latents, and the `ltx2.AudioCondition
 Lightricks' audio-to-video pipeline (ltx-pipelines `A2VidTwoStage`, `--audio-path`) encodes the given sound with
 ltx-core's `AudioProcessor` (a log-mel spectrogram: the audio VAE's sample rate and hop, n_fft 1024, Hann window,
 centered with reflect padding, magnitude, slaney mel scale and norm, log of the mel clamped at 1e-5, shaped
-(batch, channels, time, mel bins)) and the audio VAE's encoder (its mean), and freezes those latents in both stages
-(denoise mask 0), returning the input audio rather than the vocoder's re-synthesis of it. diffusers 0.42.1 has no
+(batch, channels, time, mel bins)) and the audio VAE's encoder, and conditions the generation on those latents
+(ltx-core's `AudioConditionByLatent`). diffusers 0.42.1 has no
 audio-to-video pipeline and no waveform-to-mel front-end for LTX-2.0 (only LTX-2.3's vocoder `MelSTFT`, a
 causal STFT for its bandwidth extension), so the front-end is computed here with torch, with the numbers the
 loaded audio VAE's config gives (sample rate, hop, mel bins) and Lightricks' n_fft; `audio_vae.encode`,

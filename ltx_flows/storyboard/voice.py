@@ -176,3 +176,11 @@ def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longe
                                  f"{MAX_WINDOW_FRAMES[family] / fps:.1f}s); this one is {frames} frames: split the "
                                  "line over shots (voiced long takes are not rendered yet)")]
     return []
+
+
+def film_sound_rules(loudness: float | None, audio: Any, voiced: bool) -> list[tuple[Loc, str]]:
+    """`output.loudness` needs a film with sound: generated, a music bed, or voices."""
+    if loudness is not None and audio == "none" and not voiced:
+        return [(("output", "loudness"), "this film has no sound to normalize (`output.audio: none` and no `voice`); "
+                                         "remove `loudness`, or give the film sound")]
+    return []

@@ -1,0 +1,60 @@
+"""A film's voices once it is stitched: where each line plays in the film (crossfades accounted), its captions
+beside the film, and the manifest's `voice` section (the lines, the captions, and the loudness the decoded film
+measures)."""
+
+from pathlib import Path
+
+from ..media.captions import Cue, caption_paths, write_captions
+from ..media.loudness import measure_loudness
+from ..plan.planner import RenderPlan
+
+
+def shot_starts(plan: RenderPlan) -> list[int]:
+    """The film frame each shot starts at: a crossfade overlaps a shot's last frames with the next one's first."""
+    starts, at = [], 0
+    for shot in plan.shots:
+        starts.append(at)
+        at += shot.frames - shot.crossfade_frames
+    return starts
+
+
+def cues(plan: RenderPlan) -> list[Cue]:
+    """Each voiced shot's line where it plays in the film; a caption without a line over its shot's own frames
+    (to where the crossfade out of it begins)."""
+    fps = plan.output.fps
+    found = []
+    for start, shot in zip(shot_starts(plan), plan.shots):
+        if shot.caption is None:
+            continue
+        if shot.voice is not None:
+            begin = (start + shot.voice.start_frame) / fps
+            found.append(Cue(start=begin, end=begin + shot.voice.seconds, text=shot.caption))
+        else:
+            found.append(Cue(start=start / fps, end=(start + shot.frames - shot.crossfade_frames) / fps, text=shot.caption))
+    return found
+
+
+def write_film_captions(plan: RenderPlan, film: Path) -> list[Path]:
+    return write_captions(cues(plan), film)
+
+
+def voice_section(plan: RenderPlan, film: Path) -> dict:
+    """The manifest's `voice` section: only for films with voices, captions or a loudness target (others' manifests
+    are as before)."""
+    found = cues(plan)
+    if not plan.voiced and not found and plan.output.loudness is None:
+        return {}
+    fps, starts = plan.output.fps, shot_starts(plan)
+    lines = [
+        {"shot": shot.id, "file": str(shot.voice.file), "sha256": shot.voice.sha256, "text": shot.voice.text,
+         "film_start": round((start + shot.voice.start_frame) / fps, 4),
+         "film_end": round((start + shot.voice.start_frame) / fps + shot.voice.seconds, 4),
+         "follows": shot.voice.follows}
+        for start, shot in zip(starts, plan.shots) if shot.voice is not None
+    ]
+    captions = [str(path) for path in caption_paths(film) if found and path.is_file()]
+    loudness = None
+    if plan.output.loudness is not None:
+        loudness = {"target": plan.output.loudness, "true_peak_ceiling": plan.output.true_peak,
+                    **measure_loudness(film).record()}
+    return {"voice": {"lines": lines, "captions": captions, "loudness": loudness}}
