@@ -140,3 +140,8 @@ def test_a_narrated_lesson_carries_its_lines_ducks_its_music_meets_its_loudness_
         for event, name in zip(subtitles, ("one", "two")):
             assert abs(event.start / 1000 - plays[name] / AUDIO_RATE) <= 1 / FPS, (kind, name)
         assert abs(subtitles[2].start / 1000 - starts["board"] / FPS) <= 1 / FPS
+
+    # The review page plays the film with its captions and each shot (its clip carries its line) with its line.
+    page = (film_dir / "review.html").read_text()
+    assert '<track kind="captions" srclang="en" label="Captions" src="lesson.vtt" default>' in page
+    assert "one.wav</code> “Welcome to the lesson.”" in page and "Caption: “Three sides”" in page

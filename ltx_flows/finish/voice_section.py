@@ -58,3 +58,24 @@ def voice_section(plan: RenderPlan, film: Path) -> dict:
         loudness = {"target": plan.output.loudness, "true_peak_ceiling": plan.output.true_peak,
                     **measure_loudness(film).record()}
     return {"voice": {"lines": lines, "captions": captions, "loudness": loudness}}
+
+
+def caption_track(manifest: dict) -> str:
+    """The review page's film player's caption track (the .vtt beside the film), or nothing without captions."""
+    from html import escape
+
+    vtt = [path for path in manifest.get("voice", {}).get("captions", []) if path.endswith(".vtt")]
+    if not vtt:
+        return ""
+    return f'<track kind="captions" srclang="en" label="Captions" src="{escape(Path(vtt[0]).name)}" default>'
+
+
+def voice_note(shot) -> str:
+    """A shot's line on the review page (its clip, above it, plays with the line): file, text and span."""
+    from html import escape
+
+    voice = shot.voice
+    if voice is None:
+        return f'<p class="voice">Caption: “{escape(shot.caption)}”</p>' if shot.caption else ""
+    text = f" “{escape(voice.text)}”" if voice.text else ""
+    return (f'<p class="voice">Voice <code>{escape(voice.file.name)}</code>{text} · {escape(voice.describe())}</p>')
