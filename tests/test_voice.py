@@ -118,3 +118,55 @@ def test_the_clip_carries_the_given_waveform_sample_for_sample(voiced_plan, work
     assert 0 < mixed[0, start - 240] < 0.25
     espeak = read_audio(workspace / "line.wav").samples
     np.testing.assert_array_equal(line, espeak)  # ffmpeg's 48 kHz stereo decode, as the film carries it
+
+
+TAKE = """
+version: 1
+name: take
+model: {family: ltx2, checkpoint: tiny, steps: 2}
+output: {width: 64, height: 64, fps: 24}
+shots:
+  - id: talk
+    prompt: "a presenter speaks while walking"
+    frames: 25
+    segments: {frames: 17, overlap: 9}
+    voice: {file: line.wav, at: "0.1s"}
+"""
+
+
+def test_a_voiced_long_take_holds_each_segments_slice_of_the_line(tiny_cache, write_storyboard, workspace):
+    """Each segment's line tokens reach the transformer as that segment's slice of the line, encoded, at timestep 0
+    on each of its steps; the take's clip carries the line."""
+    from ltx_flows.render.shot import render_shot
+    from ltx_flows.render.voice import segment_voice_line
+    from .unit.storyboard.test_voice import write_wav
+
+    write_wav(workspace / "line.wav", 0.8, rate=22050)
+    path = write_storyboard(TAKE)
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot = plan.shots[0]
+    pipe = load_pipeline(plan.model)
+    inputs, timesteps = [], []
+    proj = pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach().clone()))
+    embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
+    try:
+        clip = render_shot(plan, shot, workspace / "renders" / "take")
+    finally:
+        proj.remove()
+        embed.remove()
+    assert [s.start for s in shot.segments] == [0, 8] and len(inputs) == 2 * plan.model.steps
+    for index, segment in enumerate(shot.segments):
+        line = segment_voice_line(shot, segment.start, segment.frames, 24)
+        expected = encode_line(pipe, line, segment.frames, 24)
+        tokens = ltx2.audio_tokens(pipe, segment.frames, 24)
+        for values, t in zip(inputs[2 * index : 2 * index + 2], timesteps[2 * index : 2 * index + 2]):
+            t = t.reshape(values.shape[0], tokens)
+            torch.testing.assert_close(values[0, line.first_token : line.last_token].float(),
+                                       expected[line.first_token : line.last_token], rtol=0, atol=1e-6)
+            assert (t[:, line.first_token : line.last_token] == 0).all() and (t[:, line.last_token :] > 0).all()
+    assert (shot.voice.first_token, shot.voice.last_token) == (2, 23)
+    sound = read_audio(clip).samples.mean(axis=0)
+    spoken = decoded_line(workspace / "line.wav").mean(axis=0)
+    start = line_start_sample(shot.voice, 24)
+    piece, spoken = sound[start : start + len(spoken) - 2400], spoken[: len(spoken) - 2400]
+    assert np.dot(piece, spoken) / (np.linalg.norm(piece) * np.linalg.norm(spoken)) > 0.9

@@ -79,9 +79,14 @@ def encode_line(pipe, line: VoiceLine, frames: int, fps: int) -> torch.Tensor:
     return fitted
 
 
-def voice_condition(pipe, line: VoiceLine, frames: int, fps: int) -> AudioCondition:
-    """Hold the line's tokens clean (timestep 0, every step of every pass) while the rest is generated."""
+def voice_condition(pipe, line: VoiceLine, frames: int, fps: int, also: AudioCondition | None = None) -> AudioCondition:
+    """Hold the line's tokens clean (timestep 0, every step of every pass) while the rest is generated; `also` (a long
+    take's continued sound) keeps holding its tokens where the line has none."""
     latents = encode_line(pipe, line, frames, fps)
     hold = torch.zeros(len(latents))
     hold[line.first_token : min(line.last_token, len(latents))] = 1.0
+    if also is not None:
+        voiced = hold > 0
+        latents = torch.where(voiced[:, None], latents, also.latents.to(latents.dtype))
+        hold = torch.where(voiced, hold, also.hold.to(hold.dtype))
     return AudioCondition(latents=latents, hold=hold)

@@ -218,7 +218,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     if layout is not None:
         overlap = layout[1]
         segments = _plan_segments(
-            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound
+            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound, voice=voice
         )
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
@@ -290,6 +290,7 @@ def _plan_segments(
     upsampler: str | None,
     control: ControlPlan | None,
     sound: str,
+    voice: VoicePlan | None = None,
 ) -> list[SegmentPlan]:
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
@@ -311,7 +312,8 @@ def _plan_segments(
         segment_seed = derive_seed(seed, "segment", index)
         # The control is part of every window's hash; which slice of it a segment follows is set by its start.
         window_hash = _content_hash(
-            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound
+            storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound,
+            voice=voice,
         )
         chained = {
             "segment": window_hash,

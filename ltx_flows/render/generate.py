@@ -126,7 +126,7 @@ def generate_shot(
     with MODELS.device_locks[device]:
         MODELS.place(pipe, model, memory, device)
         if voice is not None and model.family == "ltx2":
-            audio_condition = ltx2_voice.voice_condition(pipe, voice, shot.frames, output.fps)
+            audio_condition = ltx2_voice.voice_condition(pipe, voice, shot.frames, output.fps, also=audio_condition)
         progress.generation(storyboard, shot.id, {
             "content_hash": shot.content_hash, "prompt": shot.prompt, "memory": asdict(memory), "frames": shot.frames,
             "held": [{"at": run.at, "frames": len(run.frames)} for run in held or []],

@@ -95,3 +95,23 @@ def voice_line(shot: ShotPlan, fps: int):
     track = line_track(shot.voice, shot.frames, fps)
     return VoiceLine(samples=track.samples, rate=track.rate, first_token=shot.voice.first_token,
                      last_token=shot.voice.last_token)
+
+
+def segment_voice_line(shot: ShotPlan, start: int, frames: int, fps: int):
+    """A long take's segment (shot frames [start, start + frames)): its slice of the shot's line track, and the line's
+    tokens within it counted from its own first token (as the pipeline counts them: round(frame / fps * 25)); None
+    when the line does not reach into it."""
+    from ..models.ltx2_voice import VoiceLine
+    from ..plan.voice import AUDIO_TOKENS_PER_SECOND
+
+    if shot.voice is None or not shot.voice.follows:
+        return None
+    offset = round(start / fps * AUDIO_TOKENS_PER_SECOND)
+    tokens = round(frames / fps * AUDIO_TOKENS_PER_SECOND)
+    first, last = max(0, shot.voice.first_token - offset), min(tokens, shot.voice.last_token - offset)
+    if last <= first:
+        return None
+    track = line_track(shot.voice, shot.frames, fps).samples
+    begin = round(start * AUDIO_RATE / fps)
+    piece = track[:, begin : begin + audio_samples(frames, fps)]
+    return VoiceLine(samples=piece, rate=AUDIO_RATE, first_token=first, last_token=last)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
-from .frames import MAX_WINDOW_FRAMES, MIN_FRAMES, TEMPORAL_COMPRESSION, resolve_position
+from .frames import MIN_FRAMES, TEMPORAL_COMPRESSION, resolve_position
 from .media_checks import media_path
 from .problems import Loc, quoted
 
@@ -147,8 +147,8 @@ def voiced_frames(voice: Voice, pad: float, fps: int) -> int:
 
 
 def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longest: int) -> list[tuple[Loc, str]]:
-    """A shot's line against the shot: it starts inside it, fits in it, and (rendered so far only in one window) the
-    shot is not a long take; a line longer than the longest take is refused."""
+    """A shot's line against the shot: it starts inside it and fits in it (a line longer than the longest take is
+    refused as such), and the shot has no retakes (not rendered with a voice yet)."""
     voice = shot.voice
     if voice is None or not isinstance(voice.file, Path) or not voice.file.is_absolute():
         return []
@@ -171,10 +171,6 @@ def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longe
     if shot.retakes:
         return [(("shots", index, "retakes"), "retakes of a voiced shot are not rendered yet: remove `retakes` or the "
                                               "`voice` (re-render the shot to change its picture)")]
-    if frames > MAX_WINDOW_FRAMES[family]:
-        return [((*loc, "file"), f"a voiced shot must fit one {family} window ({MAX_WINDOW_FRAMES[family]} frames, "
-                                 f"{MAX_WINDOW_FRAMES[family] / fps:.1f}s); this one is {frames} frames: split the "
-                                 "line over shots (voiced long takes are not rendered yet)")]
     return []
 
 
