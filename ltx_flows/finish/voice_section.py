@@ -52,7 +52,7 @@ def voice_section(plan: RenderPlan, film: Path) -> dict:
          "follows": shot.voice.follows}
         for start, shot in zip(starts, plan.shots) if shot.voice is not None
     ]
-    captions = [str(path) for path in caption_paths(film) if found and path.is_file()]
+    captions = [path.name for path in caption_paths(film) if found and path.is_file()]  # beside the film
     loudness = None
     if plan.output.loudness is not None:
         loudness = {"target": plan.output.loudness, "true_peak_ceiling": plan.output.true_peak,

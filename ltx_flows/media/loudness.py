@@ -24,6 +24,8 @@ LOUDNESS_TOLERANCE_LU = 1.0
 # limiter lets inter-sample peaks through a little above its limit.
 AAC_PEAK_MARGIN_DB = 0.5
 LIMITER_MARGIN_DB = 0.5
+# ebur128's absolute gate: a track measuring this (or no peak at all) is silence.
+SILENCE_LUFS = -70.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def normalize_loudness(film: Path, target: float, true_peak: float) -> VideoInfo
     """
     film = Path(film)
     before = measure_loudness(film)
-    if before.integrated == float("-inf"):
+    if before.integrated <= SILENCE_LUFS or before.true_peak == float("-inf"):
         raise LoudnessError(f"{film} is silent: it cannot be normalized to {target:g} LUFS")
     gain = target - before.integrated
     info = probe(film)
