@@ -170,3 +170,60 @@ def test_a_voiced_long_take_holds_each_segments_slice_of_the_line(tiny_cache, wr
     start = line_start_sample(shot.voice, 24)
     piece, spoken = sound[start : start + len(spoken) - 2400], spoken[: len(spoken) - 2400]
     assert np.dot(piece, spoken) / (np.linalg.norm(piece) * np.linalg.norm(spoken)) > 0.9
+
+
+DUB = """
+version: 1
+name: dub
+model: {family: ltx2, checkpoint: tiny, steps: 2}
+output: {width: 64, height: 64, fps: 24}
+shots:
+  - id: talk
+    prompt: "a presenter speaks"
+    frames: 41
+    retakes:
+      - {from: 16, to: end, prompt: "the presenter says a new line", voice: {file: line.wav, at: 2, text: "New line."}}
+"""
+
+
+def test_a_retake_dubs_one_line_regenerating_its_window_to_it(tiny_cache, write_storyboard, workspace):
+    """`retakes[].voice`: the retake's generation holds the line's tokens (encoded slice, timestep 0) while the shot's
+    sound outside the window is held as before; the shot clip carries the line where it plays; its caption is timed."""
+    from ltx_flows.render.shot import render_shot
+    from ltx_flows.render.voice import voice_slice
+    from .unit.storyboard.test_voice import write_wav
+
+    write_wav(workspace / "line.wav", 0.6, rate=22050)
+    path = write_storyboard(DUB)
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot = plan.shots[0]
+    retake = shot.retakes[0]
+    assert retake.voice.start_frame == 18 and retake.voice.text == "New line." and plan.voiced
+    undubbed = plan_storyboard(load_storyboard(write_storyboard(DUB.replace(', voice: {file: line.wav, at: 2, text: "New line."}', ""))), path)
+    assert undubbed.shots[0].base_hash == shot.base_hash and undubbed.shots[0].content_hash != shot.content_hash
+    pipe = load_pipeline(plan.model)
+    inputs, timesteps = [], []
+    proj = pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach().clone()))
+    embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
+    try:
+        clip = render_shot(plan, shot, workspace / "renders" / "dub")
+    finally:
+        proj.remove()
+        embed.remove()
+    assert len(inputs) == 2 * plan.model.steps  # the shot's own render, then the retake's window
+    line = voice_slice(retake.voice, shot.frames, retake.clip_start, retake.clip_frames, 24)
+    expected = encode_line(pipe, line, retake.clip_frames, 24)
+    tokens = ltx2.audio_tokens(pipe, retake.clip_frames, 24)
+    for values, t in zip(inputs[2:], timesteps[2:]):
+        t = t.reshape(values.shape[0], tokens)
+        torch.testing.assert_close(values[0, line.first_token : line.last_token].float(),
+                                   expected[line.first_token : line.last_token], rtol=0, atol=1e-6)
+        assert (t[:, line.first_token : line.last_token] == 0).all()
+    sound = read_audio(clip).samples.mean(axis=0)
+    spoken = decoded_line(workspace / "line.wav").mean(axis=0)
+    start = line_start_sample(retake.voice, 24)
+    piece, spoken = sound[start : start + len(spoken) - 2400], spoken[: len(spoken) - 2400]
+    assert np.dot(piece, spoken) / (np.linalg.norm(piece) * np.linalg.norm(spoken)) > 0.9
+    from ltx_flows.finish.voice_section import cues
+
+    assert [(round(c.start * 24), c.text) for c in cues(plan)] == [(18, "New line.")]

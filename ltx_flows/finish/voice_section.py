@@ -7,6 +7,7 @@ from pathlib import Path
 from ..media.captions import Cue, caption_paths, write_captions
 from ..media.loudness import measure_loudness
 from ..plan.planner import RenderPlan
+from ..render.voice import shot_lines
 
 
 def shot_starts(plan: RenderPlan) -> list[int]:
@@ -24,6 +25,10 @@ def cues(plan: RenderPlan) -> list[Cue]:
     fps = plan.output.fps
     found = []
     for start, shot in zip(shot_starts(plan), plan.shots):
+        for retake in shot.retakes:  # a dubbed retake's line
+            if retake.voice is not None and retake.voice.text:
+                begin = (start + retake.voice.start_frame) / fps
+                found.append(Cue(start=begin, end=begin + retake.voice.seconds, text=retake.voice.text))
         if shot.caption is None:
             continue
         if shot.voice is not None:
@@ -31,7 +36,7 @@ def cues(plan: RenderPlan) -> list[Cue]:
             found.append(Cue(start=begin, end=begin + shot.voice.seconds, text=shot.caption))
         else:
             found.append(Cue(start=start / fps, end=(start + shot.frames - shot.crossfade_frames) / fps, text=shot.caption))
-    return found
+    return sorted(found, key=lambda cue: cue.start)
 
 
 def write_film_captions(plan: RenderPlan, film: Path) -> list[Path]:
@@ -46,11 +51,11 @@ def voice_section(plan: RenderPlan, film: Path) -> dict:
         return {}
     fps, starts = plan.output.fps, shot_starts(plan)
     lines = [
-        {"shot": shot.id, "file": str(shot.voice.file), "sha256": shot.voice.sha256, "text": shot.voice.text,
-         "film_start": round((start + shot.voice.start_frame) / fps, 4),
-         "film_end": round((start + shot.voice.start_frame) / fps + shot.voice.seconds, 4),
-         "follows": shot.voice.follows}
-        for start, shot in zip(starts, plan.shots) if shot.voice is not None
+        {"shot": shot.id, "file": str(voice.file), "sha256": voice.sha256, "text": voice.text,
+         "film_start": round((start + voice.start_frame) / fps, 4),
+         "film_end": round((start + voice.start_frame) / fps + voice.seconds, 4),
+         "follows": voice.follows, "retake": voice is not shot.voice}
+        for start, shot in zip(starts, plan.shots) for voice in shot_lines(shot)
     ]
     captions = [path.name for path in caption_paths(film) if found and path.is_file()]  # beside the film
     loudness = None

@@ -25,7 +25,7 @@ from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
-from .voice import VoicePlan, clip_sound_kind, plan_voice
+from .voice import VoicePlan, clip_sound_kind, film_has_voices, plan_voice
 from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.models import (
     Keyframe,
@@ -108,6 +108,7 @@ class RetakePlan(BaseModel):
     keyframes: list[KeyframePlan] = []
     content_hash: str  # chained on the shot's own hash and every retake before it
     cache: str  # the shot with this retake applied, relative to the storyboard's output folder
+    voice: VoicePlan | None = None  # the line the window is regenerated to (shot frames)
 
 
 class ControlPlan(BaseModel):
@@ -191,7 +192,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         audio="bed" if bed else audio,
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
-        voiced=any(s.voice for s in shots),
+        voiced=film_has_voices(storyboard.shots),
         shots=shots,
         film_frames=film_frames,
         film_seconds=film_frames / fps,
@@ -206,7 +207,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     keyframes = [_keyframe(keyframe, storyboard.model.family, fps, frames) for keyframe in shot.keyframes]
     control = _plan_control(storyboard, shot)
     # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
-    sound = clip_sound_kind(audio, shot.mute, any(s.voice for s in storyboard.shots))
+    sound = clip_sound_kind(audio, shot.mute, film_has_voices(storyboard.shots))
     voice = plan_voice(shot, frames, fps, storyboard.model.family)
     crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
     seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
@@ -371,13 +372,16 @@ def _plan_retakes(
             "held": [h.model_dump() for h in held],
             "keyframes": [{"sha256": k.sha256, "frame": k.frame, "strength": k.strength} for k in local],
         }
+        voice = plan_voice(shot, frames, fps, family, voice=retake.voice, offset=start) if retake.voice else None
+        if voice is not None:  # only where set
+            inputs["voice"] = voice.hash_inputs()
         content_hash = json_sha256(inputs)
         retakes.append(RetakePlan(
             index=index, start=start, end=end, prompt=prompt, seed=retake_seed, sound=regenerate_sound,
             clip_start=layout.clip_start, clip_frames=layout.clip_frames,
             blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, keyframes=local,
             content_hash=content_hash,
-            cache=retake_clip_name(shot.id, index, content_hash),
+            cache=retake_clip_name(shot.id, index, content_hash), voice=voice,
         ))
     return retakes
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from ..files import file_sha256
 from ..storyboard.models import Shot
+from ..storyboard.voice import Voice
 
 # LTX-2 makes 25 audio latents a second (16 kHz mel frames every 160 samples, 4 to a latent); `ltx2.audio_tokens`
 # counts them from the loaded pipeline, which agrees for every published checkpoint and the tiny twin.
@@ -44,11 +45,12 @@ class VoicePlan(BaseModel):
         return self.model_dump(mode="json", exclude={"file", "text"})
 
 
-def plan_voice(shot: Shot, frames: int, fps: int, family: str) -> VoicePlan | None:
-    voice = shot.voice
+def plan_voice(shot: Shot, frames: int, fps: int, family: str, voice: Voice | None = None, offset: int = 0) -> VoicePlan | None:
+    """The shot's line (or `voice`, a retake's, whose `at` counts from shot frame `offset`), in shot frames."""
+    voice = voice if voice is not None else shot.voice
     if voice is None:
         return None
-    start = voice.start_frame(fps)
+    start = offset + voice.start_frame(fps)
     seconds = voice.seconds()
     end_seconds = start / fps + seconds
     return VoicePlan(
@@ -72,3 +74,8 @@ def clip_sound_kind(audio: str | Path, mute: bool, voiced_film: bool) -> Literal
     if audio == "generate":
         return "silent" if mute else "generate"
     return "silent" if voiced_film else "none"
+
+
+def film_has_voices(shots: list[Shot]) -> bool:
+    """Some shot or retake has a line: every clip of the film then carries a track."""
+    return any(shot.voice is not None or any(r.voice is not None for r in shot.retakes) for shot in shots)

@@ -193,6 +193,7 @@ def generate_window(
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
     audio_condition: "ltx2.AudioCondition | None" = None,
+    voice: "ltx2_voice.VoiceLine | None" = None,
 ) -> Clip:
     """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
     with `held` frames (and LTX-2 sound) as conditions and the slice of the shot's control under it."""
@@ -200,5 +201,5 @@ def generate_window(
     models = load_models(plan, shot)
     return generate_shot(models.pipe, window, plan.model, plan.output, models.upsampler, control, memory,
                          on_step=on_step, held=held, audio_condition=audio_condition, calls=plan.calls,
-                         storyboard=plan.name)
+                         storyboard=plan.name, voice=voice)
 

@@ -60,30 +60,36 @@ def _fitted(audio: Audio, length: int) -> np.ndarray:
     return out
 
 
+def shot_lines(shot: ShotPlan) -> list[VoicePlan]:
+    """Every line a shot's clip carries: its own, and its retakes' (in shot frames)."""
+    return [v for v in (shot.voice, *(r.voice for r in shot.retakes)) if v is not None]
+
+
 def voiced_sound(plan: RenderPlan, shot: ShotPlan, generated: Audio | None) -> Audio:
-    """The sound of a clip in a film with voices: the shot's line (if any) over LTX-2's own sound (generated films,
-    not muted, at `ambience` dB outside the line), else silence; always exactly the shot's frames long."""
+    """The sound of a clip in a film with voices: the shot's lines (its own, its retakes') over LTX-2's own sound
+    (generated films, not muted, at `ambience` dB outside the lines), else silence; exactly the shot's frames long."""
     fps = plan.output.fps
     length = audio_samples(shot.frames, fps)
-    voice = shot.voice
+    lines = shot_lines(shot)
     base = np.zeros((2, length), dtype=np.float32)
     if plan.audio == "generate" and not shot.mute and generated is not None:
-        gain = 1.0 if voice is None else (0.0 if voice.ambience is None else 10 ** (voice.ambience / 20))
+        ambience = shot.voice.ambience if shot.voice is not None else 0.0
+        gain = 0.0 if ambience is None else 10 ** (ambience / 20)
         base = _fitted(generated, length) * np.float32(gain)
-    if voice is None:
-        return Audio(base, AUDIO_RATE)
-    line = line_track(voice, shot.frames, fps).samples
-    start = line_start_sample(voice, fps)
-    end = min(length, start + decoded_line(Path(voice.file)).shape[1])
-    fade = round(AMBIENCE_FADE_SECONDS * AUDIO_RATE)
     under = np.ones(length, dtype=np.float32)  # how much of LTX-2's sound plays
-    under[start:end] = 0.0
+    mixed = np.zeros((2, length), dtype=np.float32)
+    fade = round(AMBIENCE_FADE_SECONDS * AUDIO_RATE)
     ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    lead = under[max(0, start - fade) : start]
-    lead[:] = np.minimum(lead, ramp[-len(lead):] if len(lead) else ramp[:0])
-    trail = under[end : end + fade]
-    trail[:] = np.minimum(trail, ramp[::-1][: len(trail)])
-    return Audio(base * under + line, AUDIO_RATE)
+    for voice in lines:
+        mixed += line_track(voice, shot.frames, fps).samples
+        start = line_start_sample(voice, fps)
+        end = min(length, start + decoded_line(Path(voice.file)).shape[1])
+        under[start:end] = 0.0
+        lead = under[max(0, start - fade) : start]
+        lead[:] = np.minimum(lead, ramp[len(ramp) - len(lead):])
+        trail = under[end : end + fade]
+        trail[:] = np.minimum(trail, ramp[::-1][: len(trail)])
+    return Audio(base * under + mixed, AUDIO_RATE)
 
 
 def voice_line(shot: ShotPlan, fps: int):
@@ -98,20 +104,25 @@ def voice_line(shot: ShotPlan, fps: int):
 
 
 def segment_voice_line(shot: ShotPlan, start: int, frames: int, fps: int):
-    """A long take's segment (shot frames [start, start + frames)): its slice of the shot's line track, and the line's
-    tokens within it counted from its own first token (as the pipeline counts them: round(frame / fps * 25)); None
-    when the line does not reach into it."""
+    """A long take's segment (shot frames [start, start + frames)): its slice of the shot's line."""
+    return voice_slice(shot.voice, shot.frames, start, frames, fps) if shot.voice is not None else None
+
+
+def voice_slice(voice: VoicePlan, shot_frames: int, start: int, frames: int, fps: int):
+    """The `ltx2_voice.VoiceLine` of a generation covering shot frames [start, start + frames) (a long take's
+    segment, a retake's clip): its slice of the line track, and the line's tokens within it counted from its own
+    first token (as the pipeline counts them: round(frame / fps * 25)); None when the line does not reach into it."""
     from ..models.ltx2_voice import VoiceLine
     from ..plan.voice import AUDIO_TOKENS_PER_SECOND
 
-    if shot.voice is None or not shot.voice.follows:
+    if not voice.follows:
         return None
     offset = round(start / fps * AUDIO_TOKENS_PER_SECOND)
     tokens = round(frames / fps * AUDIO_TOKENS_PER_SECOND)
-    first, last = max(0, shot.voice.first_token - offset), min(tokens, shot.voice.last_token - offset)
+    first, last = max(0, voice.first_token - offset), min(tokens, voice.last_token - offset)
     if last <= first:
         return None
-    track = line_track(shot.voice, shot.frames, fps).samples
+    track = line_track(voice, shot_frames, fps).samples
     begin = round(start * AUDIO_RATE / fps)
     piece = track[:, begin : begin + audio_samples(frames, fps)]
     return VoiceLine(samples=piece, rate=AUDIO_RATE, first_token=first, last_token=last)

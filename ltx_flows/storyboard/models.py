@@ -310,6 +310,8 @@ class Retake(_Strict):
     prompt: str | None = Field(None, min_length=1, description="What happens in the window. Default: the shot's prompt.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from the shot's seed and the window.")
     sound: bool = Field(True, description="`ltx2`: regenerate the sound in the window too; false keeps the shot's sound there.")
+    voice: VoiceField = Field(None, description="A line the window is regenerated to (dubbing): `at` counts from "
+                              "`from`; the line must end inside the window.")
 
     @field_validator("from_", "to", mode="before")
     @classmethod

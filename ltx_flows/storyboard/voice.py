@@ -149,9 +149,10 @@ def voiced_frames(voice: Voice, pad: float, fps: int) -> int:
 def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longest: int) -> list[tuple[Loc, str]]:
     """A shot's line against the shot: it starts inside it and fits in it (a line longer than the longest take is
     refused as such), and the shot has no retakes (not rendered with a voice yet)."""
+    problems = _check_retake_voices(index, shot, frames, fps)
     voice = shot.voice
     if voice is None or not isinstance(voice.file, Path) or not voice.file.is_absolute():
-        return []
+        return problems
     loc = ("shots", index, "voice")
     start = voice.start_frame(fps)
     seconds = voice.seconds()
@@ -170,8 +171,28 @@ def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longe
                                  "line), or move `at` earlier")]
     if shot.retakes:
         return [(("shots", index, "retakes"), "retakes of a voiced shot are not rendered yet: remove `retakes` or the "
-                                              "`voice` (re-render the shot to change its picture)")]
-    return []
+                                              "`voice` (re-render the shot to change its picture), or give the "
+                                              "line to the retake (`retakes[].voice`) instead of the shot")]
+    return problems
+
+
+def _check_retake_voices(index: int, shot: Any, frames: int, fps: int) -> list[tuple[Loc, str]]:
+    """A retake's line starts inside its window and ends inside it."""
+    problems = []
+    for k, retake in enumerate(shot.retakes):
+        voice = retake.voice
+        if voice is None or not isinstance(voice.file, Path) or not voice.file.is_absolute():
+            continue
+        first, end = retake.window(fps, frames)
+        end = min(end, frames)
+        start = first + voice.start_frame(fps)
+        finish = start / fps + voice.seconds()
+        if start >= end or finish > end / fps + 1e-9:
+            problems.append((("shots", index, "retakes", k, "voice"),
+                             f"the line plays from {start / fps:.2f}s to {finish:.2f}s of the shot but the window is "
+                             f"{first / fps:.2f}s-{end / fps:.2f}s (frames {first}-{end - 1}): widen the window "
+                             "(`to`) or shorten the line"))
+    return problems
 
 
 def film_sound_rules(loudness: float | None, audio: Any, voiced: bool) -> list[tuple[Loc, str]]:

@@ -105,3 +105,17 @@ def test_a_line_longer_than_the_longest_take_is_refused(write_storyboard, worksp
 def test_a_shot_needs_a_length_or_a_voice(write_storyboard):
     [line] = messages(write_storyboard(board("- {id: a, prompt: x}\n")))
     assert "or a `voice`" in line
+
+
+def test_a_retakes_line_must_end_inside_its_window(write_storyboard, workspace):
+    write_wav(workspace / "line.wav", 1.0)
+    path = write_storyboard(board(
+        "- {id: a, prompt: x, frames: 49, retakes: [{from: 8, to: 40, voice: line.wav}]}\n"
+        "- {id: b, prompt: x, frames: 49, retakes: [{from: 8, to: 40, voice: {file: line.wav, at: 12}}]}\n"
+        "- {id: c, prompt: x, frames: 49, voice: line.wav, retakes: [{from: 8, to: 40}]}\n"
+    ))
+    found = messages(path)
+    assert len(found) == 2, found
+    late, voiced = found
+    assert late.startswith(f"{path}:7:") and "shots[1].retakes[0].voice" in late and "widen the window" in late
+    assert voiced.startswith(f"{path}:8:") and "shots[2].retakes" in voiced and "retakes[].voice" in voiced
