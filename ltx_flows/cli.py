@@ -26,6 +26,7 @@ from .storyboard.loading import load_storyboard, read_storyboard_text
 from .storyboard.models import Storyboard
 from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
+from .storyboard.voice import voice_notice
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)
@@ -154,7 +155,8 @@ def validate(
         for file, problem in problems:
             _print_problem(file, problem)
         for file, storyboard in loaded:
-            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(storyboard.shots)} shots", soft_wrap=True)
+            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(storyboard.shots)} shots"
+                              f"{voice_notice(storyboard)}", soft_wrap=True)
     if problems:
         raise typer.Exit(EXIT_INVALID)
 

@@ -201,3 +201,12 @@ def film_sound_rules(loudness: float | None, audio: Any, voiced: bool) -> list[t
         return [(("output", "loudness"), "this film has no sound to normalize (`output.audio: none` and no `voice`); "
                                          "remove `loudness`, or give the film sound")]
     return []
+
+
+def voice_notice(storyboard: Any) -> str:
+    """What `validate` adds for a valid storyboard whose voices the model cannot follow (LTX-Video): they are laid
+    in as sound only."""
+    voiced = [shot.id for shot in storyboard.shots if shot.voice is not None]
+    if not voiced or storyboard.model.family == "ltx2":
+        return ""
+    return f"; LTX-Video cannot follow a voice: the lines of {', '.join(voiced)} are laid in as sound only"

@@ -119,3 +119,13 @@ def test_a_retakes_line_must_end_inside_its_window(write_storyboard, workspace):
     late, voiced = found
     assert late.startswith(f"{path}:7:") and "shots[1].retakes[0].voice" in late and "widen the window" in late
     assert voiced.startswith(f"{path}:8:") and "shots[2].retakes" in voiced and "retakes[].voice" in voiced
+
+
+def test_validate_says_ltx_video_lays_voices_in_as_sound(write_storyboard, workspace):
+    from ltx_flows.storyboard.voice import voice_notice
+
+    write_wav(workspace / "line.wav", 0.5)
+    shots = "- {id: a, prompt: x, voice: line.wav}\n- {id: b, prompt: x, frames: 9}\n"
+    ltxv = load_storyboard(write_storyboard(board(shots).replace("family: ltx2", "family: ltxv"), "v.yaml"))
+    assert voice_notice(ltxv) == "; LTX-Video cannot follow a voice: the lines of a are laid in as sound only"
+    assert voice_notice(load_storyboard(write_storyboard(board(shots), "w.yaml"))) == ""
