@@ -6,6 +6,7 @@ its true peak at most -1 dBTP, and the captions time each line within a frame of
 
 import json
 import math
+import shutil
 import subprocess
 
 import numpy as np
@@ -143,5 +144,22 @@ def test_a_narrated_lesson_carries_its_lines_ducks_its_music_meets_its_loudness_
 
     # The review page plays the film with its captions and each shot (its clip carries its line) with its line.
     page = (film_dir / "review.html").read_text()
-    assert '<track kind="captions" srclang="en" label="Captions" src="lesson.vtt" default>' in page
+    assert '<track kind="captions" srclang="en" label="Captions" default data-file="lesson.vtt"' in page
     assert "one.wav</code> “Welcome to the lesson.”" in page and "Caption: “Three sides”" in page
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:  # tests/conftest.py's `chromium` fixture says how CI gets it
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:  # opened from disk, as a person opens it
+        chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        try:
+            tab = chromium.new_page()
+            tab.goto((film_dir / "review.html").resolve().as_uri())
+            tab.wait_for_function("[...document.querySelectorAll('video')].every(v => v.dataset.loaded)", timeout=30000)
+            shown = tab.evaluate("""() => { const track = document.querySelector('.film-video video').textTracks[0];
+                track.mode = 'showing'; return [...document.querySelectorAll('video')].map(v => v.dataset.loaded)
+                .concat([...track.cues].map(c => c.text)) }""")
+        finally:
+            chromium.close()
+    assert shown == ["yes"] * 4 + ["Welcome to the lesson.", "Triangles have three sides.", "Three sides"]

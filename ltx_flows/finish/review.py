@@ -107,7 +107,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         f' · {film["width"]}x{film["height"]} at {film["fps"]:g} fps · {film["frames"]} frames ({film["seconds"]:.2f} s)'
         f' · model {escape(plan.model.family)} <code>{escape(plan.model.checkpoint)}</code> · sound: {escape(plan.audio)}</p>',
         '<section class="film" id="film"><h2>Film</h2>',
-        _video(film["path"], film["path"], "film-video", track=caption_track(manifest)),
+        _video(film["path"], film["path"], "film-video", track=caption_track(manifest, film_dir)),
         "</section>",
         '<section id="shots"><h2>Shots</h2>',
     ]

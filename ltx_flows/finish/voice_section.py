@@ -65,14 +65,19 @@ def voice_section(plan: RenderPlan, film: Path) -> dict:
     return {"voice": {"lines": lines, "captions": captions, "loudness": loudness}}
 
 
-def caption_track(manifest: dict) -> str:
-    """The review page's film player's caption track (the .vtt beside the film), or nothing without captions."""
+def caption_track(manifest: dict, film_dir: Path) -> str:
+    """The review page's film player's caption track, or nothing without captions. The .vtt is embedded as a data:
+    URI: a page opened from disk (file://) may not load a track file beside it (Chromium refuses it as
+    cross-origin), and the page already carries its filmstrips so."""
+    import base64
     from html import escape
 
-    vtt = [path for path in manifest.get("voice", {}).get("captions", []) if path.endswith(".vtt")]
-    if not vtt:
+    vtt = [name for name in manifest.get("voice", {}).get("captions", []) if name.endswith(".vtt")]
+    if not vtt or not (film_dir / vtt[0]).is_file():
         return ""
-    return f'<track kind="captions" srclang="en" label="Captions" src="{escape(Path(vtt[0]).name)}" default>'
+    data = base64.b64encode((film_dir / vtt[0]).read_bytes()).decode()
+    return (f'<track kind="captions" srclang="en" label="Captions" default data-file="{escape(vtt[0])}" '
+            f'src="data:text/vtt;base64,{data}">')
 
 
 def voice_note(shot) -> str:
