@@ -27,6 +27,7 @@ from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
 from .storyboard.approvals import lapsed_approvals
 from .commands import approve, pick, review
+from .storyboard.voice import voice_notice
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 out_console = Console(highlight=False)
@@ -156,7 +157,8 @@ def validate(
             _print_problem(file, problem)
         for file, versions in loaded:
             films = f", {len(versions)} variants" if versions[0].variant else ""
-            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(versions[0].storyboard.shots)} shots{films}",
+            out_console.print(f"[green]ok[/green] {escape(str(file))}: {len(versions[0].storyboard.shots)} shots{films}"
+                              f"{voice_notice(versions[0].storyboard)}",
                               soft_wrap=True)
             for line in lapsed_approvals(file, versions[0].storyboard):  # not an error: the shot renders again
                 err_console.print(f"note: {line}", soft_wrap=True)

@@ -95,6 +95,8 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
     looks = any(shot.loras for shot in render_plan.shots)  # the column only where a shot has LoRAs
     if looks:
         columns.insert(-1, _Column("LoRAs (on every call)"))
+    if render_plan.voiced:  # only films with a voice get the column
+        columns.insert(-1, _Column("voice"))
     rows = []
     for shot in render_plan.shots:
         # LTX-2 moves keyframes onto its latent grid: show where each one lands.
@@ -111,6 +113,8 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
         ])
         if looks:
             rows[-1].insert(-1, ", ".join(f"{lora.file.rsplit('/', 1)[-1]} {lora.strength:g}" for lora in shot.loras) or "-")
+        if render_plan.voiced:
+            rows[-1].insert(-1, shot.voice.describe() if shot.voice else "-")
     return _table_or_blocks(title, columns, rows, width)
 
 

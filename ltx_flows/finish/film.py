@@ -17,12 +17,15 @@ from ..files import file_sha256, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
 from ..media.joins import Join
+from ..media.loudness import normalize_loudness
+from ..media.mix import mix_bed_under_lines
 from ..media.read import VideoInfo, probe
 from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
 from .deliveries import current_deliveries
 from .manifest import build_manifest
 from .review import write_review
+from .voice_section import write_film_captions
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def _film_matches_plan(plan: RenderPlan, film: Path, manifest_file: Path) -> boo
 def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
     """Join every shot's clip with its planned transition; checks the film has the planned frame count.
 
-    With `output.audio` a music bed, the bed then goes under the whole film.
+    With `output.audio` a music bed, the bed then goes under the whole film (ducked under the lines of a film with
+    voices: `media/mix.py`); with `output.loudness` the film is then normalized (`media/loudness.py`).
     """
     clips = [film_dir / shot.clip for shot in plan.shots]
     joins = [Join(kind=shot.transition, frames=shot.crossfade_frames) for shot in plan.shots[:-1]]
@@ -115,7 +119,9 @@ def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
     if info.frames != plan.film_frames:
         raise RuntimeError(f"the film has {info.frames} frames but the plan expects {plan.film_frames}")
     if plan.audio_bed is not None:
-        info = lay_audio_bed(film, plan.audio_bed)
+        info = mix_bed_under_lines(film, plan.audio_bed) if plan.voiced else lay_audio_bed(film, plan.audio_bed)
+    if plan.output.loudness is not None:
+        info = normalize_loudness(film, plan.output.loudness, plan.output.true_peak)
     return info
 
 
@@ -134,6 +140,8 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
         info = stitch_film(plan, film_dir)
     else:
         info = probe(film)
+    # Every time: a caption's text changes no clip, so a kept film may have new captions.
+    write_film_captions(plan, film)
     manifest = build_manifest(plan, film_dir, film, info, renders)
     manifest["version"] = {"variant": plan.variant, "vars": plan.vars, "deliverable": plan.deliverable}
     manifest["deliveries"] = current_deliveries(plan, film_dir, film, stitched, _read_json(manifest_file))

@@ -11,9 +11,9 @@ from ..plan.planner import RenderPlan, ShotPlan
 from ..render.seams import seam_scores, sound_seam_scores
 from .looks import shot_look
 from .quality import quality_section
+from .voice_section import voice_section
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
-
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
@@ -35,6 +35,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
         "output": plan.output.model_dump(mode="json"),
         "audio": {"mode": plan.audio, "bed": str(plan.audio_bed) if plan.audio_bed else None,
                   "bed_sha256": plan.audio_bed_sha256},
+        **voice_section(plan, film),
         "libraries": library_versions(),
         "shots": [
             {

@@ -21,6 +21,7 @@ from ..plan.planner import RenderPlan, ShotPlan
 from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
 from .quality import quality_html
+from .voice_section import caption_track, voice_note
 
 FILMSTRIP_FRAMES = 5
 # A seam scoring above this moves noticeably more than the rest of its take (see seams.seam_scores).
@@ -62,8 +63,8 @@ for (const video of document.querySelectorAll("video")) {
 """
 
 
-def _video(src: str, caption: str, css_class: str) -> str:
-    return (f'<figure class="{css_class}"><video controls preload="auto" src="{escape(src)}"></video>'
+def _video(src: str, caption: str, css_class: str, track: str = "") -> str:
+    return (f'<figure class="{css_class}"><video controls preload="auto" src="{escape(src)}">{track}</video>'
             f'<figcaption>{escape(caption)} · <span class="video-status">loading…</span></figcaption></figure>')
 
 
@@ -109,7 +110,7 @@ def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
         f' · {film["width"]}x{film["height"]} at {film["fps"]:g} fps · {film["frames"]} frames ({film["seconds"]:.2f} s)'
         f' · model {escape(plan.model.family)} <code>{escape(plan.model.checkpoint)}</code> · sound: {escape(plan.audio)}</p>',
         '<section class="film" id="film"><h2>Film</h2>',
-        _video(film["path"], film["path"], "film-video"),
+        _video(film["path"], film["path"], "film-video", track=caption_track(manifest, film_dir)),
         "</section>",
         cast_sheet(plan),
         '<section id="shots"><h2>Shots</h2>',
@@ -152,6 +153,7 @@ def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str
         f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',
         strip,
         f'<div class="media">{"".join(media)}</div>',
+        voice_note(shot),
     ]
     if facts.get("segments"):
         seams = facts.get("seams") or []

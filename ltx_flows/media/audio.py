@@ -39,6 +39,21 @@ def audio_samples(frames: int, fps: int) -> int:
     return round(frames * AUDIO_RATE / fps)
 
 
+def resample_audio(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """(channels, samples) float from `rate` to `target` Hz: band-limited (the spectrum cut or zero-extended, numpy's
+    FFT), with silence appended before the transform so the end does not wrap onto the start."""
+    samples = np.atleast_2d(np.asarray(samples, dtype=np.float32))
+    if rate == target:
+        return samples
+    count = samples.shape[1]
+    padded = count + max(64, count // 8)
+    out_count = round(count * target / rate)
+    out_padded = round(padded * target / rate)
+    spectrum = np.fft.rfft(samples, n=padded, axis=1)
+    resampled = np.fft.irfft(spectrum, n=out_padded, axis=1) * (out_padded / padded)
+    return resampled[:, :out_count].astype(np.float32)
+
+
 def fit_audio_filter(samples: int) -> str:
     """An ffmpeg audio filter: resample, then pad with silence and cut, so the track lasts exactly `samples` samples."""
     return f"aresample={AUDIO_RATE},apad,atrim=end_sample={samples},asetpts=N/SR/TB"

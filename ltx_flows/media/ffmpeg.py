@@ -76,15 +76,16 @@ def stop_ffmpeg() -> None:
     FFMPEG.kill_all()
 
 
-def run_ffmpeg(args: list[str], out=None, failure: str | None = None) -> bytes | None:
+def run_ffmpeg(args: list[str], out=None, failure: str | None = None, log: bool = False) -> bytes | None:
     """Run ffmpeg with `args` to its end; it is stopped if we are interrupted (Ctrl-C, any error here).
 
     With `out`, the file it writes: ffmpeg may overwrite it (`-y`), and nothing comes back. Without, what it
     writes to its stdout (`pipe:`) comes back. A failure raises RuntimeError quoting the end of its stderr,
-    after `failure` (by default the exit code and the file it was writing).
+    after `failure` (by default the exit code and the file it was writing). With `log`, what it said on its stderr
+    at level info comes back instead (the measurements of filters such as `ebur128`).
     """
-    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *(["-y"] if out is not None else []),
-               *args]
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info" if log else "error",
+               *(["-y"] if out is not None else []), *args]
     process = FFMPEG.start(
         command, stdout=subprocess.DEVNULL if out is not None else subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -96,4 +97,4 @@ def run_ffmpeg(args: list[str], out=None, failure: str | None = None) -> bytes |
         failure = failure or f"ffmpeg failed (code {process.returncode}) while writing {out}"
         said = stderr_tail(stderr.decode(errors="replace")) or "(no output)"
         raise RuntimeError(f"{failure}; ffmpeg said:\n{said}")
-    return stdout
+    return stderr if log else stdout

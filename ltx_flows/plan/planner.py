@@ -29,6 +29,7 @@ from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from .takes import with_candidates
 from ..storyboard.quality import QcPolicy
+from .voice import VoicePlan, clip_sound_kind, film_has_voices, plan_voice
 from ..storyboard.presets import NEGATIVE_PROMPTS
 from ..storyboard.looks import Character
 from ..storyboard.models import (
@@ -113,6 +114,7 @@ class RetakePlan(BaseModel):
     keyframes: list[KeyframePlan] = []
     content_hash: str  # chained on the shot's own hash and every retake before it
     cache: str  # the shot with this retake applied, relative to the storyboard's output folder
+    voice: VoicePlan | None = None  # the line the window is regenerated to (shot frames)
 
 
 class ControlPlan(BaseModel):
@@ -157,6 +159,8 @@ class ShotPlan(BaseModel):
     retries: list["ShotPlan"] = []
     take: int | None = None
     approved: str | None = None  # the sha256 of the clip `ltx-flows approve` pinned, while the shot's inputs hold
+    voice: VoicePlan | None = None  # the line the shot is made to (plan/voice.py)
+    caption: str | None = None  # its caption: `caption`, else the line's text
 
 
 class RenderPlan(BaseModel):
@@ -173,6 +177,7 @@ class RenderPlan(BaseModel):
     audio: Literal["none", "generate", "bed"]
     audio_bed: Path | None
     audio_bed_sha256: str | None
+    voiced: bool = False  # some shot has a voice: every clip carries a track, the bed ducks under the lines
     shots: list[ShotPlan]
     cast: dict[str, Character] = {}
     film_frames: int
@@ -212,6 +217,7 @@ def plan_storyboard(storyboard: Storyboard, source: Path) -> RenderPlan:
         audio="bed" if bed else audio,
         audio_bed=bed,
         audio_bed_sha256=file_sha256(bed) if bed else None,
+        voiced=film_has_voices(storyboard.shots),
         shots=shots,
         cast=storyboard.cast,
         film_frames=film_frames,
@@ -229,7 +235,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     control = _plan_control(storyboard, shot)
     loras = shot_loras(storyboard, shot)
     # What sound the clip carries: the shot's own, silence (a muted shot keeps the track going), or none.
-    sound = ("silent" if shot.mute else "generate") if audio == "generate" else "none"
+    sound = clip_sound_kind(audio, shot.mute, film_has_voices(storyboard.shots))
+    voice = plan_voice(shot, frames, fps, storyboard.model.family)
     crossfade = seconds_to_frames(shot.transition.seconds, fps) if shot.transition.kind == "crossfade" else 0
     seed = shot.seed if shot.seed is not None else derive_seed(storyboard.defaults.seed, shot.id)
     negative_prompt = next(value for value in (shot.negative_prompt, storyboard.defaults.negative_prompt,
@@ -240,13 +247,14 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     if layout is not None:
         overlap = layout[1]
         segments = _plan_segments(
-            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound, loras
+            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound, loras, voice=voice
         )
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
     content_hash = _content_hash(
         storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
         loras,
+        voice=voice,
     )
     # The last segment's hash is chained through every segment, so it covers the whole take.
     base_hash = segments[-1].content_hash if segments else content_hash
@@ -273,6 +281,8 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         base_hash=base_hash if retakes else None,
         loras=loras,
         cast=shot.cast,
+        voice=voice,
+        caption=shot.caption or (voice.text if voice else None),
     )
 
 
@@ -313,6 +323,7 @@ def _plan_segments(
     control: ControlPlan | None,
     sound: str,
     loras: list[LoraPlan] | None = None,
+    voice: VoicePlan | None = None,
 ) -> list[SegmentPlan]:
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
@@ -336,6 +347,7 @@ def _plan_segments(
         window_hash = _content_hash(
             storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound,
             loras,
+            voice=voice,
         )
         chained = {
             "segment": window_hash,
@@ -393,13 +405,16 @@ def _plan_retakes(
             "held": [h.model_dump() for h in held],
             "keyframes": [{"sha256": k.sha256, "frame": k.frame, "strength": k.strength} for k in local],
         }
+        voice = plan_voice(shot, frames, fps, family, voice=retake.voice, offset=start) if retake.voice else None
+        if voice is not None:  # only where set
+            inputs["voice"] = voice.hash_inputs()
         content_hash = json_sha256(inputs)
         retakes.append(RetakePlan(
             index=index, start=start, end=end, prompt=prompt, seed=retake_seed, sound=regenerate_sound,
             clip_start=layout.clip_start, clip_frames=layout.clip_frames,
             blend_start=layout.blend_start, blend_end=layout.blend_end, held=held, keyframes=local,
             content_hash=content_hash,
-            cache=retake_clip_name(shot.id, index, content_hash),
+            cache=retake_clip_name(shot.id, index, content_hash), voice=voice,
         ))
     return retakes
 
@@ -437,6 +452,7 @@ def _content_hash(
     control: ControlPlan | None,
     sound: str,
     loras: list[LoraPlan] | None = None,
+    voice: VoicePlan | None = None,
 ) -> str:
     """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
     inputs = {
@@ -448,7 +464,8 @@ def _content_hash(
                   for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
-        "output": output.model_dump(exclude={"audio"}),
+        # (Loudness is the film's, set after stitching.)
+        "output": output.model_dump(exclude={"audio", "loudness", "true_peak"}),
         "prompt": prompt,
         "negative_prompt": negative_prompt,
         "seed": seed,
@@ -459,4 +476,6 @@ def _content_hash(
     }
     if loras:  # only where set: a shot without LoRAs hashes as before
         inputs["loras"] = lora_hash_inputs(loras)
+    if voice is not None:  # only where set: shots without a voice hash as before
+        inputs["voice"] = voice.hash_inputs()
     return json_sha256(inputs)

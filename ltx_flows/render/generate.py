@@ -22,7 +22,7 @@ from ..files import write_array_atomic
 from ..layout import audio_latents_path
 from ..media.audio import Audio
 from ..media.write import write_clip
-from ..models import ltx2, ltxv
+from ..models import ltx2, ltx2_voice, ltxv
 from ..models.adapters import look_adapters
 from ..models.checkpoints import resolve_lora
 from ..models.loading import MODELS, pick_device
@@ -32,6 +32,7 @@ from ..plan.recipes import PipelineCall, pipeline_calls
 from ..storyboard.models import ModelConfig, OutputConfig
 from . import progress
 from .sound import clip_sound
+from .voice import voice_line
 from .controls import control_frames, ensure_control_video, reference_downscale
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def generate_shot(
     audio_condition: "ltx2.AudioCondition | None" = None,
     calls: list[PipelineCall] | None = None,
     storyboard: str | None = None,
+    voice: "ltx2_voice.VoiceLine | None" = None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `long_take.segment_as_shot`).
 
@@ -113,7 +115,8 @@ def generate_shot(
     segment that continues them; `on_step(done, total)` is called after each denoising step of every pass; `held` are
     a retake's frames held clean around its window; `audio_condition` (LTX-2) audio tokens to hold while the rest of
     the sound is generated. `calls`: the plan's pipeline calls (made from `model` and `output` when not given);
-    `storyboard`: the name the progress event carries.
+    `storyboard`: the name the progress event carries. `voice` (LTX-2): a line whose tokens are held (encoded with
+    the model's own audio VAE once it is placed), so the picture is generated to it.
     """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
@@ -123,6 +126,8 @@ def generate_shot(
     continued = ltxv.Tail(frames=tail[0], strength=tail[1]) if tail is not None else None
     with MODELS.device_locks[device]:
         MODELS.place(pipe, model, memory, device)
+        if voice is not None and model.family == "ltx2":
+            audio_condition = ltx2_voice.voice_condition(pipe, voice, shot.frames, output.fps, also=audio_condition)
         progress.generation(storyboard, shot.id, {
             "content_hash": shot.content_hash, "prompt": shot.prompt, "memory": asdict(memory), "frames": shot.frames,
             "held": [{"at": run.at, "frames": len(run.frames)} for run in held or []],
@@ -163,7 +168,8 @@ def render_plain(
     models = load_models(plan, shot)
     start = time.perf_counter()
     rendered = generate_shot(models.pipe, shot, plan.model, plan.output, models.upsampler, frames, memory,
-                             on_step=on_step, calls=plan.calls, storyboard=plan.name)
+                             on_step=on_step, calls=plan.calls, storyboard=plan.name,
+                             voice=voice_line(shot, plan.output.fps))
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +195,7 @@ def generate_window(
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
     audio_condition: "ltx2.AudioCondition | None" = None,
+    voice: "ltx2_voice.VoiceLine | None" = None,
 ) -> Clip:
     """Generate `window` (a retake's clip, given as a shot of its own) that starts at frame `start` of `shot`,
     with `held` frames (and LTX-2 sound) as conditions and the slice of the shot's control under it."""
@@ -196,5 +203,5 @@ def generate_window(
     models = load_models(plan, shot)
     return generate_shot(models.pipe, window, plan.model, plan.output, models.upsampler, control, memory,
                          on_step=on_step, held=held, audio_condition=audio_condition, calls=plan.calls,
-                         storyboard=plan.name)
+                         storyboard=plan.name, voice=voice)
 

@@ -34,6 +34,7 @@ from .progress import part_steps
 from .seams import colour_stats, crossfade, match_colour
 from .segments import Segment, discard_segment, load_segment, remove_stale_segments, save_segment
 from .sound import TakeSound, clip_sound
+from .voice import segment_voice_line
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def render_long_take(
         if writer.frames_written != shot.frames:
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
         # The sound is muxed under the frames when the writer closes (see `generate.clip_sound`).
-        if plan.audio == "generate":
+        if plan.audio == "generate" or plan.voiced:
             writer.audio = clip_sound(plan, shot, None if shot.mute else take.sound.track())
     if take.latents is not None:
         # As for a plain shot: the take's sound latents beside its clip, as many tokens as its frames have.
@@ -93,6 +94,7 @@ def _render_segment(
         models.pipe, segment_as_shot(shot, segment), plan.model, plan.output, models.upsampler, control, memory,
         take.condition(segment), on_step=on_step, audio_condition=take.audio_condition(segment),
         calls=plan.calls, storyboard=plan.name,
+        voice=segment_voice_line(shot, segment.start, segment.frames, plan.output.fps),
     )
     found = Segment(rendered.frames, rendered.audio, rendered.audio_latents)
     if take.reference is not None:

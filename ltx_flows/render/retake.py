@@ -44,6 +44,7 @@ from .progress import part_steps
 from .records import STAGE_RECORD_KEYS, cached_record, discard, read_array, remove_stale, write_clip_record
 from .seams import crossfade
 from .sound import clip_sound
+from .voice import voice_slice
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,10 @@ def apply_retake(
     })
     sound = _SoundHold.of(plan, shot, retake, previous) if retake.sound else None
     condition = sound.condition() if sound is not None else None
-    new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step, condition)
+    voice = (voice_slice(retake.voice, shot.frames, retake.clip_start, retake.clip_frames, plan.output.fps)
+             if retake.voice is not None else None)  # dubbing: the window is regenerated to the retake's line
+    new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step, condition,
+                          voice=voice)
     if new.frames.shape != old.shape:
         raise RuntimeError(f"retake of {shot.id} came out {new.frames.shape}, the frames it replaces are {old.shape}")
     replaced = splice_window(old, new.frames, retake)

@@ -8,11 +8,15 @@ import numpy as np
 from ..media.audio import Audio
 from ..plan.planner import RenderPlan, ShotPlan
 from .seams import crossfade_sound
+from .voice import voiced_sound
 
 
 def clip_sound(plan: RenderPlan, shot: ShotPlan, audio: Audio | None) -> Audio | None:
     """The sound a shot's clip carries: none unless the film's sound is generated; then every clip carries a
-    track, silent for a muted shot (or one that has no sound), so the film's sound stays continuous across joins."""
+    track, silent for a muted shot (or one that has no sound), so the film's sound stays continuous across joins.
+    In a film with voices every clip carries a track: its line over the shot's own sound (`voice.voiced_sound`)."""
+    if plan.voiced:
+        return voiced_sound(plan, shot, audio)
     if plan.audio != "generate":
         return None
     return Audio.silence() if shot.mute or audio is None else audio

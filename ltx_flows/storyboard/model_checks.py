@@ -26,12 +26,14 @@ from .models import (
 from .presets import PRESETS
 from .problems import Loc, path_error, short
 from .sources import ModelSource, local_path, model_source
+from .voice import film_sound_rules
 
 
 def model_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     """The rules between model, output and shots: what the model can do, local model folders, hub ids."""
     return [*_check_model_settings(storyboard.model, storyboard.output), *_check_sound_and_controls(storyboard),
-            *_check_model_paths(storyboard), *look_rules(storyboard)]
+            *_check_model_paths(storyboard), *look_rules(storyboard),
+            *film_sound_rules(storyboard.output.loudness, film_audio(storyboard), any(s.voice for s in storyboard.shots))]
 
 
 def partial_model_checks(data: dict, shots: list[tuple[int, Shot]], context: dict) -> list[tuple[Loc, str]]:

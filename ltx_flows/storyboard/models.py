@@ -29,6 +29,7 @@ from .presets import PRESETS, REFINE_SIGMAS, preset_file
 from .problems import quoted
 from .quality import MAX_TAKES, Qc
 from .versions import MAX_VARIANTS, Deliverable, Focus, Overlays, VarName, VarValue, Variants
+from .voice import Ambience, VoiceField, voiced_frames
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -128,6 +129,11 @@ class OutputConfig(_Strict):
         "whole film (cut and faded out at its end; silence after a shorter bed). Default: `generate` with "
         "`family: ltx2`, `none` with `ltxv`.",
     )
+
+    loudness: float | None = Field(
+        None, ge=-70, le=-5, description="Integrated loudness (LUFS) the film is normalized to, e.g. -14 web, -16 "
+        "podcasts and lessons, -23 EBU R128 broadcast; the manifest records what the film measures. Default: as mixed.")
+    true_peak: float = Field(-1.0, ge=-9, le=0, description="True-peak ceiling (dBTP) with `loudness`.")
 
     @field_validator("audio", mode="before")
     @classmethod
@@ -311,6 +317,8 @@ class Retake(_Strict):
     prompt: str | None = Field(None, min_length=1, description="What happens in the window. Default: the shot's prompt.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Default: derived from the shot's seed and the window.")
     sound: bool = Field(True, description="`ltx2`: regenerate the sound in the window too; false keeps the shot's sound there.")
+    voice: VoiceField = Field(None, description="A line the window is regenerated to (dubbing): `at` counts from "
+                              "`from`; the line must end inside the window.")
 
     @field_validator("from_", "to", mode="before")
     @classmethod
@@ -360,6 +368,13 @@ class Shot(_Strict):
     )
     qc: Qc | None = Field(None, description="This shot's checks and retries, key by key over the film's `qc`.")
     focus: Focus = Field(default_factory=Focus, description="Where the subject is: what `crop` deliverables keep in view.")
+    voice: VoiceField = Field(None, description="A line the shot is made to (`ltx2` generates the picture to it); "
+                              "the film carries it as given. Without `duration`/`frames` the shot lasts the line.")
+    pad: float = Field(0.0, ge=0, le=60, description="Seconds a voiced shot lasts past its line when it lasts its line.")
+    caption: str | None = Field(None, min_length=1, description="This shot's caption in the film's .srt/.vtt. "
+                                "Default: its `voice.text`.")
+    ambience: Ambience = Field(0.0, description="`ltx2` with a voice: dB of the shot's own generated sound outside "
+                               "its line (under the line the film carries the line itself); `mute` silences it.")
 
     @model_validator(mode="after")
     def _duration_or_frames(self) -> "Shot":
@@ -368,11 +383,13 @@ class Shot(_Strict):
         if self.duration is not None and self.frames is not None:
             # Its own type: loading reports it at the second of the two keys, even beside other mistakes of the shot.
             raise PydanticCustomError("duration_and_frames", BOTH_LENGTHS)
-        if self.duration is None and self.frames is None:
-            raise ValueError("give exactly one of `duration` (seconds) or `frames`")
+        if self.duration is None and self.frames is None and self.voice is None:
+            raise ValueError("give exactly one of `duration` (seconds) or `frames` (or a `voice`: the shot lasts its line)")
         return self
 
     def requested_frames(self, fps: int) -> int:
+        if self.duration is None and self.frames is None:
+            return voiced_frames(self.voice, self.pad, fps)
         return self.frames if self.frames is not None else seconds_to_frames(self.duration, fps)
 
     def segment_layout(self, family: str, frames: int) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ from pydantic.fields import PydanticUndefined
 from .looks import Camera, Character, LoraRef
 from .versions import Deliverable, EndCard, Focus, Legal, Logo, Matrix, Variant
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
+from .voice import Voice
 
 # (heading, model) in the order a reader meets them in a storyboard.
 _SECTIONS = (
@@ -31,6 +32,7 @@ _SECTIONS = (
     ("`overlays.logo`", Logo),
     ("`overlays.end_card`", EndCard),
     ("`overlays.legal`", Legal),
+    ("`shots[].voice`", Voice),
 )
 
 

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from .frames import (
     DEFAULT_MAX_SEGMENTS,
+    DEFAULT_SEGMENT_FRAMES,
+    DEFAULT_SEGMENT_OVERLAP,
     MAX_WINDOW_FRAMES,
     TEMPORAL_COMPRESSION,
     resolve_position,
@@ -19,6 +21,7 @@ from .frames import (
 )
 from .models import BOTH_LENGTHS, OutputConfig, Segments, Shot
 from .problems import Loc, safe
+from .voice import check_voice
 
 # Keyframes a shot may pin (and never more than one a frame): each conditions the render.
 MAX_KEYFRAMES = 1000
@@ -85,7 +88,9 @@ def cross_check(
     shots_by_index = dict(shots)
     for index, shot in shots:
         frames = frames_by_index[index]
-        problems += _check_segments(index, shot, frames, fps, family, max_segments)
+        voiced = check_voice(index, shot, frames, fps, family, longest_take(family, max_segments))
+        # A line too long for its shot says so itself; its segments would only repeat it.
+        problems += voiced or _check_segments(index, shot, frames, fps, family, max_segments)
         problems += _check_retakes(index, shot, frames, fps, family)
         problems += _check_keyframes(index, shot, frames, fps)
         if shot.transition.kind == "crossfade":
@@ -93,6 +98,12 @@ def cross_check(
                                          next_frames=frames_by_index.get(index + 1, frames),
                                          previous=shots_by_index.get(index - 1))
     return problems
+
+
+def longest_take(family: str, max_segments: int) -> int:
+    """The most frames one shot may last: `max_segments` default segments chained."""
+    stride = DEFAULT_SEGMENT_FRAMES[family] - DEFAULT_SEGMENT_OVERLAP[family]
+    return max(MAX_WINDOW_FRAMES[family], max_segments * stride + DEFAULT_SEGMENT_OVERLAP[family])
 
 
 def _check_keyframes(index: int, shot: Shot, frames: int, fps: int) -> list[tuple[Loc, str]]:

@@ -16,8 +16,8 @@ def storyboard_json_schema() -> dict:
     defs = schema["$defs"]
     for key in ("width", "height"):
         defs["OutputConfig"]["properties"][key]["multipleOf"] = SIZE_STEP
-    # Exactly one of duration and frames.
-    defs["Shot"]["anyOf"] = [{"required": ["duration"]}, {"required": ["frames"]}]
+    # Exactly one of duration and frames (or neither, with a voice: the shot lasts its line).
+    defs["Shot"]["anyOf"] = [{"required": ["duration"]}, {"required": ["frames"]}, {"required": ["voice"]}]
     defs["Shot"]["not"] = {"required": ["duration", "frames"]}
     # No generated sound when the film's family is ltxv: `family: ltxv`, or no `family` and no preset of another
     # family (a preset sets the family, e.g. `preset: ltx2-distilled` alone is ltx2). An `if` without `required`

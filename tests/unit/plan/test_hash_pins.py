@@ -21,6 +21,17 @@ from ltx_flows.storyboard.loading import load_storyboard
 from ...conftest import REPO
 
 PINNED = {
+    "lesson-narrated": {
+        "drop": [
+            "1e640009350dcfc4"
+        ],
+        "rain": [
+            "0953bf86b049f8d9"
+        ],
+        "cycle": [
+            "2b1eb010de6ae9e6"
+        ]
+    },
     "cold-brew-spot": {
         "pour": [
             "a87c74d0ab8eae91"
