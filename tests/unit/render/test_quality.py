@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ltx_flows.media.audio import Audio
 from ltx_flows.media.write import write_clip
-from ltx_flows.render.quality import judge, measure_clip, seam_score, tesseract_available
+from ltx_flows.media.ocr import tesseract_available
+from ltx_flows.render.quality import judge, measure_clip, seam_score
 from ltx_flows.storyboard.quality import CHECKS, DEFAULT_THRESHOLDS, Qc, QcPolicy, resolve_qc
 
 FRAMES, HEIGHT, WIDTH, FPS = 25, 256, 384, 24
