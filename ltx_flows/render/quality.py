@@ -1,5 +1,6 @@
-"""Checks on a finished shot clip: black, frozen, flickering picture, a long take's seams, clipped or silent sound,
-and text on screen, measured in the one decode that proves the clip whole (`media.read.decoded_frames`).
+"""Checks on a finished shot clip: black, frozen, flickering picture, a long take's seams (picture and sound), clipped
+or silent sound, and text on screen, measured in the one decode that proves the clip whole
+(`media.read.decoded_frames`).
 
 Plain numpy on the decoded frames' luma plane (every 4th pixel each way: enough for averages, a sixteenth of
 the work) and on the decoded sound samples; OCR (tesseract, `media.ocr`) on a few frames only. No
@@ -20,6 +21,7 @@ from ..media.ocr import TextReader, ocr_picture, tesseract_available
 from ..media.read import decoded_frames
 from ..plan.planner import RenderPlan, ShotPlan
 from ..storyboard.quality import QcPolicy
+from .seams import sound_seams_of
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +111,19 @@ def measure_clip(
         scores["frozen"] = float(np.mean([raw < FROZEN_DIFFERENCE for raw, _ in steps])) if steps else 0.0
     if "flicker" in wanted:
         scores["flicker"] = flicker_score(means_arr, np.array([motion for _, motion in steps]))
+    rate = rates[0] if rates else 48000
+    sound = np.concatenate(sound_blocks, axis=1) if sound_blocks else None
     if "seams" in wanted and joins:
-        scores["seams"] = seam_score(np.array([raw for raw, _ in steps]), list(joins), overlap)
+        picture = seam_score(np.array([raw for raw, _ in steps]), list(joins), overlap)
+        scores["seams"] = picture
+        if sound is not None:
+            # The sound's seams as the manifest scores them (render/seams.py), on the samples of this decode; the
+            # check holds the worse of picture and sound to its threshold (both read about 1 when seamless).
+            heard = max(seam["score"] for seam in sound_seams_of(sound.mean(axis=0), rate, list(joins), overlap,
+                                                                 fps, str(path)))
+            scores["seams"] = max(picture, heard)
+            notes["seams"] = f"picture {picture:.3g}, sound {heard:.3g}"
     if sound_expected and ({"clipping", "silence"} & wanted.keys()):
-        rate = rates[0] if rates else 48000
-        sound = np.concatenate(sound_blocks, axis=1) if sound_blocks else None
         if sound is None:
             notes["silence"] = "the clip has no sound track"
         if "clipping" in wanted:
