@@ -45,7 +45,7 @@ def with_candidates(storyboard: Storyboard, shot: Shot, plan_one: Callable[[Shot
     picks (None: not picked), and the clip an approval pins (storyboard/approvals.py, beside `source`)."""
     policy = resolve_qc(storyboard.qc, shot.qc)
     seeds = take_seeds(storyboard, shot)
-    planned = plan_one(shot).model_copy(update={"approved": pinned_clip(source, shot)})
+    planned = plan_one(shot).model_copy(update={"approved": pinned_clip(source, shot, storyboard)})
     # A shot renders plainly (as it always has) unless there is a choice to make: several takes, retries, or a
     # failing check that must stop the storyboard (its candidate is kept under takes/ so a re-run judges it again).
     if len(seeds) == 1 and policy.retries == 0 and policy.on_fail == "keep":

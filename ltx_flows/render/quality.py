@@ -1,25 +1,27 @@
-"""Checks on a finished shot clip: black, frozen, flickering picture, a long take's seams, clipped or silent sound,
-and text on screen, measured in the one decode that proves the clip whole (`media.read.decoded_frames`).
+"""Checks on a finished shot clip: black, frozen, flickering picture, a long take's seams (picture and sound), clipped
+or silent sound, and text on screen, measured in the one decode that proves the clip whole
+(`media.read.decoded_frames`).
 
 Plain numpy on the decoded frames' luma plane (every 4th pixel each way: enough for averages, a sixteenth of
-the work) and on the decoded sound samples; OCR (tesseract through pytesseract) on a few frames only. No
+the work) and on the decoded sound samples; OCR (tesseract, `media.ocr`) on a few frames only. No
 Prefect, no torch. `measure_clip` gives the scores, `judge` holds them against a shot's `QcPolicy`
 (storyboard/quality.py, where the thresholds are documented).
 """
 
-import importlib.util
+import contextlib
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 
 import av
 import numpy as np
 
+from ..media.ocr import TextReader, ocr_picture, tesseract_available
 from ..media.read import decoded_frames
 from ..plan.planner import RenderPlan, ShotPlan
 from ..storyboard.quality import QcPolicy
+from .seams import sound_seams_of
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,8 @@ CLIPPED_LEVEL = 0.89
 # Sound quieter than this (dBFS, over 20 ms windows) counts as silence.
 SILENCE_DB = -60.0
 SILENCE_WINDOW_SECONDS = 0.02
-# OCR reads this many frames, spread over the clip; a word counts when tesseract is this sure of it and it
-# has this many letters or digits (generated grain reads as stray one- and two-letter "words").
+# OCR reads this many frames, spread over the clip (which words count: media/ocr.py).
 OCR_FRAMES = 3
-OCR_CONFIDENCE = 70
-OCR_MIN_CHARACTERS = 3
 # Luma is read at every STRIDE-th pixel each way.
 STRIDE = 4
 
@@ -56,10 +55,6 @@ class ClipScores:
     scores: dict[str, float]
     notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0  # the decode and the checks together
-
-
-def tesseract_available() -> bool:
-    return importlib.util.find_spec("pytesseract") is not None and shutil.which("tesseract") is not None
 
 
 def measure_clip(
@@ -80,7 +75,7 @@ def measure_clip(
         if tesseract_available():
             ocr_at = {round(i * (expected_frames - 1) / max(OCR_FRAMES - 1, 1)) for i in range(OCR_FRAMES)}
         else:
-            notes["text"] = "skipped: tesseract (Debian tesseract-ocr) or pytesseract is not installed"
+            notes["text"] = "skipped: tesseract (Debian tesseract-ocr) is not installed"
     means, steps, ocr_images = [], [], []
     previous = None
     sound_blocks, rates = [], []
@@ -90,7 +85,7 @@ def measure_clip(
         plane = frame.planes[0]
         luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, :frame.width]
         if len(means) in ocr_at:
-            ocr_images.append(luma.copy())
+            ocr_images.append(ocr_picture(luma))
         small = luma[::STRIDE, ::STRIDE].astype(np.float32)
         mean = float(small.mean())
         if previous is not None:
@@ -104,7 +99,10 @@ def measure_clip(
         rates.append(frame.sample_rate)
         sound_blocks.append(frame.to_ndarray().reshape(len(frame.layout.channels), -1).astype(np.float32))
 
-    frames = decoded_frames(path, on_frame=on_frame, on_sound=on_sound if sound_expected else None)
+    # Tesseract starts before the decode, so that its model loads while the clip decodes (media/ocr.py).
+    with TextReader() if ocr_at else contextlib.nullcontext() as reader:
+        frames = decoded_frames(path, on_frame=on_frame, on_sound=on_sound if sound_expected else None)
+        words = reader.read(ocr_images) if ocr_images else None
     scores = {}
     means_arr = np.array(means)
     if "black" in wanted:
@@ -113,19 +111,29 @@ def measure_clip(
         scores["frozen"] = float(np.mean([raw < FROZEN_DIFFERENCE for raw, _ in steps])) if steps else 0.0
     if "flicker" in wanted:
         scores["flicker"] = flicker_score(means_arr, np.array([motion for _, motion in steps]))
+    rate = rates[0] if rates else 48000
+    sound = np.concatenate(sound_blocks, axis=1) if sound_blocks else None
     if "seams" in wanted and joins:
-        scores["seams"] = seam_score(np.array([raw for raw, _ in steps]), list(joins), overlap)
+        picture = seam_score(np.array([raw for raw, _ in steps]), list(joins), overlap)
+        scores["seams"] = picture
+        if sound is not None:
+            # The sound's seams as the manifest scores them (render/seams.py), on the samples of this decode; the
+            # check holds the worse of picture and sound to its threshold (both read about 1 when seamless).
+            try:
+                heard = max(seam["score"] for seam in sound_seams_of(sound.mean(axis=0), rate, list(joins), overlap,
+                                                                     fps, str(path)))
+                scores["seams"] = max(picture, heard)
+                notes["seams"] = f"picture {picture:.3g}, sound {heard:.3g}"
+            except ValueError as error:  # a track too short to measure: the silence check speaks for it
+                notes["seams"] = f"picture only: {error}"
     if sound_expected and ({"clipping", "silence"} & wanted.keys()):
-        rate = rates[0] if rates else 48000
-        sound = np.concatenate(sound_blocks, axis=1) if sound_blocks else None
         if sound is None:
             notes["silence"] = "the clip has no sound track"
         if "clipping" in wanted:
             scores["clipping"] = float((np.abs(sound) >= CLIPPED_LEVEL).mean()) if sound is not None else 0.0
         if "silence" in wanted:
             scores["silence"] = (longest_silence(sound, rate) if sound is not None else frames / fps)
-    if ocr_images:
-        words = read_words(ocr_images)
+    if words is not None:
         scores["text"] = float(len(words))
         if words:
             notes["text"] = "read: " + " ".join(words[:12])
@@ -173,18 +181,6 @@ def longest_silence(sound: np.ndarray, rate: int) -> float:
         run = run + 1 if is_quiet else 0
         longest = max(longest, run)
     return longest * window / rate
-
-
-def read_words(images: list[np.ndarray]) -> list[str]:
-    """The words tesseract reads with confidence on these greyscale frames (all the same size)."""
-    import pytesseract
-
-    # One tesseract run over the frames stacked (a run costs ~0.2 s to start, more than reading a small frame), in
-    # its automatic page layout: sparse-text mode (psm 11) reads the same captions at 2-3 times the time on grain.
-    data = pytesseract.image_to_data(np.concatenate(images, axis=0), output_type=pytesseract.Output.DICT,
-                                     config="--psm 3")
-    return [text.strip() for text, confidence in zip(data["text"], data["conf"])
-            if float(confidence) >= OCR_CONFIDENCE and sum(c.isalnum() for c in text) >= OCR_MIN_CHARACTERS]
 
 
 @dataclass(frozen=True)

@@ -164,12 +164,17 @@ def sound_seam_scores(clip: str | os.PathLike, join_starts: list[int], overlap: 
     audio = read_audio(clip)
     if audio is None:
         raise ValueError(f"{clip} has no sound track to measure its joins on")
-    mono = audio.samples.mean(axis=0)
-    window = round(SOUND_WINDOW_SECONDS * audio.rate)
-    hop = round(SOUND_HOP_SECONDS * audio.rate)
+    return sound_seams_of(audio.samples.mean(axis=0), audio.rate, join_starts, overlap, fps, str(clip))
+
+
+def sound_seams_of(mono: np.ndarray, rate: int, join_starts: list[int], overlap: int, fps: int, name: str) -> list[dict]:
+    """`sound_seam_scores` on a decoded track already in hand (mono samples at `rate`, sample
+    `round(f * rate / fps)` where frame f starts): the quality checks score it in their one decode."""
+    window = round(SOUND_WINDOW_SECONDS * rate)
+    hop = round(SOUND_HOP_SECONDS * rate)
     count = max(0, (len(mono) - window) // hop + 1)
     if count < 3:
-        raise ValueError(f"{clip} has {len(mono)} sound samples, too few to measure its joins")
+        raise ValueError(f"{name} has {len(mono)} sound samples, too few to measure its joins")
     frames = np.lib.stride_tricks.sliding_window_view(mono, window)[::hop][:count] * np.hanning(window)
     rms = np.sqrt(np.mean(np.square(frames), axis=1))
     loudness = np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), SOUND_FLOOR_DB)
@@ -181,7 +186,7 @@ def sound_seam_scores(clip: str | os.PathLike, join_starts: list[int], overlap: 
     flux = np.concatenate([[np.nan], rises])
 
     def window_of(frame: int) -> int:  # the window that starts at or after the frame's first sample
-        return min(count - 1, -(-round(frame * audio.rate / fps) // hop))
+        return min(count - 1, -(-round(frame * rate / fps) // hop))
 
     spans = [(max(1, window_of(start - 1)), window_of(start + overlap + 1)) for start in join_starts]
     inside = np.ones(count, dtype=bool)

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ltx_flows.media.audio import Audio
 from ltx_flows.media.write import write_clip
-from ltx_flows.render.quality import judge, measure_clip, seam_score, tesseract_available
+from ltx_flows.media.ocr import tesseract_available
+from ltx_flows.render.quality import judge, measure_clip, seam_score
 from ltx_flows.storyboard.quality import CHECKS, DEFAULT_THRESHOLDS, Qc, QcPolicy, resolve_qc
 
 FRAMES, HEIGHT, WIDTH, FPS = 25, 256, 384, 24
@@ -129,3 +130,25 @@ def test_shot_qc_overrides_the_film_key_by_key():
     assert (policy.retries, policy.on_fail, policy.black, policy.text) == (2, "fail", 0.5, None)
     assert policy.frozen == DEFAULT_THRESHOLDS["frozen"]
     assert "text" not in policy.thresholds()
+
+
+def test_a_long_take_whose_sound_jumps_at_a_join_fails_the_seam_check_on_its_sound(tmp_path):
+    from ltx_flows.render.seams import sound_seam_scores
+
+    join, overlap = 12, 2
+    broken = tone()
+    start = round(join * 48000 / FPS)
+    broken.samples[:, start:start + 1440] = 0  # a 30 ms gap where the segments meet
+    policy = dataclasses.replace(QcPolicy(), text=None)
+    scored_clips = {}
+    for name, audio in (("seamless", tone()), ("gap", broken)):
+        clip = write_clip(moving(), tmp_path / f"{name}.mp4", FPS, audio=audio)
+        scores = measure_clip(clip, FPS, FRAMES, sound_expected=True, policy=policy, joins=[join], overlap=overlap)
+        scored_clips[name] = judge(scores, policy)
+        # The same score the manifest gives the join from its own decode (render/seams.py): the samples line up.
+        [manifest] = sound_seam_scores(clip, [join], overlap, FPS)
+        assert f"sound {manifest['score']:.3g}" in scores.notes["seams"], (scores.notes, manifest)
+    assert scored_clips["seamless"].passed, scored_clips["seamless"].scores.scores
+    assert scored_clips["gap"].failed.keys() == {"seams"}, scored_clips["gap"].scores.scores
+    assert scored_clips["gap"].scores.scores["seams"] >= 1.5 * DEFAULT_THRESHOLDS["seams"]
+    assert "picture" in scored_clips["gap"].scores.notes["seams"]  # the picture's own seam is fine: the sound fails

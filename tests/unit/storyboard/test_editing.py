@@ -67,3 +67,62 @@ def test_an_approval_holds_until_the_shot_itself_changes(tmp_path):
     assert pinned_clip(path, changed.shots[1]) is None
     [line] = lapsed_approvals(path, changed)
     assert "shot `two` was approved" in line and "changed since" in line
+
+
+WITH_FILES = """\
+version: 1
+name: files
+cast:
+  mia: {pictures: [people/mia.png]}
+shots:
+  - id: one
+    prompt: a harbour at dawn
+    frames: 9
+    keyframes: [{image: keys/first.png, at: 0}]
+    cast: [mia]
+  - id: two
+    prompt: plain
+    frames: 9
+"""
+
+
+def picture(path, shade: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), (shade, shade, shade)).save(path)
+
+
+@pytest.mark.parametrize("edited", ["keys/first.png", "people/mia.png"])
+def test_an_approval_lapses_when_a_file_its_shot_names_is_edited_in_place(tmp_path, edited):
+    path = tmp_path / "board.yaml"
+    path.write_text(WITH_FILES)
+    picture(tmp_path / "keys" / "first.png", 10)
+    picture(tmp_path / "people" / "mia.png", 20)
+    board = load_storyboard(path, tmp_path)
+    approve(path, board.shots[0], "ab" * 32, "shots/one.mp4", board)
+    approve(path, board.shots[1], "cd" * 32, "shots/two.mp4", board)
+    recorded = json.loads((tmp_path / "board.yaml.approved.json").read_text())
+    assert set(recorded["one"]["files"]) == {"keys/first.png", "people/mia.png"}  # relative: the file travels
+    assert recorded["two"]["files"] == {}
+    assert pinned_clip(path, board.shots[0], board) == "ab" * 32 and lapsed_approvals(path, board) == []
+    picture(tmp_path / edited, 99)  # same name, same YAML: only the picture changed
+    board = load_storyboard(path, tmp_path)
+    assert pinned_clip(path, board.shots[0], board) is None
+    assert pinned_clip(path, board.shots[1], board) == "cd" * 32  # a shot naming no such file keeps its approval
+    [line] = lapsed_approvals(path, board)
+    assert "shot `one` was approved" in line and f"{edited} changed since" in line
+
+
+def test_an_approval_recorded_before_files_were_holds_on_the_entry_alone(tmp_path):
+    path = tmp_path / "board.yaml"
+    path.write_text(WITH_FILES)
+    picture(tmp_path / "keys" / "first.png", 10)
+    picture(tmp_path / "people" / "mia.png", 20)
+    board = load_storyboard(path, tmp_path)
+    approve(path, board.shots[0], "ab" * 32, "shots/one.mp4", board)
+    approvals = json.loads((tmp_path / "board.yaml.approved.json").read_text())
+    del approvals["one"]["files"]
+    (tmp_path / "board.yaml.approved.json").write_text(json.dumps(approvals))
+    picture(tmp_path / "keys" / "first.png", 99)
+    assert pinned_clip(path, load_storyboard(path, tmp_path).shots[0], board) == "ab" * 32
