@@ -20,6 +20,7 @@ from ..media.joins import Join
 from ..media.read import VideoInfo, probe
 from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
+from .decoded import Decoded
 from .deliveries import current_deliveries
 from .manifest import build_manifest
 from .review import write_review
@@ -103,15 +104,17 @@ def _film_matches_plan(plan: RenderPlan, film: Path, manifest_file: Path) -> boo
         return False
 
 
-def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
+def stitch_film(plan: RenderPlan, film_dir: Path, decoded: Decoded | None = None) -> VideoInfo:
     """Join every shot's clip with its planned transition; checks the film has the planned frame count.
 
-    With `output.audio` a music bed, the bed then goes under the whole film.
+    With `output.audio` a music bed, the bed then goes under the whole film. `decoded`: the batch's decodes (a film
+    of the same bytes as one already decoded whole is not decoded again).
     """
     clips = [film_dir / shot.clip for shot in plan.shots]
     joins = [Join(kind=shot.transition, frames=shot.crossfade_frames) for shot in plan.shots[:-1]]
     film = FilmFolder(film_dir).film(plan.name)
-    info = stitch(clips, joins, film, fps=plan.output.fps, crf=plan.output.crf)
+    info = stitch(clips, joins, film, fps=plan.output.fps, crf=plan.output.crf,
+                  decoded=decoded.films if decoded is not None else None)
     if info.frames != plan.film_frames:
         raise RuntimeError(f"the film has {info.frames} frames but the plan expects {plan.film_frames}")
     if plan.audio_bed is not None:
@@ -119,10 +122,11 @@ def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
     return info
 
 
-def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]) -> Finished:
+def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict], decoded: Decoded | None = None) -> Finished:
     """Stitch the film from every shot's clip (unless the film on disk already matches) and write the manifest.
 
-    `renders` maps every shot id to its cache record, as the shot cache returned it.
+    `renders` maps every shot id to its cache record, as the shot cache returned it. `decoded`: what the batch
+    decoded already (finish/decoded.py), shared by the films of one batch so equal bytes are decoded once.
     """
     folder = FilmFolder(film_dir)
     film, manifest_file = folder.film(plan.name), folder.manifest
@@ -131,7 +135,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
         # An earlier film and manifest no longer describe this storyboard: nothing may claim
         # success until the new ones are complete.
         invalidate_film(plan, film_dir)
-        info = stitch_film(plan, film_dir)
+        info = stitch_film(plan, film_dir, decoded)
     else:
         info = probe(film)
     manifest = build_manifest(plan, film_dir, film, info, renders)
@@ -141,7 +145,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     # every clip for its filmstrips, which an unchanged re-run must not pay for.
     review = folder.review
     if stitched or not review.is_file():
-        write_review(plan, manifest, film_dir)
+        write_review(plan, manifest, film_dir, renders, decoded.strips if decoded is not None else None)
     write_json_atomic(manifest, manifest_file)
     return Finished(film=film, manifest=manifest_file, review=review, info=info, stitched=stitched,
                     deliveries=tuple(manifest["deliveries"]))
