@@ -7,6 +7,9 @@ two stitch threads only decodes once more).
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..media.read import VideoInfo
 
 
 @dataclass
@@ -19,3 +22,6 @@ class Decoded:
     # (clip sha256, frames, fps) -> the review page's filmstrip of that clip (finish/review.py): the same bytes
     # make the same pictures.
     strips: dict[tuple[str, int, float], str] = field(default_factory=dict)
+    # What a film was stitched from (each clip's sha256 with its join, the fps and crf) -> the film this batch
+    # stitched from it and its info as renamed into place (finish/film.py): a film of the same clips is a copy.
+    stitched: dict[tuple, tuple[Path, VideoInfo]] = field(default_factory=dict)
