@@ -117,9 +117,9 @@ def main() -> None:
             (folder / f"{name}.yaml").write_text(storyboard_text(name, 1 if name == "warm" else shots, count, width,
                                                                  height, frames))
         render(folder / "warm.yaml", folder / "renders")  # loads the model and starts Prefect
-        # Each round in a fresh folder (nothing cached), the order swapped every round: the run right after another
-        # renders its shots slower (0.85-0.88x in three runs of one order here), so one order
-        # alone would favour whichever comes second. The best of each is compared.
+        # Each round in a fresh folder (nothing cached), the order swapped every round: in one order the first render
+        # after the warm-up was the slower (the variants' shot rendering read 0.85-0.88x the K shots' own in three
+        # runs here, for the same 4 shots), which favoured whichever came second. The best of each is compared.
         runs: dict[str, list[Batch]] = {"once": [], "versions": []}
         for round_ in range(repeats):
             for name in ("once", "versions") if round_ % 2 == 0 else ("versions", "once"):
