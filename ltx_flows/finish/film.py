@@ -6,14 +6,17 @@ a re-run where every clip is cached checks the cache, stitches only if the film 
 matches the plan, and writes the manifest, without importing a model or starting Prefect.
 """
 
+import dataclasses
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..render.records import cached_record
 from ..render.shot import invalidate_film, restore_kept
 from ..render.takes import pinned_records, restore_chosen, settled
-from ..files import file_sha256, write_json_atomic
+from ..files import file_sha256, partial_path, write_json_atomic
 from ..layout import FilmFolder
 from ..media.audio import lay_audio_bed
 from ..media.joins import Join
@@ -22,6 +25,7 @@ from ..media.mix import mix_bed_under_lines
 from ..media.read import VideoInfo, probe
 from ..media.stitch import stitch
 from ..plan.planner import RenderPlan, ShotPlan
+from .decoded import Decoded
 from .deliveries import current_deliveries
 from .manifest import build_manifest
 from .review import write_review
@@ -106,16 +110,26 @@ def _film_matches_plan(plan: RenderPlan, film: Path, manifest_file: Path) -> boo
         return False
 
 
-def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
+def stitch_film(plan: RenderPlan, film_dir: Path, decoded: Decoded | None = None,
+                renders: dict[str, dict] | None = None) -> VideoInfo:
     """Join every shot's clip with its planned transition; checks the film has the planned frame count.
 
     With `output.audio` a music bed, the bed then goes under the whole film (ducked under the lines of a film with
-    voices: `media/mix.py`); with `output.loudness` the film is then normalized (`media/loudness.py`).
+    voices: `media/mix.py`); with `output.loudness` the film is then normalized (`media/loudness.py`). `decoded`:
+    the batch's decodes (a film of the same bytes as one already decoded whole is not decoded again) and, with the
+    clips' records (`renders`, their sha256), the films it stitched: a film of the same clips, joins, fps and crf is
+    a copy of that film.
     """
     clips = [film_dir / shot.clip for shot in plan.shots]
     joins = [Join(kind=shot.transition, frames=shot.crossfade_frames) for shot in plan.shots[:-1]]
     film = FilmFolder(film_dir).film(plan.name)
-    info = stitch(clips, joins, film, fps=plan.output.fps, crf=plan.output.crf)
+    key = _stitch_key(plan, renders) if decoded is not None and renders else None
+    info = _copy_stitched(decoded, key, film) if key is not None else None
+    if info is None:
+        info = stitch(clips, joins, film, fps=plan.output.fps, crf=plan.output.crf,
+                      decoded=decoded.films if decoded is not None else None)
+        if key is not None:
+            decoded.stitched[key] = (film, info)
     if info.frames != plan.film_frames:
         raise RuntimeError(f"the film has {info.frames} frames but the plan expects {plan.film_frames}")
     if plan.audio_bed is not None:
@@ -125,10 +139,40 @@ def stitch_film(plan: RenderPlan, film_dir: Path) -> VideoInfo:
     return info
 
 
-def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]) -> Finished:
+def _stitch_key(plan: RenderPlan, renders: dict[str, dict]) -> tuple | None:
+    """What the film is stitched from: each clip's bytes (its record's sha256) and join, the fps and crf."""
+    clips = [(renders.get(shot.id, {}).get("sha256"), shot.transition if shot is not plan.shots[-1] else None,
+              shot.crossfade_frames if shot is not plan.shots[-1] else 0) for shot in plan.shots]
+    if plan.audio_bed is not None or any(sha is None for sha, _, _ in clips):  # a bed rewrites the film after
+        return None
+    return tuple(clips), plan.output.fps, plan.output.crf
+
+
+def _copy_stitched(decoded: Decoded, key: tuple, film: Path) -> VideoInfo | None:
+    """`film` as a copy of the film the batch stitched from the same clips, when that film is still the bytes that
+    decoded whole (its sha256 among `decoded.films`, with its frames); None otherwise (then it is stitched)."""
+    if key not in decoded.stitched:
+        return None
+    source, info = decoded.stitched[key]
+    partial = partial_path(keep_suffix=True, path=film)
+    try:
+        shutil.copyfile(source, partial)
+        digest = file_sha256(partial)
+        if digest != info.sha256 or decoded.films.get(digest) != info.frames:
+            return None  # the source film changed since (a music bed laid over it, a later run): stitch this one
+        os.replace(partial, film)
+        return dataclasses.replace(info, sha256=digest)
+    except OSError:
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict], decoded: Decoded | None = None) -> Finished:
     """Stitch the film from every shot's clip (unless the film on disk already matches) and write the manifest.
 
-    `renders` maps every shot id to its cache record, as the shot cache returned it.
+    `renders` maps every shot id to its cache record, as the shot cache returned it. `decoded`: what the batch
+    decoded already (finish/decoded.py), shared by the films of one batch so equal bytes are decoded once.
     """
     folder = FilmFolder(film_dir)
     film, manifest_file = folder.film(plan.name), folder.manifest
@@ -137,7 +181,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
         # An earlier film and manifest no longer describe this storyboard: nothing may claim
         # success until the new ones are complete.
         invalidate_film(plan, film_dir)
-        info = stitch_film(plan, film_dir)
+        info = stitch_film(plan, film_dir, decoded, renders)
     else:
         info = probe(film)
     # Every time: a caption's text changes no clip, so a kept film may have new captions.
@@ -149,7 +193,7 @@ def finish_storyboard(plan: RenderPlan, film_dir: Path, renders: dict[str, dict]
     # every clip for its filmstrips, which an unchanged re-run must not pay for.
     review = folder.review
     if stitched or not review.is_file():
-        write_review(plan, manifest, film_dir)
+        write_review(plan, manifest, film_dir, renders, decoded.strips if decoded is not None else None)
     write_json_atomic(manifest, manifest_file)
     return Finished(film=film, manifest=manifest_file, review=review, info=info, stitched=stitched,
                     deliveries=tuple(manifest["deliveries"]))

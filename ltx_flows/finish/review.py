@@ -76,6 +76,22 @@ def _filmstrip(clip: Path, frames: int, fps: int) -> str:
     return f'<img class="filmstrip" alt="filmstrip" src="{uri}">'
 
 
+def _filmstrips(plan: RenderPlan, film_dir: Path, renders: dict[str, dict], made: dict) -> list[str]:
+    """Each shot's filmstrip, in order: from `made` when a clip of the same bytes (its record's sha256) has one."""
+    fps = plan.output.fps
+    keys = [(renders.get(shot.id, {}).get("sha256"), shot.frames, fps) for shot in plan.shots]
+    missing = [(shot, key) for shot, key in zip(plan.shots, keys) if key[0] is None or key not in made]
+    # Decoding releases the GIL: one thread per core makes a long film's filmstrips (most of the page's time).
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as threads:
+        strips = list(threads.map(lambda item: _filmstrip(film_dir / item[0].clip, item[0].frames, fps), missing))
+    fresh = {}
+    for (shot, key), strip in zip(missing, strips):
+        fresh[shot.id] = strip
+        if key[0] is not None and strip:  # an unreadable clip is not remembered: the next film tries it again
+            made[key] = strip
+    return [fresh[shot.id] if shot.id in fresh else made[key] for shot, key in zip(plan.shots, keys)]
+
+
 def _sound_cell(sound: dict | None) -> str:
     if not sound:
         return "<td>-</td>"
@@ -93,13 +109,16 @@ def _seams(seams: list[dict]) -> str:
             f"<th>colour shift (grey levels)</th><th>sound (1 = like the rest; above 3, listen)</th></tr>{rows}</table>")
 
 
-def review_html(plan: RenderPlan, manifest: dict, film_dir: Path) -> str:
-    """The page for a finished render, from its plan (prompts) and its manifest (everything else)."""
+def review_html(plan: RenderPlan, manifest: dict, film_dir: Path, renders: dict[str, dict] | None = None,
+                made: dict[tuple[str, int, float], str] | None = None) -> str:
+    """The page for a finished render, from its plan (prompts) and its manifest (everything else).
+
+    `renders` (shot id -> its clip's record, with the clip's sha256) and `made` (finish/decoded.py's `strips`):
+    a clip with the bytes of one whose filmstrip this batch made already shows that filmstrip, not decoded again.
+    """
     film = manifest["film"]
     shots = {shot["id"]: shot for shot in manifest["shots"]}
-    # Decoding releases the GIL: one thread per core makes a long film's filmstrips (most of the page's time).
-    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as threads:
-        strips = list(threads.map(lambda shot: _filmstrip(film_dir / shot.clip, shot.frames, plan.output.fps), plan.shots))
+    strips = _filmstrips(plan, film_dir, renders or {}, made if made is not None else {})
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -175,8 +194,9 @@ def _retakes(shot: ShotPlan) -> str:
     return retakes
 
 
-def write_review(plan: RenderPlan, manifest: dict, film_dir: Path) -> Path:
-    """Write `review.html` atomically beside the film; returns its path."""
+def write_review(plan: RenderPlan, manifest: dict, film_dir: Path, renders: dict[str, dict] | None = None,
+                 made: dict[tuple[str, int, float], str] | None = None) -> Path:
+    """Write `review.html` atomically beside the film; returns its path (`renders`, `made`: see review_html)."""
     path = FilmFolder(film_dir).review
-    write_text_atomic(review_html(plan, manifest, film_dir), path)
+    write_text_atomic(review_html(plan, manifest, film_dir, renders, made), path)
     return path

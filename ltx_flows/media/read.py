@@ -237,9 +237,10 @@ def check_sound_length(info: VideoInfo, path: Path) -> None:
         )
 
 
-def rename_into_place(partial: Path, out: Path, info: VideoInfo) -> VideoInfo:
-    """Rename a finished `partial` onto `out`; its info, with the sha256 of the file renamed."""
+def rename_into_place(partial: Path, out: Path, info: VideoInfo, digest: str | None = None) -> VideoInfo:
+    """Rename a finished `partial` onto `out`; its info, with the sha256 of the file renamed (`digest`: the caller
+    hashed `partial` already, after its last write)."""
     # Hashed before the rename, from the file being renamed: what a manifest records is what this call wrote.
-    digest = file_sha256(partial)
+    digest = digest or file_sha256(partial)
     os.replace(partial, out)
     return dataclasses.replace(info, sha256=digest)

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..finish.decoded import Decoded
 from ..finish.film import finish_storyboard, shots_to_render
 from ..finish.versions import FilmKey, batch_summary, film_label
 from ..plan.planner import RenderPlan, ShotPlan
@@ -201,10 +202,11 @@ def finish_unchanged(loaded: list[tuple[Path, list[Version]]], out: str, say: Ca
             if films is None or any(film.pending for film in films):
                 return None
             finishing += films
+        decoded = Decoded()  # films of the same clips (variants) decode them once, as in the flow
         for film in finishing:
             key = (str(film.file), film_label(film.plan.variant, film.plan.deliverable))
             try:
-                finished = finish_storyboard(film.plan, film.film_dir, film.cached)
+                finished = finish_storyboard(film.plan, film.film_dir, film.cached, decoded)
             except Exception as error:  # e.g. a clip that no longer decodes: said as the flow would say it
                 failed[key] = f"{film.plan.name}: {error}"
                 continue

@@ -23,6 +23,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from ..failures import is_transient
+from ..finish.decoded import Decoded
 from ..finish.film import Finished, finish_storyboard
 from ..models.checkpoints import not_cached
 from ..plan.planner import RenderPlan, ShotPlan
@@ -85,8 +86,8 @@ def render_shot_task(plan: RenderPlan, shot: ShotPlan, film_dir: str, force: boo
 
 
 @task(task_run_name="stitch-{plan.name}", cache_policy=NO_CACHE)
-def stitch_task(plan: RenderPlan, film_dir: str, renders: dict[str, dict]) -> Finished:
-    finished = finish_storyboard(plan, Path(film_dir), renders)
+def stitch_task(plan: RenderPlan, film_dir: str, renders: dict[str, dict], decoded: Decoded | None = None) -> Finished:
+    finished = finish_storyboard(plan, Path(film_dir), renders, decoded)
     if not finished.stitched:
         get_run_logger().info("Film %s: unchanged, kept", finished.film)
     return finished

@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from ..failures import describe
 from ..media.thumbnails import thumbnail
+from ..finish.decoded import Decoded
 from ..finish.film import Finished
 from ..finish.versions import FilmKey, batch_summary, film_label
 from ..models.checkpoints import not_cached
@@ -187,10 +188,12 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[FilmKey, str],
     """Render the planned storyboards' pending shots and finish each storyboard; records failures in `failed`.
 
     A shot whose content hash another film of the batch holds is rendered once: a clip already there is copied
-    now, and shots that are still to render go out once, the other films copying the clip when it is done.
+    now, and shots that are still to render go out once, the other films copying the clip when it is done. Each
+    film is still stitched, checked and reviewed on its own, sharing the decodes of equal bytes (`Decoded`).
     """
     logger = get_run_logger()
     succeeded: dict[FilmKey, dict] = {}
+    decoded = Decoded()  # films made of the same clips decode them once (finish/decoded.py)
     share_cached(boards)
     followers: dict[str, list[tuple[RunningStoryboard, ShotPlan]]] = {}
     for board, shot in sorted(((board, shot) for board in boards for shot in board.pending), key=queue_order):
@@ -223,7 +226,8 @@ def _render_planned(boards: list[RunningStoryboard], failed: dict[FilmKey, str],
             else:
                 progress.stitching(board.plan.name)
                 track(encoder.submit(tasks.stitch, quoted({"plan": board.plan, "film_dir": str(board.film_dir),
-                                                           "renders": board.renders})), (board, None))
+                                                           "renders": board.renders, "decoded": decoded})),
+                      (board, None))
 
         for board in boards:
             if board.waiting == 0:  # nothing to render: straight to its (possibly kept) film

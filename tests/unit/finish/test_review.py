@@ -91,3 +91,37 @@ def test_review_page_plays_the_film_and_every_shot_in_chromium(write_storyboard,
     # Not blank: the page background, text, and the film's colour bars all show.
     colours = {tuple(c) for c in image[::7, ::7].reshape(-1, 3)}
     assert len(colours) > 50, f"the screenshot has only {len(colours)} colours"
+
+
+def test_a_clip_of_bytes_the_batch_made_a_filmstrip_of_shows_that_filmstrip(write_storyboard, workspace):
+    """finish/decoded.py's `strips`: keyed by the clip's bytes (its record's sha256), frames and fps. A clip whose
+    bytes have a filmstrip shows it without a decode; the others are decoded and remembered; no record sha256,
+    nothing shared."""
+    from ltx_flows.files import file_sha256
+    from ltx_flows.finish.review import review_html
+
+    path = write_storyboard("""
+        version: 1
+        name: strips
+        model: {family: ltx2, checkpoint: tiny, steps: 2}
+        output: {width: 128, height: 128, fps: 24, audio: none}
+        shots:
+          - {id: a, prompt: one, frames: 17}
+          - {id: b, prompt: two, frames: 9}
+    """)
+    plan = plan_storyboard(load_storyboard(path), path)
+    film_dir = workspace / "renders" / plan.name
+    renders = fake_render(plan, film_dir)
+    manifest = build_manifest(plan, film_dir, film_dir / "strips.mp4", stitch_film(plan, film_dir), renders)
+    sha = {shot.id: file_sha256(film_dir / shot.clip) for shot in plan.shots}
+    made = {(sha["a"], 17, 24): '<img class="filmstrip" alt="made before">'}
+
+    html = review_html(plan, manifest, film_dir, {shot_id: {**record, "sha256": sha[shot_id]}
+                                                  for shot_id, record in renders.items()}, made)
+
+    assert html.count('alt="made before"') == 1  # shot a: not decoded again
+    assert set(made) == {(sha["a"], 17, 24), (sha["b"], 9, 24)}  # shot b: decoded, and remembered
+    assert 'src="data:image/jpeg;base64,' in made[(sha["b"], 9, 24)]
+    assert made[(sha["b"], 9, 24)] in html
+    unknown = review_html(plan, manifest, film_dir, renders, made)  # records without a sha256: every clip decoded
+    assert 'alt="made before"' not in unknown and unknown.count('class="filmstrip"') == 2

@@ -186,6 +186,31 @@ def test_stitch_cuts_is_a_stream_copy(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
+def test_stitch_decodes_once_the_bytes_a_batch_already_decoded_whole(tmp_path, monkeypatch):
+    """`decoded` (what finish/decoded.py keeps for a batch): a film stitched to the bytes of one that decoded whole
+    with the expected frames is not decoded again; any other film is. The decode is stubbed after the first film
+    (to raise, so a decode that happens shows), the stitch itself is real."""
+    from ltx_flows.files import file_sha256
+
+    clips = write_clips(tmp_path, [9, 17], fps=24, make=make_frames)
+    decoded = {}
+    first = stitch(clips, [Join("cut")], tmp_path / "a.mp4", fps=24, decoded=decoded)
+    assert decoded == {file_sha256(tmp_path / "a.mp4"): 26} and first.sha256 == file_sha256(tmp_path / "a.mp4")
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(stitching, "decoded_frames", no_decode)
+    again = stitch(clips, [Join("cut")], tmp_path / "b.mp4", fps=24, decoded=decoded)  # other film, same clips
+    assert again.sha256 == first.sha256 and again.frames == 26
+    with pytest.raises(AssertionError, match="decoded again"):  # other bytes: the clips in another order
+        stitch(clips[::-1], [Join("cut")], tmp_path / "c.mp4", fps=24, decoded=decoded)
+    decoded[first.sha256] = 25  # the same bytes, but not the frames this film must have: decoded
+    with pytest.raises(AssertionError, match="decoded again"):
+        stitch(clips, [Join("cut")], tmp_path / "d.mp4", fps=24, decoded=decoded)
+    assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "d.mp4").exists()
+
+
 def test_stitch_cuts_of_different_sizes_are_reencoded(tmp_path):
     clips = [
         write_clip(solid(25, RED), tmp_path / "a.mp4", fps=24, crf=18),
