@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..plan.versions import film_folder, plan_versions
-from ..render.enhance import enhanced_text
 from ..storyboard.editing import EditError, set_shot_fields
 from ..storyboard.loading import load_versions
 from ..storyboard.problems import StoryboardError
@@ -25,6 +24,9 @@ def enhance(
     root: Annotated[Optional[Path], typer.Option(help="Workspace root (default: the current directory).")] = None,
 ) -> None:
     """Print each enhanced shot's prompt as the model's enhancer rewrites it (loading the model if not cached)."""
+    # Here, not at the top: importing the CLI loads no torch (render.enhance loads the model code).
+    from ..render.enhance import enhanced_text
+
     try:
         versions = load_versions(file, root)
     except StoryboardError as error:
