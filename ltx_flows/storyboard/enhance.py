@@ -5,6 +5,7 @@ LTX-2.0 / 2.3 writing a longer prompt under Lightricks' system prompt). LTX-Vide
 through a dedicated Gemma 4 `prompt_enhancer` that ltx-flows does not load yet: both are refused at the key.
 """
 
+from .frames import snap_frames
 from .look_checks import film_generation
 from .models import Shot, Storyboard
 from .problems import Loc
@@ -30,4 +31,17 @@ def enhance_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
                "yet: use an LTX-2.0 / 2.3 preset to enhance (then `ltx-flows enhance --write` to keep the prompts), "
                "or remove `enhance_prompt`")
         return [(loc, why) for loc in places]
-    return []
+    return _long_takes(storyboard)
+
+
+def _long_takes(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """A long take's segments render with the prompts as written: refused rather than silently not enhanced."""
+    problems = []
+    for index, shot in enumerate(storyboard.shots):
+        frames = snap_frames(shot.requested_frames(storyboard.output.fps))
+        layout = shot.segment_layout(storyboard.model.family, frames)
+        if wants_enhancement(storyboard, shot) and layout is not None and frames > layout[0]:
+            where = ("shots", index, "enhance_prompt") if shot.enhance_prompt else ("shots", index)
+            problems.append((where, f"a long take ({frames} frames, in segments of {layout[0]}) is not enhanced yet: "
+                                    "set `enhance_prompt: false` on this shot (or make it fit one window)"))
+    return problems

@@ -81,3 +81,23 @@ def test_a_model_without_an_enhancer_ltx_flows_runs_is_refused_at_the_key(write_
     message = str(error.value)
     assert "board.yaml:3:" in message and "model.enhance_prompt" in message and says in message
     assert "board.yaml:6:" in message and "shots[0].enhance_prompt" in message
+
+
+def test_a_long_take_is_refused_at_the_shot_rather_than_silently_not_enhanced(write_storyboard):
+    path = write_storyboard("""
+        version: 1
+        name: enh
+        model: {family: ltx2, checkpoint: tiny, enhance_prompt: true}
+        output: {width: 96, height: 64}
+        shots:
+          - {id: a, prompt: "a red ball", frames: 9}
+          - {id: long, prompt: "a long road", frames: 500}
+        """)
+    with pytest.raises(StoryboardError) as error:
+        load_storyboard(path)
+    message = str(error.value)
+    assert "board.yaml:7:" in message and "shots[1]" in message and "long take" in message
+    assert "shots[0]" not in message
+    path.write_text(path.read_text().replace("frames: 500}", "frames: 500, enhance_prompt: false}"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    assert plan.shot("a").enhance is not None and plan.shot("long").enhance is None and plan.shot("long").segments
