@@ -1,5 +1,6 @@
 """Prompt enhancement on the tiny LTX-2 checkpoint (real LTX2ConditionPipeline, its real `enhance_prompt`, CPU):
-`ltx-flows enhance` prints the text the pipeline's Gemma encoder writes and caches it beside the render; the same
+`ltx-flows enhance` prints the text the pipeline's Gemma encoder writes (from the first frame's picture too,
+where a keyframe pins it) and caches it beside the render; the same
 inputs write the same text again (the seed is fixed); a shot renders with the cached text (the generation's progress
 event carries it), the manifest and review page show it; `--write` freezes it into the YAML keeping comments. The
 tiny encoder has random weights, so its text is noise: the tests check where the text goes, never what it says."""
@@ -38,6 +39,10 @@ shots:
     prompt: a blue cube   # kept as written
     enhance_prompt: false
     frames: 9
+  - id: c
+    prompt: a door opens
+    keyframes: [{image: keyframes/a.png}]   # the enhancer sees this first frame
+    frames: 9
 """
 
 
@@ -53,6 +58,10 @@ def test_enhance_prints_caches_renders_with_and_writes_the_enhanced_prompt(works
     text = cached_enhancement(film_dir, shot.enhance)
     assert text and text != shot.prompt and f"a: {text}" in result.output
     assert "b:" not in result.output and plan.shot("b").enhance is None
+    # A first-frame keyframe: Lightricks' image-to-video system prompt, the picture through the vision tower.
+    pictured = plan.shot("c").enhance
+    assert pictured.system_prompt == "I2V_DEFAULT_SYSTEM_PROMPT" and pictured.image.name == "a.png"
+    assert cached_enhancement(film_dir, pictured) not in (None, text)
     # The seed is fixed: made again from nothing, the same inputs give the same text.
     (film_dir / "enhanced" / f"{shot.enhance.key}.json").unlink()
     assert enhanced_text(plan, shot.enhance, film_dir, shot.id) == text
@@ -70,11 +79,12 @@ def test_enhance_prints_caches_renders_with_and_writes_the_enhanced_prompt(works
     written = runner.invoke(app, ["enhance", str(path), "--write"])
     assert written.exit_code == 0, written.output
     new = path.read_text()
-    for comment in ("# every shot, unless it says otherwise", "# the one the enhancer rewrites", "# kept as written"):
+    for comment in ("# every shot, unless it says otherwise", "# the one the enhancer rewrites", "# kept as written",
+                    "# the enhancer sees this first frame"):
         assert comment in new
     frozen = load_storyboard(path)
     assert frozen.shots[0].prompt == text and frozen.shots[0].enhance_prompt is False
-    assert frozen.shots[1].prompt == "a blue cube"
+    assert frozen.shots[1].prompt == "a blue cube" and frozen.shots[2].prompt == cached_enhancement(film_dir, pictured)
     assert plan_storyboard(frozen, path).shot("a").enhance is None
     again = runner.invoke(app, ["enhance", str(path)])
     assert "no shot asks for `enhance_prompt`" in again.output

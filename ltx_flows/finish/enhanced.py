@@ -12,8 +12,8 @@ def enhance_section(shot: ShotPlan, film_dir: Path) -> dict:
     """The manifest's `enhanced_prompt` of the shot: the text it rendered with and the enhancement's inputs."""
     if shot.enhance is None:
         return {}
-    return {"enhanced_prompt": {"text": cached_enhancement(film_dir, shot.enhance),
-                                **shot.enhance.model_dump(include={"system_prompt", "checkpoint", "seed", "key"})}}
+    inputs = shot.enhance.model_dump(mode="json", include={"image", "system_prompt", "checkpoint", "seed", "key"})
+    return {"enhanced_prompt": {"text": cached_enhancement(film_dir, shot.enhance), **inputs}}
 
 
 def enhance_html(facts: dict) -> str:

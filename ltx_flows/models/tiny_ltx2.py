@@ -92,6 +92,7 @@ def processor():
 
     special = ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
     tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "\u2581", *(string.ascii_letters + string.digits + string.punctuation)]
+    assert len(tokens) == 99  # so the image tokens are 101-103, as text_encoder() states them
     tokens += special + [f"<unused{i}>" for i in range(128 - len(tokens) - len(special))]
     backend = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(tokens)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Split("", "isolated")])
@@ -119,7 +120,8 @@ def text_encoder():
         ),
         vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                            image_size=32, patch_size=8),
-        mm_tokens_per_image=4,
+        # The processor's image tokens (`processor()`), so image-conditioned enhancement reaches the vision tower.
+        mm_tokens_per_image=4, boi_token_index=101, eoi_token_index=102, image_token_index=103,
     ))
 
 

@@ -23,12 +23,16 @@ from ..storyboard.models import Shot, Storyboard
 # diffusers.pipelines.ltx2.utils.T2V_DEFAULT_SYSTEM_PROMPT: Lightricks' text-to-video enhancement prompt, the one
 # `--enhance-prompt` uses for LTX-2.0 / 2.3 without a conditioning image.
 T2V_SYSTEM_PROMPT = "T2V_DEFAULT_SYSTEM_PROMPT"
+# ...and its image-to-video one (`gemma_i2v_system_prompt.txt`), for a shot whose first frame is a keyframe: the
+# enhancer sees that picture too.
+I2V_SYSTEM_PROMPT = "I2V_DEFAULT_SYSTEM_PROMPT"
 # diffusers' `prompt_enhancement_seed` default and ltx-pipelines' seed for the enhancer: one text per input.
 ENHANCE_SEED = 10
 
 
 class EnhancementPlan(BaseModel):
     prompt: str  # the storyboard's prompt, what the enhancer expands
+    image: Path | None = None  # the shot's first-frame keyframe, which the enhancer sees (None: text only)
     system_prompt: str  # the name of diffusers' constant
     checkpoint: str  # the model whose text encoder enhances (`model.checkpoint`, with its preset)
     seed: int
@@ -38,16 +42,18 @@ class EnhancementPlan(BaseModel):
         return {"system_prompt": self.system_prompt, "seed": self.seed}
 
 
-def plan_enhancement(storyboard: Storyboard, shot: Shot, prompt: str) -> EnhancementPlan | None:
-    """The enhancement of `prompt` (the shot's), or None where the shot does not ask for one."""
+def plan_enhancement(storyboard: Storyboard, shot: Shot, prompt: str, keyframes: list) -> EnhancementPlan | None:
+    """The enhancement of `prompt` (the shot's; `keyframes` its KeyframePlans), or None where the shot asks for none."""
     if not wants_enhancement(storyboard, shot):
         return None
     model = storyboard.model
     checkpoint = f"{model.preset}:{model.checkpoint}" if model.preset else model.checkpoint
-    inputs = {"prompt": prompt, "image": None, "system_prompt": T2V_SYSTEM_PROMPT, "checkpoint": checkpoint,
-              "seed": ENHANCE_SEED}
-    return EnhancementPlan(prompt=prompt, system_prompt=T2V_SYSTEM_PROMPT, checkpoint=checkpoint, seed=ENHANCE_SEED,
-                           key=json_sha256(inputs))
+    first = next((keyframe for keyframe in keyframes if keyframe.frame == 0), None)
+    system_prompt = I2V_SYSTEM_PROMPT if first else T2V_SYSTEM_PROMPT
+    inputs = {"prompt": prompt, "image": first.sha256 if first else None, "system_prompt": system_prompt,
+              "checkpoint": checkpoint, "seed": ENHANCE_SEED}
+    return EnhancementPlan(prompt=prompt, image=first.image if first else None, system_prompt=system_prompt,
+                           checkpoint=checkpoint, seed=ENHANCE_SEED, key=json_sha256(inputs))
 
 
 def cached_enhancement(film_dir: Path, enhance: EnhancementPlan) -> str | None:
@@ -62,5 +68,5 @@ def cached_enhancement(film_dir: Path, enhance: EnhancementPlan) -> str | None:
 
 def store_enhancement(film_dir: Path, enhance: EnhancementPlan, enhanced: str) -> None:
     """Cache `enhanced` under the inputs' key (atomically: shots of one film may enhance at the same time)."""
-    write_json_atomic({"key": enhance.key, **enhance.model_dump(exclude={"key"}), "enhanced": enhanced},
+    write_json_atomic({"key": enhance.key, **enhance.model_dump(mode="json", exclude={"key"}), "enhanced": enhanced},
                       FilmFolder(film_dir).enhanced(enhance.key))

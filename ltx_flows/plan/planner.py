@@ -246,7 +246,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         )
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
-    enhance = plan_enhancement(storyboard, shot, prompt) if not segments else None  # long takes: not yet
+    enhance = plan_enhancement(storyboard, shot, prompt, keyframes) if not segments else None  # (long takes: refused)
     content_hash = _content_hash(
         storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
         loras, enhance,

@@ -101,3 +101,25 @@ def test_a_long_take_is_refused_at_the_shot_rather_than_silently_not_enhanced(wr
     path.write_text(path.read_text().replace("frames: 500}", "frames: 500, enhance_prompt: false}"))
     plan = plan_storyboard(load_storyboard(path), path)
     assert plan.shot("a").enhance is not None and plan.shot("long").enhance is None and plan.shot("long").segments
+
+
+def test_a_first_frame_keyframe_is_shown_to_the_enhancer_and_keys_its_cache(write_storyboard, workspace):
+    from PIL import Image
+
+    board = """
+        version: 1
+        name: enh
+        model: {family: ltx2, checkpoint: tiny, enhance_prompt: true}
+        output: {width: 96, height: 64}
+        shots:
+          - {id: a, prompt: "a red ball", frames: 9, keyframes: [{image: keyframes/a.png, at: FRAME}]}
+        """
+    path = write_storyboard(board.replace("FRAME", "start"))
+    first = plan_storyboard(load_storyboard(path), path).shot("a").enhance
+    assert first.system_prompt == "I2V_DEFAULT_SYSTEM_PROMPT" and first.image.name == "a.png"
+    Image.new("RGB", (64, 48), (10, 20, 200)).save(workspace / "keyframes" / "a.png")
+    recoloured = plan_storyboard(load_storyboard(path), path).shot("a").enhance
+    assert recoloured.key != first.key  # the picture's content, not its name
+    path = write_storyboard(board.replace("FRAME", "end"))
+    later = plan_storyboard(load_storyboard(path), path).shot("a").enhance
+    assert later.system_prompt == "T2V_DEFAULT_SYSTEM_PROMPT" and later.image is None  # not the first frame
