@@ -19,14 +19,14 @@ from rich.table import Table
 from rich.text import Text
 
 from . import tables
-from .plan.versions import plan_versions, versions_plan
+from .plan.versions import film_folder, plan_versions, versions_plan
 from .production.batch import check_writable, find_storyboards, finish_unchanged
 from .render.stop import STOPPED_MESSAGE
 from .storyboard.loading import Version, load_versions, read_storyboard_text
 from .storyboard.problems import Problem, StoryboardError
 from .storyboard.schema import storyboard_json_schema
 from .storyboard.approvals import lapsed_approvals
-from .commands import approve, pick, review
+from .commands import approve, enhance, pick, review
 from .storyboard.voice import voice_notice
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown")
@@ -187,6 +187,7 @@ def plan(
     parts = tables.versions_table(plans, width) if len(plans) > 1 or plans[0].deliveries else []
     for render_plan in plans:  # (one without `variants:`)
         parts += tables.plan_table(render_plan, width)
+        parts += tables.enhance_table(render_plan, Path("renders") / film_folder(render_plan), width)
         for shot in render_plan.shots:
             parts += tables.segments_table(shot, width) if shot.segments else []
             parts += tables.retakes_table(shot, width) if shot.retakes else []
@@ -432,6 +433,7 @@ def schema(
 # Commands in their own modules (ltx_flows/commands/).
 app.command()(pick.pick)
 app.command()(approve.approve)
+app.command()(enhance.enhance)
 app.command()(review.review)
 
 

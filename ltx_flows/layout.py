@@ -11,6 +11,7 @@ renders/<name>/                   one film; with `variants:`, one such folder pe
   controls/<shot>-<kind>.mp4      the control video a shot followed, for review
   takes/<shot>/<hash>.mp4         a shot's takes and quality retries (each its own seed), one is copied to shots/
   notes/<shot>.txt                a reviewer's note on a shot (the review server writes it)
+  enhanced/<key>.json             an enhanced prompt, cached by its inputs (plan/enhance.py)
   overlays/<deliverable>-*.png    overlay images drawn for a deliverable (logo, end card, legal line)
   <name>_<variant>_<deliverable>.mp4  a deliverable's file (`deliverables:`; a `render` one's working film is in
                                   the subfolder <deliverable>/)
@@ -119,6 +120,10 @@ class FilmFolder:
 
     def note(self, shot_id: str) -> Path:
         return self.root / "notes" / f"{shot_id}.txt"
+
+    def enhanced(self, key: str) -> Path:
+        """The cached enhanced prompt whose inputs hash to `key`."""
+        return self.root / "enhanced" / f"{key}.json"
 
     def clip_folders(self) -> list[Path]:
         """Every folder ltx-flows writes clips into (where a killed write may leave a partial file)."""

@@ -3,10 +3,12 @@ and the model presets. Each fits the terminal's width or becomes one block per r
 is ever cut."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
+from .plan.enhance import cached_enhancement
 from .plan.planner import RenderPlan, RetakePlan, ShotPlan
 from .plan.versions import film_entries, unique_shots
 
@@ -116,6 +118,18 @@ def plan_table(render_plan: RenderPlan, width: int) -> list:
         if render_plan.voiced:
             rows[-1].insert(-1, shot.voice.describe() if shot.voice else "-")
     return _table_or_blocks(title, columns, rows, width)
+
+
+def enhance_table(render_plan: RenderPlan, film_dir: Path, width: int) -> list:
+    """The shots whose prompt the model's enhancer rewrites first, with the text cached in `film_dir` so far."""
+    shots = [shot for shot in render_plan.shots if shot.enhance]
+    if not shots:
+        return []
+    columns = [_Column("shot", whole=True), _Column("enhancer (system prompt, seed)"), _Column("enhanced prompt")]
+    rows = [[shot.id, f"{shot.enhance.system_prompt}, {shot.enhance.seed}",
+             cached_enhancement(film_dir, shot.enhance) or "(enhanced when rendered; `ltx-flows enhance` shows it now)"]
+            for shot in shots]
+    return _table_or_blocks(f"prompts enhanced first ({film_dir}/enhanced/)", columns, rows, width)
 
 
 def _blended_back(r: RetakePlan) -> str:

@@ -49,7 +49,7 @@ def test_validate_reports_every_error_and_exits_2_without_writing(write_storyboa
         "    3 | output: {width: 770, height: 512}",
         "      |                 ^",
         f"{path}:7:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
-        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, focus, voice, pad, caption, ambience",
+        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, enhance_prompt, focus, voice, pad, caption, ambience",
         "    7 |     durtion: 2",
         "      |     ^",
         f"{path}:12:17: shots[1].keyframes[0].image: file not found: {workspace}/keyframes/missing.png "

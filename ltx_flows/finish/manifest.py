@@ -12,6 +12,7 @@ from ..render.seams import seam_scores, sound_seam_scores
 from .looks import shot_look
 from .quality import quality_section
 from .voice_section import voice_section
+from .enhanced import enhance_section
 
 _LIBRARIES = ("ltx-flows", "torch", "diffusers", "transformers", "prefect", "imageio-ffmpeg", "av", "controlnet-aux", "peft")
 
@@ -57,6 +58,7 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
                 "rendered_at": renders[shot.id]["rendered_at"],
                 "rendered_by": renders[shot.id]["rendered_by"],
                 **quality_section(shot, renders[shot.id], film_dir),
+                **enhance_section(shot, film_dir),
                 **(_long_take(plan, shot, film_dir) if shot.segments else {}),
                 **(_retakes(shot) if shot.retakes else {}),
                 **shot_look(shot),

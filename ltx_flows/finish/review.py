@@ -22,6 +22,7 @@ from ..render.retake import base_clip
 from ..render.seams import SOUND_SEAM_OK
 from .quality import quality_html
 from .voice_section import caption_track, voice_note
+from .enhanced import enhance_html
 
 FILMSTRIP_FRAMES = 5
 # A seam scoring above this moves noticeably more than the rest of its take (see seams.seam_scores).
@@ -167,6 +168,7 @@ def _shot(plan: RenderPlan, shot: ShotPlan, facts: dict, strip: str) -> list[str
         f'<article class="shot" id="shot-{escape(shot.id)}">',
         f"<h3>{escape(shot.id)}</h3>",
         f'<p class="prompt">{escape(shot.prompt)}</p>',
+        enhance_html(facts),
         shot_cast(shot),
         f'<p class="facts">seed {facts["seed"]} · {shot.frames} frames ({shot.seconds:.2f} s) · '
         f'<span class="status-{status}">{escape(when)}</span> · {escape(join)}</p>',

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # Bump when a builder changes what it saves: the version is part of the cache folder name,
 # so a stale build is never reused.
 TINY_LTXV_VERSION = 2
-TINY_LTX2_VERSION = 1
+TINY_LTX2_VERSION = 2  # 2: the processor prompt enhancement reads
 _TINY_VERSIONS = {"ltxv": TINY_LTXV_VERSION, "ltx2": TINY_LTX2_VERSION}
 
 # Held while any model is built or loaded in this process. diffusers' `from_pretrained` creates modules on

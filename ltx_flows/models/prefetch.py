@@ -50,6 +50,8 @@ def _checkpoint_need(checkpoint: str, preset: Preset | None) -> Need | None:
     # LTX-2.5's repo holds two transformers (tens of GB each): a preset loads one of them.
     unused = ("transformer" if preset.transformer_subfolder else "transformer_full") if preset else None
     folders = [f"{name}/*" for name in generation.components if name != unused] if generation else ["*/*"]
+    if generation and generation.family == "ltx2":  # an optional component: prompt enhancement's chat template
+        folders.append("processor/*")
     return Need(found[0], "checkpoint", patterns=["model_index.json", *folders],
                 generation=preset.generation if preset else None)
 

@@ -1,6 +1,6 @@
 """Tiny LTX-2 models: the real diffusers and transformers classes at toy sizes, with random weights.
 
-One builder per component (tokenizer, Gemma 3 text encoder, text connectors, video VAE, audio VAE, vocoder,
+One builder per component (tokenizer, the processor prompt enhancement uses, Gemma 3 text encoder, text connectors, video VAE, audio VAE, vocoder,
 transformer, scheduler, latent upsampler, and a LoRA file for the transformer), then the two models made of
 them: `checkpoint()`, the offline model `checkpoint: tiny` names, and `twin(generation)`, a published
 generation's structure (its facts in storyboard/generations.py) at the same toy sizes. The video VAE keeps
@@ -67,6 +67,49 @@ def tokenizer():
     )
 
 
+# Gemma's chat template, cut to what prompt enhancement sends (diffusers' `enhance_prompt`): a system turn folded
+# into the first user turn, text or an image marker, and the model's turn opened for generation.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] + '\\n\\n' %}"
+    "{% set turns = messages[1:] %}{% else %}{% set system = '' %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if loop.first %}{{ system }}{% endif %}{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<start_of_image>{% else %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def processor():
+    """The pipeline's `processor` (a Gemma3Processor) that prompt enhancement reads its chat template from.
+
+    Its tokenizer is `tokenizer()`'s characters plus Gemma's turn and image tokens, filled with `<unusedN>` up to
+    the text encoder's 128 ids, so every id the tiny encoder generates decodes (to noise text). Nothing random:
+    adding it changes no weight of a twin.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import Gemma3ImageProcessor, Gemma3Processor, GemmaTokenizerFast
+
+    special = ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "\u2581", *(string.ascii_letters + string.digits + string.punctuation)]
+    assert len(tokens) == 99  # so the image tokens are 101-103, as text_encoder() states them
+    tokens += special + [f"<unused{i}>" for i in range(128 - len(tokens) - len(special))]
+    backend = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(tokens)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Split("", "isolated")])
+    backend.decoder = decoders.Metaspace()
+    chat = GemmaTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>",
+        model_max_length=1024, padding_side="left",
+        extra_special_tokens={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
+                              "image_token": "<image_soft_token>"},
+    )
+    chat.add_tokens(special, special_tokens=True)  # each one token, as in Gemma's own tokenizer
+    chat.chat_template = CHAT_TEMPLATE
+    # The tiny vision tower's 32 px images make mm_tokens_per_image (4) soft tokens.
+    return Gemma3Processor(image_processor=Gemma3ImageProcessor(size={"height": 32, "width": 32}), tokenizer=chat,
+                           chat_template=CHAT_TEMPLATE, image_seq_length=4)
+
+
 def text_encoder():
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
@@ -77,7 +120,8 @@ def text_encoder():
         ),
         vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                            image_size=32, patch_size=8),
-        mm_tokens_per_image=4,
+        # The processor's image tokens (`processor()`), so image-conditioned enhancement reaches the vision tower.
+        mm_tokens_per_image=4, boi_token_index=101, eoi_token_index=102, image_token_index=103,
     ))
 
 
@@ -178,7 +222,7 @@ def _build(connectors_structure: dict, connectors_sizes: dict, vae_structure: di
     import torch
 
     torch.manual_seed(0)  # same seed, same order: every build of a given version is identical
-    components = dict(text_encoder=text_encoder(), tokenizer=tokenizer())
+    components = dict(text_encoder=text_encoder(), tokenizer=tokenizer(), processor=processor())
     components["connectors"] = connectors(connectors_structure, connectors_sizes)
     components["vae"] = vae(vae_structure, vae_sizes)
     components["audio_vae"] = audio_vae(audio_vae_structure)

@@ -70,7 +70,8 @@ def twin(generation: Generation) -> TinyLtx25:
 
     base = tiny_ltx2.twin(generation)
     torch.manual_seed(25)  # the extra parts draw from their own stream: the base twin stays as it was
-    components = dict(base.components, text_encoder=text_encoder())
+    # No processor: 2.5 enhances through a dedicated prompt_enhancer (Gemma 4), which this twin does not have yet.
+    components = {**{k: v for k, v in base.components.items() if k != "processor"}, "text_encoder": text_encoder()}
     components["duration_head"] = LTX2DurationHead(
         video_cross_attention_dim=HEADS * HEAD_DIM, audio_cross_attention_dim=AUDIO_HEADS * AUDIO_HEAD_DIM,
         pooler_hidden_dim=16, num_pooler_heads=2, mlp_hidden_dim=16,

@@ -26,7 +26,7 @@ from ..storyboard.presets import PRESETS
 from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 8  # 7: LoRA files in Lightricks' original key layout (tiny_loras); 8: the LTX-2.5 twin
+TWINS_VERSION = 9  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 

@@ -25,6 +25,7 @@ from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
 from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
 from .deliveries import DeliveryPlan
+from .enhance import EnhancementPlan, plan_enhancement
 from .memory import VramEstimate, vram_estimate
 from .recipes import PipelineCall, pipeline_calls, preset_of
 from .takes import with_candidates
@@ -151,6 +152,7 @@ class ShotPlan(BaseModel):
     retakes: list[RetakePlan] = []
     base_hash: str | None = None
     loras: list[LoraPlan] = []  # applied on every call of the shot (plan/looks.py)
+    enhance: EnhancementPlan | None = None  # the prompt is rewritten by the model's enhancer first (plan/enhance.py)
     cast: list[str] = []  # who appears in it (names of `RenderPlan.cast`)
     # Quality checks (storyboard/quality.py) and the candidates a choice is made from (plan/takes.py): its takes and
     # quality retries, each this shot with another seed; `take`: a candidate's number, or the take a `seed:` picks.
@@ -251,10 +253,12 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         )
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
+    enhance = plan_enhancement(storyboard, shot, prompt, keyframes) if not segments else None  # (long takes: refused)
     content_hash = _content_hash(
         storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
         loras,
         voice=voice,
+        enhance=enhance,
     )
     # The last segment's hash is chained through every segment, so it covers the whole take.
     base_hash = segments[-1].content_hash if segments else content_hash
@@ -280,6 +284,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
         retakes=retakes,
         base_hash=base_hash if retakes else None,
         loras=loras,
+        enhance=enhance,
         cast=shot.cast,
         voice=voice,
         caption=shot.caption or (voice.text if voice else None),
@@ -453,6 +458,7 @@ def _content_hash(
     sound: str,
     loras: list[LoraPlan] | None = None,
     voice: VoicePlan | None = None,
+    enhance: EnhancementPlan | None = None,
 ) -> str:
     """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
     inputs = {
@@ -478,4 +484,6 @@ def _content_hash(
         inputs["loras"] = lora_hash_inputs(loras)
     if voice is not None:  # only where set: shots without a voice hash as before
         inputs["voice"] = voice.hash_inputs()
+    if enhance:  # only where set, likewise
+        inputs["enhance_prompt"] = enhance.hash_inputs()
     return json_sha256(inputs)

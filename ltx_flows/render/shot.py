@@ -109,10 +109,12 @@ def render_shot(
     """
     # Here, not at the top: importing this module loads no torch, so checking the cache stays instant.
     from ..models.loading import quiet_libraries
+    from .enhance import enhanced_shot
     from .generate import prepare_control, render_plain
     from .long_take import render_long_take
 
     quiet_libraries()
+    shot = enhanced_shot(plan, shot, film_dir, memory)
     if shot.retakes:
         def render_own(own: ShotPlan, own_steps: Callable[[int, int], None] | None) -> Path:
             return render_shot(plan, own, film_dir, memory, on_step=own_steps, force=force)

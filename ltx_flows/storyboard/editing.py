@@ -1,6 +1,6 @@
 """Writing a choice back into a storyboard file: a shot's `seed:` (`ltx-flows pick`, the review server's pick
-button), with ruamel.yaml's round trip, so every comment, key order, quote and blank line stays as the person
-wrote it. The edited text is validated before it replaces the file (atomically): a pick never leaves a
+button), its enhanced `prompt:` (`ltx-flows enhance --write`), with ruamel.yaml's round trip, so every comment,
+key order, quote and blank line stays as the person wrote it. The edited text is validated before it replaces the file (atomically): a pick never leaves a
 storyboard that does not load.
 """
 
@@ -36,6 +36,13 @@ def _round_trip(text: str) -> YAML:
 def set_shot_seed(path: Path, shot_id: str, seed: int, root: Path | None = None) -> str:
     """Set shot `shot_id`'s `seed:` in the storyboard at `path` to `seed`; returns the new text. `root`: the
     workspace root its media must stay in (default: the current directory), as `load_storyboard` takes it."""
+    return set_shot_fields(path, {shot_id: {"seed": seed}}, root, what=f"setting shot `{shot_id}`'s seed")
+
+
+def set_shot_fields(path: Path, edits: dict[str, dict], root: Path | None = None, what: str = "this edit") -> str:
+    """Set keys of shots in the storyboard at `path`: `edits` maps a shot id to its {key: value}. A key the shot
+    has keeps its place; a new one goes right after the prompt (or the id), where a person would write it.
+    Returns the new text, written only if it validates."""
     text = path.read_text()
     yaml = _round_trip(text)
     document = yaml.load(text)
@@ -43,23 +50,25 @@ def set_shot_seed(path: Path, shot_id: str, seed: int, root: Path | None = None)
     if not isinstance(shots, list):
         raise EditError(f"{path} has no list of `shots`")
     ids = [shot.get("id") for shot in shots if isinstance(shot, CommentedMap)]
-    if shot_id not in ids:
-        close = difflib.get_close_matches(shot_id, [str(i) for i in ids], n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else f"; its shots are {', '.join(map(str, ids))}"
-        raise EditError(f"{path} has no shot `{shot_id}`{hint}")
-    shot = shots[ids.index(shot_id)]
-    if "seed" in shot:
-        shot["seed"] = seed
-    else:  # right after the prompt (or the id), where a person would write it
-        keys = list(shot)
-        after = keys.index("prompt") if "prompt" in keys else keys.index("id")
-        shot.insert(after + 1, "seed", seed)
+    for shot_id, values in edits.items():
+        if shot_id not in ids:
+            close = difflib.get_close_matches(shot_id, [str(i) for i in ids], n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else f"; its shots are {', '.join(map(str, ids))}"
+            raise EditError(f"{path} has no shot `{shot_id}`{hint}")
+        shot = shots[ids.index(shot_id)]
+        for key, value in values.items():
+            if key in shot:
+                shot[key] = value
+            else:
+                keys = list(shot)
+                after = keys.index("prompt") if "prompt" in keys else keys.index("id")
+                shot.insert(after + 1, key, value)
     out = io.StringIO()
     yaml.dump(document, out)
     new = out.getvalue()
     try:
         load_storyboard_text(new, path, root)
     except StoryboardError as error:
-        raise EditError(f"{path}: setting shot `{shot_id}`'s seed would make it invalid: {error}") from None
+        raise EditError(f"{path}: {what} would make it invalid: {error}") from None
     write_text_atomic(new, path)
     return new

@@ -106,6 +106,8 @@ class ModelConfig(_Strict):
     loras: list[LoraRef] = Field(
         default_factory=list, description="LoRAs for every shot (`ltx2`): `[{file, strength}]`, loaded once as named adapters."
     )
+    enhance_prompt: bool = Field(False, description="LTX-2: rewrite every shot's prompt through the pipeline's own "
+                                 "prompt enhancer first (cached; `ltx-flows enhance --write` freezes the results).")
     refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: list(REFINE_SIGMAS),
         min_length=1,
@@ -367,6 +369,7 @@ class Shot(_Strict):
         "Default: `defaults.takes`.",
     )
     qc: Qc | None = Field(None, description="This shot's checks and retries, key by key over the film's `qc`.")
+    enhance_prompt: bool | None = Field(None, description="LTX-2: enhance this shot's prompt. Default: `model.enhance_prompt`.")
     focus: Focus = Field(default_factory=Focus, description="Where the subject is: what `crop` deliverables keep in view.")
     voice: VoiceField = Field(None, description="A line the shot is made to (`ltx2` generates the picture to it); "
                               "the film carries it as given. Without `duration`/`frames` the shot lasts the line.")

@@ -126,3 +126,18 @@ def test_an_approval_recorded_before_files_were_holds_on_the_entry_alone(tmp_pat
     (tmp_path / "board.yaml.approved.json").write_text(json.dumps(approvals))
     picture(tmp_path / "keys" / "first.png", 99)
     assert pinned_clip(path, load_storyboard(path, tmp_path).shots[0], board) == "ab" * 32
+def test_enhanced_prompts_are_written_keeping_comments_and_a_new_key_goes_after_the_prompt(tmp_path):
+    from ltx_flows.storyboard.editing import set_shot_fields
+
+    path = tmp_path / "board.yaml"
+    path.write_text(INDENTED)
+    set_shot_fields(path, {"one": {"prompt": "a long, detailed prompt: with a colon", "enhance_prompt": False},
+                           "two": {"prompt": "plain and longer"}}, root=tmp_path)
+    text = path.read_text()
+    assert "# top comment" in text and "# the first shot" in text and "# trailing comment" in text
+    assert "    enhance_prompt: false\n    frames: 9" in text  # right after the prompt
+    storyboard = load_storyboard(path, root=tmp_path)
+    assert [shot.prompt for shot in storyboard.shots] == ["a long, detailed prompt: with a colon", "plain and longer"]
+    assert storyboard.shots[0].enhance_prompt is False and storyboard.shots[1].enhance_prompt is None
+    with pytest.raises(EditError, match="did you mean `two`"):
+        set_shot_fields(path, {"tow": {"prompt": "x"}}, root=tmp_path)

@@ -67,7 +67,7 @@ def test_every_error_is_reported_with_its_line_and_column(write_storyboard):
     assert lines == [
         f"{path}:4:10: output.width: 770 is not a multiple of 32; the nearest valid sizes are 768 and 800",
         f"{path}:8:5: shots[0]: unknown key `durtion`; did you mean `duration`? "
-        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, focus, voice, pad, caption, ambience",
+        "Allowed here: id, prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, enhance_prompt, focus, voice, pad, caption, ambience",
         f"{path}:13:38: shots[1].keyframes[0].at: frame 300 is past the shot's last frame (32)",
     ]
 
@@ -332,7 +332,7 @@ def test_shot_value_errors(write_storyboard):
         f"{path}:6:15: shots[0].duration: `5s` is not a number: `duration` is plain seconds, so write "
         '`duration: 5` (seconds with an `s` are for keyframe positions, e.g. `at: "2.5s"`)',
         f"{path}:7:5: shots[0]: `steps` does not go here: it belongs under `model` (model.steps). Allowed here: id, "
-        "prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, focus, voice, pad, caption, ambience",
+        "prompt, duration, frames, seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, enhance_prompt, focus, voice, pad, caption, ambience",
         f"{path}:8:32: shots[1].frames: `2.5` is not a whole number: write e.g. `frames: 2`",
         f"{path}:8:43: shots[1].seed: `-1` is out of range: `seed` must be at least 0",
     ]
@@ -477,7 +477,7 @@ def test_one_round_reports_every_mistake(write_storyboard):
         "spaces to keep it in the same mapping as `prompt:`",
         "17:11: shots[1].seed: `-1` is out of range: `seed` must be at least 0",
         "20:5: shots[2]: unknown key `durtion`; did you mean `duration`? Allowed here: id, prompt, duration, frames, "
-        "seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, focus, voice, pad, caption, ambience",
+        "seed, negative_prompt, keyframes, segments, control, mute, transition, retakes, loras, camera, cast, takes, qc, enhance_prompt, focus, voice, pad, caption, ambience",
         "22:2: invalid YAML: `- id` is indented 1 space, less than `- id` on line 18 (2 spaces): indent it 2 spaces "
         "to continue that list",
     ]

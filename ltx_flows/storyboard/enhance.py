@@ -1,0 +1,47 @@
+"""Prompt enhancement (`model.enhance_prompt`, `shots[].enhance_prompt`): which shots ask for it, and where it can run.
+
+The enhancer is the LTX-2 pipeline's own (`LTX2ConditionPipeline.enhance_prompt`: the Gemma 3 text encoder of
+LTX-2.0 / 2.3 writing a longer prompt under Lightricks' system prompt). LTX-Video has none, and LTX-2.5 enhances
+through a dedicated Gemma 4 `prompt_enhancer` that ltx-flows does not load yet: both are refused at the key.
+"""
+
+from .frames import snap_frames
+from .look_checks import film_generation
+from .models import Shot, Storyboard
+from .problems import Loc
+
+
+def wants_enhancement(storyboard: Storyboard, shot: Shot) -> bool:
+    """The shot's own `enhance_prompt`, else the film's."""
+    return shot.enhance_prompt if shot.enhance_prompt is not None else storyboard.model.enhance_prompt
+
+
+def enhance_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """Every `enhance_prompt: true` on a model that has an enhancer ltx-flows can run."""
+    places: list[Loc] = [("model", "enhance_prompt")] if storyboard.model.enhance_prompt else []
+    places += [("shots", index, "enhance_prompt") for index, shot in enumerate(storyboard.shots) if shot.enhance_prompt]
+    if not places:
+        return []
+    if storyboard.model.family != "ltx2":
+        why = ("prompt enhancement runs through the LTX-2 pipeline's own enhancer (its Gemma text encoder); "
+               "LTX-Video has none: set `model.family: ltx2` (or an LTX-2 `preset:`), or remove `enhance_prompt`")
+        return [(loc, why) for loc in places]
+    if film_generation(storyboard.model) == "ltx2-2.5":
+        why = ("LTX-2.5 enhances prompts through a dedicated Gemma 4 `prompt_enhancer` that ltx-flows does not load "
+               "yet: use an LTX-2.0 / 2.3 preset to enhance (then `ltx-flows enhance --write` to keep the prompts), "
+               "or remove `enhance_prompt`")
+        return [(loc, why) for loc in places]
+    return _long_takes(storyboard)
+
+
+def _long_takes(storyboard: Storyboard) -> list[tuple[Loc, str]]:
+    """A long take's segments render with the prompts as written: refused rather than silently not enhanced."""
+    problems = []
+    for index, shot in enumerate(storyboard.shots):
+        frames = snap_frames(shot.requested_frames(storyboard.output.fps))
+        layout = shot.segment_layout(storyboard.model.family, frames)
+        if wants_enhancement(storyboard, shot) and layout is not None and frames > layout[0]:
+            where = ("shots", index, "enhance_prompt") if shot.enhance_prompt else ("shots", index)
+            problems.append((where, f"a long take ({frames} frames, in segments of {layout[0]}) is not enhanced yet: "
+                                    "set `enhance_prompt: false` on this shot (or make it fit one window)"))
+    return problems

@@ -1,0 +1,91 @@
+"""Prompt enhancement on the tiny LTX-2 checkpoint (real LTX2ConditionPipeline, its real `enhance_prompt`, CPU):
+`ltx-flows enhance` prints the text the pipeline's Gemma encoder writes (from the first frame's picture too,
+where a keyframe pins it) and caches it beside the render; the same
+inputs write the same text again (the seed is fixed); a shot renders with the cached text (the generation's progress
+event carries it), the manifest and review page show it; `--write` freezes it into the YAML keeping comments. The
+tiny encoder has random weights, so its text is noise: the tests check where the text goes, never what it says."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ltx_flows.cli import app
+from ltx_flows.finish.enhanced import enhance_html, enhance_section
+from ltx_flows.plan.enhance import cached_enhancement
+from ltx_flows.plan.planner import plan_storyboard
+from ltx_flows.render.enhance import enhanced_text
+from ltx_flows.render.shot import render_shot
+from ltx_flows.storyboard.loading import load_storyboard
+
+from .generations import watching
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+]
+
+BOARD = """\
+version: 1
+name: enh
+model: {family: ltx2, checkpoint: tiny, steps: 2, enhance_prompt: true}  # every shot, unless it says otherwise
+output: {width: 96, height: 64}
+shots:
+  # the one the enhancer rewrites
+  - id: a
+    prompt: a red ball rolls
+    frames: 9
+  - id: b
+    prompt: a blue cube   # kept as written
+    enhance_prompt: false
+    frames: 9
+  - id: c
+    prompt: a door opens
+    keyframes: [{image: keyframes/a.png}]   # the enhancer sees this first frame
+    frames: 9
+"""
+
+
+def test_enhance_prints_caches_renders_with_and_writes_the_enhanced_prompt(workspace, tiny_cache):
+    path = workspace / "board.yaml"
+    path.write_text(BOARD)
+    runner = CliRunner()
+    result = runner.invoke(app, ["enhance", str(path)])
+    assert result.exit_code == 0, result.output
+    plan = plan_storyboard(load_storyboard(path), path)
+    film_dir = workspace / "renders" / "enh"
+    shot = plan.shot("a")
+    text = cached_enhancement(film_dir, shot.enhance)
+    assert text and text != shot.prompt and f"a: {text}" in result.output
+    assert "b:" not in result.output and plan.shot("b").enhance is None
+    # A first-frame keyframe: Lightricks' image-to-video system prompt, the picture through the vision tower.
+    pictured = plan.shot("c").enhance
+    assert pictured.system_prompt == "I2V_DEFAULT_SYSTEM_PROMPT" and pictured.image.name == "a.png"
+    assert cached_enhancement(film_dir, pictured) not in (None, text)
+    # The seed is fixed: made again from nothing, the same inputs give the same text.
+    (film_dir / "enhanced" / f"{shot.enhance.key}.json").unlink()
+    assert enhanced_text(plan, shot.enhance, film_dir, shot.id) == text
+
+    with watching() as generations:
+        render_shot(plan, shot, film_dir)
+    assert [event["prompt"] for event in generations.events] == [text]
+    section = enhance_section(shot, film_dir)
+    assert section["enhanced_prompt"]["text"] == text and section["enhanced_prompt"]["seed"] == 10
+    assert "Enhanced" in enhance_html(section)
+
+    shown = runner.invoke(app, ["plan", str(path)], env={"COLUMNS": "250"})
+    assert "prompts enhanced first" in shown.output and text[:20] in shown.output
+
+    written = runner.invoke(app, ["enhance", str(path), "--write"])
+    assert written.exit_code == 0, written.output
+    new = path.read_text()
+    for comment in ("# every shot, unless it says otherwise", "# the one the enhancer rewrites", "# kept as written",
+                    "# the enhancer sees this first frame"):
+        assert comment in new
+    frozen = load_storyboard(path)
+    assert frozen.shots[0].prompt == text and frozen.shots[0].enhance_prompt is False
+    assert frozen.shots[1].prompt == "a blue cube" and frozen.shots[2].prompt == cached_enhancement(film_dir, pictured)
+    assert plan_storyboard(frozen, path).shot("a").enhance is None
+    again = runner.invoke(app, ["enhance", str(path)])
+    assert "no shot asks for `enhance_prompt`" in again.output
+    json.dumps(section)  # the manifest's section is plain JSON
