@@ -31,13 +31,14 @@ variants:
   matrix: {product: [original, vanilla], lang: [en, de]}
 deliverables:
   - {name: wide, framing: render, width: 512, height: 288}
-  - {name: story, framing: crop, width: 162, height: 288, profile: social-vertical}
+  - {name: story, framing: crop, width: 162, height: 288, profile: social-vertical,
+     captions: {box_color: "#00ff00", box_opacity: 1}}
 overlays:
   logo: {image: logo.png, position: top-right, margin: 4}
   legal: {text: "Terms apply", size: 10}
 shots:
   - {id: open, prompt: "a can of ${product} ice cream", frames: 9, focus: {x: 0.3}}
-  - {id: talk, prompt: "a woman says hello in ${lang}", frames: 9}
+  - {id: talk, prompt: "a woman says hello in ${lang}", frames: 9, caption: "Hello ${lang}"}
 """
 VARIANTS = ["original-en", "original-de", "vanilla-en", "vanilla-de"]
 
@@ -76,6 +77,13 @@ def test_variants_and_deliverables_render_each_unique_shot_once(prefect_server, 
     manifest = json.loads((workspace / "renders" / "spot" / "original-en" / "manifest.json").read_text())
     [story] = manifest["deliveries"]
     assert story["check"]["ok"] and story["check"]["audio_rate"] is None and story["profile"] == "social-vertical"
+    # The story burns in the variant's caption (the `talk` shot: film frames 9-17) over its own picture; green box.
+    assert story["captions"] == "story-captions.ass"
+    assert "Hello en" in (workspace / "renders" / "spot" / "original-en" / "overlays" / "story-captions.ass").read_text()
+    with av.open(story["path"]) as container:
+        shown = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    green = [int(((f[..., 1] > 200) & (f[..., 0] < 60) & (f[..., 2] < 60)).sum()) for f in shown]
+    assert green[13] > 60 and sum(green[:8]) * 4 < green[13], green
 
     # Another storyboard of the batch whose shot equals one already rendered copies it: nothing renders again.
     other = workspace / "other.yaml"

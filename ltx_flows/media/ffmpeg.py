@@ -76,18 +76,19 @@ def stop_ffmpeg() -> None:
     FFMPEG.kill_all()
 
 
-def run_ffmpeg(args: list[str], out=None, failure: str | None = None, log: bool = False) -> bytes | None:
+def run_ffmpeg(args: list[str], out=None, failure: str | None = None, log: bool = False, cwd=None) -> bytes | None:
     """Run ffmpeg with `args` to its end; it is stopped if we are interrupted (Ctrl-C, any error here).
 
     With `out`, the file it writes: ffmpeg may overwrite it (`-y`), and nothing comes back. Without, what it
     writes to its stdout (`pipe:`) comes back. A failure raises RuntimeError quoting the end of its stderr,
     after `failure` (by default the exit code and the file it was writing). With `log`, what it said on its stderr
-    at level info comes back instead (the measurements of filters such as `ebur128`).
+    at level info comes back instead (the measurements of filters such as `ebur128`). With `cwd`, ffmpeg runs in
+    that folder (filters that name files, such as `ass`, then name them without any path to escape).
     """
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info" if log else "error",
                *(["-y"] if out is not None else []), *args]
     process = FFMPEG.start(
-        command, stdout=subprocess.DEVNULL if out is not None else subprocess.PIPE, stderr=subprocess.PIPE
+        command, stdout=subprocess.DEVNULL if out is not None else subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd
     )
     try:
         stdout, stderr = process.communicate()

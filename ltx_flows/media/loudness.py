@@ -98,9 +98,16 @@ def normalize_loudness(film: Path, target: float, true_peak: float) -> VideoInfo
     finally:
         partial.unlink(missing_ok=True)
     after = measure_loudness(film)
-    if abs(after.integrated - target) > LOUDNESS_TOLERANCE_LU or after.true_peak > true_peak:
-        raise LoudnessError(
-            f"{film} measures {after.integrated:.1f} LUFS, true peak {after.true_peak:.1f} dBTP after normalizing to "
-            f"{target:g} LUFS under {true_peak:g} dBTP (allowed: +/-{LOUDNESS_TOLERANCE_LU:g} LU, peak at most the "
-            "ceiling); the mix is too dynamic to reach it: lower `output.loudness`, or turn the loud parts down")
+    if (problem := loudness_problem(after, target, true_peak)) is not None:
+        raise LoudnessError(f"{film} {problem} after normalizing; the mix is too dynamic to reach it: lower "
+                            "`output.loudness`, or turn the loud parts down")
     return normalized
+
+
+def loudness_problem(measured: Loudness, target: float, true_peak: float) -> str | None:
+    """What is wrong with `measured` against a target and a true-peak ceiling (None: it meets them): more than
+    LOUDNESS_TOLERANCE_LU off the target, or a true peak above the ceiling."""
+    if abs(measured.integrated - target) > LOUDNESS_TOLERANCE_LU or measured.true_peak > true_peak:
+        return (f"measures {measured.integrated:.1f} LUFS, true peak {measured.true_peak:.1f} dBTP against {target:g} "
+                f"LUFS under {true_peak:g} dBTP (allowed: +/-{LOUDNESS_TOLERANCE_LU:g} LU, peak at most the ceiling)")
+    return None

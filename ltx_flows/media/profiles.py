@@ -53,9 +53,13 @@ class ProfileCheck:
     duration: float
     audio_rate: int | None
     problems: list[str]
+    loudness: dict | None = None  # measured (with its target and ceiling) for a film with `output.loudness`
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        if found["loudness"] is None:  # films without a loudness target: the entry as before
+            del found["loudness"]
+        return found
 
 
 def check_delivery(path: Path, profile: Profile, width: int, height: int, fps: int, duration: float,

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ..storyboard.models import Shot
-from ..storyboard.versions import Deliverable
+from ..storyboard.versions import Captions, Deliverable
 
 
 class CropWindow(BaseModel):
@@ -37,6 +37,7 @@ class DeliveryPlan(BaseModel):
     crop: CropPlan | None  # None: the film is already at this size (a `render` deliverable's own film)
     overlays: bool = True  # False: this file gets none of the storyboard's overlays
     file: str  # relative to the film's folder
+    captions: Captions | None = None  # the film's captions burned in, in this style (only when `burn`)
 
 
 def _even(value: float) -> int:
@@ -63,4 +64,5 @@ def delivery_plan(deliverable: Deliverable, fps: int, file: str, crop: CropPlan 
         deliverable=deliverable.name, framing=deliverable.framing, width=deliverable.width, height=deliverable.height,
         fps=deliverable.fps or fps, max_seconds=deliverable.max_seconds, title_safe=deliverable.title_safe,
         profile=deliverable.profile, crop=crop, file=file, overlays=deliverable.overlays,
+        captions=deliverable.captions if deliverable.captions and deliverable.captions.burn else None,
     )

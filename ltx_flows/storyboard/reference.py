@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from pydantic.fields import PydanticUndefined
 
 from .looks import Camera, Character, LoraRef
-from .versions import Deliverable, EndCard, Focus, Legal, Logo, Matrix, Variant
+from .versions import Captions, Deliverable, EndCard, Focus, Legal, Logo, Matrix, Variant
 from .models import Control, Defaults, Keyframe, ModelConfig, OutputConfig, Retake, Segments, Shot, Storyboard, Transition
 from .voice import Voice
 
@@ -28,6 +28,7 @@ _SECTIONS = (
     ("`variants[]`", Variant),
     ("`variants: {matrix}`", Matrix),
     ("`deliverables[]`", Deliverable),
+    ("`deliverables[].captions`", Captions),
     ("`shots[].focus`", Focus),
     ("`overlays.logo`", Logo),
     ("`overlays.end_card`", EndCard),

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from PIL import Image
+from PIL import Image, ImageFont
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
 from ..layout import CONTROLS, OVERLAYS, RETAKES, SEGMENTS, SHOTS
@@ -80,6 +80,49 @@ class Focus(_Strict):
         return value
 
 
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+
+
+def font_problem(path: Path) -> str | None:
+    """Why `path` is not a TrueType/OpenType font FreeType can load, or None."""
+    try:
+        ImageFont.truetype(str(path), size=12)
+    except Exception as error:  # FreeType raises OSError; a missing file, FileNotFoundError
+        return f"it does not load as a TrueType or OpenType font ({type(error).__name__})"
+    return None
+
+
+class Captions(_Strict):
+    """The film's captions burned into a deliverable's picture, styled per deliverable (drawn by libass)."""
+
+    burn: bool = Field(True, description="`false`: no captions in this file's picture (the .srt/.vtt still lie "
+                       "beside the film).")
+    font: Path | None = Field(None, description="A TrueType or OpenType font file, relative to the storyboard's folder. "
+                              "Default: Aileron, the font Pillow ships (the same on every machine).")
+    size: int | None = Field(None, ge=6, le=400, description="Text height in pixels at the deliverable's size. "
+                             "Default: 1/20 of its smaller side.")
+    color: str = Field("#ffffff", description="Text colour, `#rrggbb`.", json_schema_extra={"pattern": COLOR_PATTERN})
+    box: bool = Field(True, description="A box behind each line (`false`: an outline around the letters instead).")
+    box_color: str = Field("#000000", description="The box's (or outline's) colour.",
+                           json_schema_extra={"pattern": COLOR_PATTERN})
+    box_opacity: float = Field(0.6, ge=0, le=1, description="0 = no box, 1 = opaque.")
+    position: Literal["bottom", "top", "center"] = Field(
+        "bottom", description="Where, inside the title-safe area (above the legal line when there is one).")
+    margin: int = Field(8, ge=0, le=512, description="Pixels between the lines and the title-safe area's edge.")
+
+    @field_validator("color", "box_color")
+    @classmethod
+    def _hex_color(cls, value: str, info: ValidationInfo) -> str:
+        if not re.match(COLOR_PATTERN, value):
+            raise ValueError(f"{value!r} is not a colour: `{info.field_name}` is written `#rrggbb` (e.g. \"#ffcc00\")")
+        return value
+
+    @field_validator("font", mode="before")
+    @classmethod
+    def _resolve_font(cls, value: Any, info: ValidationInfo) -> Any:
+        return media_path(value, info, font_problem, "is not a font file")
+
+
 class Deliverable(_Strict):
     """One file per film at a size of its own: the shots generated at that size (`render`: the model frames them)
     or cropped from the film around each shot's `focus` (`crop`)."""
@@ -99,6 +142,7 @@ class Deliverable(_Strict):
     )
     profile: Literal[PROFILES] = Field("web-h264", description="The delivery profile its file is encoded with.")
     overlays: bool = Field(True, description="`false`: no overlays on this file (a clean master).")
+    captions: Captions | None = Field(None, description="Burn the film's captions into this file's picture.")
 
     @field_validator("width", "height")
     @classmethod
@@ -272,6 +316,10 @@ def version_rules(storyboard: Any) -> list[tuple[tuple, str]]:
             problems.append((("deliverables", index, "name"),
                              f"two deliverables are named `{deliverable.name}`; each needs a name of its own"))
         seen.add(deliverable.name)
+    if not any(shot.caption or any(r.voice and r.voice.text for r in shot.retakes) for shot in storyboard.shots):
+        problems += [(("deliverables", index, "captions"), "the film has no captions to burn in: give its shots a "
+                      "`caption:` (or a voiced retake a `text:`), or remove `captions`")
+                     for index, d in enumerate(storyboard.deliverables) if d.captions and d.captions.burn]
     sizes = [(f"deliverable `{d.name}`", d.width, d.height) for d in storyboard.deliverables if d.overlays] or [
         ("the film", storyboard.output.width, storyboard.output.height)]
     return problems + overlay_problems(storyboard.overlays, sizes)

@@ -62,3 +62,46 @@ def test_a_length_cap_and_frame_rate_apply_and_the_check_reads_the_file(film, tm
     assert len(frames(out)) == 12
     wrong = check_delivery(out, PROFILES["master"], 64, 48, 12, 1.0, has_audio=True)
     assert not wrong.ok and wrong.problems == ["64x32, the deliverable is 64x48"]
+
+
+def red_pixels(frame: np.ndarray) -> int:
+    return int(((frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)).sum())
+
+
+def test_burned_captions_show_in_the_caption_area_only_while_their_line_plays(film, tmp_path):
+    from ltx_flows.media.burned_captions import CaptionLook, write_burned_captions
+    from ltx_flows.media.captions import Cue, write_captions
+
+    [track, _] = write_captions([Cue(start=0.5, end=1.0, text="Hello")], film)
+    # An opaque red box behind the line: red pixels are the caption, at the bottom of the safe area.
+    look = CaptionLook(size=12, color="#ffffff", box=True, box_color="#ff0000", box_opacity=1.0, position="bottom",
+                       left=6, right=6, top=3, bottom=5)
+    (tmp_path / "overlays").mkdir()
+    burned = write_burned_captions(track, tmp_path / "overlays" / "wide-captions.ass", 128, 64, look)
+    captioned, clean = tmp_path / "captioned.mp4", tmp_path / "clean.mp4"
+    assert deliver(film, captioned, Delivery(width=128, height=64, fps=24, profile="web-h264", captions=burned)).ok
+    assert deliver(film, clean, Delivery(width=128, height=64, fps=24, profile="web-h264")).ok
+    shown = frames(captioned)
+    for index, frame in enumerate(shown):
+        playing = 0.5 * 24 + 1 <= index <= 1.0 * 24 - 2  # a frame of slack at each end of the line
+        quiet = index < 0.5 * 24 - 1 or index > 1.0 * 24 + 1
+        assert red_pixels(frame[:32]) == 0, index  # never in the top half
+        if playing:
+            assert red_pixels(frame[32:64 - 5]) > 60, index  # the box, above the bottom margin
+        if quiet:
+            assert red_pixels(frame) == 0, index
+    assert max(red_pixels(frame) for frame in frames(clean)) == 0  # the clean deliverable has none
+
+
+def test_the_loudness_check_measures_the_delivered_file(film, tmp_path):
+    from ltx_flows.media.loudness import normalize_loudness
+
+    with pytest.raises(RuntimeError, match=r"does not meet profile web-h264: the sound measures -\d+\.\d LUFS"):
+        deliver(film, tmp_path / "quiet.mp4", Delivery(width=64, height=32, fps=24, profile="web-h264", loudness=-10.0))
+    assert not (tmp_path / "quiet.mp4").exists()
+    normalize_loudness(film, -16.0, -1.0)
+    check = deliver(film, tmp_path / "ok.mp4", Delivery(width=64, height=32, fps=24, profile="web-h264", loudness=-16.0))
+    assert check.ok and abs(check.loudness["integrated"] + 16) <= 1 and check.loudness["true_peak"] <= -1
+    assert check.as_dict()["loudness"]["target"] == -16.0
+    assert "loudness" not in deliver(film, tmp_path / "any.mp4", Delivery(width=64, height=32, fps=24,
+                                                                         profile="web-h264")).as_dict()

@@ -87,3 +87,30 @@ def test_a_render_deliverable_may_not_take_a_render_folders_name(write_storyboar
     )
     assert problems(path) == [f"{path}:3:23: deliverables[0].name: `shots` names a folder ltx-flows writes beside it "
                               "(shots, segments, retakes, controls, overlays); choose another name"]
+
+
+def test_burned_caption_styles_load_and_bad_values_are_located(write_storyboard, workspace):
+    (workspace / "font.ttf").write_text("not a font")
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables:
+          - {name: story, width: 252, height: 448, captions: {size: 3, position: middle, color: red}}
+          - {name: wide, width: 448, height: 252, captions: {font: font.ttf}}
+        shots: [{id: a, prompt: x, frames: 9, caption: Hello}]
+        """
+    )
+    found = "\n".join(problems(path))
+    assert f"{path}:4:61: deliverables[0].captions.size: " in found
+    assert f"{path}:4:74: deliverables[0].captions.position: `middle` is not one of `bottom`, `top`, `center`" in found
+    assert f"{path}:4:89: deliverables[0].captions.color: 'red' is not a colour: `color` is written `#rrggbb`" in found
+    assert "deliverables[1].captions.font: " in found and "is not a font file" in found
+    path.write_text(path.read_text().replace("size: 3, position: middle, color: red", "position: top")
+                    .replace("{font: font.ttf}", "{burn: false}"))
+    [version] = load_versions(path)
+    story, wide = version.storyboard.deliverables
+    assert (story.captions.burn, story.captions.position, story.captions.box) == (True, "top", True)
+    assert not wide.captions.burn
+    path.write_text(path.read_text().replace(", caption: Hello", ""))
+    assert any("deliverables[0].captions: the film has no captions to burn in" in line for line in problems(path))
