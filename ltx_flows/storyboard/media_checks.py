@@ -3,6 +3,7 @@ and each file decoded whole at validation, so a damaged or truncated file is nam
 hours later."""
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,26 +84,48 @@ def image_problem(path: Path) -> str | None:
     return None
 
 
-def audio_problem(path: Path) -> str | None:
-    import av  # here, so checking storyboards without media stays light
+@dataclass(frozen=True)
+class AudioFileInfo:
+    """What decoding a sound file whole found: its length, rate, channels and loudest sample (0 to 1)."""
 
-    decoded, seconds = 0, None
+    seconds: float
+    rate: int
+    channels: int
+    peak: float
+
+
+def decode_audio_file(path: Path) -> AudioFileInfo | str:
+    """Decode `path`'s first audio stream whole (every frame, not the first only: damage in the middle of a bed
+    or a line is a dropout in the film): its `AudioFileInfo`, or why it cannot be used as sound."""
+    import av  # here, so checking storyboards without media stays light
+    import numpy as np
+
+    samples, peak, rate, channels, seconds = 0, 0.0, 0, 0, None
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 return "it has no audio stream"
             stream = container.streams.audio[0]
             stream.codec_context.options = {"err_detect": "explode"}
-            # Every frame, not the first only: damage in the middle of a bed is a dropout in the film.
+            rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
             for frame in container.decode(stream):
-                decoded += frame.samples
+                data = frame.to_ndarray()
+                if data.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
+                    data = data / float(np.iinfo(data.dtype).max)
+                peak = max(peak, float(np.abs(data).max(initial=0.0)))
+                samples += frame.samples
                 seconds = frame.time
-            if not decoded:
-                return "its audio stream has no sound that decodes"
-    except (av.FFmpegError, OSError) as error:
-        where = f" after {seconds:.1f}s" if decoded and seconds is not None else ""
-        return f"it does not decode{where} ({type(error).__name__}): it is damaged or truncated"
-    return None
+    except (av.FFmpegError, OSError, ValueError) as error:
+        where = f" after {seconds:.1f}s" if samples and seconds is not None else ""
+        return f"it does not decode{where} ({type(error).__name__}): it is damaged or truncated, or not audio"
+    if not samples or not rate:
+        return "it is empty: its audio stream has no sound that decodes"
+    return AudioFileInfo(seconds=samples / rate, rate=rate, channels=channels, peak=peak)
+
+
+def audio_problem(path: Path) -> str | None:
+    found = decode_audio_file(path)
+    return found if isinstance(found, str) else None
 
 
 def image_or_video_problem(path: Path) -> str | None:

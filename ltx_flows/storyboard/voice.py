@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from .frames import MIN_FRAMES, TEMPORAL_COMPRESSION, resolve_position
-from .media_checks import media_path
+from .media_checks import decode_audio_file, media_path
 from .problems import Loc, quoted
 
 # A line whose loudest sample is below this is silence (a file written empty, a muted export).
@@ -36,33 +36,13 @@ class LineInfo:
 
 @functools.lru_cache(maxsize=256)
 def _inspect(path: Path, size: int, mtime_ns: int) -> LineInfo | str:
-    import av  # here, so checking storyboards without voices stays light
-    import numpy as np
-
-    samples, peak, rate, channels, seconds = 0, 0.0, 0, 0, None
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return "it has no audio stream"
-            stream = container.streams.audio[0]
-            stream.codec_context.options = {"err_detect": "explode"}
-            rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
-            for frame in container.decode(stream):
-                data = frame.to_ndarray()
-                if data.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
-                    data = data / float(np.iinfo(data.dtype).max)
-                peak = max(peak, float(np.abs(data).max(initial=0.0)))
-                samples += frame.samples
-                seconds = frame.time
-    except (av.FFmpegError, OSError, ValueError) as error:
-        where = f" after {seconds:.1f}s" if samples and seconds is not None else ""
-        return f"it does not decode{where} ({type(error).__name__}): it is damaged or truncated, or not audio"
-    if not samples or not rate:
-        return "it is empty: its audio stream has no sound that decodes"
-    peak_dbfs = 20 * math.log10(peak) if peak > 0 else -math.inf
+    found = decode_audio_file(path)
+    if isinstance(found, str):
+        return found
+    peak_dbfs = 20 * math.log10(found.peak) if found.peak > 0 else -math.inf
     if peak_dbfs < SILENT_DBFS:
         return f"it is silent (its loudest sample is {peak_dbfs:.0f} dBFS, below {SILENT_DBFS:.0f}); record the line again"
-    return LineInfo(seconds=samples / rate, rate=rate, channels=channels, peak_dbfs=peak_dbfs)
+    return LineInfo(seconds=found.seconds, rate=found.rate, channels=found.channels, peak_dbfs=peak_dbfs)
 
 
 def inspect_line(path: Path) -> LineInfo | str:
