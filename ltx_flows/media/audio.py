@@ -84,18 +84,24 @@ def lay_audio_bed(film: Path, bed: Path, fade_seconds: float = BED_FADE_SECONDS)
     film, bed = Path(film), Path(bed)
     info = probe(film)
     fade = min(fade_seconds, info.duration / 4)
-    partial = partial_path(keep_suffix=True, path=film)
     bed_filter = f"afade=t=out:st={info.duration - fade:.6f}:d={fade:.6f},{fit_audio_filter(audio_samples(info.frames, round(info.fps)))}"
     # The fade is placed on the bed's own timeline, before padding: a shorter bed just ends early.
+    return replace_sound(film, ["-i", str(film), "-i", str(bed), "-map", "0:v:0", "-map", "1:a:0", "-af", bed_filter],
+                         frames=info.frames)
+
+
+def replace_sound(film: Path, args: list[str], frames: int) -> VideoInfo:
+    """Rewrite `film` in place with a new sound track: `args` are ffmpeg's inputs, maps and filters. The video is
+    copied (its `frames` checked), the sound encoded as every track is and held to the film's length; the film is
+    replaced only when the new one is complete (the bed, the ducked mix and loudness all finish this way)."""
+    partial = partial_path(keep_suffix=True, path=film)
     try:
-        run_ffmpeg(
-            ["-i", str(film), "-i", str(bed), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-             "-af", bed_filter, *options_to_args(AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4", str(partial)],
-            partial,
-        )
-        laid = probe(partial)
-        check_sound_length(laid, film)
-        laid = rename_into_place(partial, film, laid)
+        run_ffmpeg([*args, "-c:v", "copy", *options_to_args(AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4",
+                    str(partial)], partial)
+        replaced = probe(partial)
+        check_sound_length(replaced, film)
+        if replaced.frames != frames:
+            raise RuntimeError(f"rewriting {film}'s sound changed its frames ({frames} -> {replaced.frames})")
+        return rename_into_place(partial, film, replaced)
     finally:
         partial.unlink(missing_ok=True)
-    return laid

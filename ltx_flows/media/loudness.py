@@ -13,10 +13,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..files import partial_path
-from .audio import AAC_OPTIONS, audio_samples, fit_audio_filter
-from .ffmpeg import options_to_args, run_ffmpeg
-from .read import VideoInfo, check_sound_length, probe, rename_into_place
+from .audio import audio_samples, fit_audio_filter, replace_sound
+from .ffmpeg import run_ffmpeg
+from .read import VideoInfo, probe
 
 # How far the film may land from its target (LU) before it is a failure.
 LOUDNESS_TOLERANCE_LU = 1.0
@@ -86,17 +85,8 @@ def normalize_loudness(film: Path, target: float, true_peak: float) -> VideoInfo
         limit = 10 ** ((true_peak - AAC_PEAK_MARGIN_DB - LIMITER_MARGIN_DB) / 20)
         chain.append(f"alimiter=limit={limit:.4f}:attack=5:release=50:level=false:latency=true")
     chain.append(fit_audio_filter(audio_samples(info.frames, round(info.fps))))
-    partial = partial_path(keep_suffix=True, path=film)
-    try:
-        run_ffmpeg(["-i", str(film), "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy", "-af", ",".join(chain),
-                    *options_to_args(AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4", str(partial)], partial)
-        normalized = probe(partial)
-        check_sound_length(normalized, film)
-        if normalized.frames != info.frames:
-            raise RuntimeError(f"normalizing {film}'s loudness changed its frames ({info.frames} -> {normalized.frames})")
-        normalized = rename_into_place(partial, film, normalized)
-    finally:
-        partial.unlink(missing_ok=True)
+    normalized = replace_sound(film, ["-i", str(film), "-map", "0:v:0", "-map", "0:a:0", "-af", ",".join(chain)],
+                               frames=info.frames)
     after = measure_loudness(film)
     if (problem := loudness_problem(after, target, true_peak)) is not None:
         raise LoudnessError(f"{film} {problem} after normalizing; the mix is too dynamic to reach it: lower "

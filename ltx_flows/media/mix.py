@@ -8,10 +8,8 @@ under a line the bed sits about DUCK_DB (12 dB) down, and comes back within the 
 
 from pathlib import Path
 
-from ..files import partial_path
-from .audio import AAC_OPTIONS, BED_FADE_SECONDS, audio_samples, fit_audio_filter
-from .ffmpeg import options_to_args, run_ffmpeg
-from .read import VideoInfo, check_sound_length, probe, rename_into_place
+from .audio import BED_FADE_SECONDS, audio_samples, fit_audio_filter, replace_sound
+from .read import VideoInfo, probe
 
 DUCK_DB = 12.0
 DUCK_THRESHOLD = 0.001  # -60 dBFS: the key carries only the lines, so only a line passes it
@@ -43,14 +41,5 @@ def mix_bed_under_lines(film: Path, bed: Path, duck_db: float = DUCK_DB, fade_se
         # and cut again to exactly the film's samples.
         f"[ducked][lines]amix=inputs=2:normalize=0:duration=longest,{fit_audio_filter(samples)}[mix]"
     )
-    partial = partial_path(keep_suffix=True, path=film)
-    try:
-        run_ffmpeg(["-i", str(film), "-i", str(bed), "-filter_complex", graph, "-map", "0:v:0", "-map", "[mix]",
-                    "-c:v", "copy", *options_to_args(AAC_OPTIONS), "-movflags", "+faststart", "-f", "mp4", str(partial)],
-                   partial)
-        mixed = probe(partial)
-        check_sound_length(mixed, film)
-        mixed = rename_into_place(partial, film, mixed)
-    finally:
-        partial.unlink(missing_ok=True)
-    return mixed
+    return replace_sound(film, ["-i", str(film), "-i", str(bed), "-filter_complex", graph, "-map", "0:v:0",
+                                "-map", "[mix]"], frames=info.frames)
