@@ -22,8 +22,8 @@ import torch
 import transformers
 from diffusers import LTX2ConditionPipeline, LTXConditionPipeline
 
-from . import ltx2, ltx25, ltxv
-from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_upsampler
+from . import frame_rate, ltx2, ltx25, ltxv
+from .checkpoints import MODEL_LOAD_LOCK, resolve_checkpoint, resolve_lora, resolve_upsampler
 from ..plan.memory import MemorySettings, memory_steps
 from ..plan.recipes import preset_of
 from ..storyboard.models import ModelConfig
@@ -193,6 +193,23 @@ class ModelCache:
                 place_upsampler(upsample_pipe, device)
                 upsample_pipe.set_progress_bar_config(disable=True)
                 log.info("Loaded upsampler %s in %.1fs", upsampler, time.perf_counter() - start)
+                self.upsamplers[key] = upsample_pipe
+            return self.upsamplers[key]
+
+    def temporal_upscaler(self, model: ModelConfig, upscaler: str, pipe):
+        """The temporal upscaler (a published `.safetensors` file) for frame-rate upscaling, loaded once per pipeline
+        as a latent upsample pipeline over `pipe`'s VAE (`frame_rate.load_temporal_upscaler`)."""
+        device = pick_device(model.device)
+        file = resolve_lora(upscaler)
+        key = (id(pipe), "temporal", str(file))
+        with MODEL_LOAD_LOCK:
+            if key not in self.upsamplers:
+                start = time.perf_counter()
+                upsample_pipe = frame_rate.load_temporal_upscaler(model.family, file, pipe.vae,
+                                                                  pick_dtype(model.dtype, device))
+                place_upsampler(upsample_pipe, device)
+                upsample_pipe.set_progress_bar_config(disable=True)
+                log.info("Loaded temporal upscaler %s in %.1fs", upscaler, time.perf_counter() - start)
                 self.upsamplers[key] = upsample_pipe
             return self.upsamplers[key]
 

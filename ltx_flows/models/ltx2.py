@@ -19,7 +19,7 @@ the upsampler, conditions, one pass, two passes.
 """
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +37,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
 from PIL import Image
 
-from . import ltx25
+from . import frame_rate, ltx25
 from .adapters import Adapter, activate, file_adapter
 from .checkpoints import MODEL_LOAD_LOCK
 from .ltxv import Held, Tail, step_callback
@@ -257,6 +257,7 @@ def generate(
     *,
     generator: torch.Generator,
     upsample_pipe: LTX2LatentUpsamplePipeline | None = None,
+    temporal_pipe: LTX2LatentUpsamplePipeline | None = None,
     control: Control | None = None,
     tail: Tail | None = None,
     held: list[Held] | None = None,
@@ -270,11 +271,22 @@ def generate(
     `calls` are the shot's pipeline calls (`recipes.pipeline_calls`); `stage2_lora` the LoRA the refine pass
     runs with (the dev presets' distilled LoRA); `looks` the shot's own LoRAs (on every call); `audio_condition`
     audio tokens to hold (the first pass holds them; two-pass, the refine keeps the first pass's whole track).
+    With frame-rate calls, `temporal_pipe` is the temporal upscaler: the passes run at the lower rate
+    (`frame_rate.shot_at`) and each round doubles the latents in time and refines them (`_retime`).
     """
     # LTX-2.5: the last pass returns latents for the diffusion decoder's own call (`ltx25.decode`).
     decode = calls[-1] if calls[-1].step == "decode" else None
-    calls = calls[:-1] if decode is not None else calls
+    calls, rounds = frame_rate.split_calls(calls[:-1] if decode is not None else calls)
+    timing = frame_rate.retiming(rounds, shot.frames)
+    asked, asked_tail, asked_held = shot, tail, held
     first = calls[0]
+    if timing is not None:
+        shot = frame_rate.shot_at(shot, timing, timing.factor)
+        tail, held = frame_rate.tail_at(tail, timing.factor), frame_rate.held_at(held, timing.factor)
+        if audio_condition is not None:  # the same seconds, as many tokens as the lower rate counts
+            tokens = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
+            audio_condition = replace(audio_condition, latents=frame_rate.fit_tokens(audio_condition.latents, tokens),
+                                      hold=frame_rate.fit_tokens(audio_condition.hold[:, None], tokens)[:, 0])
     expected = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
     if audio_condition is not None and (
         tuple(audio_condition.hold.shape) != (expected,) or audio_condition.latents.shape[0] != expected
@@ -283,7 +295,7 @@ def generate(
             f"shot {shot.id}: an audio condition for {shot.frames} frames needs {expected} audio tokens, got "
             f"latents {tuple(audio_condition.latents.shape)} and hold {tuple(audio_condition.hold.shape)}"
         )
-    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
+    callback = step_callback(on_step, sum(call.denoising_steps for call in [*calls, *(r for _, r in rounds)]))
     kwargs = dict(first.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
                   generator=generator, callback_on_step_end=callback,
                   conditions=_conditions(shot, first.kwargs["width"], first.kwargs["height"], tail, held))
@@ -301,33 +313,64 @@ def generate(
 
     sigmas = first.kwargs.get("sigmas")
     with sigmas_as_given(runner, sigmas), held_audio(runner, audio_condition, sigmas) as sound:
-        if len(calls) == 1:
-            video, audio = runner(**kwargs, return_dict=False)
-            if decode is not None:
-                video, audio = ltx25.decode(pipe, video, audio, decode.kwargs, generator)
-            return Rendered(frames=video if decode else video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
-        video_latents, audio_latents = runner(**kwargs, return_dict=False)
+        video, audio = runner(**kwargs, return_dict=False)
 
-    # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
-    # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any,
-    # and with stage 1's sound frozen: Lightricks' `TI2VidTwoStagesPipeline` refines with `freeze_audio=True`
-    # (ltx_pipelines/ti2vid_two_stages.py), so the track is stage 1's, the video cross-attends to it at sigma 0.
-    # (diffusers' ltx2.md two-stage example re-denoises the sound in stage 2 instead; Lightricks' is chosen, and
-    # the plan says so: `freeze_audio` on the refine call.)
-    _, upsample, refine = calls
-    if refine.freeze_audio:
-        audio_condition = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
-    activate_lora(pipe, stage2_lora, looks)
-    upsampled = upsample_pipe(latents=video_latents, return_dict=False, **upsample.kwargs)[0]
-    kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
-                  generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio_latents,
-                  conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail, held))
-    with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, audio_condition, refine.kwargs["sigmas"]) as sound:
-        video, audio = pipe(**kwargs, return_dict=False)
+    if len(calls) == 3:
+        # Two-pass: upsample the latents 2x, then a short refine at full size. As in Lightricks' two-stage
+        # pipelines, the refine pass runs without the control's IC-LoRA or reference, with the stage-2 LoRA if any,
+        # and with stage 1's sound frozen: Lightricks' `TI2VidTwoStagesPipeline` refines with `freeze_audio=True`
+        # (ltx_pipelines/ti2vid_two_stages.py), so the track is stage 1's, the video cross-attends to it at sigma 0.
+        # (diffusers' ltx2.md two-stage example re-denoises the sound in stage 2 instead; Lightricks' is chosen, and
+        # the plan says so: `freeze_audio` on the refine call.)
+        _, upsample, refine = calls
+        if refine.freeze_audio:
+            audio_condition = AudioCondition(latents=_latents(sound), hold=torch.ones(sound.latents.shape[1]), frozen=True)
+        activate_lora(pipe, stage2_lora, looks)
+        upsampled = upsample_pipe(latents=video, return_dict=False, **upsample.kwargs)[0]
+        kwargs = dict(refine.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=shot.frames,
+                      generator=generator, callback_on_step_end=callback, latents=upsampled, audio_latents=audio,
+                      conditions=_conditions(shot, refine.kwargs["width"], refine.kwargs["height"], tail, held))
+        with sigmas_as_given(pipe, refine.kwargs["sigmas"]), held_audio(pipe, audio_condition, refine.kwargs["sigmas"]) as sound:
+            video, audio = pipe(**kwargs, return_dict=False)
+    for number, (upsample_time, retime) in enumerate(rounds, start=1):
+        video, audio, sound = _retime(pipe, temporal_pipe, upsample_time, retime, timing.factor // 2**number, video,
+                                      sound, asked, asked_tail, asked_held, timing, generator, callback, stage2_lora,
+                                      looks)
     activate_lora(pipe, None)
     if decode is not None:
         video, audio = ltx25.decode(pipe, video, audio, decode.kwargs, generator)
-    return Rendered(frames=video if decode else video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
+    rendered = Rendered(frames=video if decode else video[0], audio=_audio(pipe, audio), audio_latents=_latents(sound))
+    return _cut(pipe, rendered, asked.frames, rounds[-1][1].kwargs["frame_rate"]) if timing is not None else rendered
+
+
+def _retime(pipe, temporal_pipe, upsample_time: PipelineCall, retime: PipelineCall, divisor: int, video: torch.Tensor,
+            sound: _HeldAudio, shot: ShotPlan, tail: Tail | None, held: list[Held] | None, timing: frame_rate.Retiming,
+            generator: torch.Generator, callback, stage2_lora: Path | None, looks: tuple[Adapter, ...]):
+    """One frame-rate round: the temporal upscaler doubles the video latents in time, then a refine at the doubled
+    rate (the recipe's refine schedule and stage-2 LoRA, the passes' sound frozen) with what the plan pins, at
+    1/`divisor` of the film's rate (1 on the last round: at its own frames). Returns the round's (video, audio,
+    sound)."""
+    at_rate = frame_rate.shot_at(shot, timing, divisor)
+    fps, sigmas = retime.kwargs["frame_rate"], retime.kwargs["sigmas"]
+    tokens = audio_tokens(pipe, at_rate.frames, fps)
+    frozen = AudioCondition(latents=frame_rate.fit_tokens(_latents(sound), tokens), hold=torch.ones(tokens), frozen=True)
+    upsampled = temporal_pipe(latents=video, return_dict=False, **upsample_time.kwargs)[0]
+    activate_lora(pipe, stage2_lora, looks)
+    width, height = retime.kwargs["width"], retime.kwargs["height"]
+    kwargs = dict(retime.kwargs, prompt=shot.prompt, negative_prompt=shot.negative_prompt, num_frames=at_rate.frames,
+                  generator=generator, callback_on_step_end=callback, latents=upsampled,
+                  conditions=_conditions(at_rate, width, height, frame_rate.tail_at(tail, divisor),
+                                         frame_rate.held_at(held, divisor)))
+    with sigmas_as_given(pipe, sigmas), held_audio(pipe, frozen, sigmas) as sound:
+        video, audio = pipe(**kwargs, return_dict=False)
+    return video, audio, sound
+
+
+def _cut(pipe: LTX2ConditionPipeline, rendered: Rendered, frames: int, fps: float) -> Rendered:
+    """A retimed generation cut back from its padded length to the `frames` the plan asks for, sound included."""
+    samples = round(frames / fps * rendered.audio.rate)
+    return Rendered(frames=rendered.frames[:frames], audio=Audio(rendered.audio.samples[..., :samples], rendered.audio.rate),
+                    audio_latents=rendered.audio_latents[: audio_tokens(pipe, frames, fps)])
 
 
 def _audio(pipe: LTX2ConditionPipeline, audio: torch.Tensor) -> Audio:

@@ -14,6 +14,7 @@ from diffusers import LTXConditionPipeline, LTXLatentUpsamplePipeline
 from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
+from . import frame_rate
 from ..media.read import fit_image
 from ..plan.planner import ShotPlan
 from ..plan.recipes import PipelineCall
@@ -115,26 +116,50 @@ def generate(
     height: int,
     generator: torch.Generator,
     upsample_pipe: LTXLatentUpsamplePipeline | None = None,
+    temporal_pipe: LTXLatentUpsamplePipeline | None = None,
     tail: Tail | None = None,
     held: list[Held] | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Render one shot: frames as float in [0, 1], (frames, height, width, 3) at the asked `width` x `height`."""
-    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
-    first = calls[0]
-    if len(calls) == 1:  # one pass at the asked size
-        return _run(pipe, first, shot, tail, held, generator, callback)[0]
+    """Render one shot: frames as float in [0, 1], (frames, height, width, 3) at the asked `width` x `height`.
 
-    # Two passes (the documented 0.9.7/0.9.8 recipe): a first pass at 2/3 size, the latent upsampler (2x,
-    # AdaIN toward the first pass), a short refine pass that re-noises the upsampled latents, then a resize
-    # of the frames to the asked size.
-    _, upsample, refine = calls
-    latents = _run(pipe, first, shot, tail, held, generator, callback)
-    upsampled = upsample_pipe(latents=latents, **upsample.kwargs).frames
-    if refine.tone_map_compression_ratio:
-        callback = tone_mapped(callback, upsample_pipe, refine.tone_map_compression_ratio, refine.denoising_steps - 1)
-    frames = _run(pipe, refine, shot, tail, held, generator, callback, latents=upsampled)[0]
-    return resize(frames, width, height)
+    With frame-rate calls, `temporal_pipe` is the temporal upscaler: the passes run at the lower rate
+    (`frame_rate.shot_at`), then each round doubles the latents in time and refines them at its own rate."""
+    passes, rounds = frame_rate.split_calls(calls)
+    timing = frame_rate.retiming(rounds, shot.frames)
+    asked, asked_tail, asked_held = shot, tail, held
+    if timing is not None:
+        shot = frame_rate.shot_at(shot, timing, timing.factor)
+        tail, held = frame_rate.tail_at(tail, timing.factor), frame_rate.held_at(held, timing.factor)
+    callback = step_callback(on_step, sum(call.denoising_steps for call in calls))
+    first = passes[0]
+    if len(passes) == 1:  # one pass at the asked size (latents, with frame-rate rounds to come)
+        video = _run(pipe, first, shot, tail, held, generator, callback)
+    else:
+        # Two passes (the documented 0.9.7/0.9.8 recipe): a first pass at 2/3 size, the latent upsampler (2x,
+        # AdaIN toward the first pass), a short refine pass that re-noises the upsampled latents, then a resize
+        # of the frames to the asked size.
+        _, upsample, refine = passes
+        latents = _run(pipe, first, shot, tail, held, generator, callback)
+        upsampled = upsample_pipe(latents=latents, **upsample.kwargs).frames
+        video = _run(pipe, refine, shot, tail, held, generator, _tone_mapped_at_end(callback, upsample_pipe, refine),
+                     latents=upsampled)
+    for number, (upsample_time, retime) in enumerate(rounds, start=1):
+        # One frame-rate round: the temporal upscaler doubles the latents in time, then a refine at the doubled rate
+        # with what the plan pins at 1/divisor of the film's rate (on the last round, at its own frames).
+        divisor = timing.factor // 2**number
+        upsampled = temporal_pipe(latents=video, **upsample_time.kwargs).frames
+        video = _run(pipe, retime, frame_rate.shot_at(asked, timing, divisor), frame_rate.tail_at(asked_tail, divisor),
+                     frame_rate.held_at(asked_held, divisor), generator,
+                     _tone_mapped_at_end(callback, temporal_pipe, retime), latents=upsampled)
+    return resize(frame_rate.cut_frames(video[0], timing), width, height)
+
+
+def _tone_mapped_at_end(callback, upsample_pipe: LTXLatentUpsamplePipeline, call: PipelineCall):
+    """`callback`, tone-mapping the final latents where `call` says so (0.9.8's last pass)."""
+    if not call.tone_map_compression_ratio:
+        return callback
+    return tone_mapped(callback, upsample_pipe, call.tone_map_compression_ratio, call.denoising_steps - 1)
 
 
 def tone_mapped(callback, upsample_pipe: LTXLatentUpsamplePipeline, ratio: float, last_step: int):

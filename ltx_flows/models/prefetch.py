@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..failures import describe
+from ..storyboard.frame_rate import TEMPORAL_UPSCALERS, frame_rate
 from ..storyboard.generations import GENERATIONS
 from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.models import ModelConfig, Storyboard, default_control_lora, default_upsampler
@@ -74,6 +75,7 @@ def preset_needs(name: str) -> list[Need]:
     needs = [_checkpoint_need(preset.checkpoint, preset), _file_need(preset.upsampler, "upsampler", preset.generation),
              _file_need(preset.stage2_lora, "stage-2 LoRA", preset.generation)]
     needs += [_file_need(lora, "IC-LoRA", preset.generation) for lora in preset.control_loras.values()]
+    needs.append(_file_need(TEMPORAL_UPSCALERS.get(preset.generation), "temporal upscaler", preset.generation))
     return _merge(needs)
 
 
@@ -84,10 +86,13 @@ def storyboard_needs(storyboard: Storyboard) -> list[Need]:
     generation = preset.generation if preset else None
     needs = [_checkpoint_need(model.checkpoint, preset)]
     tiny = model_source(model.checkpoint).kind == "tiny"
+    retimed = frame_rate(model, storyboard.output).upscaler
     if model.two_pass:
         needs.append(_file_need(default_upsampler(model), "upsampler", generation))
-        if preset and preset.stage2_lora and not tiny:
-            needs.append(_file_need(preset.stage2_lora, "stage-2 LoRA", generation))
+    if (model.two_pass or retimed) and preset and preset.stage2_lora and not tiny:  # the refine passes' LoRA
+        needs.append(_file_need(preset.stage2_lora, "stage-2 LoRA", generation))
+    if retimed and not tiny:
+        needs.append(_file_need(retimed, "temporal upscaler", generation))
     for shot in storyboard.shots:
         if shot.control is None:
             continue

@@ -23,10 +23,12 @@ from ..files import build_folder_once
 from ..storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
 from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.presets import PRESETS
-from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv
+from ..storyboard.frame_rate import TEMPORAL_UPSCALERS
+from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv, tiny_upscalers
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 9  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/
+TWINS_VERSION = 10  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/;
+# 10: temporal upscalers
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 
@@ -54,6 +56,15 @@ def _save_ltxv(generation: Generation, root: Path) -> None:
             LTXLatentUpsamplePipeline(vae=models.pipeline.vae, latent_upsampler=models.upsampler).save_pretrained(root / repo)
         elif kind == "upsampler model":
             models.upsampler.save_pretrained(root / repo)
+    _save_temporal_upscaler(generation, models.pipeline.vae.config.latent_channels, root)
+
+
+def _save_temporal_upscaler(generation: Generation, latent_channels: int, root: Path) -> None:
+    """The generation's published temporal upscaler file, where it has one (`frame_rate.TEMPORAL_UPSCALERS`)."""
+    path = TEMPORAL_UPSCALERS.get(generation.id)
+    if path is not None:
+        tiny_upscalers.save_temporal_upscaler(generation.family, latent_channels, root / path,
+                                              seed=int(hashlib.sha256(path.encode()).hexdigest()[:8], 16))
 
 
 def _save_ltx2(generation: Generation, root: Path) -> None:
@@ -80,6 +91,7 @@ def _save_ltx2(generation: Generation, root: Path) -> None:
         seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
         tiny_loras.save_original_lora(models.components["transformer"], root / path, seed=seed,
                                       reference_downscale=2 if "ref0.5" in name else 1)
+    _save_temporal_upscaler(generation, models.components["vae"].config.latent_channels, root)
 
 
 def build_twin(generation: str, root: Path) -> None:

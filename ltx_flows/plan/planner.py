@@ -465,8 +465,8 @@ def _content_hash(
         "render_version": RENDER_VERSION,
         "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
         # The recipe: every argument the pipeline calls receive.
-        # (`freeze_audio` and `tone_map_compression_ratio` only where set: calls without them hash as before.)
-        "calls": [{**call.model_dump(mode="json", exclude={"freeze_audio", "tone_map_compression_ratio"}), **call.extras()}
+        # (`freeze_audio`, `tone_map_compression_ratio`, `upscaler` only where set: calls without them hash as before.)
+        "calls": [{**call.model_dump(mode="json", exclude={"freeze_audio", "tone_map_compression_ratio", "upscaler"}), **call.extras()}
                   for call in pipeline_calls(model, output)],
         "upsampler": upsampler,
         # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.

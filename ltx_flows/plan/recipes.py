@@ -7,6 +7,7 @@ latents). What the plan shows is what the pipelines receive. No torch here.
 
 from pydantic import BaseModel
 
+from ..storyboard.frame_rate import FrameRate, frame_rate
 from ..storyboard.generations import pipeline_generation
 from ..storyboard.presets import CROSS_TIMESTEP, LTX2_NO_GUIDANCE, LTXV_PASS, LTXV_REFINE_TIMESTEPS, PRESETS, Preset, Recipe, preset_file
 from ..storyboard.models import SIZE_STEP, ModelConfig, OutputConfig
@@ -30,7 +31,7 @@ class PipelineCall(BaseModel):
     """One pipeline call of a shot: which pipeline, the keyword arguments it receives (all but the per-shot
     prompt, frames, conditions, generator and latents), and the LoRA active during it."""
 
-    step: str  # "generate", "upsample", "refine" or "decode"
+    step: str  # "generate", "upsample", "refine", "upsample_time", "retime" or "decode"
     pipeline: str
     kwargs: dict
     lora: str | None = None
@@ -41,11 +42,14 @@ class PipelineCall(BaseModel):
     # LTX-Video 0.9.8 refine: its final latents tone-mapped by this ratio before decoding (Lightricks'
     # pipeline_ltx_video.py; not a pipeline argument in diffusers, so models/ltxv.py applies it); 0 is none.
     tone_map_compression_ratio: float = 0.0
+    # Frame-rate upscaling ("upsample_time"): the temporal upscaler file it loads (`owner/repo/file.safetensors`).
+    upscaler: str | None = None
 
     def extras(self) -> dict:
         """The fields beyond the pipeline's keyword arguments that are set (shown and hashed only then)."""
         return {name: value for name, value in (("freeze_audio", self.freeze_audio),
-                                                ("tone_map_compression_ratio", self.tone_map_compression_ratio)) if value}
+                                                ("tone_map_compression_ratio", self.tone_map_compression_ratio),
+                                                ("upscaler", self.upscaler)) if value}
 
 
 def preset_of(model: ModelConfig) -> Preset | None:
@@ -87,9 +91,10 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     """Every pipeline call one shot makes, in order, with its keyword arguments."""
     recipe = recipe_of(model)
     preset = preset_of(model)
+    rate = frame_rate(model, output)
     generator_pipeline, upsample_pipeline = _PIPELINES[model.family]
     width, height = first_pass_size(model, output)
-    first = {"width": width, "height": height, "frame_rate": output.fps, "num_inference_steps": model.steps,
+    first = {"width": width, "height": height, "frame_rate": rate.generate_fps, "num_inference_steps": model.steps,
              "guidance_scale": model.guidance_scale}
     if model.family == "ltxv":
         first.update(decode_timestep=model.decode_timestep, decode_noise_scale=model.decode_noise_scale)
@@ -103,12 +108,23 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
     first.update(_cross_timestep(model, preset))
     first["output_type"] = "latent" if model.two_pass else "np"
     calls = [PipelineCall(step="generate", pipeline=generator_pipeline, kwargs=first, denoising_steps=_steps_run(first))]
-    if not model.two_pass:
-        return _diffusion_decode(calls, preset)
+    # With `checkpoint: tiny` the twin's LoRA file of the same name.
+    lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
+    if model.two_pass:
+        calls.append(PipelineCall(step="upsample", pipeline=upsample_pipeline,
+                                  kwargs={**recipe.upsample, "output_type": "latent"}))
+        # The upsampler doubles the first pass's size; LTX-Video then resizes the frames to the asked size.
+        refine = _refine_kwargs(model, preset, recipe, 2 * width, 2 * height, rate.generate_fps)
+        calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
+                                  denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
+                                  tone_map_compression_ratio=recipe.refine_tone_map))
+    calls += _retime_calls(model, preset, recipe, rate, calls[-1], lora)
+    return _diffusion_decode(calls, preset)
 
-    calls.append(PipelineCall(step="upsample", pipeline=upsample_pipeline, kwargs={**recipe.upsample, "output_type": "latent"}))
-    # The upsampler doubles the first pass's size; LTX-Video then resizes the frames to the asked size.
-    refine = {"width": 2 * width, "height": 2 * height, "frame_rate": output.fps, "guidance_scale": model.guidance_scale}
+
+def _refine_kwargs(model: ModelConfig, preset: Preset | None, recipe: Recipe, width: int, height: int, fps: int) -> dict:
+    """A refine pass's arguments: the recipe's short schedule over latents from an upsampler, at `fps`."""
+    refine = {"width": width, "height": height, "frame_rate": fps, "guidance_scale": model.guidance_scale}
     if model.family == "ltxv":
         refine.update(decode_timestep=model.decode_timestep, decode_noise_scale=model.decode_noise_scale)
         refine.update(recipe.refine)
@@ -121,12 +137,31 @@ def pipeline_calls(model: ModelConfig, output: OutputConfig) -> list[PipelineCal
             refine["audio_guidance_scale"] = model.guidance_scale
         refine.update(_cross_timestep(model, preset))
     refine["output_type"] = "np"
-    # With `checkpoint: tiny` the twin's LoRA file of the same name.
-    lora = preset_file(model.preset, model.checkpoint, preset.stage2_lora) if preset is not None else None
-    calls.append(PipelineCall(step="refine", pipeline=generator_pipeline, kwargs=refine, lora=lora,
-                              denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
-                              tone_map_compression_ratio=recipe.refine_tone_map))
-    return _diffusion_decode(calls, preset)
+    return refine
+
+
+def _retime_calls(model: ModelConfig, preset: Preset | None, recipe: Recipe, rate: FrameRate, last: PipelineCall,
+                  lora: str | None) -> list[PipelineCall]:
+    """Frame-rate upscaling, once per x2: the temporal upscaler doubles the latents in time, then a refine at the
+    doubled rate with the recipe's refine schedule and stage-2 LoRA, as after the spatial upsampler (diffusers'
+    LTX-2.5 DFR temporal round is likewise a temporal x2 then a short distilled schedule). LTX-2 keeps the first
+    pass's sound, frozen."""
+    if rate.rounds == 0:
+        return []
+    upscaler = preset_file(model.preset, model.checkpoint, rate.upscaler) if model.preset else rate.upscaler
+    last.kwargs["output_type"] = "latent"
+    tone_map, last.tone_map_compression_ratio = last.tone_map_compression_ratio, 0.0  # on the final latents only
+    width, height = last.kwargs["width"], last.kwargs["height"]
+    calls = []
+    for round_ in range(1, rate.rounds + 1):
+        calls.append(PipelineCall(step="upsample_time", pipeline=_PIPELINES[model.family][1],
+                                  kwargs={"output_type": "latent"}, upscaler=upscaler))
+        refine = _refine_kwargs(model, preset, recipe, width, height, rate.generate_fps * 2**round_)
+        refine["output_type"] = "np" if round_ == rate.rounds else "latent"
+        calls.append(PipelineCall(step="retime", pipeline=_PIPELINES[model.family][0], kwargs=refine, lora=lora,
+                                  denoising_steps=_steps_run(refine), freeze_audio=model.family == "ltx2",
+                                  tone_map_compression_ratio=tone_map if round_ == rate.rounds else 0.0))
+    return calls
 
 
 def _diffusion_decode(calls: list[PipelineCall], preset: Preset | None) -> list[PipelineCall]:

@@ -77,10 +77,11 @@ def control_slice(control: PreparedControl | None, start: int, count: int) -> lt
 
 @dataclass(frozen=True)
 class Models:
-    """A plan's loaded pipeline and, two-pass, its latent upsampler pipeline."""
+    """A plan's loaded pipeline, two-pass its latent upsampler pipeline, with frame-rate upscaling its temporal one."""
 
     pipe: object
     upsampler: object | None
+    temporal: object | None = None
 
 
 def load_models(plan: RenderPlan, shot: ShotPlan) -> Models:
@@ -89,7 +90,9 @@ def load_models(plan: RenderPlan, shot: ShotPlan) -> Models:
     twin = " (its tiny twin is built on first use)" if plan.model.checkpoint == "tiny" else ""
     progress.phase(plan.name, f"loading model {plan.model.checkpoint}{twin}", shot.id)
     pipe = MODELS.pipeline(plan.model)
-    return Models(pipe, MODELS.upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None)
+    upscaler = next((call.upscaler for call in plan.calls if call.upscaler), None)
+    return Models(pipe, MODELS.upsampler(plan.model, plan.upsampler, pipe) if plan.model.two_pass else None,
+                  MODELS.temporal_upscaler(plan.model, upscaler, pipe) if upscaler else None)
 
 
 def generate_shot(
@@ -107,6 +110,7 @@ def generate_shot(
     calls: list[PipelineCall] | None = None,
     storyboard: str | None = None,
     voice: "ltx2_voice.VoiceLine | None" = None,
+    temporal_pipe=None,
 ) -> Clip:
     """Render one shot, or one segment of a long take given as a shot (see `long_take.segment_as_shot`).
 
@@ -116,7 +120,8 @@ def generate_shot(
     a retake's frames held clean around its window; `audio_condition` (LTX-2) audio tokens to hold while the rest of
     the sound is generated. `calls`: the plan's pipeline calls (made from `model` and `output` when not given);
     `storyboard`: the name the progress event carries. `voice` (LTX-2): a line whose tokens are held (encoded with
-    the model's own audio VAE once it is placed), so the picture is generated to it.
+    the model's own audio VAE once it is placed), so the picture is generated to it. `temporal_pipe`: the temporal
+    upscaler the plan's frame-rate calls use.
     """
     memory = memory or memory_steps(model)[0]
     # A CPU generator gives the same noise on every device.
@@ -135,9 +140,10 @@ def generate_shot(
             **({"loras": [{"file": lora.file, "strength": lora.strength} for lora in shot.loras]} if shot.loras else {}),
         })
         if model.family == "ltx2":
-            stage2 = next((call.lora for call in calls if call.step == "refine"), None)
+            stage2 = next((call.lora for call in calls if call.step in ("refine", "retime")), None)
             rendered = ltx2.generate(
-                pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, control=control, tail=continued,
+                pipe, shot, calls, generator=generator, upsample_pipe=upsample_pipe, temporal_pipe=temporal_pipe,
+                control=control, tail=continued,
                 held=held, audio_condition=audio_condition, stage2_lora=resolve_lora(stage2) if stage2 else None,
                 looks=tuple(look_adapters(shot.loras)), on_step=on_step,
             )
@@ -147,7 +153,7 @@ def generate_shot(
                 raise ValueError(f"shot {shot.id}: LTX-Video makes no sound, so it takes no audio condition")
             frames = ltxv.generate(
                 pipe, shot, calls, width=output.width, height=output.height, generator=generator,
-                upsample_pipe=upsample_pipe, tail=continued, held=held, on_step=on_step,
+                upsample_pipe=upsample_pipe, temporal_pipe=temporal_pipe, tail=continued, held=held, on_step=on_step,
             )
             audio = audio_latents = None
     return Clip(frames=(np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8), audio=audio,
@@ -169,7 +175,7 @@ def render_plain(
     start = time.perf_counter()
     rendered = generate_shot(models.pipe, shot, plan.model, plan.output, models.upsampler, frames, memory,
                              on_step=on_step, calls=plan.calls, storyboard=plan.name,
-                             voice=voice_line(shot, plan.output.fps))
+                             voice=voice_line(shot, plan.output.fps), temporal_pipe=models.temporal)
     generated = time.perf_counter()
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
@@ -203,5 +209,5 @@ def generate_window(
     models = load_models(plan, shot)
     return generate_shot(models.pipe, window, plan.model, plan.output, models.upsampler, control, memory,
                          on_step=on_step, held=held, audio_condition=audio_condition, calls=plan.calls,
-                         storyboard=plan.name, voice=voice)
+                         storyboard=plan.name, voice=voice, temporal_pipe=models.temporal)
 

@@ -94,7 +94,7 @@ def _render_segment(
         models.pipe, segment_as_shot(shot, segment), plan.model, plan.output, models.upsampler, control, memory,
         take.condition(segment), on_step=on_step, audio_condition=take.audio_condition(segment),
         calls=plan.calls, storyboard=plan.name,
-        voice=segment_voice_line(shot, segment.start, segment.frames, plan.output.fps),
+        voice=segment_voice_line(shot, segment.start, segment.frames, plan.output.fps), temporal_pipe=models.temporal,
     )
     found = Segment(rendered.frames, rendered.audio, rendered.audio_latents)
     if take.reference is not None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .enhance import enhance_rules
+from .frame_rate import frame_rate_rules
 from .look_checks import look_rules
 from .generations import GENERATIONS, UNSUPPORTED_CHECKPOINTS, UNSUPPORTED_SUBFOLDERS, pipeline_generation
 from .models import (
@@ -34,6 +35,7 @@ def model_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
     """The rules between model, output and shots: what the model can do, local model folders, hub ids."""
     return [*_check_model_settings(storyboard.model, storyboard.output), *_check_sound_and_controls(storyboard),
             *_check_model_paths(storyboard), *look_rules(storyboard), *enhance_rules(storyboard),
+            *frame_rate_rules(storyboard),
             *film_sound_rules(storyboard.output.loudness, film_audio(storyboard), any(s.voice for s in storyboard.shots))]
 
 

@@ -108,6 +108,9 @@ class ModelConfig(_Strict):
     )
     enhance_prompt: bool = Field(False, description="LTX-2: rewrite every shot's prompt through the pipeline's own "
                                  "prompt enhancer first (cached; `ltx-flows enhance --write` freezes the results).")
+    generate_fps: int | None = Field(None, ge=1, le=60, description="The rate the model generates at. Default: "
+                                     "`output.fps` where the model makes it, else half or a quarter of it, doubled "
+                                     "back by the generation's temporal upscaler (frame-rate upscaling).")
     refine_sigmas: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: list(REFINE_SIGMAS),
         min_length=1,
