@@ -80,8 +80,18 @@ def build_manifest(plan: RenderPlan, film_dir: Path, film: Path, film_info: Vide
             "audio_seconds": round(film_info.audio_duration, 4) if film_info.audio_duration is not None else None,
             # Hashed from the file stitching renamed into place (no other writer holds the film's lock).
             "sha256": film_info.sha256 or file_sha256(film),
+            **_frame_rate(plan),
         },
     }
+
+
+def _frame_rate(plan: RenderPlan) -> dict:
+    """With frame-rate upscaling: the rate the shots were generated at, the x2 rounds and the upscaler file."""
+    rounds = [call for call in plan.calls if call.step == "upsample_time"]
+    if not rounds:
+        return {}
+    return {"frame_rate_upscaling": {"generated_fps": plan.calls[0].kwargs["frame_rate"], "rounds": len(rounds),
+                                     "temporal_upscaler": rounds[0].upscaler}}
 
 
 def _retakes(shot: ShotPlan) -> dict:

@@ -80,6 +80,13 @@ def held_at(held: list | None, divisor: int) -> list | None:
     return [replace(run, frames=run.frames[::divisor], at=round(run.at / divisor)) for run in held] if held else held
 
 
+def video_at(frames: np.ndarray, divisor: int, count: int) -> np.ndarray:
+    """A control video at 1/`divisor` of the film's rate, `count` frames long: every divisor-th frame, the last one
+    held over the padding the rounds cut off again."""
+    sampled = frames[::divisor][:count]
+    return np.concatenate([sampled, np.repeat(sampled[-1:], count - len(sampled), axis=0)]) if len(sampled) < count else sampled
+
+
 def fit_tokens(latents: torch.Tensor, tokens: int) -> torch.Tensor:
     """(tokens', features) cut or padded with zeros to `tokens` rows: the same seconds at a rate whose frame count
     rounds to one audio token more or less."""
@@ -120,7 +127,8 @@ def load_temporal_upscaler(family: str, file: Path, vae, dtype: torch.dtype):
                                    else (LTX2LatentUpsamplerModel, LTX2LatentUpsamplePipeline))
     model = model_class(**structure)
     try:
-        model.load_state_dict(state, strict=True)
+        # `assign`: the parameters become the file's tensors in `dtype` (no `to(dtype)`, which diffusers warns about)
+        model.load_state_dict({key: value.to(dtype) for key, value in state.items()}, strict=True, assign=True)
     except RuntimeError as error:
         raise ValueError(f"{file}: its tensors do not fit a temporal {model_class.__name__}: {error}") from error
-    return pipeline_class(vae=vae, latent_upsampler=model.to(dtype))
+    return pipeline_class(vae=vae, latent_upsampler=model.eval())

@@ -283,6 +283,8 @@ def generate(
     if timing is not None:
         shot = frame_rate.shot_at(shot, timing, timing.factor)
         tail, held = frame_rate.tail_at(tail, timing.factor), frame_rate.held_at(held, timing.factor)
+        if control is not None:  # the IC-LoRA's reference at the rate the first pass runs at
+            control = replace(control, frames=frame_rate.video_at(control.frames, timing.factor, shot.frames))
         if audio_condition is not None:  # the same seconds, as many tokens as the lower rate counts
             tokens = audio_tokens(pipe, shot.frames, first.kwargs["frame_rate"])
             audio_condition = replace(audio_condition, latents=frame_rate.fit_tokens(audio_condition.latents, tokens),

@@ -20,15 +20,20 @@ import shutil
 from pathlib import Path
 
 from ..files import build_folder_once
-from ..storyboard.generations import GENERATIONS, LTX2_DEV_SCHEDULER, LTX2_DISTILLED_SCHEDULER, Generation
+from ..storyboard.generations import (
+    GENERATIONS,
+    LTX2_DEV_SCHEDULER,
+    LTX2_DISTILLED_SCHEDULER,
+    TEMPORAL_UPSCALERS,
+    Generation,
+)
 from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.presets import PRESETS
-from ..storyboard.frame_rate import TEMPORAL_UPSCALERS
 from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv, tiny_upscalers
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 10  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/;
-# 10: temporal upscalers
+TWINS_VERSION = 11  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/;
+# 10, 11: temporal upscalers (11: every file of the repo)
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 
@@ -60,9 +65,14 @@ def _save_ltxv(generation: Generation, root: Path) -> None:
 
 
 def _save_temporal_upscaler(generation: Generation, latent_channels: int, root: Path) -> None:
-    """The generation's published temporal upscaler file, where it has one (`frame_rate.TEMPORAL_UPSCALERS`)."""
-    path = TEMPORAL_UPSCALERS.get(generation.id)
-    if path is not None:
+    """The generation's published temporal upscaler file, where it has one (`generations.TEMPORAL_UPSCALERS`), with
+    every other one its repo publishes (`Lightricks/LTX-Video` holds 0.9.7's and 0.9.8's): the twins of either
+    generation then hold the repo as published, whichever of them `download --tiny` installs it from."""
+    own = TEMPORAL_UPSCALERS.get(generation.id)
+    if own is None:
+        return
+    repo = own.rsplit("/", 1)[0]
+    for path in sorted(p for p in TEMPORAL_UPSCALERS.values() if p.rsplit("/", 1)[0] == repo):
         tiny_upscalers.save_temporal_upscaler(generation.family, latent_channels, root / path,
                                               seed=int(hashlib.sha256(path.encode()).hexdigest()[:8], 16))
 

@@ -9,36 +9,11 @@ runs them). Pure data and rules: no torch.
 
 from dataclasses import dataclass
 
+from .generations import FAMILY_MAX_FPS, MAX_FPS, NO_TEMPORAL_UPSCALER, TEMPORAL_UPSCALERS
 from .look_checks import film_generation
 from .models import ModelConfig, OutputConfig, Storyboard
 from .problems import Loc
 
-# The highest rate each generation is published to generate at, and where that comes from.
-MAX_FPS: dict[str, int] = {
-    "ltxv-0.9.7": 30, "ltxv-0.9.8": 30,  # LTX-Video README: "30 FPS videos at 1216x704"
-    "ltx2-2.0": 50, "ltx2-2.3": 50,  # LTX-2 model cards: up to 50 FPS
-    "ltx2-2.5": 60,  # installed diffusers pipelines/ltx2/utils.py MAX_CONDITIONING_FPS (trained around 24-30 and 60)
-}
-# Without a known generation (a local checkpoint, `checkpoint: tiny` without a preset): the family's.
-FAMILY_MAX_FPS = {"ltxv": 30, "ltx2": 50}
-
-# The x2 temporal upscaler Lightricks publishes per generation: a single .safetensors file in its original layout
-# (no diffusers-format repo of any of them is published; models/frame_rate.py loads it as diffusers' conversion
-# script loads a latent upsampler: the file's weights into LTXLatentUpsamplerModel / LTX2LatentUpsamplerModel with
-# `temporal_upsample=True`).
-TEMPORAL_UPSCALERS: dict[str, str] = {
-    "ltxv-0.9.7": "Lightricks/LTX-Video/ltxv-temporal-upscaler-0.9.7.safetensors",
-    "ltxv-0.9.8": "Lightricks/LTX-Video/ltxv-temporal-upscaler-0.9.8.safetensors",
-    "ltx2-2.0": "Lightricks/LTX-2/ltx-2-temporal-upscaler-x2-1.0.safetensors",
-    "ltx2-2.3": "Lightricks/LTX-2.3/ltx-2.3-temporal-upscaler-x2-1.0.safetensors",
-}
-# Why a generation without one in TEMPORAL_UPSCALERS has none ltx-flows can run.
-NO_TEMPORAL_UPSCALER = {
-    "ltx2-2.5": "LTX-2.5's frame-rate x2 / x4 is the temporal round of its DFR recipe (diffusers' "
-    "LTX2DFRTemporalRefinePipeline), which refines a canvas of keyframe slots only LTX2DFRPipeline's passes make, "
-    "with a temporal upsampler Lightricks has not published in a form diffusers loads; ltx-flows renders LTX-2.5 "
-    "through LTX2ConditionPipeline",
-}
 ROUNDS = {1: 0, 2: 1, 4: 2}  # frame-rate factor -> x2 rounds
 
 

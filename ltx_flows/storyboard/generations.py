@@ -348,3 +348,33 @@ _LTX25_FOLDER = Unsupported(
     instead="add `preset: ltx2.5-distilled` or `preset: ltx2.5-dev` to render it as published",
 )
 UNSUPPORTED_SUBFOLDERS: dict[str, Unsupported] = {"transformer_full": _LTX25_FOLDER, "diffusion_decoder": _LTX25_FOLDER}
+
+# Frame rates (storyboard/frame_rate.py).
+# The highest rate each generation is published to generate at, and where that comes from.
+MAX_FPS: dict[str, int] = {"ltxv-0.9.7": 30, "ltxv-0.9.8": 30, "ltx2-2.0": 50, "ltx2-2.3": 50, "ltx2-2.5": 60}
+_LTXV_RATE = "Lightricks' LTX-Video README (30 FPS at 1216x704; inference.py's default frame rate 30)"
+_LTX2_RATE = "Lightricks' LTX-2 model cards (up to 50 FPS)"
+MAX_FPS_SOURCES: dict[str, str] = {
+    "ltxv-0.9.7": _LTXV_RATE, "ltxv-0.9.8": _LTXV_RATE, "ltx2-2.0": _LTX2_RATE, "ltx2-2.3": _LTX2_RATE,
+    "ltx2-2.5": "installed pipelines/ltx2/utils.py MAX_CONDITIONING_FPS (trained around 24-30 and 60 fps)",
+}
+# Without a known generation (a local checkpoint, `checkpoint: tiny` without a preset): the family's.
+FAMILY_MAX_FPS = {"ltxv": 30, "ltx2": 50}
+
+# The x2 temporal upscaler Lightricks publishes per generation: a single .safetensors file in its original layout
+# (no diffusers-format repo of any of them is published; models/frame_rate.py loads it as diffusers' conversion
+# script loads a latent upsampler: the file's weights into LTXLatentUpsamplerModel / LTX2LatentUpsamplerModel with
+# `temporal_upsample=True`).
+TEMPORAL_UPSCALERS: dict[str, str] = {
+    "ltxv-0.9.7": "Lightricks/LTX-Video/ltxv-temporal-upscaler-0.9.7.safetensors",
+    "ltxv-0.9.8": "Lightricks/LTX-Video/ltxv-temporal-upscaler-0.9.8.safetensors",
+    "ltx2-2.0": "Lightricks/LTX-2/ltx-2-temporal-upscaler-x2-1.0.safetensors",
+    "ltx2-2.3": "Lightricks/LTX-2.3/ltx-2.3-temporal-upscaler-x2-1.0.safetensors",
+}
+# Why a generation without one in TEMPORAL_UPSCALERS has none ltx-flows can run.
+NO_TEMPORAL_UPSCALER = {
+    "ltx2-2.5": "LTX-2.5's frame-rate x2 / x4 is the temporal round of its DFR recipe (diffusers' "
+    "LTX2DFRTemporalRefinePipeline), which refines a canvas of keyframe slots only LTX2DFRPipeline's passes make, "
+    "with a temporal upsampler Lightricks has not published in a form diffusers loads; ltx-flows renders LTX-2.5 "
+    "through LTX2ConditionPipeline",
+}

@@ -13,7 +13,7 @@ the two disagree. Pure data: importing this module is instant; docs/models.md's 
 
 from dataclasses import dataclass, field, replace
 
-from .generations import GENERATIONS
+from .generations import GENERATIONS, MAX_FPS, MAX_FPS_SOURCES, NO_TEMPORAL_UPSCALER, TEMPORAL_UPSCALERS
 
 # LTX-2's distilled schedule (8 steps) and its stage-2 refine schedule: diffusers' `DISTILLED_SIGMA_VALUES`
 # and `STAGE_2_DISTILLED_SIGMA_VALUES` (installed, pipelines/ltx2/utils.py), repeated so the storyboard layer
@@ -378,8 +378,17 @@ def value_sources(preset: Preset) -> dict[str, str]:
         "steps, guidance_scale, size": _DOCS_LTX2 if ltx2 else _DOCS_LTXV,
         "negative_prompt": ("Lightricks' LTX-2 constants.py DEFAULT_NEGATIVE_PROMPT (= installed ltx2/utils.py)" if ltx2
                             else "Lightricks' LTX-Video inference.py"),
-        "frame_rate": "the film's fps, as Lightricks' pipelines pass the rate they write (chosen over the 25 default)",
+        "frame_rate": "the film's fps, as Lightricks' pipelines pass the rate they write (chosen over the 25 default); "
+                      "with frame-rate upscaling the rate generated at, doubled per round",
+        "highest rate": f"{MAX_FPS[preset.generation]} fps: {MAX_FPS_SOURCES[preset.generation]}",
     }
+    if preset.generation in TEMPORAL_UPSCALERS:
+        found["temporal upscaler"] = (f"`{TEMPORAL_UPSCALERS[preset.generation]}` (Lightricks' original file; loaded "
+                                      "as diffusers' conversion script loads a latent upsampler); each round refines "
+                                      "with the recipe's refine schedule and stage-2 LoRA, as after the spatial "
+                                      "upsampler (installed DFR temporal round: x2 then a short distilled schedule)")
+    else:
+        found["temporal upscaler"] = "none ltx-flows can run: " + NO_TEMPORAL_UPSCALER[preset.generation]
     if preset.two_pass_size:
         found["two-pass size"] = "Lightricks' LTX-2 constants.py (two-stage 1536x1024); " + _DOCS_LTX2
     if ltx2:
