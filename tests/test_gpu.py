@@ -202,3 +202,23 @@ def test_cuda_look_loras_on_every_memory_rung(tiny_cache, write_storyboard, work
         handle.remove()
     assert seen and all(scalings == [0.6] for scalings in seen)
     assert read_frames(clip).std() > 0
+
+
+@pytest.mark.parametrize("preset, fps, model", [
+    ("ltxv-0.9.7-distilled", 60, ""), ("ltx2.3-distilled", 48, ", generate_fps: 24")])
+@pytest.mark.parametrize("offload", ["false", "true"])
+def test_cuda_frame_rate_upscaling(tiny_cache, write_storyboard, preset, fps, model, offload):
+    """The temporal upscaler's round on the GPU, bfloat16, with and without model offload: the film's frames at
+    its rate, the upscaler's weights on the GPU beside the offloaded pipeline."""
+    from ltx_flows.render.generate import load_models
+
+    path = write_storyboard(
+        f"version: 1\nname: rate\nmodel: {{preset: {preset}, checkpoint: tiny, device: cuda, dtype: bfloat16, "
+        f"cpu_offload: {offload}{model}}}\noutput: {{width: 128, height: 64, fps: {fps}}}\n"
+        "shots:\n  - {id: a, prompt: a red ball, frames: 25, keyframes: [{image: keyframes/a.png, at: end}]}\n")
+    plan = plan_storyboard(load_storyboard(path), path)
+    models = load_models(plan, plan.shots[0])
+    assert next(models.temporal.latent_upsampler.parameters()).device.type == "cuda"
+    clip = generate_shot(models.pipe, plan.shots[0], plan.model, plan.output, temporal_pipe=models.temporal,
+                         calls=plan.calls)
+    assert clip.frames.shape == (25, 64, 128, 3) and clip.frames.std() > 0

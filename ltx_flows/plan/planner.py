@@ -23,7 +23,8 @@ from ..storyboard.frames import (
 )
 from ..files import file_sha256, json_sha256
 from ..layout import control_video_name, retake_clip_name, segment_clip_name, shot_clip_name
-from .looks import LoraPlan, cast_shot, hash_inputs as lora_hash_inputs, shot_loras
+from .hashing import RENDER_VERSION, shot_content_hash
+from .looks import LoraPlan, cast_shot, shot_loras
 from .deliveries import DeliveryPlan
 from .enhance import EnhancementPlan, plan_enhancement
 from .memory import VramEstimate, vram_estimate
@@ -45,17 +46,6 @@ from ..storyboard.models import (
     film_audio,
 )
 from ..storyboard.versions import Overlays
-
-# Bump when a change in ltx-flows changes the pixels of a shot with the same inputs,
-# so content hashes (and caches keyed on them) move too.
-RENDER_VERSION = 2  # 2: documented recipes per preset (issue 8)
-
-# Model settings that change pixels; device, offload and tiling only change speed and memory.
-_PIXEL_MODEL_FIELDS = (
-    "family", "checkpoint", "steps", "sigmas", "guidance_scale", "decode_timestep", "decode_noise_scale", "dtype",
-    "two_pass", "refine_sigmas",
-)
-
 
 class KeyframePlan(BaseModel):
     image: Path
@@ -254,7 +244,7 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
     enhance = plan_enhancement(storyboard, shot, prompt, keyframes) if not segments else None  # (long takes: refused)
-    content_hash = _content_hash(
+    content_hash = shot_content_hash(
         storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
         loras,
         voice=voice,
@@ -349,7 +339,7 @@ def _plan_segments(
         )
         segment_seed = derive_seed(seed, "segment", index)
         # The control is part of every window's hash; which slice of it a segment follows is set by its start.
-        window_hash = _content_hash(
+        window_hash = shot_content_hash(
             storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound,
             loras,
             voice=voice,
@@ -443,47 +433,3 @@ def _keyframe(keyframe: Keyframe, family: str, fps: int, frames: int) -> Keyfram
         strength=keyframe.strength,
         sha256=file_sha256(keyframe.image),
     )
-
-
-def _content_hash(
-    model: ModelConfig,
-    output: OutputConfig,
-    upsampler: str | None,
-    prompt: str,
-    negative_prompt: str,
-    seed: int,
-    frames: int,
-    keyframes: list[KeyframePlan],
-    control: ControlPlan | None,
-    sound: str,
-    loras: list[LoraPlan] | None = None,
-    voice: VoicePlan | None = None,
-    enhance: EnhancementPlan | None = None,
-) -> str:
-    """A hash of everything that affects a shot clip's pixels and sound (and nothing that does not, like its id)."""
-    inputs = {
-        "render_version": RENDER_VERSION,
-        "model": {field: getattr(model, field) for field in _PIXEL_MODEL_FIELDS},
-        # The recipe: every argument the pipeline calls receive.
-        # (`freeze_audio`, `tone_map_compression_ratio`, `upscaler` only where set: calls without them hash as before.)
-        "calls": [{**call.model_dump(mode="json", exclude={"freeze_audio", "tone_map_compression_ratio", "upscaler"}), **call.extras()}
-                  for call in pipeline_calls(model, output)],
-        "upsampler": upsampler,
-        # Size, fps (LTX's rope uses the frame rate) and crf; a music bed goes under the film, not into clips.
-        # (Loudness is the film's, set after stitching.)
-        "output": output.model_dump(exclude={"audio", "loudness", "true_peak"}),
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "seed": seed,
-        "frames": frames,
-        "keyframes": [{"sha256": k.sha256, "frame": k.frame, "strength": k.strength} for k in keyframes],
-        "control": control.model_dump(exclude={"source", "video"}, mode="json") if control else None,
-        "sound": sound,
-    }
-    if loras:  # only where set: a shot without LoRAs hashes as before
-        inputs["loras"] = lora_hash_inputs(loras)
-    if voice is not None:  # only where set: shots without a voice hash as before
-        inputs["voice"] = voice.hash_inputs()
-    if enhance:  # only where set, likewise
-        inputs["enhance_prompt"] = enhance.hash_inputs()
-    return json_sha256(inputs)
