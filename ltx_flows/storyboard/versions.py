@@ -304,6 +304,20 @@ def variants_errors(errors: list[dict], data: dict) -> list[dict]:
     return kept
 
 
+def _braced_captions(storyboard: Any) -> list[tuple[tuple, str]]:
+    """Caption text with `{` or `}`, where captions are burned in: libass reads `{...}` as style overrides and draws
+    nothing of it (and this libass draws `\\{` with its backslash), so the words would silently go missing."""
+    texts = []
+    for index, shot in enumerate(storyboard.shots):
+        texts.append((("shots", index, "caption"), shot.caption))
+        texts.append((("shots", index, "voice", "text"), getattr(shot.voice, "text", None)))
+        texts += [(("shots", index, "retakes", number, "voice", "text"), getattr(retake.voice, "text", None))
+                  for number, retake in enumerate(shot.retakes)]
+    return [(loc, "a caption burned into a deliverable cannot hold `{` or `}` (libass reads braces as style "
+                  "overrides and drops the words between them): write it without braces, e.g. with ( )")
+            for loc, text in texts if text and ("{" in text or "}" in text)]
+
+
 def version_rules(storyboard: Any) -> list[tuple[tuple, str]]:
     """Rules between a validated storyboard's deliverables and overlays, as (location, message)."""
     problems, seen = [], set()
@@ -320,6 +334,8 @@ def version_rules(storyboard: Any) -> list[tuple[tuple, str]]:
         problems += [(("deliverables", index, "captions"), "the film has no captions to burn in: give its shots a "
                       "`caption:` (or a voiced retake a `text:`), or remove `captions`")
                      for index, d in enumerate(storyboard.deliverables) if d.captions and d.captions.burn]
+    if any(d.captions and d.captions.burn for d in storyboard.deliverables):
+        problems += _braced_captions(storyboard)
     sizes = [(f"deliverable `{d.name}`", d.width, d.height) for d in storyboard.deliverables if d.overlays] or [
         ("the film", storyboard.output.width, storyboard.output.height)]
     return problems + overlay_problems(storyboard.overlays, sizes)

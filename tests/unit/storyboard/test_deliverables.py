@@ -114,3 +114,20 @@ def test_burned_caption_styles_load_and_bad_values_are_located(write_storyboard,
     assert not wide.captions.burn
     path.write_text(path.read_text().replace(", caption: Hello", ""))
     assert any("deliverables[0].captions: the film has no captions to burn in" in line for line in problems(path))
+
+
+def test_braces_in_a_burned_caption_are_refused_at_the_caption(write_storyboard, workspace):
+    # libass would read `{the box}` as a style override and draw only "Open"; a file without burned captions is fine.
+    path = write_storyboard(
+        """
+        version: 1
+        name: spot
+        deliverables: [{name: story, width: 252, height: 448, captions: {burn: true}}]
+        shots: [{id: a, prompt: x, frames: 9, caption: "Open {the box}"}]
+        """
+    )
+    assert problems(path) == [f"{path}:4:48: shots[0].caption: a caption burned into a deliverable cannot hold `{{` or "
+                              "`}` (libass reads braces as style overrides and drops the words between them): write "
+                              "it without braces, e.g. with ( )"]
+    path.write_text(path.read_text().replace("burn: true", "burn: false"))
+    assert problems(path) == []
