@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..production.lock import FilmBusy, film_lock
 from ..storyboard.approvals import approvals_path, approve_shot
 from ..storyboard.loading import load_storyboard
 from ..storyboard.problems import StoryboardError
@@ -22,8 +23,9 @@ def approve(
     shot's own entry in the storyboard changes."""
     try:
         film_dir = out / load_storyboard(file, root).name
-        entry = approve_shot(file, shot, film_dir, root)
-    except (ValueError, StoryboardError) as error:
+        with film_lock(film_dir):  # not while a render replaces the clip being pinned
+            entry = approve_shot(file, shot, film_dir, root)
+    except (ValueError, StoryboardError, FilmBusy) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(f"{file}: shot {shot} approved (clip sha256 {entry['sha256'][:16]}…), pinned in {approvals_path(file)}")

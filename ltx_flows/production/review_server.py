@@ -30,6 +30,7 @@ from ..storyboard.approvals import approve_shot
 from ..storyboard.editing import EditError
 from ..storyboard.problems import StoryboardError
 from .batch import OutsideAllowedRoots, allowed_roots, confine
+from .lock import FilmBusy, film_lock
 
 COOKIE = "ltx_flows_review"
 MAX_BODY = 64 * 1024
@@ -113,8 +114,12 @@ class ReviewServer(ThreadingHTTPServer):
                 seed = pick_take(storyboard, shot, take, root)
                 return f"{shot}: take {take} picked (seed {seed}) in {storyboard.name}; render to re-make the film"
             if action == "approve":
-                approve_shot(storyboard, shot, film_dir, root)
+                # Under the film's lock: a render replacing the clip now would leave the pin on a clip that is gone.
+                with film_lock(film_dir):
+                    approve_shot(storyboard, shot, film_dir, root)
                 return f"{shot}: approved; its clip will not be rendered again until the shot changes"
+        except FilmBusy as error:
+            raise Refused(HTTPStatus.CONFLICT, f"{error}; approve once it is done") from None
         except (ValueError, EditError, StoryboardError) as error:
             raise Refused(HTTPStatus.BAD_REQUEST, str(error)) from None
         raise Refused(HTTPStatus.NOT_FOUND, f"no action {action!r}: use pick, approve or note")

@@ -78,3 +78,17 @@ def test_artifact_links_go_to_the_review_server_when_its_url_is_set(tmp_path, mo
     assert review_link(tmp_path / "film", "review.html") is None
     monkeypatch.setenv("LTX_FLOWS_REVIEW_URL", "http://render-head:8765/")
     assert review_link(tmp_path / "film", "shots/a b.mp4") == "http://render-head:8765/films/film/shots/a%20b.mp4"
+
+
+def test_approving_waits_for_no_render_holding_the_film(served):
+    # A render holds the film's lock while it replaces clips: approving then would pin a clip about to go.
+    from ltx_flows.production.lock import film_lock
+
+    base, token, film = served
+    with film_lock(film):
+        code, why = _refused(lambda: _post(f"{base}/api/approve", {"film": "film", "shot": "one"},
+                                           **{"X-Review-Token": token}))
+    assert code == 409 and "being rendered by another run" in why and "approve once it is done" in why
+    code, why = _refused(lambda: _post(f"{base}/api/approve", {"film": "film", "shot": "one"},
+                                       **{"X-Review-Token": token}))
+    assert code == 400  # lock free: on to the storyboard, which is not there here
