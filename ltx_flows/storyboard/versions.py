@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from PIL import Image, ImageFont
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..layout import CONTROLS, OVERLAYS, RETAKES, SEGMENTS, SHOTS
 from .media_checks import image_problem, media_path
@@ -83,6 +93,22 @@ class Focus(_Strict):
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 
 
+def _hex_color(value: str, info: ValidationInfo) -> str:
+    if not re.match(COLOR_PATTERN, value):
+        raise ValueError(f"{value!r} is not a colour: `{info.field_name}` is written `#rrggbb` (e.g. \"#ffcc00\")")
+    return value
+
+
+def _image_file(value: Any, info: ValidationInfo) -> Any:
+    return media_path(value, info, image_problem, "is not an image that can be read")
+
+
+# A colour, `#rrggbb` (the schema says the pattern; the message says how to write it), and an image file next to
+# the storyboard that Pillow can read: each field that takes one of them uses these.
+HexColor = Annotated[str, AfterValidator(_hex_color), Field(json_schema_extra={"pattern": COLOR_PATTERN})]
+ImageFile = Annotated[Path, BeforeValidator(_image_file)]
+
+
 def font_problem(path: Path) -> str | None:
     """Why `path` is not a TrueType/OpenType font FreeType can load, or None."""
     try:
@@ -101,21 +127,13 @@ class Captions(_Strict):
                               "Default: Aileron, the font Pillow ships (the same on every machine).")
     size: int | None = Field(None, ge=6, le=400, description="Text height in pixels at the deliverable's size. "
                              "Default: 1/20 of its smaller side.")
-    color: str = Field("#ffffff", description="Text colour, `#rrggbb`.", json_schema_extra={"pattern": COLOR_PATTERN})
+    color: HexColor = Field("#ffffff", description="Text colour, `#rrggbb`.")
     box: bool = Field(True, description="A box behind each line (`false`: an outline around the letters instead).")
-    box_color: str = Field("#000000", description="The box's (or outline's) colour.",
-                           json_schema_extra={"pattern": COLOR_PATTERN})
+    box_color: HexColor = Field("#000000", description="The box's (or outline's) colour.")
     box_opacity: float = Field(0.6, ge=0, le=1, description="0 = no box, 1 = opaque.")
     position: Literal["bottom", "top", "center"] = Field(
         "bottom", description="Where, inside the title-safe area (above the legal line when there is one).")
     margin: int = Field(8, ge=0, le=512, description="Pixels between the lines and the title-safe area's edge.")
-
-    @field_validator("color", "box_color")
-    @classmethod
-    def _hex_color(cls, value: str, info: ValidationInfo) -> str:
-        if not re.match(COLOR_PATTERN, value):
-            raise ValueError(f"{value!r} is not a colour: `{info.field_name}` is written `#rrggbb` (e.g. \"#ffcc00\")")
-        return value
 
     @field_validator("font", mode="before")
     @classmethod
@@ -163,31 +181,21 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center
 class Logo(_Strict):
     """A logo image over every deliverable, at its own pixel size, inside the title-safe area."""
 
-    image: Path = Field(description="An image (PNG with transparency is best), relative to the storyboard's folder.")
+    image: ImageFile = Field(description="An image (PNG with transparency is best), relative to the storyboard's folder.")
     position: Corner = Field("top-right", description="Where, inside the title-safe area.")
     margin: int = Field(8, ge=0, le=512, description="Pixels between the logo and the title-safe area's edge.")
     opacity: float = Field(1.0, ge=0, le=1, description="0 = invisible, 1 = as the image is.")
     start: float = Field(0.0, ge=0, description="Seconds from the start when it appears.")
     end: float | None = Field(None, gt=0, description="Seconds from the start when it goes. Default: the end.")
 
-    @field_validator("image", mode="before")
-    @classmethod
-    def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
-        return media_path(value, info, image_problem, "is not an image that can be read")
-
 
 class EndCard(_Strict):
     """The last seconds of every deliverable: a colour or an image, with a line of text."""
 
     seconds: float = Field(gt=0, le=60, description="How long it lasts, at the end.")
-    color: str = Field("#000000", pattern=r"^#[0-9a-fA-F]{6}$", description="Background colour, `#rrggbb`.")
-    image: Path | None = Field(None, description="Background image (scaled to cover the frame) instead of the colour.")
+    color: HexColor = Field("#000000", description="Background colour, `#rrggbb`.")
+    image: ImageFile | None = Field(None, description="Background image (scaled to cover the frame) instead of the colour.")
     text: str | None = Field(None, min_length=1, description="A line of text, centred.")
-
-    @field_validator("image", mode="before")
-    @classmethod
-    def _resolve_image(cls, value: Any, info: ValidationInfo) -> Any:
-        return media_path(value, info, image_problem, "is not an image that can be read")
 
 
 class Legal(_Strict):
