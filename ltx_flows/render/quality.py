@@ -21,7 +21,7 @@ from ..media.ocr import TextReader, ocr_picture, tesseract_available
 from ..media.read import decoded_frames
 from ..plan.planner import RenderPlan, ShotPlan
 from ..storyboard.quality import QcPolicy
-from .seams import sound_seams_of
+from .seams import join_ratios, sound_seams_of
 
 log = logging.getLogger(__name__)
 
@@ -154,18 +154,10 @@ def flicker_score(means: np.ndarray, motion: np.ndarray) -> float:
 
 
 def seam_score(differences: np.ndarray, joins: list[int], overlap: int) -> float:
-    """A long take's worst seam on luma, as `render.seams.seam_scores` scores it on colour: the largest step from
-    the frame before each join's crossfade to the first after it, over the median step elsewhere."""
+    """A long take's worst seam on luma, scored as the film's seam table scores it on colour (`seams.join_ratios`)."""
     if len(differences) == 0:
         return 0.0
-    steps = np.concatenate([[np.nan], differences])  # steps[t]: frame t - 1 to frame t
-    inside = np.zeros(len(steps), dtype=bool)
-    for start in joins:
-        inside[start:min(start + overlap + 1, len(steps))] = True
-    elsewhere = steps[~inside & ~np.isnan(steps)]
-    median = max(float(np.median(elsewhere)) if len(elsewhere) else 0.0, 0.5)
-    worst = [np.nanmax(steps[start:start + overlap + 1]) for start in joins if start < len(steps)]
-    return float(max(worst) / median) if worst else 0.0
+    return max(join_ratios(np.concatenate([[np.nan], differences]), joins, overlap), default=0.0)
 
 
 def longest_silence(sound: np.ndarray, rate: int) -> float:

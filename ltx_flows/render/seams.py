@@ -125,24 +125,32 @@ def seam_scores(clip: str | os.PathLike, join_starts: list[int], overlap: int) -
         previous = current
     differences = np.array(differences)
 
-    windows = [(start, start + overlap) for start in join_starts]
-    if windows and windows[-1][1] >= len(differences):
-        raise ValueError(f"{clip} has {len(differences)} frames, too few for a join at frame {windows[-1][0]}")
-    inside = np.ones(len(differences), dtype=bool)
-    inside[0] = False
-    for first, last in windows:
-        inside[first : last + 1] = False
-    baseline = np.median(differences[inside]) if inside.any() else np.nanmedian(differences)
-    baseline = max(float(baseline), MIN_MEDIAN_DIFFERENCE)
-
+    if join_starts and join_starts[-1] + overlap >= len(differences):
+        raise ValueError(f"{clip} has {len(differences)} frames, too few for a join at frame {join_starts[-1]}")
+    ratios = join_ratios(differences, join_starts, overlap)
     return [
         {
             "frame": first,
-            "score": round(float(differences[first : last + 1].max()) / baseline, 3),
-            "colour_shift": round(float(np.abs(colours[last] - colours[first - 1]).mean()), 3),
+            "score": round(ratio, 3),
+            "colour_shift": round(float(np.abs(colours[first + overlap] - colours[first - 1]).mean()), 3),
         }
-        for first, last in windows
+        for first, ratio in zip(join_starts, ratios)
     ]
+
+
+def join_ratios(differences: np.ndarray, join_starts: list[int], overlap: int) -> list[float]:
+    """Each join's largest frame-to-frame step from the frame before its crossfade to the first after it, over the
+    median step elsewhere in the take (floored at MIN_MEDIAN_DIFFERENCE). `differences[t]` is the step from frame
+    t - 1 to frame t (`differences[0]` is NaN); joins past the end are left out. Scores the film's seam table
+    (colour steps, `seam_scores`) and the quality check's seam score (luma steps, `quality.seam_score`)."""
+    windows = [(start, start + overlap) for start in join_starts if start < len(differences)]
+    elsewhere = np.ones(len(differences), dtype=bool)
+    elsewhere[0] = False
+    for first, last in windows:
+        elsewhere[first : last + 1] = False
+    baseline = np.median(differences[elsewhere]) if elsewhere.any() else np.nanmedian(differences)
+    baseline = max(float(baseline), MIN_MEDIAN_DIFFERENCE)
+    return [float(np.nanmax(differences[first : last + 1])) / baseline for first, last in windows]
 
 
 def sound_seam_scores(clip: str | os.PathLike, join_starts: list[int], overlap: int, fps: int) -> list[dict]:
