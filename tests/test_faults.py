@@ -707,6 +707,8 @@ def test_download_without_the_hub_is_one_line_per_repo(tmp_path):
         "to download Lightricks/LTX-Video-0.9.7-dev",
         "failed Lightricks/ltxv-spatial-upscaler-0.9.7 (upsampler): not in the cache, and HF_HUB_OFFLINE is set: "
         "unset it to download Lightricks/ltxv-spatial-upscaler-0.9.7",
+        "failed Lightricks/LTX-Video (temporal upscaler): not in the cache, and HF_HUB_OFFLINE is set: unset it to "
+        "download Lightricks/LTX-Video",
     ]
 
 
