@@ -58,7 +58,10 @@ def load_prompt_enhancer(checkpoint: str, dtype: torch.dtype):
     on the CPU."""
     from transformers import Gemma4ForConditionalGeneration
 
-    return Gemma4ForConditionalGeneration.from_pretrained(checkpoint, subfolder="prompt_enhancer", dtype=dtype)
+    try:
+        return Gemma4ForConditionalGeneration.from_pretrained(checkpoint, subfolder="prompt_enhancer", dtype=dtype)
+    except OSError as error:  # named, so a missing download says which model (checkpoints.not_cached)
+        raise OSError(f"Cannot load model {checkpoint}/prompt_enhancer: {error}") from error
 
 
 def has_diffusion_decoder(pipe) -> bool:
