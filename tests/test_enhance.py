@@ -153,3 +153,32 @@ def test_ltx2_5_enhances_with_its_dedicated_prompt_enhancer_loaded_only_for_it(w
         render_shot(plan, shot, film_dir)
     assert [event["prompt"] for event in generations.events] == [text]
     assert enhance_section(shot, film_dir)["enhanced_prompt"]["enhancer"] == "prompt_enhancer"
+
+
+def test_ltx2_5_enhances_offline_from_its_hub_id(workspace, tiny_cache, tmp_path):
+    """From the hub id, as a worker runs: the storyboard's needs (`download --tiny FILE`'s) fill an empty Hugging Face
+    cache; then, offline and with an empty ltx-flows cache, `ltx-flows enhance FILE` loads the enhancer from the
+    cached repo's `prompt_enhancer/` (huggingface_hub resolves the subfolder) and prints its text."""
+    import os
+    import subprocess
+    import sys
+
+    from ltx_flows.models.prefetch import install_tiny, storyboard_needs
+
+    from .conftest import REPO
+
+    path = workspace / "hub.yaml"
+    path.write_text(BOARD_25.replace("checkpoint: tiny, ", "").replace("name: enh25", "name: hub25"))
+    needs = storyboard_needs(load_storyboard(path))
+    assert "prompt_enhancer/*" in needs[0].patterns
+    install_tiny(needs, tmp_path / "hf" / "hub")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO),
+               LTX_FLOWS_CACHE=str(tmp_path / "empty"), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "enhance", str(path)], cwd=workspace, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    enhance = plan_storyboard(load_storyboard(path), path).shot("a").enhance
+    text = cached_enhancement(workspace / "renders" / "hub25", enhance)
+    assert text and f"a: {text}" in run.stdout and enhance.checkpoint == "ltx2.5-distilled:Lightricks/LTX-2.5-Diffusers"
+    assert not (tmp_path / "empty" / "twins").exists()  # nothing but the hub cache served the model
