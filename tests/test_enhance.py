@@ -89,3 +89,96 @@ def test_enhance_prints_caches_renders_with_and_writes_the_enhanced_prompt(works
     again = runner.invoke(app, ["enhance", str(path)])
     assert "no shot asks for `enhance_prompt`" in again.output
     json.dumps(section)  # the manifest's section is plain JSON
+
+
+BOARD_25 = """\
+version: 1
+name: enh25
+model: {preset: ltx2.5-distilled, checkpoint: tiny, steps: 2, sigmas: null, enhance_prompt: true}
+output: {width: 96, height: 64}
+shots:
+  - {id: a, prompt: a red ball rolls, frames: 9}
+  - {id: c, prompt: a door opens, frames: 9, keyframes: [{image: keyframes/a.png}]}
+"""
+
+
+def test_ltx2_5_enhances_with_its_dedicated_prompt_enhancer_loaded_only_for_it(workspace, tiny_cache):
+    """LTX-2.5 (tiny twin): the render's pipeline holds no `prompt_enhancer` (and loads without the folder); enhancing
+    loads the repo's Gemma 4 enhancer once, which writes the text (the text encoder does not run) under 2.5's own
+    system prompts, greedily (the same text again); the pipeline is left as the render has it; the shot renders
+    with the text."""
+    import shutil
+
+    import torch
+
+    from ltx_flows.models import ltx25
+    from ltx_flows.models.loading import checkpoint_path, load_pipeline
+
+    path = workspace / "board.yaml"
+    path.write_text(BOARD_25)
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot, pictured = plan.shot("a"), plan.shot("c")
+    assert (shot.enhance.enhancer, shot.enhance.system_prompt) == ("prompt_enhancer", "LTX2_5_T2V_DEFAULT_SYSTEM_PROMPT")
+    assert pictured.enhance.system_prompt == "LTX2_5_I2V_DEFAULT_SYSTEM_PROMPT"
+    repo = checkpoint_path(plan.model)
+    # A render's pipeline: no enhancer loaded, and none needed on disk (a copy without prompt_enhancer/ loads).
+    pipe = load_pipeline(plan.model)
+    assert pipe.prompt_enhancer is None and type(pipe.processor).__name__ == "Gemma4Processor"
+    bare = workspace / "bare"
+    shutil.copytree(repo, bare, ignore=shutil.ignore_patterns("prompt_enhancer"))
+    assert ltx25.from_pretrained(str(bare), torch.float32, None).prompt_enhancer is None
+
+    result = CliRunner().invoke(app, ["enhance", str(path)])
+    assert result.exit_code == 0, result.output
+    film_dir = workspace / "renders" / "enh25"
+    text = cached_enhancement(film_dir, shot.enhance)
+    assert text and text != shot.prompt and f"a: {text}" in result.output
+    assert cached_enhancement(film_dir, pictured.enhance) not in (None, text)  # the picture through its vision tower
+    enhancer = pipe._ltx_flows_prompt_enhancer
+    assert type(enhancer).__name__ == "Gemma4ForConditionalGeneration" and pipe.prompt_enhancer is None
+    # Made again from nothing: the dedicated enhancer runs, the text encoder does not, and greedy decoding repeats.
+    ran = {"enhancer": 0, "text_encoder": 0}
+    hooks = [enhancer.register_forward_hook(lambda *_: ran.__setitem__("enhancer", ran["enhancer"] + 1)),
+             pipe.text_encoder.register_forward_hook(lambda *_: ran.__setitem__("text_encoder", ran["text_encoder"] + 1))]
+    (film_dir / "enhanced" / f"{shot.enhance.key}.json").unlink()
+    try:
+        assert enhanced_text(plan, shot.enhance, film_dir, shot.id) == text
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert ran["enhancer"] > 0 and ran["text_encoder"] == 0
+    assert pipe._ltx_flows_prompt_enhancer is enhancer  # loaded once per pipeline
+
+    with watching() as generations:
+        render_shot(plan, shot, film_dir)
+    assert [event["prompt"] for event in generations.events] == [text]
+    assert enhance_section(shot, film_dir)["enhanced_prompt"]["enhancer"] == "prompt_enhancer"
+
+
+def test_ltx2_5_enhances_offline_from_its_hub_id(workspace, tiny_cache, tmp_path):
+    """From the hub id, as a worker runs: the storyboard's needs (`download --tiny FILE`'s) fill an empty Hugging Face
+    cache; then, offline and with an empty ltx-flows cache, `ltx-flows enhance FILE` loads the enhancer from the
+    cached repo's `prompt_enhancer/` (huggingface_hub resolves the subfolder) and prints its text."""
+    import os
+    import subprocess
+    import sys
+
+    from ltx_flows.models.prefetch import install_tiny, storyboard_needs
+
+    from .conftest import REPO
+
+    path = workspace / "hub.yaml"
+    path.write_text(BOARD_25.replace("checkpoint: tiny, ", "").replace("name: enh25", "name: hub25"))
+    needs = storyboard_needs(load_storyboard(path))
+    assert "prompt_enhancer/*" in needs[0].patterns
+    install_tiny(needs, tmp_path / "hf" / "hub")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO),
+               LTX_FLOWS_CACHE=str(tmp_path / "empty"), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "ltx_flows.cli", "enhance", str(path)], cwd=workspace, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    enhance = plan_storyboard(load_storyboard(path), path).shot("a").enhance
+    text = cached_enhancement(workspace / "renders" / "hub25", enhance)
+    assert text and f"a: {text}" in run.stdout and enhance.checkpoint == "ltx2.5-distilled:Lightricks/LTX-2.5-Diffusers"
+    assert not (tmp_path / "empty" / "twins").exists()  # nothing but the hub cache served the model

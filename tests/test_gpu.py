@@ -222,3 +222,29 @@ def test_cuda_frame_rate_upscaling(tiny_cache, write_storyboard, preset, fps, mo
     clip = generate_shot(models.pipe, plan.shots[0], plan.model, plan.output, temporal_pipe=models.temporal,
                          calls=plan.calls)
     assert clip.frames.shape == (25, 64, 128, 3) and clip.frames.std() > 0
+
+
+@pytest.mark.parametrize("rung", [0, 1])  # on the GPU whole; model offload
+def test_cuda_ltx2_5_enhances_with_its_dedicated_enhancer_then_renders(tiny_cache, write_storyboard, workspace, rung):
+    """LTX-2.5's Gemma 4 `prompt_enhancer` in bfloat16 on CUDA (a first-frame keyframe: its vision tower too): it
+    writes the prompt on the GPU, goes back to the CPU after, is no component of the render's pipeline, and the
+    shot renders with the text at that memory rung."""
+    from ltx_flows.plan.memory import memory_steps
+    from ltx_flows.render.enhance import enhanced_shot
+
+    from .generations import watching
+
+    path = write_storyboard(TWIN_BOARD.format(preset="ltx2.5-distilled", control="", steps="")
+                            .replace("device: cuda", "device: cuda, enhance_prompt: true"))
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot, memory = plan.shots[0], memory_steps(plan.model)[rung]
+    film_dir = workspace / "renders"
+    enhanced = enhanced_shot(plan, shot, film_dir, memory)
+    pipe = load_pipeline(plan.model)
+    enhancer = pipe._ltx_flows_prompt_enhancer
+    assert enhancer.dtype == torch.bfloat16 and enhancer.device.type == "cpu" and pipe.prompt_enhancer is None
+    assert enhanced.prompt and enhanced.prompt != shot.prompt
+    with watching() as generations:
+        clip = render_shot(plan, shot, film_dir, memory)
+    assert [event["prompt"] for event in generations.events] == [enhanced.prompt]
+    assert read_frames(clip).std() > 0

@@ -25,6 +25,7 @@ def enhance(
 ) -> None:
     """Print each enhanced shot's prompt as the model's enhancer rewrites it (loading the model if not cached)."""
     # Here, not at the top: importing the CLI loads no torch (render.enhance loads the model code).
+    from ..models.checkpoints import not_cached
     from ..render.enhance import enhanced_text
 
     try:
@@ -41,7 +42,13 @@ def enhance(
         for shot in plan.shots:
             if shot.enhance is None or shot.id in edits:
                 continue
-            text = enhanced_text(plan, shot.enhance, out / film_folder(plan), shot.id)
+            try:
+                text = enhanced_text(plan, shot.enhance, out / film_folder(plan), shot.id)
+            except OSError as error:  # a model missing from the cache: what to run, not the hub's paragraph
+                if (missing := not_cached(error, file)) is None:
+                    raise
+                typer.echo(f"error: {missing}", err=True)
+                raise typer.Exit(1) from None
             label = f"{plan.variant}/{shot.id}" if plan.variant else shot.id
             typer.echo(f"{label}: {text}")
             edits[shot.id] = {"prompt": text, "enhance_prompt": False}

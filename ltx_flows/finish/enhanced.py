@@ -12,7 +12,8 @@ def enhance_section(shot: ShotPlan, film_dir: Path) -> dict:
     """The manifest's `enhanced_prompt` of the shot: the text it rendered with and the enhancement's inputs."""
     if shot.enhance is None:
         return {}
-    inputs = shot.enhance.model_dump(mode="json", include={"image", "system_prompt", "checkpoint", "seed", "key"})
+    inputs = shot.enhance.model_dump(mode="json",
+                                     include={"image", "system_prompt", "checkpoint", "enhancer", "seed", "key"})
     return {"enhanced_prompt": {"text": cached_enhancement(film_dir, shot.enhance), **inputs}}
 
 

@@ -6,7 +6,8 @@ weights, which the pipeline does not load by itself) and the diffusion decoder (
 out by the pipeline) in an LTX2VideoDiffusionDecodePipeline kept on the pipeline. `decode` is the plan's "decode"
 call: the last pass returns latents (`output_type="latent"`, already denormalized), the diffusion decoder turns
 the video latents into frames, and the audio latents go through the pipeline's own audio VAE and vocoder, as its
-`__call__` does for any other output type.
+`__call__` does for any other output type. The dedicated prompt enhancer (`prompt_enhancer/`) is left out of the
+render's pipeline and loaded by `load_prompt_enhancer` for enhancement only (models/enhance.py).
 """
 
 import warnings
@@ -37,7 +38,9 @@ def from_pretrained(checkpoint: str, dtype: torch.dtype, transformer_subfolder: 
     verbosity = diffusers.utils.logging.get_verbosity()
     diffusers.utils.logging.set_verbosity_error()
     try:
-        pipe = LTX2ConditionPipeline.from_pretrained(checkpoint, dtype=dtype, **extra)
+        # prompt_enhancer=None: the dedicated enhancer (Gemma 4, ~5B parameters) is loaded only when a shot enhances
+        # its prompt (`load_prompt_enhancer`); passed, it is neither loaded nor downloaded here.
+        pipe = LTX2ConditionPipeline.from_pretrained(checkpoint, dtype=dtype, prompt_enhancer=None, **extra)
     finally:
         diffusers.utils.logging.set_verbosity(verbosity)
     decoder = LTX2VideoDiffusionDecoderModel.from_pretrained(checkpoint, subfolder="diffusion_decoder", dtype=dtype)
@@ -48,6 +51,17 @@ def from_pretrained(checkpoint: str, dtype: torch.dtype, transformer_subfolder: 
     decode_pipe.set_progress_bar_config(disable=True)
     setattr(pipe, _DECODER, decode_pipe)
     return pipe
+
+
+def load_prompt_enhancer(checkpoint: str, dtype: torch.dtype):
+    """The dedicated prompt enhancer of an LTX-2.5 checkpoint (`prompt_enhancer/`, Gemma4ForConditionalGeneration),
+    on the CPU."""
+    from transformers import Gemma4ForConditionalGeneration
+
+    try:
+        return Gemma4ForConditionalGeneration.from_pretrained(checkpoint, subfolder="prompt_enhancer", dtype=dtype)
+    except OSError as error:  # named, so a missing download says which model (checkpoints.not_cached)
+        raise OSError(f"Cannot load model {checkpoint}/prompt_enhancer: {error}") from error
 
 
 def has_diffusion_decoder(pipe) -> bool:

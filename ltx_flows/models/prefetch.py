@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..failures import describe
 from ..storyboard.frame_rate import TEMPORAL_UPSCALERS, frame_rate
+from ..storyboard.enhance import DEDICATED_ENHANCER, enhancer_of, wants_enhancement
 from ..storyboard.generations import GENERATIONS
 from ..storyboard.looks import CAMERA_LORAS
 from ..storyboard.models import ModelConfig, Storyboard, default_control_lora, default_upsampler
@@ -85,6 +86,9 @@ def storyboard_needs(storyboard: Storyboard) -> list[Need]:
     preset = PRESETS[model.preset] if model.preset else None
     generation = preset.generation if preset else None
     needs = [_checkpoint_need(model.checkpoint, preset)]
+    if needs[0] and enhancer_of(model) == DEDICATED_ENHANCER and any(wants_enhancement(storyboard, shot)
+                                                                     for shot in storyboard.shots):
+        needs[0].patterns.append(f"{DEDICATED_ENHANCER}/*")  # LTX-2.5's enhancer (~10 GB): only where a shot enhances
     tiny = model_source(model.checkpoint).kind == "tiny"
     retimed = frame_rate(model, storyboard.output).upscaler
     if model.two_pass:

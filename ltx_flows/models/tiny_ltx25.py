@@ -5,7 +5,8 @@ a Gemma-4 text encoder (`Gemma4UnifiedForConditionalGeneration`); a transformer 
 bias and with a keyframe position embedding; its distilled weights in `transformer/` and the dev (full) ones in
 `transformer_full/`, a subfolder the pipeline does not load by itself; a diffusion video decoder in
 `diffusion_decoder/` (`LTX2VideoDiffusionDecoderModel`, run by `LTX2VideoDiffusionDecodePipeline`), also left
-out by the pipeline; and a duration head (`duration_head/`, an optional pipeline component).
+out by the pipeline; a duration head (`duration_head/`, an optional pipeline component); and the dedicated prompt
+enhancer with its Gemma 4 processor (`prompt_enhancer/`, `processor/`, optional components: `tiny_prompt_enhancer`).
 
 `twin()` builds it at the sizes of `tiny_ltx2` (random weights), `save()` writes it as published: the pipeline's
 own `save_pretrained`, then the two extra subfolders with their entries in `model_index.json`, as the published
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..storyboard.generations import Generation
-from . import tiny_ltx2
+from . import tiny_ltx2, tiny_prompt_enhancer
 from .tiny_ltx2 import AUDIO_HEAD_DIM, AUDIO_HEADS, HEAD_DIM, HEADS, TEXT_DIM, TEXT_LAYERS
 
 # The diffusion decoder at toy widths. Its neighbourhood-attention windows are shrunk too: they hold no weights,
@@ -70,8 +71,10 @@ def twin(generation: Generation) -> TinyLtx25:
 
     base = tiny_ltx2.twin(generation)
     torch.manual_seed(25)  # the extra parts draw from their own stream: the base twin stays as it was
-    # No processor: 2.5 enhances through a dedicated prompt_enhancer (Gemma 4), which this twin does not have yet.
-    components = {**{k: v for k, v in base.components.items() if k != "processor"}, "text_encoder": text_encoder()}
+    # 2.5 enhances prompts with a dedicated Gemma 4 `prompt_enhancer` and its Gemma 4 `processor` (its own seed).
+    chat = tiny_prompt_enhancer.processor()
+    components = {**base.components, "text_encoder": text_encoder(), "processor": chat,
+                  "prompt_enhancer": tiny_prompt_enhancer.prompt_enhancer(chat)}
     components["duration_head"] = LTX2DurationHead(
         video_cross_attention_dim=HEADS * HEAD_DIM, audio_cross_attention_dim=AUDIO_HEADS * AUDIO_HEAD_DIM,
         pooler_hidden_dim=16, num_pooler_heads=2, mlp_hidden_dim=16,

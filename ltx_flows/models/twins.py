@@ -32,8 +32,8 @@ from ..storyboard.presets import PRESETS
 from . import tiny_loras, tiny_ltx2, tiny_ltx25, tiny_ltxv, tiny_upscalers
 
 # Bump when a builder changes what it saves: it is part of the twin's cache folder name.
-TWINS_VERSION = 11  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/;
-# 10, 11: temporal upscalers (11: every file of the repo)
+TWINS_VERSION = 12  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.5 twin; 9: LTX-2's processor/;
+# 10: LTX-2.5's prompt_enhancer/ and Gemma 4 processor/; 11, 12: temporal upscalers (every file of their repo)
 # The subfolder LTX-2's dev repo keeps its latent upsampler in (the tiny checkpoints keep theirs there too).
 UPSAMPLER_FOLDER = "latent_upsampler"
 

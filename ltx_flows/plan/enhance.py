@@ -7,7 +7,8 @@ The shot's content hash covers these inputs (only where enhancement is on, so ot
 the same inputs give the same cached text, so the same clip.
 
 System prompts: diffusers' copies of Lightricks' `ltx-core` prompts (`gemma_t2v_system_prompt.txt`), named here
-and read from `diffusers.pipelines.ltx2.utils` by the model code (this layer imports no diffusers).
+and read from `diffusers.pipelines.ltx2.utils` by the model code (this layer imports no diffusers). LTX-2.5 has its
+own pair (LTX2_5_T2V / I2V_DEFAULT_SYSTEM_PROMPT, "capstyle_plus"), written for its dedicated Gemma 4 enhancer.
 """
 
 import json
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from ..files import json_sha256, write_json_atomic
 from ..layout import FilmFolder
-from ..storyboard.enhance import wants_enhancement
+from ..storyboard.enhance import DEDICATED_ENHANCER, enhancer_of, wants_enhancement
 from ..storyboard.models import Shot, Storyboard
 
 # diffusers.pipelines.ltx2.utils.T2V_DEFAULT_SYSTEM_PROMPT: Lightricks' text-to-video enhancement prompt, the one
@@ -26,7 +27,11 @@ T2V_SYSTEM_PROMPT = "T2V_DEFAULT_SYSTEM_PROMPT"
 # ...and its image-to-video one (`gemma_i2v_system_prompt.txt`), for a shot whose first frame is a keyframe: the
 # enhancer sees that picture too.
 I2V_SYSTEM_PROMPT = "I2V_DEFAULT_SYSTEM_PROMPT"
-# diffusers' `prompt_enhancement_seed` default and ltx-pipelines' seed for the enhancer: one text per input.
+# LTX-2.5's, which its pipeline's `__call__` picks itself for the dedicated enhancer (I2V with a conditioning image).
+LTX25_SYSTEM_PROMPTS = {T2V_SYSTEM_PROMPT: "LTX2_5_T2V_DEFAULT_SYSTEM_PROMPT",
+                        I2V_SYSTEM_PROMPT: "LTX2_5_I2V_DEFAULT_SYSTEM_PROMPT"}
+# diffusers' `prompt_enhancement_seed` default and ltx-pipelines' seed for the enhancer: one text per input (2.5's
+# enhancer decodes greedily, so there the seed changes nothing; it is passed all the same, as diffusers does).
 ENHANCE_SEED = 10
 
 
@@ -35,6 +40,7 @@ class EnhancementPlan(BaseModel):
     image: Path | None = None  # the shot's first-frame keyframe, which the enhancer sees (None: text only)
     system_prompt: str  # the name of diffusers' constant
     checkpoint: str  # the model whose text encoder enhances (`model.checkpoint`, with its preset)
+    enhancer: str = "text_encoder"  # the pipeline component that writes it (DEDICATED_ENHANCER for LTX-2.5)
     seed: int
     key: str  # the cache key: a hash of everything above
 
@@ -50,10 +56,14 @@ def plan_enhancement(storyboard: Storyboard, shot: Shot, prompt: str, keyframes:
     checkpoint = f"{model.preset}:{model.checkpoint}" if model.preset else model.checkpoint
     first = next((keyframe for keyframe in keyframes if keyframe.frame == 0), None)
     system_prompt = I2V_SYSTEM_PROMPT if first else T2V_SYSTEM_PROMPT
+    enhancer = enhancer_of(model)
+    if enhancer == DEDICATED_ENHANCER:
+        system_prompt = LTX25_SYSTEM_PROMPTS[system_prompt]
+    # The enhancer follows from the checkpoint (and its preset), so the key need not name it: 2.0 / 2.3 keys stay.
     inputs = {"prompt": prompt, "image": first.sha256 if first else None, "system_prompt": system_prompt,
               "checkpoint": checkpoint, "seed": ENHANCE_SEED}
     return EnhancementPlan(prompt=prompt, image=first.image if first else None, system_prompt=system_prompt,
-                           checkpoint=checkpoint, seed=ENHANCE_SEED, key=json_sha256(inputs))
+                           checkpoint=checkpoint, enhancer=enhancer, seed=ENHANCE_SEED, key=json_sha256(inputs))
 
 
 def cached_enhancement(film_dir: Path, enhance: EnhancementPlan) -> str | None:

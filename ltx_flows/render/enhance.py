@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from ..models.enhance import enhance_prompt
-from ..models.loading import MODELS, pick_device
+from ..models.loading import MODELS, checkpoint_path, pick_device
 from ..plan.enhance import EnhancementPlan, cached_enhancement, store_enhancement
 from ..plan.memory import MemorySettings, memory_steps
 from ..plan.planner import RenderPlan, ShotPlan
@@ -25,7 +25,7 @@ def enhanced_text(plan: RenderPlan, enhance: EnhancementPlan, film_dir: Path, sh
     device = pick_device(plan.model.device)
     with MODELS.device_locks[device]:
         MODELS.place(pipe, plan.model, memory or memory_steps(plan.model)[0], device)
-        text = enhance_prompt(pipe, enhance, device)
+        text = enhance_prompt(pipe, enhance, device, checkpoint=checkpoint_path(plan.model))
     store_enhancement(film_dir, enhance, text)
     log.info("Shot %s: prompt enhanced (%d characters)", shot_id, len(text))
     return text

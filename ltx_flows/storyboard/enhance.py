@@ -1,14 +1,25 @@
 """Prompt enhancement (`model.enhance_prompt`, `shots[].enhance_prompt`): which shots ask for it, and where it can run.
 
-The enhancer is the LTX-2 pipeline's own (`LTX2ConditionPipeline.enhance_prompt`: the Gemma 3 text encoder of
-LTX-2.0 / 2.3 writing a longer prompt under Lightricks' system prompt). LTX-Video has none, and LTX-2.5 enhances
-through a dedicated Gemma 4 `prompt_enhancer` that ltx-flows does not load yet: both are refused at the key.
+The enhancer is the LTX-2 pipeline's own (`LTX2ConditionPipeline.enhance_prompt`): the Gemma 3 text encoder of
+LTX-2.0 / 2.3 writing a longer prompt under Lightricks' system prompt, or for LTX-2.5 (whose text encoder is not
+trained for it) the dedicated Gemma 4 `prompt_enhancer` of its repo. LTX-Video has none: refused at the key.
 """
 
 from .frames import snap_frames
 from .look_checks import film_generation
 from .models import Shot, Storyboard
 from .problems import Loc
+from .sources import model_source
+
+# The pipeline component that writes a generation's enhanced prompts where it is not the text encoder: LTX-2.5's
+# `prompt_enhancer/` (diffusers' LTX-2 pipelines use it, when loaded, in place of the text encoder).
+DEDICATED_ENHANCER = "prompt_enhancer"
+_DEDICATED = {"ltx2-2.5"}
+
+
+def enhancer_of(model) -> str:
+    """The component of `model` (a ModelConfig) that enhances its prompts: `text_encoder` or DEDICATED_ENHANCER."""
+    return DEDICATED_ENHANCER if film_generation(model) in _DEDICATED else "text_encoder"
 
 
 def wants_enhancement(storyboard: Storyboard, shot: Shot) -> bool:
@@ -26,12 +37,21 @@ def enhance_rules(storyboard: Storyboard) -> list[tuple[Loc, str]]:
         why = ("prompt enhancement runs through the LTX-2 pipeline's own enhancer (its Gemma text encoder); "
                "LTX-Video has none: set `model.family: ltx2` (or an LTX-2 `preset:`), or remove `enhance_prompt`")
         return [(loc, why) for loc in places]
-    if film_generation(storyboard.model) == "ltx2-2.5":
-        why = ("LTX-2.5 enhances prompts through a dedicated Gemma 4 `prompt_enhancer` that ltx-flows does not load "
-               "yet: use an LTX-2.0 / 2.3 preset to enhance (then `ltx-flows enhance --write` to keep the prompts), "
-               "or remove `enhance_prompt`")
-        return [(loc, why) for loc in places]
-    return _long_takes(storyboard)
+    missing = _missing_enhancer(storyboard)
+    return [(loc, missing) for loc in places] if missing else _long_takes(storyboard)
+
+
+def _missing_enhancer(storyboard: Storyboard) -> str | None:
+    """A local LTX-2.5 folder without the dedicated enhancer's folder (a hub repo's is fetched by `download`)."""
+    model = storyboard.model
+    source = model_source(model.checkpoint)
+    if enhancer_of(model) != DEDICATED_ENHANCER or source.kind != "local":
+        return None
+    folder = source.path
+    if not (folder / "model_index.json").is_file() or (folder / DEDICATED_ENHANCER).is_dir():
+        return None  # (a missing folder is said at `model.checkpoint`)
+    return (f"`{model.checkpoint}` ({folder.resolve()}) has no `{DEDICATED_ENHANCER}/`: LTX-2.5 enhances prompts with "
+            f"that dedicated Gemma 4 model, as its published repo ships it; add the folder, or remove `enhance_prompt`")
 
 
 def _long_takes(storyboard: Storyboard) -> list[tuple[Loc, str]]:

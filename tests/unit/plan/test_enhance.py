@@ -1,6 +1,7 @@
 """Prompt enhancement in the plan (plan/enhance.py) and at validation (storyboard/enhance.py): the cache key follows
 every input (prompt, system prompt, checkpoint) and nothing else; the content hash takes the enhancement's inputs
-only where it is on; the cache file round-trips under its key; LTX-Video and LTX-2.5 are refused at the located key.
+only where it is on; the cache file round-trips under its key; LTX-Video is refused at the located key; LTX-2.5
+plans its dedicated enhancer and system prompts.
 Real storyboards and files; nothing stubbed."""
 
 import pytest
@@ -63,24 +64,44 @@ def test_the_cache_file_round_trips_under_its_key(write_storyboard, tmp_path):
     assert cached_enhancement(tmp_path, b) is None  # a broken file is no cache
 
 
-@pytest.mark.parametrize("model, says", [
-    ("{family: ltxv, checkpoint: tiny, enhance_prompt: true}", "LTX-Video has none"),
-    ("{preset: ltx2.5-dev, checkpoint: tiny, enhance_prompt: true}", "dedicated Gemma 4 `prompt_enhancer`"),
-])
-def test_a_model_without_an_enhancer_ltx_flows_runs_is_refused_at_the_key(write_storyboard, model, says):
-    path = write_storyboard(f"""
+def test_a_model_without_an_enhancer_is_refused_at_the_key(write_storyboard):
+    path = write_storyboard("""
         version: 1
         name: enh
-        model: {model}
-        output: {{width: 96, height: 64}}
+        model: {family: ltxv, checkpoint: tiny, enhance_prompt: true}
+        output: {width: 96, height: 64}
         shots:
-          - {{id: a, prompt: "a red ball", frames: 9, enhance_prompt: true}}
+          - {id: a, prompt: "a red ball", frames: 9, enhance_prompt: true}
         """)
     with pytest.raises(StoryboardError) as error:
         load_storyboard(path)
     message = str(error.value)
-    assert "board.yaml:3:" in message and "model.enhance_prompt" in message and says in message
+    assert "board.yaml:3:" in message and "model.enhance_prompt" in message and "LTX-Video has none" in message
     assert "board.yaml:6:" in message and "shots[0].enhance_prompt" in message
+
+
+def test_ltx2_5_enhances_with_its_dedicated_enhancer_under_its_own_system_prompts(write_storyboard):
+    """LTX-2.5: the `prompt_enhancer` component and LTX2_5_* system prompts (I2V with a first-frame keyframe); the
+    key and the content hash follow them; the same prompt on LTX-2.3 keeps the text encoder and its prompts."""
+    board = """
+        version: 1
+        name: enh
+        model: {{preset: {preset}, checkpoint: tiny, enhance_prompt: true}}
+        output: {{width: 96, height: 64}}
+        shots:
+          - {{id: a, prompt: "a red ball", frames: 9}}
+          - {{id: b, prompt: "a red ball", frames: 9, keyframes: [{{image: keyframes/a.png}}]}}
+        """
+    plans = {}
+    for preset in ("ltx2.5-dev", "ltx2.3-dev"):
+        path = write_storyboard(board.format(preset=preset), f"{preset}.yaml")
+        plans[preset] = plan_storyboard(load_storyboard(path), path)
+    a, b = plans["ltx2.5-dev"].shot("a").enhance, plans["ltx2.5-dev"].shot("b").enhance
+    assert (a.enhancer, a.system_prompt) == ("prompt_enhancer", "LTX2_5_T2V_DEFAULT_SYSTEM_PROMPT")
+    assert (b.enhancer, b.system_prompt, b.image.name) == ("prompt_enhancer", "LTX2_5_I2V_DEFAULT_SYSTEM_PROMPT", "a.png")
+    older = plans["ltx2.3-dev"].shot("a").enhance
+    assert (older.enhancer, older.system_prompt) == ("text_encoder", "T2V_DEFAULT_SYSTEM_PROMPT")
+    assert older.key != a.key and a.hash_inputs() != older.hash_inputs()
 
 
 def test_a_long_take_is_refused_at_the_shot_rather_than_silently_not_enhanced(write_storyboard):
