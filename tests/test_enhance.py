@@ -182,3 +182,26 @@ def test_ltx2_5_enhances_offline_from_its_hub_id(workspace, tiny_cache, tmp_path
     text = cached_enhancement(workspace / "renders" / "hub25", enhance)
     assert text and f"a: {text}" in run.stdout and enhance.checkpoint == "ltx2.5-distilled:Lightricks/LTX-2.5-Diffusers"
     assert not (tmp_path / "empty" / "twins").exists()  # nothing but the hub cache served the model
+
+
+def test_a_long_take_renders_its_one_enhanced_prompt_in_every_window(workspace, tiny_cache):
+    """A long take (four windows) with `enhance_prompt`: enhanced once, and every window's generation is given that
+    text (the progress log's generation events); the windows' cached clips are keyed by it."""
+    path = workspace / "take.yaml"
+    path.write_text("""\
+version: 1
+name: take
+model: {family: ltx2, checkpoint: tiny, steps: 2, enhance_prompt: true}
+output: {width: 96, height: 64, fps: 24}
+shots:
+  - {id: run, prompt: a runner, frames: 41, segments: {frames: 17, overlap: 9}}
+""")
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot = plan.shot("run")
+    film_dir = workspace / "renders" / "take"
+    assert len(shot.segments) == 4 and shot.enhance is not None
+    with watching() as generations:
+        render_shot(plan, shot, film_dir)
+    text = cached_enhancement(film_dir, shot.enhance)
+    assert text and text != shot.prompt
+    assert [event["prompt"] for event in generations.events] == [text] * 4

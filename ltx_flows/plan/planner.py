@@ -236,14 +236,15 @@ def _plan_shot(storyboard: Storyboard, index: int, shot: Shot, audio: str | Path
     prompt = shot.prompt
     layout = shot.segment_layout(storyboard.model.family, frames)
     overlap, segments = 0, []
+    # Every window of a long take renders the shot's one enhanced prompt (per-window prompts: refused at validation).
+    enhance = plan_enhancement(storyboard, shot, prompt, keyframes)
     if layout is not None:
         overlap = layout[1]
-        segments = _plan_segments(
-            storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control, sound, loras, voice=voice
-        )
+        segments = _plan_segments(storyboard, shot, frames, layout, seed, negative_prompt, keyframes, upsampler, control,
+                                  sound, loras, voice=voice, enhance=enhance)
     if len(segments) == 1:  # `segments` was given but the shot fits one of them: a plain shot
         prompt, overlap, segments = segments[0].prompt, 0, []
-    enhance = plan_enhancement(storyboard, shot, prompt, keyframes) if not segments else None  # (long takes: refused)
+        enhance = plan_enhancement(storyboard, shot, prompt, keyframes)
     content_hash = shot_content_hash(
         storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, seed, frames, keyframes, control, sound,
         loras,
@@ -319,6 +320,7 @@ def _plan_segments(
     sound: str,
     loras: list[LoraPlan] | None = None,
     voice: VoicePlan | None = None,
+    enhance: EnhancementPlan | None = None,
 ) -> list[SegmentPlan]:
     """The chained segments of a long take: frame ranges, prompts, seeds, local keyframes and chained hashes."""
     size, overlap = layout
@@ -343,6 +345,7 @@ def _plan_segments(
             storyboard.model, storyboard.output, upsampler, prompt, negative_prompt, segment_seed, length, local, control, sound,
             loras,
             voice=voice,
+            enhance=enhance,
         )
         chained = {
             "segment": window_hash,

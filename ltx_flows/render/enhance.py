@@ -32,7 +32,9 @@ def enhanced_text(plan: RenderPlan, enhance: EnhancementPlan, film_dir: Path, sh
 
 
 def enhanced_shot(plan: RenderPlan, shot: ShotPlan, film_dir: Path, memory: MemorySettings | None = None) -> ShotPlan:
-    """`shot` with its enhanced prompt (itself where it asks for none)."""
+    """`shot` with its enhanced prompt (itself where it asks for none); a long take's every window renders it."""
     if shot.enhance is None:
         return shot
-    return shot.model_copy(update={"prompt": enhanced_text(plan, shot.enhance, film_dir, shot.id, memory)})
+    text = enhanced_text(plan, shot.enhance, film_dir, shot.id, memory)
+    segments = [segment.model_copy(update={"prompt": text}) for segment in shot.segments]
+    return shot.model_copy(update={"prompt": text, "segments": segments})

@@ -55,13 +55,16 @@ def _missing_enhancer(storyboard: Storyboard) -> str | None:
 
 
 def _long_takes(storyboard: Storyboard) -> list[tuple[Loc, str]]:
-    """A long take's segments render with the prompts as written: refused rather than silently not enhanced."""
+    """A long take renders its one enhanced prompt in every window; one with a prompt per window (`segments.prompts`)
+    would need one enhancement per window: refused rather than silently not enhanced."""
     problems = []
     for index, shot in enumerate(storyboard.shots):
         frames = snap_frames(shot.requested_frames(storyboard.output.fps))
         layout = shot.segment_layout(storyboard.model.family, frames)
-        if wants_enhancement(storyboard, shot) and layout is not None and frames > layout[0]:
-            where = ("shots", index, "enhance_prompt") if shot.enhance_prompt else ("shots", index)
-            problems.append((where, f"a long take ({frames} frames, in segments of {layout[0]}) is not enhanced yet: "
-                                    "set `enhance_prompt: false` on this shot (or make it fit one window)"))
+        per_window = shot.segments is not None and shot.segments.prompts
+        if wants_enhancement(storyboard, shot) and per_window and layout is not None and frames > layout[0]:
+            where = ("shots", index, "enhance_prompt") if shot.enhance_prompt else ("shots", index, "segments", "prompts")
+            problems.append((where, f"a long take with a prompt per window (`segments.prompts`, {frames} frames in "
+                                    f"windows of {layout[0]}) is not enhanced: set `enhance_prompt: false` on this shot, "
+                                    "or give it one `prompt` (every window renders its enhanced text)"))
     return problems

@@ -104,22 +104,35 @@ def test_ltx2_5_enhances_with_its_dedicated_enhancer_under_its_own_system_prompt
     assert older.key != a.key and a.hash_inputs() != older.hash_inputs()
 
 
-def test_a_long_take_is_refused_at_the_shot_rather_than_silently_not_enhanced(write_storyboard):
-    path = write_storyboard("""
+def test_a_long_take_enhances_once_for_every_window_and_its_windows_hash_it(write_storyboard):
+    """One enhancement per long take (the shot's), in every window's hash only where it is on; a take with a
+    prompt per window is refused at the shot (one text cannot stand for several prompts)."""
+    board = """
         version: 1
         name: enh
-        model: {family: ltx2, checkpoint: tiny, enhance_prompt: true}
-        output: {width: 96, height: 64}
+        model: {{family: ltx2, checkpoint: tiny, enhance_prompt: {film}}}
+        output: {{width: 96, height: 64}}
         shots:
-          - {id: a, prompt: "a red ball", frames: 9}
-          - {id: long, prompt: "a long road", frames: 500}
-        """)
+          - {{id: a, prompt: "a red ball", frames: 9}}
+          - {{id: long, prompt: "a long road", frames: 41, segments: {{frames: 17, overlap: 9{prompts}}}}}
+        """
+    plans = {}
+    for film in ("true", "false"):
+        path = write_storyboard(board.format(film=film, prompts=""), f"{film}.yaml")
+        plans[film] = plan_storyboard(load_storyboard(path), path).shot("long")
+    on, off = plans["true"], plans["false"]
+    assert on.enhance is not None and on.enhance.prompt == "a long road" and off.enhance is None
+    assert len(on.segments) == len(off.segments) == 4 and all(s.prompt == "a long road" for s in on.segments)
+    assert all(a.content_hash != b.content_hash for a, b in zip(on.segments, off.segments))
+    assert on.content_hash != off.content_hash
+
+    path = write_storyboard(board.format(film="true", prompts=', prompts: ["one", "two", "three", "four"]'))
     with pytest.raises(StoryboardError) as error:
         load_storyboard(path)
     message = str(error.value)
-    assert "board.yaml:7:" in message and "shots[1]" in message and "long take" in message
+    assert "board.yaml:7:" in message and "shots[1].segments.prompts" in message and "prompt per window" in message
     assert "shots[0]" not in message
-    path.write_text(path.read_text().replace("frames: 500}", "frames: 500, enhance_prompt: false}"))
+    path.write_text(path.read_text().replace("frames: 41,", "frames: 41, enhance_prompt: false,"))
     plan = plan_storyboard(load_storyboard(path), path)
     assert plan.shot("a").enhance is not None and plan.shot("long").enhance is None and plan.shot("long").segments
 
