@@ -227,3 +227,73 @@ def test_a_retake_dubs_one_line_regenerating_its_window_to_it(tiny_cache, write_
     from ltx_flows.finish.voice_section import cues
 
     assert [(round(c.start * 24), c.text) for c in cues(plan)] == [(18, "New line.")]
+
+
+VOICED_RETAKE = """
+version: 1
+name: vr
+model: {family: ltx2, checkpoint: tiny, steps: 2}
+output: {width: 64, height: 64, fps: 24}
+shots:
+  - id: talk
+    prompt: "a presenter speaks"
+    frames: 57
+    voice: {file: line.wav, at: 2, text: "Hello."}
+    ambience: -12
+    retakes:
+      - {from: 44, to: end, prompt: "the presenter looks away"}
+"""
+
+
+def _rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+def test_a_voiced_shots_retake_follows_its_line_and_the_clip_lays_the_line_in_once(tiny_cache, write_storyboard,
+                                                                                  workspace):
+    """The shot's own render (kept for its retakes) carries its sound without the line; the retake's window is
+    generated to the shot's line (its tokens held at timestep 0); the shot clip lays the line in once and applies
+    `ambience` once: outside the line and the window it is the stage's sound at -12 dB, not at -24 dB. With the retake
+    removed, the kept render comes back with its line laid in, without the model."""
+    from ltx_flows.render.retake import base_clip
+    from ltx_flows.render.shot import render_shot_cached
+    from ltx_flows.render.voice import voice_slice
+    from .unit.storyboard.test_voice import write_wav
+
+    write_wav(workspace / "line.wav", 0.5, rate=22050)  # 2/24 s to 0.58 s of the shot
+    path = write_storyboard(VOICED_RETAKE)
+    plan = plan_storyboard(load_storyboard(path), path)
+    shot, film_dir = plan.shots[0], workspace / "renders" / "vr"
+    pipe = load_pipeline(plan.model)
+    inputs, timesteps = [], []
+    proj = pipe.transformer.audio_proj_in.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach().clone()))
+    embed = pipe.transformer.audio_time_embed.register_forward_pre_hook(lambda m, a: timesteps.append(a[0].detach().clone()))
+    try:
+        render_shot_cached(plan, shot, film_dir, force=False, failed_attempts=[])
+    finally:
+        proj.remove()
+        embed.remove()
+    retake = shot.retakes[0]
+    line = voice_slice(shot.voice, shot.frames, retake.clip_start, retake.clip_frames, 24)
+    if line is not None:  # the window's clip reaches back over the line: its tokens held there, clean
+        tokens = ltx2.audio_tokens(pipe, retake.clip_frames, 24)
+        for t in timesteps[2 * plan.model.steps:]:
+            assert (t.reshape(-1, tokens)[:, line.first_token : line.last_token] == 0).all()
+    stage = read_audio(film_dir / base_clip(shot), channels=2)
+    clip = read_audio(film_dir / shot.clip, channels=2)
+    spoken = decoded_line(workspace / "line.wav").mean(axis=0)
+    start = line_start_sample(shot.voice, 24)
+    cosine = lambda a, b: float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))  # noqa: E731
+    piece = slice(start, start + len(spoken) - 2400)
+    assert cosine(clip.samples.mean(axis=0)[piece], spoken[: len(spoken) - 2400]) > 0.9  # the line, in the clip
+    assert cosine(stage.samples.mean(axis=0)[piece], spoken[: len(spoken) - 2400]) < 0.5  # and not in the stage
+    # Between the line (ends 0.59 s, 10 ms fade) and the retake's blend: the stage's own sound at -12 dB, once.
+    between = slice(round(0.7 * AUDIO_RATE), round(retake.blend_start / 24 * AUDIO_RATE) - 2400)
+    ratio = _rms(clip.samples[:, between]) / _rms(stage.samples[:, between])
+    assert abs(20 * np.log10(ratio) + 12) < 1.5, ratio
+
+    restored = plan_storyboard(load_storyboard(write_storyboard(VOICED_RETAKE.split("    retakes:")[0])), path)
+    record = render_shot_cached(restored, restored.shots[0], film_dir, force=False, failed_attempts=[])
+    assert record["status"] == "cached" and record["restored_from"] == base_clip(shot)
+    again = read_audio(film_dir / shot.clip, channels=2).samples.mean(axis=0)
+    assert cosine(again[piece], spoken[: len(spoken) - 2400]) > 0.9

@@ -31,7 +31,7 @@ from ..plan.planner import RenderPlan, ShotPlan
 from ..plan.recipes import PipelineCall, pipeline_calls
 from ..storyboard.models import ModelConfig, OutputConfig
 from . import progress
-from .sound import clip_sound
+from .sound import clip_sound, stage_sound
 from .voice import voice_line
 from .controls import control_frames, ensure_control_video, reference_downscale
 
@@ -167,9 +167,11 @@ def render_plain(
     memory: MemorySettings | None = None,
     control: PreparedControl | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    as_stage: bool = False,
 ) -> Path:
     """Generate a shot that fits one window and write its clip (atomically) under `film_dir`; returns the clip
-    path. Its LTX-2 sound latents lie beside the clip."""
+    path. Its LTX-2 sound latents lie beside the clip. `as_stage`: the shot's own render that retakes build on,
+    which carries its sound before its line (`sound.stage_sound`)."""
     frames = control_slice(control, 0, shot.frames)
     models = load_models(plan, shot)
     start = time.perf_counter()
@@ -180,7 +182,7 @@ def render_plain(
     clip = film_dir / shot.clip
     clip.parent.mkdir(parents=True, exist_ok=True)
     progress.phase(plan.name, "encoding", shot.id)
-    write_clip(rendered.frames, clip, fps=plan.output.fps, crf=plan.output.crf, audio=clip_sound(plan, shot, rendered.audio))
+    write_clip(rendered.frames, clip, fps=plan.output.fps, crf=plan.output.crf, audio=(stage_sound if as_stage else clip_sound)(plan, shot, rendered.audio))
     if rendered.audio_latents is not None:
         # Beside the clip, so a later generation (a retake) can hold this shot's sound around what it changes.
         write_array_atomic(rendered.audio_latents, audio_latents_path(clip))

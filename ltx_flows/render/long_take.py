@@ -33,7 +33,7 @@ from .generate import Models, PreparedControl, control_slice, generate_shot, loa
 from .progress import part_steps
 from .seams import colour_stats, crossfade, match_colour
 from .segments import Segment, discard_segment, load_segment, remove_stale_segments, save_segment
-from .sound import TakeSound, clip_sound
+from .sound import TakeSound, clip_sound, stage_sound
 from .voice import segment_voice_line
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ def render_long_take(
     control: PreparedControl | None = None,
     on_step: Callable[[int, int], None] | None = None,
     force: bool = False,
+    as_stage: bool = False,
 ) -> Path:
-    """Render a long take segment by segment into one clip (see the module's docstring); returns the clip path."""
+    """Render a long take segment by segment into one clip (see the module's docstring); returns the clip path.
+    `as_stage`: the shot's own render that retakes build on (its sound before its line: `sound.stage_sound`)."""
     models = load_models(plan, shot)
     output = plan.output
     take = _Take(shot, models.pipe, output.fps, with_sound=plan.model.family == "ltx2")
@@ -76,7 +78,8 @@ def render_long_take(
             raise RuntimeError(f"long take {shot.id} came to {writer.frames_written} frames, the plan says {shot.frames}")
         # The sound is muxed under the frames when the writer closes (see `generate.clip_sound`).
         if plan.audio == "generate" or plan.voiced:
-            writer.audio = clip_sound(plan, shot, None if shot.mute else take.sound.track())
+            sound = stage_sound if as_stage else clip_sound
+            writer.audio = sound(plan, shot, None if shot.mute or take.sound is None else take.sound.track())
     if take.latents is not None:
         # As for a plain shot: the take's sound latents beside its clip, as many tokens as its frames have.
         write_array_atomic(take.fitted_latents(), audio_latents_path(clip))

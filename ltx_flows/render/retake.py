@@ -131,8 +131,9 @@ def apply_retake(
     })
     sound = _SoundHold.of(plan, shot, retake, previous) if retake.sound else None
     condition = sound.condition() if sound is not None else None
-    voice = (voice_slice(retake.voice, shot.frames, retake.clip_start, retake.clip_frames, plan.output.fps)
-             if retake.voice is not None else None)  # dubbing: the window is regenerated to the retake's line
+    # Dubbing: the window is regenerated to the retake's line; in a voiced shot, to the shot's own line.
+    line = retake.voice or shot.voice
+    voice = voice_slice(line, shot.frames, retake.clip_start, retake.clip_frames, plan.output.fps) if line else None
     new = generate_window(plan, shot, window_shot, retake.clip_start, film_dir, held, memory, on_step, condition,
                           voice=voice)
     if new.frames.shape != old.shape:

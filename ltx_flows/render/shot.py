@@ -100,12 +100,13 @@ def render_shot(
     memory: MemorySettings | None = None,
     on_step: Callable[[int, int], None] | None = None,
     force: bool = False,
+    as_stage: bool = False,
 ) -> Path:
     """Generate a shot and write its clip (atomically) under `film_dir`; returns the clip path.
 
     A shot with retakes is its own render with each retake applied on top (`retake.render_retaken`).
     `force`: a long take renders every segment again instead of reusing its cached ones (and a shot with
-    retakes every stage).
+    retakes every stage). `as_stage`: this is a shot's own render that its retakes build on.
     """
     # Here, not at the top: importing this module loads no torch, so checking the cache stays instant.
     from ..models.loading import quiet_libraries
@@ -117,14 +118,14 @@ def render_shot(
     shot = enhanced_shot(plan, shot, film_dir, memory)
     if shot.retakes:
         def render_own(own: ShotPlan, own_steps: Callable[[int, int], None] | None) -> Path:
-            return render_shot(plan, own, film_dir, memory, on_step=own_steps, force=force)
+            return render_shot(plan, own, film_dir, memory, on_step=own_steps, force=force, as_stage=True)
 
         return render_retaken(plan, shot, film_dir, render_own, memory, on_step=on_step, force=force)
     # Before the model loads: a control that cannot be made fails without touching the GPU.
     control = prepare_control(plan, shot, film_dir)
     if shot.segments:
-        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step, force=force)
-    return render_plain(plan, shot, film_dir, memory, control, on_step=on_step)
+        return render_long_take(plan, shot, film_dir, memory, control, on_step=on_step, force=force, as_stage=as_stage)
+    return render_plain(plan, shot, film_dir, memory, control, on_step=on_step, as_stage=as_stage)
 
 
 def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | None:
@@ -142,13 +143,14 @@ def restore_kept(plan: RenderPlan, shot: ShotPlan, film_dir: Path) -> dict | Non
     invalidate_film(plan, film_dir)
     keep_base(shot, film_dir)
     record_path(clip).unlink(missing_ok=True)
-    if shot.retakes:
-        encode_shot(plan, shot, film_dir / source, clip)
-    else:
-        kept = film_dir / source
+    kept = film_dir / source
+    if not shot.retakes:  # the shot's own render comes back with its sound latents
         audio_latents_path(clip).unlink(missing_ok=True)
         if audio_latents_path(kept).is_file():
             copy_atomic(audio_latents_path(kept), audio_latents_path(clip))
+    if shot.retakes or shot.voice is not None:  # from a stage; a voiced shot's own render lacks its line: laid in now
+        encode_shot(plan, shot, kept, clip)
+    else:
         copy_atomic(kept, clip)  # byte for byte: the shot's own render as it was
     # As the shot cache's records are (the manifest lists them), with what is known of how the kept clip was made.
     made = {"attempts": [], "memory": None, "render_seconds": 0.0, "rendered_by": None, **kept_record}
@@ -165,6 +167,9 @@ def keep_base(shot: ShotPlan, film_dir: Path) -> None:
     just added) moves to `retakes/<shot>/`, where the retakes start from it instead of rendering it again."""
     clip = film_dir / shot.clip
     if not shot.retakes or cached_record(clip, shot.base_hash, shot.frames) is None:
+        return
+    if shot.voice is not None:  # its clip carries its line; the retakes build on the sound without it
+        log.info("Shot %s: its render is made again for its retakes, without its line in the sound", shot.id)
         return
     kept = film_dir / base_clip(shot)
     kept.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,15 @@ def clip_sound(plan: RenderPlan, shot: ShotPlan, audio: Audio | None) -> Audio |
     return Audio.silence() if shot.mute or audio is None else audio
 
 
+def stage_sound(plan: RenderPlan, shot: ShotPlan, audio: Audio | None) -> Audio | None:
+    """The sound of a shot's own render that its retakes build on (`retakes/<shot>/`): a voiced shot's sound before its
+    line, which its clip lays in once, over the last stage's sound (`retake.encode_shot`), so neither the line nor the
+    `ambience` gain is applied twice; any other shot's, what its clip carries."""
+    if plan.voiced and shot.voice is not None:
+        return (audio or Audio.silence()) if plan.audio == "generate" else None
+    return clip_sound(plan, shot, audio)
+
+
 class TakeSound:
     """A long take's sound, put together segment by segment, sample-exact with its picture.
 

@@ -128,7 +128,7 @@ def voiced_frames(voice: Voice, pad: float, fps: int) -> int:
 
 def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longest: int) -> list[tuple[Loc, str]]:
     """A shot's line against the shot: it starts inside it and fits in it (a line longer than the longest take is
-    refused as such), and the shot has no retakes (not rendered with a voice yet)."""
+    refused as such); its retakes are regenerated to it, so none brings a line of its own."""
     problems = _check_retake_voices(index, shot, frames, fps)
     voice = shot.voice
     if voice is None or not isinstance(voice.file, Path) or not voice.file.is_absolute():
@@ -149,11 +149,11 @@ def check_voice(index: int, shot: Any, frames: int, fps: int, family: str, longe
         return [((*loc, "file"), f"the line runs to {end:.2f}s but the shot lasts {frames / fps:.2f}s ({frames} "
                                  f"frames): lengthen the shot (or leave out `{given}`: a voiced shot then lasts its "
                                  "line), or move `at` earlier")]
-    if shot.retakes:
-        return [(("shots", index, "retakes"), "retakes of a voiced shot are not rendered yet: remove `retakes` or the "
-                                              "`voice` (re-render the shot to change its picture), or give the "
-                                              "line to the retake (`retakes[].voice`) instead of the shot")]
-    return problems
+    dubbed = [k for k, retake in enumerate(shot.retakes) if retake.voice is not None]
+    return problems + [(("shots", index, "retakes", k, "voice"),
+                        "a retake of a voiced shot is regenerated to the shot's own line, and two lines would play "
+                        "at once: remove this `voice` (or move the line from the shot to its retakes)")
+                       for k in dubbed]
 
 
 def _check_retake_voices(index: int, shot: Any, frames: int, fps: int) -> list[tuple[Loc, str]]:

@@ -113,12 +113,13 @@ def test_a_retakes_line_must_end_inside_its_window(write_storyboard, workspace):
         "- {id: a, prompt: x, frames: 49, retakes: [{from: 8, to: 40, voice: line.wav}]}\n"
         "- {id: b, prompt: x, frames: 49, retakes: [{from: 8, to: 40, voice: {file: line.wav, at: 12}}]}\n"
         "- {id: c, prompt: x, frames: 49, voice: line.wav, retakes: [{from: 8, to: 40}]}\n"
+        "- {id: d, prompt: x, frames: 49, voice: line.wav, retakes: [{from: 8, to: 40, voice: line.wav}]}\n"
     ))
     found = messages(path)
-    assert len(found) == 2, found
-    late, voiced = found
+    assert len(found) == 2, found  # shot c: a voiced shot's retake, regenerated to its own line, is fine
+    late, dubbed = found
     assert late.startswith(f"{path}:7:") and "shots[1].retakes[0].voice" in late and "widen the window" in late
-    assert voiced.startswith(f"{path}:8:") and "shots[2].retakes" in voiced and "retakes[].voice" in voiced
+    assert dubbed.startswith(f"{path}:9:") and "shots[3].retakes[0].voice" in dubbed and "two lines" in dubbed
 
 
 def test_validate_says_ltx_video_lays_voices_in_as_sound(write_storyboard, workspace):
