@@ -38,6 +38,11 @@ TWINS_VERSION = 12  # 7: LoRAs in Lightricks' original key layout; 8: the LTX-2.
 UPSAMPLER_FOLDER = "latent_upsampler"
 
 
+def _seed_of(name: str) -> int:
+    """The seed a twin's published file is drawn from: its name's, so each file differs and stays the same."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+
+
 def lora_files(generation: str) -> list[str]:
     """`owner/repo/file.safetensors` of every LoRA a preset of this generation loads (IC-LoRAs, stage-2 LoRA) and
     of its camera moves (`looks.CAMERA_LORAS`)."""
@@ -74,7 +79,7 @@ def _save_temporal_upscaler(generation: Generation, latent_channels: int, root: 
     repo = own.rsplit("/", 1)[0]
     for path in sorted(p for p in TEMPORAL_UPSCALERS.values() if p.rsplit("/", 1)[0] == repo):
         tiny_upscalers.save_temporal_upscaler(generation.family, latent_channels, root / path,
-                                              seed=int(hashlib.sha256(path.encode()).hexdigest()[:8], 16))
+                                              seed=_seed_of(path))
 
 
 def _save_ltx2(generation: Generation, root: Path) -> None:
@@ -98,7 +103,7 @@ def _save_ltx2(generation: Generation, root: Path) -> None:
         # One seed per published file name; a "ref0.5" IC-LoRA reads its reference at half size. Written in the
         # original layout the published files have, so diffusers' conversion runs as it does on them.
         name = Path(path).name
-        seed = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+        seed = _seed_of(name)
         tiny_loras.save_original_lora(models.components["transformer"], root / path, seed=seed,
                                       reference_downscale=2 if "ref0.5" in name else 1)
     _save_temporal_upscaler(generation, models.components["vae"].config.latent_channels, root)
